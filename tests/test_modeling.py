@@ -1,0 +1,439 @@
+"""Tests of modeling.py: names, shapes, numerics against numpy, bad input."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import modeling
+
+VOCAB = 50
+HIDDEN = 32
+LAYERS = 2
+HEADS = 4
+INTERMEDIATE = 64
+MAX_POS = 24
+TYPES = 2
+
+
+def tiny_config(**overrides):
+  kwargs = dict(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+                num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+                hidden_act="gelu", hidden_dropout_prob=0.1,
+                attention_probs_dropout_prob=0.1,
+                max_position_embeddings=MAX_POS, type_vocab_size=TYPES,
+                initializer_range=0.02)
+  kwargs.update(overrides)
+  return modeling.BertConfig(**kwargs)
+
+
+def official_variable_shapes(num_layers=LAYERS):
+  """The variables of an official checkpoint, written out from its naming."""
+  shapes = {
+      "bert/embeddings/word_embeddings": [VOCAB, HIDDEN],
+      "bert/embeddings/token_type_embeddings": [TYPES, HIDDEN],
+      "bert/embeddings/position_embeddings": [MAX_POS, HIDDEN],
+      "bert/embeddings/LayerNorm/beta": [HIDDEN],
+      "bert/embeddings/LayerNorm/gamma": [HIDDEN],
+      "bert/pooler/dense/kernel": [HIDDEN, HIDDEN],
+      "bert/pooler/dense/bias": [HIDDEN],
+  }
+  for i in range(num_layers):
+    p = "bert/encoder/layer_%d/" % i
+    for part in ("query", "key", "value"):
+      shapes[p + "attention/self/%s/kernel" % part] = [HIDDEN, HIDDEN]
+      shapes[p + "attention/self/%s/bias" % part] = [HIDDEN]
+    shapes[p + "attention/output/dense/kernel"] = [HIDDEN, HIDDEN]
+    shapes[p + "attention/output/dense/bias"] = [HIDDEN]
+    shapes[p + "attention/output/LayerNorm/beta"] = [HIDDEN]
+    shapes[p + "attention/output/LayerNorm/gamma"] = [HIDDEN]
+    shapes[p + "intermediate/dense/kernel"] = [HIDDEN, INTERMEDIATE]
+    shapes[p + "intermediate/dense/bias"] = [INTERMEDIATE]
+    shapes[p + "output/dense/kernel"] = [INTERMEDIATE, HIDDEN]
+    shapes[p + "output/dense/bias"] = [HIDDEN]
+    shapes[p + "output/LayerNorm/beta"] = [HIDDEN]
+    shapes[p + "output/LayerNorm/gamma"] = [HIDDEN]
+  return shapes
+
+
+def random_weights(seed=0):
+  rng = np.random.RandomState(seed)
+  weights = {}
+  for name, shape in official_variable_shapes().items():
+    if name.endswith("gamma"):
+      weights[name] = (1.0 + 0.1 * rng.randn(*shape)).astype(np.float32)
+    else:
+      weights[name] = (0.3 * rng.randn(*shape)).astype(np.float32)
+  return weights
+
+
+def write_official_checkpoint(path, weights):
+  """Writes a checkpoint with a plain Saver, as the official ones were."""
+  with tf.Graph().as_default():
+    variables = [tf.Variable(value, name=name)
+                 for name, value in weights.items()]
+    saver = tf.train.Saver(variables)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return saver.save(sess, path)
+
+
+# ---------------------------------------------------------------------------
+# An independent numpy forward pass, written from the paper's equations.
+
+
+def np_layer_norm(x, gamma, beta, eps=1e-12):
+  mean = x.mean(-1, keepdims=True)
+  var = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def np_gelu_tanh(x):
+  return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def np_gelu_erf(x):
+  from math import erf
+  return 0.5 * x * (1 + np.vectorize(erf)(x / math.sqrt(2)))
+
+
+def np_bert(w, ids, mask, types, act=np_gelu_tanh):
+  ids = np.asarray(ids)
+  b, s = ids.shape
+  h = w["bert/embeddings/word_embeddings"][ids]
+  h = h + w["bert/embeddings/token_type_embeddings"][np.asarray(types)]
+  h = h + w["bert/embeddings/position_embeddings"][:s][None]
+  h = np_layer_norm(h, w["bert/embeddings/LayerNorm/gamma"],
+                    w["bert/embeddings/LayerNorm/beta"])
+  adder = (1.0 - np.asarray(mask, np.float64))[:, None, None, :] * -10000.0
+  d = HIDDEN // HEADS
+  layers = []
+  for i in range(LAYERS):
+    p = "bert/encoder/layer_%d/" % i
+
+    def lin(x, name):
+      return x @ w[p + name + "/kernel"] + w[p + name + "/bias"]
+
+    def heads(x):
+      return x.reshape(b, s, HEADS, d).transpose(0, 2, 1, 3)
+
+    q = heads(lin(h, "attention/self/query"))
+    k = heads(lin(h, "attention/self/key"))
+    v = heads(lin(h, "attention/self/value"))
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + adder
+    scores -= scores.max(-1, keepdims=True)
+    probs = np.exp(scores)
+    probs /= probs.sum(-1, keepdims=True)
+    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, HIDDEN)
+    a = np_layer_norm(lin(ctx, "attention/output/dense") + h,
+                      w[p + "attention/output/LayerNorm/gamma"],
+                      w[p + "attention/output/LayerNorm/beta"])
+    f = lin(act(lin(a, "intermediate/dense")), "output/dense")
+    h = np_layer_norm(f + a, w[p + "output/LayerNorm/gamma"],
+                      w[p + "output/LayerNorm/beta"])
+    layers.append(h)
+  pooled = np.tanh(h[:, 0] @ w["bert/pooler/dense/kernel"] +
+                   w["bert/pooler/dense/bias"])
+  return layers, pooled
+
+
+# ---------------------------------------------------------------------------
+
+
+def build_and_run(config, ckpt, ids, mask, types, compute_type=tf.float32,
+                  is_training=False):
+  with tf.Graph().as_default():
+    model = modeling.BertModel(
+        config=config, is_training=is_training,
+        input_ids=tf.constant(ids, tf.int32),
+        input_mask=tf.constant(mask, tf.int32),
+        token_type_ids=tf.constant(types, tf.int32),
+        compute_type=compute_type)
+    tvars = tf.trainable_variables()
+    assignment_map, initialized = modeling.get_assignment_map_from_checkpoint(
+        tvars, ckpt)
+    tf.train.init_from_checkpoint(ckpt, assignment_map)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      out = sess.run({
+          "sequence": model.get_sequence_output(),
+          "pooled": model.get_pooled_output(),
+          "layers": model.get_all_encoder_layers(),
+          "embedding": model.get_embedding_output(),
+      })
+    out["initialized"] = initialized
+    out["tvars"] = tvars
+    return out
+
+
+IDS = [[2, 7, 11, 13, 4, 0, 0, 0], [2, 21, 4, 33, 41, 49, 4, 0]]
+MASK = [[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 0]]
+TYPES_ = [[0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 0]]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+  weights = random_weights()
+  path = str(tmp_path_factory.mktemp("ckpt") / "bert_model.ckpt")
+  return weights, write_official_checkpoint(path, weights)
+
+
+def test_variable_names_and_shapes_match_official_checkpoints():
+  with tf.Graph().as_default():
+    modeling.BertModel(tiny_config(), False, tf.zeros([2, 8], tf.int32))
+    got = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+  assert got == official_variable_shapes()
+
+
+def test_outputs_match_numpy_reference_after_restore(checkpoint):
+  weights, ckpt = checkpoint
+  out = build_and_run(tiny_config(), ckpt, IDS, MASK, TYPES_)
+  # Every graph variable was found in the checkpoint.
+  for v in out["tvars"]:
+    assert v.name in out["initialized"]
+  ref_layers, ref_pooled = np_bert(weights, IDS, MASK, TYPES_)
+  assert out["sequence"].shape == (2, 8, HIDDEN)
+  assert out["pooled"].shape == (2, HIDDEN)
+  assert len(out["layers"]) == LAYERS
+  np.testing.assert_allclose(out["sequence"], ref_layers[-1], atol=1e-5)
+  np.testing.assert_allclose(out["layers"][0], ref_layers[0], atol=1e-5)
+  np.testing.assert_allclose(out["pooled"], ref_pooled, atol=1e-5)
+
+
+def test_gelu_exact_activation_matches_erf_form(checkpoint):
+  weights, ckpt = checkpoint
+  out = build_and_run(tiny_config(hidden_act="gelu_exact"), ckpt, IDS, MASK,
+                      TYPES_)
+  ref_layers, _ = np_bert(weights, IDS, MASK, TYPES_, act=np_gelu_erf)
+  np.testing.assert_allclose(out["sequence"], ref_layers[-1], atol=1e-5)
+  tanh_layers, _ = np_bert(weights, IDS, MASK, TYPES_, act=np_gelu_tanh)
+  # The two forms differ enough to tell apart.
+  assert np.abs(out["sequence"] - tanh_layers[-1]).max() > 1e-5
+
+
+def test_padding_does_not_change_unpadded_positions(checkpoint):
+  _, ckpt = checkpoint
+  short_ids = [[2, 7, 11, 13, 4]]
+  base = build_and_run(tiny_config(), ckpt, short_ids, [[1] * 5], [[0] * 5])
+  # Same sentence, padded with arbitrary (non-zero) ids that are masked out.
+  padded_ids = [[2, 7, 11, 13, 4, 30, 31, 32, 33, 34]]
+  padded = build_and_run(tiny_config(), ckpt, padded_ids,
+                         [[1] * 5 + [0] * 5], [[0] * 10])
+  np.testing.assert_allclose(padded["sequence"][:, :5], base["sequence"],
+                             atol=1e-5)
+  np.testing.assert_allclose(padded["pooled"], base["pooled"], atol=1e-5)
+  # Unmasked, the extra tokens do change the outputs.
+  unmasked = build_and_run(tiny_config(), ckpt, padded_ids, [[1] * 10],
+                           [[0] * 10])
+  assert np.abs(unmasked["sequence"][:, :5] - base["sequence"]).max() > 1e-3
+
+
+def test_bfloat16_compute_is_close_to_float32_and_returns_float32(checkpoint):
+  _, ckpt = checkpoint
+  fp32 = build_and_run(tiny_config(), ckpt, IDS, MASK, TYPES_)
+  bf16 = build_and_run(tiny_config(), ckpt, IDS, MASK, TYPES_,
+                       compute_type=tf.bfloat16)
+  assert bf16["sequence"].dtype == np.float32
+  # bfloat16 keeps 8 bits of mantissa: about 2-3 significant digits.
+  np.testing.assert_allclose(bf16["sequence"], fp32["sequence"], atol=0.1)
+  assert np.abs(bf16["sequence"] - fp32["sequence"]).mean() < 0.02
+  # Variables stay float32 so the checkpoint is unchanged.
+  assert all(v.dtype.base_dtype == tf.float32 for v in bf16["tvars"])
+
+
+def test_dropout_only_in_training(checkpoint):
+  _, ckpt = checkpoint
+  a = build_and_run(tiny_config(), ckpt, IDS, MASK, TYPES_, is_training=False)
+  b = build_and_run(tiny_config(), ckpt, IDS, MASK, TYPES_, is_training=False)
+  np.testing.assert_array_equal(a["sequence"], b["sequence"])
+  c = build_and_run(tiny_config(hidden_dropout_prob=0.5), ckpt, IDS, MASK,
+                    TYPES_, is_training=True)
+  assert np.abs(c["sequence"] - a["sequence"]).max() > 1e-2
+
+
+def test_one_hot_embeddings_equal_gather():
+  ids = np.array(IDS)
+  with tf.Graph().as_default():
+    tf.set_random_seed(1)
+    gathered = modeling.BertModel(tiny_config(), False, tf.constant(ids),
+                                  scope="bert")
+    one_hot = modeling.BertModel(tiny_config(), False, tf.constant(ids),
+                                 use_one_hot_embeddings=True, scope="bert2")
+    copy_ops = [dst.assign(src) for src, dst in zip(
+        tf.global_variables("bert/"), tf.global_variables("bert2/"))]
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(copy_ops)
+      a, b = sess.run([gathered.get_sequence_output(),
+                       one_hot.get_sequence_output()])
+  np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_dynamic_batch_and_sequence_length(checkpoint):
+  weights, ckpt = checkpoint
+  with tf.Graph().as_default():
+    ids = tf.placeholder(tf.int32, [None, None])
+    mask = tf.placeholder(tf.int32, [None, None])
+    types = tf.placeholder(tf.int32, [None, None])
+    model = modeling.BertModel(tiny_config(), False, ids, mask, types)
+    amap, _ = modeling.get_assignment_map_from_checkpoint(
+        tf.trainable_variables(), ckpt)
+    tf.train.init_from_checkpoint(ckpt, amap)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      seq = sess.run(model.get_sequence_output(),
+                     {ids: IDS, mask: MASK, types: TYPES_})
+  ref_layers, _ = np_bert(weights, IDS, MASK, TYPES_)
+  np.testing.assert_allclose(seq, ref_layers[-1], atol=1e-5)
+
+
+def test_gelu_and_activations():
+  x = np.linspace(-5, 5, 101).astype(np.float32)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    g, ge = sess.run([modeling.gelu(tf.constant(x)),
+                      modeling.gelu_exact(tf.constant(x))])
+  np.testing.assert_allclose(g, np_gelu_tanh(x), atol=1e-6)
+  np.testing.assert_allclose(ge, np_gelu_erf(x), atol=1e-6)
+  assert modeling.get_activation("linear") is None
+  assert modeling.get_activation("") is None
+  assert modeling.get_activation("ReLU") is tf.nn.relu
+  assert modeling.get_activation(np.tanh) is np.tanh
+  with pytest.raises(ValueError, match="Unsupported activation: swish"):
+    modeling.get_activation("swish")
+
+
+def test_layer_norm_names_and_values():
+  x = np.random.RandomState(3).randn(4, 6).astype(np.float32) * 5 + 2
+  with tf.Graph().as_default(), tf.Session() as sess:
+    y = modeling.layer_norm(tf.constant(x))
+    y2 = modeling.layer_norm(tf.constant(x))
+    names = sorted(v.op.name for v in tf.global_variables())
+    sess.run(tf.global_variables_initializer())
+    got = sess.run(y)
+  assert names == ["LayerNorm/beta", "LayerNorm/gamma", "LayerNorm_1/beta",
+                   "LayerNorm_1/gamma"]
+  del y2
+  np.testing.assert_allclose(got, np_layer_norm(x, 1.0, 0.0), atol=1e-5)
+
+
+def test_config_json_round_trip(tmp_path):
+  config = tiny_config(hidden_act="relu")
+  path = tmp_path / "bert_config.json"
+  path.write_text(config.to_json_string())
+  loaded = modeling.BertConfig.from_json_file(str(path))
+  assert loaded.to_dict() == config.to_dict()
+  assert json.loads(config.to_json_string())["hidden_act"] == "relu"
+
+
+def test_config_accepts_official_multilingual_extras(tmp_path):
+  d = tiny_config().to_dict()
+  d.update({"directionality": "bidi", "pooler_type": "first_token_transform",
+            "pooler_fc_size": 768})
+  path = tmp_path / "c.json"
+  path.write_text(json.dumps(d))
+  assert modeling.BertConfig.from_json_file(str(path)).hidden_size == HIDDEN
+
+
+def test_config_missing_key_is_an_error(tmp_path):
+  d = tiny_config().to_dict()
+  del d["num_attention_heads"]
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps(d))
+  with pytest.raises(ValueError, match=r"bert_config.json is missing key\(s\) "
+                     "num_attention_heads"):
+    modeling.BertConfig.from_json_file(str(path))
+
+
+def test_config_unknown_key_is_an_error(tmp_path):
+  d = tiny_config().to_dict()
+  d["hidden_sise"] = 12
+  path = tmp_path / "bert_config.json"
+  path.write_text(json.dumps(d))
+  with pytest.raises(ValueError, match=r"Unknown BERT config key\(s\) "
+                     "hidden_sise; the known keys are vocab_size"):
+    modeling.BertConfig.from_json_file(str(path))
+
+
+def test_config_file_errors(tmp_path):
+  with pytest.raises(ValueError, match="nope.json does not exist"):
+    modeling.BertConfig.from_json_file(str(tmp_path / "nope.json"))
+  bad = tmp_path / "bad.json"
+  bad.write_text("{\"vocab_size\": 3,")
+  with pytest.raises(ValueError, match="bad.json is not valid JSON"):
+    modeling.BertConfig.from_json_file(str(bad))
+  with pytest.raises(ValueError, match="no `vocab_size`"):
+    modeling.BertConfig.from_dict({"hidden_size": 3})
+
+
+def test_wrong_input_rank_is_an_error():
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match="actual rank `3`.*expected rank `2`"):
+      modeling.BertModel(tiny_config(), False, tf.zeros([2, 8, 1], tf.int32))
+
+
+def test_sequence_longer_than_max_position_embeddings_is_an_error():
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match="sequence length 30 is longer than "
+                       "max_position_embeddings=24"):
+      modeling.BertModel(tiny_config(), False, tf.zeros([2, 30], tf.int32))
+
+
+def test_sequence_too_long_at_run_time_is_an_error():
+  with tf.Graph().as_default():
+    ids = tf.placeholder(tf.int32, [None, None])
+    model = modeling.BertModel(tiny_config(), False, ids)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      with pytest.raises(tf.errors.InvalidArgumentError,
+                         match="longer than max_position_embeddings"):
+        sess.run(model.get_sequence_output(), {ids: np.zeros([1, 30])})
+
+
+def test_hidden_size_must_divide_heads():
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match=r"hidden size \(32\) is not a "
+                       r"multiple of the number of attention heads \(5\)"):
+      modeling.BertModel(tiny_config(num_attention_heads=5), False,
+                         tf.zeros([1, 4], tf.int32))
+
+
+def test_shape_helpers():
+  with tf.Graph().as_default():
+    x = tf.placeholder(tf.float32, [None, 3, 4])
+    shape = modeling.get_shape_list(x)
+    assert isinstance(shape[0], tf.Tensor) and shape[1:] == [3, 4]
+    m = modeling.reshape_to_matrix(x)
+    assert m.shape.as_list() == [None, 4]
+    back = modeling.reshape_from_matrix(m, shape)
+    assert back.shape.as_list() == [None, 3, 4]
+    with pytest.raises(ValueError, match="at least rank 2"):
+      modeling.reshape_to_matrix(tf.zeros([3]))
+    modeling.assert_rank(x, [2, 3])
+    with pytest.raises(ValueError, match="expected rank `2`"):
+      modeling.assert_rank(x, 2)
+
+
+def test_attention_mask_from_input_mask():
+  with tf.Graph().as_default(), tf.Session() as sess:
+    mask = modeling.create_attention_mask_from_input_mask(
+        tf.zeros([2, 3]), tf.constant([[1, 1, 0, 0], [1, 0, 0, 1]]))
+    got = sess.run(mask)
+  assert got.shape == (2, 3, 4)
+  np.testing.assert_array_equal(got[0], [[1, 1, 0, 0]] * 3)
+  np.testing.assert_array_equal(got[1], [[1, 0, 0, 1]] * 3)
+
+
+def test_assignment_map_skips_names_not_in_checkpoint(checkpoint):
+  _, ckpt = checkpoint
+  with tf.Graph().as_default():
+    modeling.BertModel(tiny_config(), False, tf.zeros([1, 4], tf.int32))
+    extra = tf.get_variable("output_weights", [2, HIDDEN])
+    amap, initialized = modeling.get_assignment_map_from_checkpoint(
+        tf.trainable_variables(), ckpt)
+  assert "output_weights" not in amap
+  assert extra.name not in initialized
+  assert amap["bert/pooler/dense/kernel"] == "bert/pooler/dense/kernel"
+  assert len(amap) == len(official_variable_shapes())
