@@ -1,0 +1,244 @@
+"""Optimisers and learning-rate schedule for training BERT in graph mode.
+
+`create_optimizer` builds the train op of the original code: linear warm-up
+then linear decay to zero, gradients clipped to a global norm of 1.0, and Adam
+with decoupled weight decay (0.01, none on LayerNorm and bias variables, no
+bias correction), incrementing `global_step` once per step.
+
+`AdamWeightDecayOptimizer` is a proper slot-based `tf.compat.v1.train.Optimizer`
+rather than the original's hand-rolled `apply_gradients`: its moments are slot
+variables, so it works under `tf.distribute` strategies (where the original
+fails with "Variable .../replica_1/adam_m does not exist"), while the
+checkpoint names stay `<variable>/adam_m` and `<variable>/adam_v`.
+
+`LAMBOptimizer` (You et al., 2019) scales each variable's Adam update by the
+trust ratio ||w|| / ||update||, with the same exclusions and slot names.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import re
+
+import tensorflow.compat.v1 as tf
+
+# Variables whose names match one of these get no weight decay (original list).
+DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+
+OPTIMIZERS = ("adamw", "lamb")
+
+
+def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
+                     optimizer_name="adamw"):
+  """Creates the train op that minimises `loss`, as the original did.
+
+  Args:
+    loss: scalar float32 loss.
+    init_lr: peak learning rate, reached at the end of warm-up.
+    num_train_steps: step at which the learning rate has decayed to 0.
+    num_warmup_steps: steps of linear warm-up from 0 (0 or None: none).
+    use_tpu: wrap the optimiser in a `CrossShardOptimizer`.
+    optimizer_name: "adamw" (the original's) or "lamb".
+
+  Returns:
+    the train op; running it applies one update and increments the global
+    step by one.
+  """
+  global_step = tf.train.get_or_create_global_step()
+  learning_rate = learning_rate_schedule(global_step, init_lr, num_train_steps,
+                                         num_warmup_steps)
+  optimizer = make_optimizer(optimizer_name, learning_rate)
+  if use_tpu:
+    optimizer = tf.tpu.CrossShardOptimizer(optimizer)
+
+  tvars = tf.trainable_variables()
+  grads = tf.gradients(loss, tvars)
+  # Clipping keeps early fine-tuning steps from blowing up the pre-trained
+  # weights; the original clips at 1.0 and so do we.
+  (grads, _) = tf.clip_by_global_norm(grads, clip_norm=1.0)
+  train_op = optimizer.apply_gradients(zip(grads, tvars))
+  # The optimisers leave `global_step` alone (as the original's did), so the
+  # step is incremented here, once per update.
+  with tf.control_dependencies([train_op]):
+    return tf.group(train_op, global_step.assign_add(1))
+
+
+def learning_rate_schedule(global_step, init_lr, num_train_steps,
+                           num_warmup_steps):
+  """Linear warm-up to `init_lr`, then linear decay to 0 at `num_train_steps`.
+
+  During warm-up the rate is init_lr * step / num_warmup_steps; afterwards it
+  is init_lr * (1 - step / num_train_steps), the original's polynomial decay
+  of power 1 taken from step 0 (so the decay line does not restart after
+  warm-up).
+  """
+  step = tf.cast(global_step, tf.float32)
+  decay_fraction = tf.minimum(step, float(num_train_steps)) / float(
+      max(num_train_steps, 1))
+  learning_rate = init_lr * (1.0 - decay_fraction)
+  if num_warmup_steps:
+    warmup_rate = init_lr * step / float(num_warmup_steps)
+    in_warmup = tf.cast(tf.cast(global_step, tf.int32) < num_warmup_steps,
+                        tf.float32)
+    learning_rate = (1.0 - in_warmup) * learning_rate + in_warmup * warmup_rate
+  return learning_rate
+
+
+def make_optimizer(optimizer_name, learning_rate):
+  """The optimiser a `--optimizer` flag names, with BERT's hyper-parameters."""
+  kwargs = dict(
+      learning_rate=learning_rate,
+      weight_decay_rate=0.01,
+      beta_1=0.9,
+      beta_2=0.999,
+      epsilon=1e-6,
+      exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+  if optimizer_name == "adamw":
+    return AdamWeightDecayOptimizer(**kwargs)
+  if optimizer_name == "lamb":
+    return LAMBOptimizer(**kwargs)
+  raise ValueError("Unknown optimizer %r: expected one of %s." %
+                   (optimizer_name, ", ".join(OPTIMIZERS)))
+
+
+class AdamWeightDecayOptimizer(tf.train.Optimizer):
+  """Adam with decoupled weight decay and no bias correction (BERT's Adam).
+
+  For a gradient g of variable w:
+    m <- beta_1 m + (1 - beta_1) g
+    v <- beta_2 v + (1 - beta_2) g^2
+    w <- w - lr * (m / (sqrt(v) + epsilon) + weight_decay_rate * w)
+  with the decay term left out for variables matched by
+  `exclude_from_weight_decay`. Sparse (embedding) gradients are applied as
+  dense ones, so every row's moments decay every step, as in the original.
+
+  `apply_gradients` does not increment `global_step`, like the original's;
+  `create_optimizer` does that.
+  """
+
+  def __init__(self,
+               learning_rate,
+               weight_decay_rate=0.0,
+               beta_1=0.9,
+               beta_2=0.999,
+               epsilon=1e-6,
+               exclude_from_weight_decay=None,
+               name="AdamWeightDecayOptimizer"):
+    super(AdamWeightDecayOptimizer, self).__init__(False, name)
+    self.learning_rate = learning_rate
+    self.weight_decay_rate = weight_decay_rate
+    self.beta_1 = beta_1
+    self.beta_2 = beta_2
+    self.epsilon = epsilon
+    self.exclude_from_weight_decay = exclude_from_weight_decay
+
+  def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+    """Applies one update; `global_step` is accepted and left unchanged."""
+    del global_step  # Incremented by the caller, as with the original.
+    return super(AdamWeightDecayOptimizer, self).apply_gradients(
+        grads_and_vars, global_step=None, name=name)
+
+  def _create_slots(self, var_list):
+    # The op names become the checkpoint names: "<variable>/adam_m".
+    for var in var_list:
+      self._zeros_slot(var, "m", "adam_m")
+      self._zeros_slot(var, "v", "adam_v")
+
+  def _prepare(self):
+    self._lr_t = tf.convert_to_tensor(self.learning_rate, name="learning_rate")
+
+  def _apply_dense(self, grad, var):
+    return self._apply_update(grad, var)
+
+  def _resource_apply_dense(self, grad, handle):
+    return self._apply_update(grad, handle)
+
+  def _apply_sparse_duplicate_indices(self, grad, var):
+    return self._apply_update(
+        _densify(grad.values, grad.indices, var), var)
+
+  def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices):
+    return self._apply_update(_densify(grad, indices, handle), handle)
+
+  def _apply_update(self, grad, var):
+    """Moments, then the decayed step, then the assignments."""
+    m = self.get_slot(var, "m")
+    v = self.get_slot(var, "v")
+    grad = tf.cast(grad, var.dtype.base_dtype)
+    next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
+    next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
+    update = next_m / (tf.sqrt(next_v) + self.epsilon)
+    param_name = _variable_name(var.name)
+    if self._do_use_weight_decay(param_name):
+      update += self.weight_decay_rate * var
+    next_param = var - self._step_size(param_name, var, update) * update
+    return tf.group(var.assign(next_param), m.assign(next_m),
+                    v.assign(next_v))
+
+  def _step_size(self, param_name, var, update):
+    """The learning rate applied to `update` (LAMB scales it per variable)."""
+    del param_name, var, update
+    return tf.cast(self._lr_t, tf.float32)
+
+  def _do_use_weight_decay(self, param_name):
+    """Whether to use L2 weight decay for `param_name`."""
+    if not self.weight_decay_rate:
+      return False
+    return not _matches_any(param_name, self.exclude_from_weight_decay)
+
+  def _get_variable_name(self, param_name):
+    """Get the variable name from the tensor name."""
+    return _variable_name(param_name)
+
+
+class LAMBOptimizer(AdamWeightDecayOptimizer):
+  """LAMB: the AdamW update rescaled per variable by ||w|| / ||update||.
+
+  The ratio is 1 where either norm is zero, and for the variables matched by
+  `exclude_from_layer_adaptation` (by default the weight-decay exclusions,
+  LayerNorm and bias), which keeps small vectors from taking huge steps.
+  """
+
+  def __init__(self,
+               learning_rate,
+               weight_decay_rate=0.0,
+               beta_1=0.9,
+               beta_2=0.999,
+               epsilon=1e-6,
+               exclude_from_weight_decay=None,
+               exclude_from_layer_adaptation=None,
+               name="LAMBOptimizer"):
+    super(LAMBOptimizer, self).__init__(
+        learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
+        exclude_from_weight_decay, name)
+    if exclude_from_layer_adaptation is None:
+      exclude_from_layer_adaptation = exclude_from_weight_decay
+    self.exclude_from_layer_adaptation = exclude_from_layer_adaptation
+
+  def _step_size(self, param_name, var, update):
+    lr = super(LAMBOptimizer, self)._step_size(param_name, var, update)
+    if _matches_any(param_name, self.exclude_from_layer_adaptation):
+      return lr
+    w_norm = tf.norm(var, ord=2)
+    u_norm = tf.norm(update, ord=2)
+    ratio = tf.where(
+        tf.greater(w_norm, 0.0),
+        tf.where(tf.greater(u_norm, 0.0), w_norm / u_norm, 1.0), 1.0)
+    return ratio * lr
+
+
+def _densify(values, indices, var):
+  """Sums an IndexedSlices gradient into a dense one of the variable's shape."""
+  return tf.math.unsorted_segment_sum(values, indices,
+                                      num_segments=tf.shape(var)[0])
+
+
+def _matches_any(param_name, patterns):
+  return any(re.search(p, param_name) is not None for p in (patterns or ()))
+
+
+def _variable_name(tensor_name):
+  """"bert/x/kernel:0" -> "bert/x/kernel"."""
+  match = re.match(r"^(.*):\d+$", tensor_name)
+  return match.group(1) if match else tensor_name

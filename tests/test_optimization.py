@@ -1,0 +1,233 @@
+"""Tests of optimization.py: schedule, AdamW and LAMB against numpy, slots."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import optimization
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def np_schedule(step, init_lr, num_train_steps, num_warmup_steps):
+  if num_warmup_steps and step < num_warmup_steps:
+    return init_lr * step / num_warmup_steps
+  return init_lr * (1 - min(step, num_train_steps) / num_train_steps)
+
+
+def test_learning_rate_schedule_values():
+  with tf.Graph().as_default(), tf.Session() as sess:
+    step = tf.placeholder(tf.int64, [])
+    lr = optimization.learning_rate_schedule(step, 1e-3, 100, 10)
+    lr0 = optimization.learning_rate_schedule(step, 1e-3, 100, 0)
+    for s in (0, 1, 5, 9, 10, 11, 50, 99, 100, 150):
+      np.testing.assert_allclose(sess.run(lr, {step: s}),
+                                 np_schedule(s, 1e-3, 100, 10), rtol=1e-5,
+                                 atol=1e-12)
+      np.testing.assert_allclose(sess.run(lr0, {step: s}),
+                                 np_schedule(s, 1e-3, 100, 0), rtol=1e-5,
+                                 atol=1e-12)
+
+
+def np_adamw_step(params, grads, m, v, lr, decay_names, lamb=False,
+                  norm_terms=None):
+  """One step of BERT's Adam (no bias correction) on numpy arrays.
+
+  `norm_terms` are the arrays whose squares make the global norm; for an
+  embedding gathered with repeated ids TF (and the original) takes the norm
+  of the gathered rows' gradients before they are summed.
+  """
+  terms = norm_terms if norm_terms is not None else list(grads.values())
+  clip = np.sqrt(sum((g ** 2).sum() for g in terms))
+  scale = 1.0 / max(clip, 1.0)
+  for name in params:
+    g = grads[name] * scale
+    m[name] = 0.9 * m[name] + 0.1 * g
+    v[name] = 0.999 * v[name] + 0.001 * g * g
+    update = m[name] / (np.sqrt(v[name]) + 1e-6)
+    if name in decay_names:
+      update = update + 0.01 * params[name]
+    step = lr
+    if lamb and name in decay_names:
+      w_norm = np.linalg.norm(params[name])
+      u_norm = np.linalg.norm(update)
+      if w_norm > 0 and u_norm > 0:
+        step = lr * w_norm / u_norm
+    params[name] = params[name] - step * update
+
+
+def run_training(optimizer_name, steps=6, use_sparse=True):
+  """A small model with a dense kernel, a LayerNorm and an embedding."""
+  rng = np.random.RandomState(0)
+  init = {
+      "layer/kernel": rng.randn(4, 3).astype(np.float32),
+      "layer/bias": rng.randn(3).astype(np.float32),
+      "layer/LayerNorm/gamma": rng.randn(3).astype(np.float32),
+      "emb/word_embeddings": rng.randn(5, 4).astype(np.float32),
+  }
+  x = rng.randn(8, 4).astype(np.float32)
+  ids = np.array([0, 2, 2, 4, 1, 0, 0, 3])
+  y = rng.randn(8, 3).astype(np.float32)
+  with tf.Graph().as_default():
+    tvars = {n: tf.get_variable(n, initializer=v) for n, v in init.items()}
+    if use_sparse:
+      emb = tf.gather(tvars["emb/word_embeddings"], ids)
+    else:
+      emb = tf.matmul(tf.one_hot(ids, 5), tvars["emb/word_embeddings"])
+    h = tf.matmul(x + emb, tvars["layer/kernel"]) + tvars["layer/bias"]
+    h = h * tvars["layer/LayerNorm/gamma"]
+    loss = tf.reduce_mean(tf.square(h - y)) * 20.0
+    grads_t = tf.gradients(loss, list(tvars.values()))
+    train_op = optimization.create_optimizer(loss, 0.05, 20, 2, False,
+                                             optimizer_name)
+    gstep = tf.train.get_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      params = {n: v.copy() for n, v in init.items()}
+      m = {n: np.zeros_like(v) for n, v in init.items()}
+      v_ = {n: np.zeros_like(v) for n, v in init.items()}
+      for _ in range(steps):
+        step = sess.run(gstep)
+        lr = np_schedule(step, 0.05, 20, 2)
+        g_values = sess.run(grads_t)
+        grads, norm_terms = {}, []
+        for name, g in zip(tvars, g_values):
+          if hasattr(g, "indices"):  # IndexedSlices value -> dense
+            norm_terms.append(g.values)
+            dense = np.zeros_like(init[name])
+            np.add.at(dense, g.indices, g.values)
+            g = dense
+          else:
+            norm_terms.append(g)
+          grads[name] = g
+        np_adamw_step(params, grads, m, v_, lr,
+                      decay_names={"layer/kernel", "emb/word_embeddings"},
+                      lamb=(optimizer_name == "lamb"), norm_terms=norm_terms)
+        sess.run(train_op)
+      got = sess.run(tvars)
+      slots = {v.op.name for v in tf.global_variables()}
+      final_step = sess.run(gstep)
+  return got, params, slots, final_step
+
+
+@pytest.mark.parametrize("optimizer_name,use_sparse",
+                         [("adamw", True), ("adamw", False), ("lamb", True)])
+def test_updates_match_numpy_after_several_steps(optimizer_name, use_sparse):
+  got, expected, _, final_step = run_training(optimizer_name,
+                                              use_sparse=use_sparse)
+  assert final_step == 6
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], atol=1e-6,
+                               err_msg=name)
+
+
+def test_lamb_differs_from_adamw():
+  # Step 0 has a learning rate of 0 (warm-up), so after two steps exactly
+  # one update has been applied, from identical parameters.
+  adamw, _, _, _ = run_training("adamw", steps=2)
+  lamb, _, _, _ = run_training("lamb", steps=2)
+  assert np.abs(adamw["layer/kernel"] - lamb["layer/kernel"]).max() > 1e-4
+  # Excluded from layer adaptation: identical updates.
+  np.testing.assert_allclose(adamw["layer/bias"], lamb["layer/bias"],
+                             atol=1e-7)
+
+
+def test_slot_names_match_original_checkpoints():
+  _, _, names, _ = run_training("adamw", steps=1)
+  assert names == {
+      "global_step",
+      "layer/kernel", "layer/kernel/adam_m", "layer/kernel/adam_v",
+      "layer/bias", "layer/bias/adam_m", "layer/bias/adam_v",
+      "layer/LayerNorm/gamma", "layer/LayerNorm/gamma/adam_m",
+      "layer/LayerNorm/gamma/adam_v",
+      "emb/word_embeddings", "emb/word_embeddings/adam_m",
+      "emb/word_embeddings/adam_v",
+  }
+
+
+def test_weight_decay_exclusions():
+  opt = optimization.AdamWeightDecayOptimizer(
+      0.1, weight_decay_rate=0.01,
+      exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+  assert opt._do_use_weight_decay("bert/encoder/layer_0/output/dense/kernel")
+  assert not opt._do_use_weight_decay("bert/encoder/layer_0/output/dense/bias")
+  assert not opt._do_use_weight_decay("bert/embeddings/LayerNorm/gamma")
+  no_decay = optimization.AdamWeightDecayOptimizer(0.1)
+  assert not no_decay._do_use_weight_decay("x/kernel")
+  assert opt._get_variable_name("a/b/kernel:0") == "a/b/kernel"
+
+
+def test_apply_gradients_leaves_global_step_alone():
+  with tf.Graph().as_default(), tf.Session() as sess:
+    var = tf.get_variable("w", initializer=[1.0, 2.0])
+    gstep = tf.train.get_or_create_global_step()
+    opt = optimization.AdamWeightDecayOptimizer(0.1)
+    op = opt.apply_gradients([(tf.constant([1.0, 1.0]), var)],
+                             global_step=gstep)
+    sess.run(tf.global_variables_initializer())
+    sess.run(op)
+    assert sess.run(gstep) == 0
+    # First step of Adam without bias correction: m=0.1, v=0.001.
+    np.testing.assert_allclose(
+        sess.run(var), [1.0, 2.0] - 0.1 * 0.1 / (np.sqrt(0.001) + 1e-6),
+        rtol=1e-6)
+
+
+def test_unknown_optimizer_is_an_error():
+  with pytest.raises(ValueError, match="Unknown optimizer 'sgd': expected one "
+                     "of adamw, lamb"):
+    optimization.make_optimizer("sgd", 0.1)
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, %r)
+    import numpy as np
+    import tensorflow as tf2
+    import tensorflow.compat.v1 as tf
+    cpu = tf2.config.list_physical_devices("CPU")[0]
+    tf2.config.set_logical_device_configuration(
+        cpu, [tf2.config.LogicalDeviceConfiguration()] * 2)
+    import optimization
+
+    def model_fn(features, labels, mode):
+      w = tf.get_variable("dense/kernel", initializer=tf.ones([3, 1]))
+      b = tf.get_variable("dense/bias", initializer=tf.zeros([1]))
+      loss = tf.reduce_mean(tf.square(tf.matmul(features, w) + b - labels))
+      op = optimization.create_optimizer(loss, 0.1, 10, 1, False)
+      return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=op)
+
+    def input_fn():
+      x = np.arange(48, dtype=np.float32).reshape(16, 3) / 48.0
+      y = x.sum(1, keepdims=True)
+      return tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(4)
+
+    strategy = tf.distribute.MirroredStrategy(
+        devices=["/cpu:0", "/cpu:1"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())
+    config = tf.estimator.RunConfig(model_dir=sys.argv[1],
+                                    train_distribute=strategy)
+    est = tf.estimator.Estimator(model_fn, config=config)
+    est.train(input_fn, max_steps=5)
+    names = [n for n, _ in tf.train.list_variables(sys.argv[1])]
+    print("STEP", est.get_variable_value("global_step"))
+    print("NAMES", ",".join(sorted(names)))
+    """) % ROOT
+
+
+def test_works_under_mirrored_strategy(tmp_path):
+  script = tmp_path / "mirrored.py"
+  script.write_text(MIRRORED_SCRIPT)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run([sys.executable, str(script), str(tmp_path / "model")],
+                        capture_output=True, text=True, timeout=240, env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "STEP 5" in proc.stdout
+  names = proc.stdout.split("NAMES ")[1].strip().split(",")
+  assert "dense/kernel/adam_m" in names and "dense/bias/adam_v" in names
+  assert not [n for n in names if "replica" in n]
