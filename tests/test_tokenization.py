@@ -1,0 +1,538 @@
+# coding=utf-8
+"""Tests for tokenization.py: behaviour of each step, vocab errors, and
+token-for-token agreement with a plain reference implementation on real text.
+"""
+
+import collections
+import glob
+import os
+import random
+import unicodedata
+
+import pytest
+
+import tokenization
+from conftest import SHARED_DATA
+
+# ---------------------------------------------------------------------------
+# Reference implementation.
+#
+# A deliberately plain, per-character version of the original algorithm, with
+# no caches or fast paths, to check the optimised tokenizer against.
+# ---------------------------------------------------------------------------
+
+_REF_CJK_RANGES = [
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F), (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+]
+
+
+def _ref_is_punct(char):
+  cp = ord(char)
+  if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+    return True
+  return unicodedata.category(char)[0] == "P"
+
+
+def ref_basic_tokenize(text, do_lower_case):
+  """Cleaning, CJK spacing, lower-casing/accents and punctuation splitting."""
+  spaced = []
+  for char in text:
+    cp = ord(char)
+    category = unicodedata.category(char)
+    if cp == 0 or cp == 0xFFFD:
+      continue
+    if char not in "\t\n\r" and category in ("Cc", "Cf"):
+      continue
+    if char in " \t\n\r" or category == "Zs":
+      spaced.append(" ")
+    elif any(low <= cp <= high for low, high in _REF_CJK_RANGES):
+      spaced.append(" " + char + " ")
+    else:
+      spaced.append(char)
+  pieces = []
+  for word in "".join(spaced).split():
+    if do_lower_case:
+      word = word.lower()
+      decomposed = unicodedata.normalize("NFD", word)
+      word = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    current = []
+    for char in word:
+      if _ref_is_punct(char):
+        pieces.append("".join(current))
+        pieces.append(char)
+        current = []
+      else:
+        current.append(char)
+    pieces.append("".join(current))
+  return " ".join(pieces).split()
+
+
+def ref_wordpiece(token, vocab, max_chars=200):
+  if len(token) > max_chars:
+    return ["[UNK]"]
+  result = []
+  start = 0
+  while start < len(token):
+    end = len(token)
+    match = None
+    while end > start:
+      candidate = token[start:end]
+      if start > 0:
+        candidate = "##" + candidate
+      if candidate in vocab:
+        match = candidate
+        break
+      end -= 1
+    if match is None:
+      return ["[UNK]"]
+    result.append(match)
+    start = end
+  return result
+
+
+def ref_tokenize(text, vocab, do_lower_case):
+  tokens = []
+  for token in ref_basic_tokenize(text, do_lower_case):
+    tokens.extend(ref_wordpiece(token, vocab))
+  return tokens
+
+
+# ---------------------------------------------------------------------------
+# Helpers.
+# ---------------------------------------------------------------------------
+
+
+def write_vocab(tmp_path, tokens, name="vocab.txt"):
+  path = tmp_path / name
+  path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+  return str(path)
+
+
+_SMALL_VOCAB = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un",
+    "runn", "##ing", ",", "low", "lowest", "hello", "Hello", "!", "cafe",
+    u"café", "博", "a", "##a",
+]
+
+
+@pytest.fixture
+def small_vocab_file(tmp_path):
+  return write_vocab(tmp_path, _SMALL_VOCAB)
+
+
+def read_real_lines():
+  """Returns the sentences of the shared SentEval and MRPC training sets."""
+  lines = []
+  for path in sorted(glob.glob(os.path.join(SHARED_DATA, "senteval", "*",
+                                            "train.tsv"))):
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        # The label column is a lone digit, the sentence is the other one.
+        fields = [x for x in line.rstrip("\n").split("\t") if not x.isdigit()]
+        lines.extend(fields)
+  mrpc = os.path.join(SHARED_DATA, "mrpc", "msr_paraphrase_train.txt")
+  with open(mrpc, encoding="utf-8") as f:
+    next(f)  # Header.
+    for line in f:
+      fields = line.rstrip("\n").split("\t")
+      lines.extend(fields[3:5])
+  return lines
+
+
+def build_vocab_from_text(lines, whole_words=1500, split_words=6000):
+  """Frequent words whole, rarer ones only as prefixes and ## suffixes.
+
+  A few letters get no "##" piece at all, so some rare words have no split
+  and become [UNK], while others split into several pieces.
+  """
+  # The shared data is already split around punctuation, so a plain
+  # whitespace split gives words; keep alphanumeric ones, plus punctuation.
+  counts = collections.Counter()
+  for line in lines:
+    counts.update(w for w in line.lower().split() if w.isalnum())
+  ranked = [w for w, _ in counts.most_common()]
+  vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+  vocab.extend(chr(c) for c in range(33, 127) if not chr(c).isalnum())
+  vocab.extend(ranked[:whole_words])
+  suffixes = collections.Counter()
+  for word in ranked[whole_words:split_words]:
+    for size in (2, 3, 4):
+      if len(word) > size:
+        vocab.append(word[:size])
+        suffixes["##" + word[-size:]] += 1
+  vocab.extend(s for s, _ in suffixes.most_common(400))
+  vocab.extend("##" + c for c in "abcdefghiklmnoprstuvwy0123456789")
+  # Capitalised forms let the cased tokenizer match some words too.
+  vocab.extend(w.capitalize() for w in ranked[:200] if w.isalpha())
+  return list(collections.OrderedDict.fromkeys(vocab))
+
+
+# ---------------------------------------------------------------------------
+# Basic tokenization.
+# ---------------------------------------------------------------------------
+
+
+def test_lower_case_strips_accents():
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=True)
+  assert tokenizer.tokenize(u" \tHäLLo!how  \n Are yoU?  ") == [
+      "hallo", "!", "how", "are", "you", "?"]
+  assert tokenizer.tokenize(u"Café NAÏVE Ångström") == [
+      "cafe", "naive", "angstrom"]
+  # NFD form input gives the same result as precomposed input.
+  assert tokenizer.tokenize(unicodedata.normalize("NFD", u"Café")) == ["cafe"]
+
+
+def test_cased_keeps_case_and_accents():
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=False)
+  assert tokenizer.tokenize(u" \tHäLLo!how  \n Are yoU?  ") == [
+      u"HäLLo", "!", "how", "Are", "yoU", "?"]
+  decomposed = unicodedata.normalize("NFD", u"Café")
+  assert tokenizer.tokenize(decomposed) == [decomposed]
+
+
+def test_cjk_ideographs_become_single_tokens():
+  tokenizer = tokenization.BasicTokenizer()
+  assert tokenizer.tokenize(u"ah博推zz") == ["ah", u"博", u"推", "zz"]
+  # Extension B and compatibility ideographs are in the CJK ranges too.
+  cased = tokenization.BasicTokenizer(do_lower_case=False)
+  assert cased.tokenize(u"x\U00020000y\uF900z") == [
+      "x", u"\U00020000", "y", u"\uF900", "z"]
+  # Uncased, NFD maps the compatibility ideograph to its unified form.
+  assert tokenizer.tokenize(u"x\uF900z") == ["x", u"\u8C48", "z"]
+  # Kana and Hangul are space-delimited scripts: left as whole words.
+  assert cased.tokenize(u"こんにちは 안녕하세요") == [u"こんにちは", u"안녕하세요"]
+  # Uncased, NFD decomposes Hangul syllables into jamo, which are letters.
+  assert tokenizer.tokenize(u"안녕") == [unicodedata.normalize("NFD", u"안녕")]
+
+
+def test_punctuation_splitting():
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=False)
+  # ASCII symbols count as punctuation even where Unicode says otherwise.
+  assert tokenizer.tokenize(u"a$b^c`d+e") == [
+      "a", "$", "b", "^", "c", "`", "d", "+", "e"]
+  assert tokenizer.tokenize(u"«Hi»—¿qué?") == [
+      u"«", "Hi", u"»", u"—", u"¿", u"qué", "?"]
+  # Non-ASCII symbols (Sc, Sm) are not punctuation.
+  assert tokenizer.tokenize(u"costs 5€. x≥y") == ["costs", u"5€", ".", u"x≥y"]
+  assert tokenizer.tokenize(u"...") == [".", ".", "."]
+  for char in u"!/:@[`{~" + u"、。・":
+    assert tokenization._is_punctuation(char), char
+  for char in u"aZ09 €≥":
+    assert not tokenization._is_punctuation(char), char
+
+
+def test_control_characters_removed_and_emoji_kept():
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=False)
+  # NUL, ZWSP (Cf), BOM (Cf), U+FFFD, DEL (Cc) and US (Cc) vanish.
+  assert tokenizer.tokenize(u"a\x00b\u200bc\ufeffd\ufffde\x7ff\x1fg") == [
+      "abcdefg"]
+  assert tokenizer.tokenize(u"hi 😀 👍🏽") == ["hi", u"😀", u"👍🏽"]
+  # The zero-width joiner is Cf, so a family emoji loses its joiner.
+  assert tokenizer.tokenize(u"👨\u200d👩") == [u"👨👩"]
+  # The variation selector is Mn: kept when cased, stripped as an accent.
+  assert tokenizer.tokenize(u"❤\ufe0f") == [u"❤\ufe0f"]
+  lower = tokenization.BasicTokenizer(do_lower_case=True)
+  assert lower.tokenize(u"❤\ufe0f") == [u"❤"]
+  assert tokenization._is_control(u"\x05")
+  assert tokenization._is_control(u"\u200d")
+  assert not tokenization._is_control(u"\t")
+  assert not tokenization._is_control(u"A")
+  assert not tokenization._is_control(u"\U0001F600")
+  assert not tokenization._is_control(u"\ue000")  # Private use is Co.
+
+
+def test_whitespace_kinds():
+  tokenizer = tokenization.BasicTokenizer(do_lower_case=False)
+  text = u"a\tb\nc\rd e\u00a0f\u3000g\u2009h\u202fi"
+  assert tokenizer.tokenize(text) == list("abcdefghi")
+  # Line and paragraph separators are Zl/Zp: kept by cleaning, but the final
+  # whitespace split still separates words on them.
+  assert tokenizer.tokenize(u"a\u2028b\u2029c") == ["a", "b", "c"]
+  # Vertical tab, form feed and NEL are Cc: removed, so they join words.
+  assert tokenizer.tokenize(u"a\x0bb\x0cc\x85d") == ["abcd"]
+  for char in u" \t\n\r\u00a0\u3000":
+    assert tokenization._is_whitespace(char), repr(char)
+  for char in u"A-\x0b\u2028":
+    assert not tokenization._is_whitespace(char), repr(char)
+  assert tokenization.whitespace_tokenize(u"  a  b\n") == ["a", "b"]
+  assert tokenization.whitespace_tokenize(u" \t ") == []
+
+
+def test_original_private_helpers_still_work():
+  tokenizer = tokenization.BasicTokenizer()
+  assert tokenizer._clean_text(u"a\x00b\tc\u200bd\u3000e") == u"ab cd e"
+  assert tokenizer._tokenize_chinese_chars(u"a博b") == u"a 博 b"
+  assert tokenizer._is_chinese_char(0x4E00)
+  assert not tokenizer._is_chinese_char(0x3042)  # Hiragana.
+  assert tokenizer._run_strip_accents(u"Café") == u"Cafe"
+  assert tokenizer._run_split_on_punc(u"a,b!!c") == [
+      "a", ",", "b", "!", "!", "c"]
+
+
+# ---------------------------------------------------------------------------
+# WordPiece.
+# ---------------------------------------------------------------------------
+
+
+def _vocab_dict(tokens):
+  return {token: i for i, token in enumerate(tokens)}
+
+
+def test_wordpiece_splits_and_unknown_pieces():
+  tokenizer = tokenization.WordpieceTokenizer(vocab=_vocab_dict(_SMALL_VOCAB))
+  assert tokenizer.tokenize("") == []
+  assert tokenizer.tokenize("unwanted running") == [
+      "un", "##want", "##ed", "runn", "##ing"]
+  # One unmatchable position makes the whole word unknown, not just a piece.
+  assert tokenizer.tokenize("unwantedX running") == [
+      "[UNK]", "runn", "##ing"]
+  # Longest match first: "lowest" wins over "low".
+  assert tokenizer.tokenize("lowest") == ["lowest"]
+
+
+def test_wordpiece_long_words_are_unknown():
+  vocab = _vocab_dict(["[UNK]", "a", "##a"])
+  tokenizer = tokenization.WordpieceTokenizer(vocab=vocab)
+  assert tokenizer.max_input_chars_per_word == 200
+  assert tokenizer.tokenize("a" * 200) == ["a"] + ["##a"] * 199
+  assert tokenizer.tokenize("a" * 201) == ["[UNK]"]
+  short = tokenization.WordpieceTokenizer(
+      vocab=vocab, unk_token="<unk>", max_input_chars_per_word=3)
+  assert short.tokenize("aaa aaaa") == ["a", "##a", "##a", "<unk>"]
+
+
+def test_wordpiece_without_continuation_pieces():
+  tokenizer = tokenization.WordpieceTokenizer(vocab=_vocab_dict(["ab", "c"]))
+  assert tokenizer.tokenize("ab abc c") == ["ab", "[UNK]", "c"]
+
+
+# ---------------------------------------------------------------------------
+# FullTokenizer and ids.
+# ---------------------------------------------------------------------------
+
+
+def test_full_tokenizer_uncased(small_vocab_file):
+  tokenizer = tokenization.FullTokenizer(small_vocab_file, do_lower_case=True)
+  assert tokenizer.tokenize(u"UNwant\u00E9d,running") == [
+      "un", "##want", "##ed", ",", "runn", "##ing"]
+  assert tokenizer.tokenize(u"Hello! Café 博") == [
+      "hello", "!", "cafe", u"博"]
+  assert tokenizer.tokenize(u"Hello! Café 博".encode("utf-8")) == [
+      "hello", "!", "cafe", u"博"]
+  assert isinstance(tokenizer.basic_tokenizer, tokenization.BasicTokenizer)
+  assert isinstance(tokenizer.wordpiece_tokenizer,
+                    tokenization.WordpieceTokenizer)
+
+
+def test_full_tokenizer_cased(small_vocab_file):
+  tokenizer = tokenization.FullTokenizer(small_vocab_file, do_lower_case=False)
+  assert tokenizer.tokenize(u"Hello! café Café hello UNwanted") == [
+      "Hello", "!", u"café", "[UNK]", "hello", "[UNK]"]
+
+
+def test_tokenize_result_is_a_fresh_list(small_vocab_file):
+  tokenizer = tokenization.FullTokenizer(small_vocab_file)
+  first = tokenizer.tokenize("unwanted")
+  first.append("junk")
+  first[0] = "junk"
+  assert tokenizer.tokenize("unwanted") == ["un", "##want", "##ed"]
+
+
+def test_convert_ids_round_trip(small_vocab_file):
+  tokenizer = tokenization.FullTokenizer(small_vocab_file)
+  tokens = tokenizer.tokenize(u"unwanted, running! 博")
+  ids = tokenizer.convert_tokens_to_ids(tokens)
+  assert ids == [_SMALL_VOCAB.index(t) for t in tokens]
+  assert tokenizer.convert_ids_to_tokens(ids) == tokens
+  assert tokenizer.inv_vocab[ids[0]] == tokens[0]
+  assert tokenization.convert_tokens_to_ids(tokenizer.vocab, ["un"]) == [8]
+  assert tokenization.convert_ids_to_tokens(tokenizer.inv_vocab, [8]) == ["un"]
+  with pytest.raises(KeyError, match="zzz"):
+    tokenizer.convert_tokens_to_ids(["un", "zzz"])
+  with pytest.raises(KeyError, match="999"):
+    tokenizer.convert_ids_to_tokens([999])
+
+
+def test_word_cache_is_bounded(small_vocab_file, monkeypatch):
+  monkeypatch.setattr(tokenization, "_WORD_CACHE_SIZE", 4)
+  tokenizer = tokenization.FullTokenizer(small_vocab_file)
+  text = u"unwanted running Hello, café lowest a aaa 博 xyz"
+  vocab = tokenizer.vocab
+  for _ in range(3):
+    assert tokenizer.tokenize(text) == ref_tokenize(text, vocab, True)
+    assert len(tokenizer._word_cache) <= 4
+
+
+# ---------------------------------------------------------------------------
+# Vocab loading.
+# ---------------------------------------------------------------------------
+
+
+def test_load_vocab_keeps_file_order(tmp_path):
+  tokens = ["[PAD]", "zebra", "apple", u"博", "##ing", "[UNK]"]
+  vocab = tokenization.load_vocab(write_vocab(tmp_path, tokens))
+  assert isinstance(vocab, collections.OrderedDict)
+  assert list(vocab.items()) == [(t, i) for i, t in enumerate(tokens)]
+
+
+def test_load_vocab_strips_line_ends(tmp_path):
+  path = tmp_path / "crlf.txt"
+  path.write_bytes(b"[UNK]\r\nhello \r\n\tworld")
+  vocab = tokenization.load_vocab(str(path))
+  assert list(vocab.items()) == [("[UNK]", 0), ("hello", 1), ("world", 2)]
+
+
+def test_missing_vocab_file_names_the_path(tmp_path):
+  missing = str(tmp_path / "no_such_vocab.txt")
+  with pytest.raises(FileNotFoundError) as info:
+    tokenization.load_vocab(missing)
+  assert missing in str(info.value)
+  with pytest.raises(FileNotFoundError):
+    tokenization.FullTokenizer(missing)
+
+
+def test_duplicate_token_names_token_and_lines(tmp_path):
+  path = write_vocab(tmp_path, ["[UNK]", "cat", "dog", "cat"])
+  with pytest.raises(ValueError) as info:
+    tokenization.load_vocab(path)
+  message = str(info.value)
+  assert "'cat'" in message
+  assert "lines 2 and 4" in message
+
+
+def test_empty_line_names_line_number(tmp_path):
+  path = tmp_path / "gap.txt"
+  path.write_text(u"[UNK]\ncat\n\ndog\n", encoding="utf-8")
+  with pytest.raises(ValueError, match="line 3 is empty"):
+    tokenization.load_vocab(str(path))
+  blank = tmp_path / "blank.txt"
+  blank.write_text(u"[UNK]\n   \n", encoding="utf-8")
+  with pytest.raises(ValueError, match="line 2 is empty"):
+    tokenization.load_vocab(str(blank))
+
+
+# ---------------------------------------------------------------------------
+# Small helpers.
+# ---------------------------------------------------------------------------
+
+
+def test_validate_case_matches_checkpoint():
+  validate = tokenization.validate_case_matches_checkpoint
+  # Matching casing, unknown names and no checkpoint are all accepted.
+  validate(True, "/m/uncased_L-12_H-768_A-12/bert_model.ckpt")
+  validate(False, "/m/cased_L-12_H-768_A-12/bert_model.ckpt")
+  validate(False, "/m/my_model/bert_model.ckpt")
+  validate(True, "/m/cased_L-12_H-768_A-12/model.ckpt")
+  validate(False, "")
+  validate(False, None)
+  for name in ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12",
+               "multilingual_L-12_H-768_A-12", "chinese_L-12_H-768_A-12"):
+    with pytest.raises(ValueError, match="--do_lower_case=True") as info:
+      validate(False, "gs://b/%s/bert_model.ckpt" % name)
+    assert name in str(info.value)
+  for name in ("cased_L-12_H-768_A-12", "cased_L-24_H-1024_A-16",
+               "multi_cased_L-12_H-768_A-12"):
+    with pytest.raises(ValueError, match="--do_lower_case=False"):
+      validate(True, "/x/%s/bert_model.ckpt" % name)
+
+
+def test_convert_to_unicode_and_printable_text():
+  assert tokenization.convert_to_unicode(u"héllo") == u"héllo"
+  assert tokenization.convert_to_unicode(u"héllo".encode("utf-8")) == u"héllo"
+  # Invalid utf-8 bytes are dropped.
+  assert tokenization.convert_to_unicode(b"a\xffb") == u"ab"
+  assert tokenization.printable_text(b"caf\xc3\xa9") == u"café"
+  assert tokenization.printable_text(u"café") == u"café"
+  with pytest.raises(ValueError, match="Unsupported string type"):
+    tokenization.convert_to_unicode(3)
+  with pytest.raises(ValueError, match="Unsupported string type"):
+    tokenization.printable_text(None)
+
+
+# ---------------------------------------------------------------------------
+# Agreement with the reference implementation.
+# ---------------------------------------------------------------------------
+
+_ODD_STRINGS = [
+    u"", u" ", u"\t\n\r", u"\x00\ufffd", u"\ufeffHello", u"İstanbul ıi",
+    u"Straße STRASSE", u"ΟΔΟΣ ΣΟΦΟΣ. σς", u"ﬁnancial ﬀ", u"ＡＢＣ１２３",
+    u"naïve café résumé", u"e\u0301\u0301", u"\u0301\u0301", u"Ǆemal",
+    u"日本語のテキスト", u"中文,文本。", u"한국어 텍스트", u"العربية نص",
+    u"हिन्दी पाठ", u"ไทย", u"👨\u200d👩\u200d👧 👍🏽 ❤\ufe0f 🇫🇷",
+    u"a\u2028b\u2029c\x85d\x0be\x0cf", u"\ud800lone surrogate",
+    u"\ue000private\U000F0000", u"\u0378unassigned", u"x" * 250,
+    u"a" * 199 + u"é", u"can't won't they're", u"$5.00 (50%) #1 @user",
+    u"http://example.com/path?q=1&r=2", u"a.b.c...d", u"«»‹›„“”‘’",
+    u"\u00a0\u2000\u2001\u200a\u3000", u"\u180e\u200b\u200c\u200d\u2060",
+    u"Ⅻ ① ½ ²", u"\U0001D400\U0001D41A", u"ǅ ǆ Ǳ",
+]
+
+
+def _random_strings(count, seed=1234):
+  """Random strings over a mix of ASCII, Latin, combining, CJK and oddities."""
+  rng = random.Random(seed)
+  pools = [
+      (0x20, 0x7F), (0x00, 0x20), (0xA0, 0x250), (0x300, 0x370),
+      (0x370, 0x400), (0x2000, 0x2070), (0x3000, 0x3100), (0x4E00, 0x4E40),
+      (0xF900, 0xF910), (0xFE00, 0xFE10), (0xFF00, 0xFF60), (0xAC00, 0xAC20),
+      (0x1F300, 0x1F340), (0x20000, 0x20010), (0xE000, 0xE004),
+  ]
+  strings = []
+  for _ in range(count):
+    chars = []
+    for _ in range(rng.randint(0, 30)):
+      low, high = rng.choice(pools)
+      chars.append(chr(rng.randrange(low, high)))
+    strings.append(u"".join(chars))
+  return strings
+
+
+@pytest.fixture(scope="module")
+def real_lines():
+  lines = read_real_lines()
+  assert len(lines) > 40000, "shared data looks incomplete"
+  # Every 12th sentence (about 4,500), plus every one with non-ASCII text.
+  sample = lines[::12] + [l for l in lines if not l.isascii()]
+  return lines, sample
+
+
+@pytest.fixture(scope="module")
+def real_vocab_file(real_lines, tmp_path_factory):
+  lines, _ = real_lines
+  tokens = build_vocab_from_text(lines)
+  tokens += [u"é", u"##é", u"博", u"中", u"文", u"😀", u"£"]
+  return write_vocab(tmp_path_factory.mktemp("real"), tokens)
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+def test_matches_reference_on_real_text(real_lines, real_vocab_file,
+                                        do_lower_case):
+  _, sample = real_lines
+  tokenizer = tokenization.FullTokenizer(real_vocab_file, do_lower_case)
+  vocab = tokenizer.vocab
+  counts = collections.Counter()
+  # Two passes: the second is served from the word cache.
+  for _ in range(2):
+    for line in sample:
+      expected = ref_tokenize(line, vocab, do_lower_case)
+      assert tokenizer.tokenize(line) == expected, line
+      counts.update("##" if t.startswith("##") else t == "[UNK]"
+                    for t in expected)
+  # The comparison is only meaningful if both splitting and [UNK] occur.
+  assert counts["##"] > 1000
+  assert counts[True] > 100
+  assert counts[False] > 10000
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+def test_matches_reference_on_odd_unicode(real_vocab_file, do_lower_case):
+  tokenizer = tokenization.FullTokenizer(real_vocab_file, do_lower_case)
+  basic = tokenization.BasicTokenizer(do_lower_case)
+  vocab = tokenizer.vocab
+  for text in _ODD_STRINGS + _random_strings(3000):
+    assert basic.tokenize(text) == ref_basic_tokenize(text, do_lower_case), (
+        repr(text))
+    assert tokenizer.tokenize(text) == ref_tokenize(text, vocab,
+                                                    do_lower_case), repr(text)
