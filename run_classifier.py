@@ -30,6 +30,7 @@ import importlib
 import importlib.util
 import io
 import os
+import sys
 import time
 
 from absl import app
@@ -1136,6 +1137,9 @@ def write_test_results(predictions, num_actual_examples, output_path):
 
 
 if __name__ == "__main__":
+  # Processor modules `import run_classifier`: let them get this module rather
+  # than a second copy that would define every flag again.
+  sys.modules.setdefault("run_classifier", sys.modules[__name__])
   flags.mark_flag_as_required("data_dir")
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("vocab_file")

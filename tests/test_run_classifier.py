@@ -1,0 +1,317 @@
+"""Tests of run_classifier.py: processors, features, metrics, model, errors."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import bert_testing
+import modeling
+import run_classifier
+import tokenization
+
+
+@pytest.fixture
+def tokenizer(tmp_path):
+  path = str(tmp_path / "vocab.txt")
+  bert_testing.write_vocab(path, ["the cat sat on the mat . a dog ran far"])
+  return tokenization.FullTokenizer(path, do_lower_case=True)
+
+
+def write(path, text, encoding="utf-8"):
+  with open(path, "w", encoding=encoding, newline="") as f:
+    f.write(text)
+  return str(path)
+
+
+# --- reading files ----------------------------------------------------------
+
+
+def test_mrpc_reads_bom_and_windows_line_endings(tmp_path):
+  write(tmp_path / "train.tsv",
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n"
+        "1\t11\t12\tThe cat sat .\tA cat sat .\r\n"
+        "0\t13\t14\tA dog ran \"far\t The dog .\r\n",
+        encoding="utf-8-sig")
+  examples = run_classifier.MrpcProcessor().get_train_examples(str(tmp_path))
+  assert [(e.guid, e.text_a, e.text_b, e.label) for e in examples] == [
+      ("train-0", "The cat sat .", "A cat sat .", "1"),
+      # The stray quote is data (quotechar=None), not a field delimiter.
+      ("train-1", "A dog ran \"far", " The dog .", "0"),
+  ]
+
+
+def test_mrpc_falls_back_to_original_msr_files(tmp_path):
+  write(tmp_path / "msr_paraphrase_train.txt",
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\ta\tb\n",
+        encoding="utf-8-sig")
+  write(tmp_path / "msr_paraphrase_test.txt",
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n0\t3\t4\tc\td\n")
+  p = run_classifier.MrpcProcessor()
+  assert p.get_train_examples(str(tmp_path))[0].label == "1"
+  dev = p.get_dev_examples(str(tmp_path))
+  assert (dev[0].text_a, dev[0].label) == ("c", "0")
+  assert p.get_test_examples(str(tmp_path))[0].guid == "test-0"
+
+
+def test_glue_test_tsv_uses_placeholder_label(tmp_path):
+  write(tmp_path / "test.tsv",
+        "index\t#1 ID\t#2 ID\t#1 String\t#2 String\n7\t1\t2\tx y\tz\n")
+  ex = run_classifier.MrpcProcessor().get_test_examples(str(tmp_path))[0]
+  assert (ex.text_a, ex.text_b, ex.label) == ("x y", "z", "0")
+
+
+@pytest.mark.parametrize("task,files,expected", [
+    ("cola", {"train.tsv": "gj04\t1\t\tThe cat sat .\n"},
+     ("train-0", "The cat sat .", None, "1")),
+    ("sst-2", {"train.tsv": "sentence\tlabel\ngreat film\t1\n"},
+     ("train-0", "great film", None, "1")),
+    ("qqp", {"train.tsv": "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+                          "5\t1\t2\tq one ?\tq two ?\t0\n"},
+     ("train-5", "q one ?", "q two ?", "0")),
+    ("qnli", {"train.tsv": "index\tquestion\tsentence\tlabel\n"
+                           "3\twho ?\thim .\tentailment\n"},
+     ("train-3", "who ?", "him .", "entailment")),
+    ("rte", {"train.tsv": "index\tsentence1\tsentence2\tlabel\n"
+                          "0\ta b\tc\tnot_entailment\n"},
+     ("train-0", "a b", "c", "not_entailment")),
+    ("wnli", {"train.tsv": "index\tsentence1\tsentence2\tlabel\n"
+                           "0\ta\tb\t1\n"},
+     ("train-0", "a", "b", "1")),
+    ("mnli", {"train.tsv": "\t".join("c%d" % i for i in range(12)) + "\n" +
+                           "\t".join(["9"] + ["x"] * 7 + ["prem", "hyp"] +
+                                     ["y", "neutral"]) + "\n"},
+     ("train-9", "prem", "hyp", "neutral")),
+    ("sts-b", {"train.tsv": "\t".join("c%d" % i for i in range(10)) + "\n" +
+                            "4\tg\tf\ty\to\ts1\ts2\tone\ttwo\t3.8\n"},
+     ("train-4", "one", "two", 3.8)),
+])
+def test_glue_processors_read_glue_layout(tmp_path, task, files, expected):
+  for name, text in files.items():
+    write(tmp_path / name, text)
+  processor = run_classifier.get_processor(task)
+  ex = processor.get_train_examples(str(tmp_path))[0]
+  assert (ex.guid, ex.text_a, ex.text_b, ex.label) == expected
+  labels = processor.get_labels()
+  if processor.is_regression:
+    assert labels is None
+  else:
+    assert ex.label in labels
+
+
+def test_xnli_reads_language_files(tmp_path):
+  os.makedirs(tmp_path / "multinli")
+  write(tmp_path / "multinli" / "multinli.train.zh.tsv",
+        "premise\thypo\tlabel\n前提\t假设\tcontradictory\n")
+  write(tmp_path / "xnli.dev.tsv",
+        "\t".join("c%d" % i for i in range(8)) + "\n" +
+        "en\tneutral\tx\tx\tx\tx\tA\tB\n" +
+        "zh\tentailment\tx\tx\tx\tx\t甲\t乙\n")
+  p = run_classifier.XnliProcessor()
+  train = p.get_train_examples(str(tmp_path))
+  assert [(e.text_a, e.label) for e in train] == [("前提", "contradiction")]
+  dev = p.get_dev_examples(str(tmp_path))
+  assert [(e.text_a, e.text_b, e.label) for e in dev] == [
+      ("甲", "乙", "entailment")]
+
+
+def test_wrong_column_count_names_file_and_line(tmp_path):
+  write(tmp_path / "train.tsv",
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+        "1\t1\t2\ta\tb\n"
+        "1\t1\t2\tonly four columns\n")
+  with pytest.raises(ValueError, match=r"train.tsv:3: expected at least 5 "
+                     r"tab-separated columns, found 4"):
+    run_classifier.MrpcProcessor().get_train_examples(str(tmp_path))
+
+
+def test_empty_and_missing_files(tmp_path):
+  write(tmp_path / "train.tsv", "")
+  with pytest.raises(ValueError, match="train.tsv has no data rows"):
+    run_classifier.MrpcProcessor().get_train_examples(str(tmp_path))
+  with pytest.raises(ValueError, match="dev.tsv does not exist"):
+    run_classifier.ColaProcessor().get_dev_examples(str(tmp_path))
+
+
+def test_non_utf8_file_names_line(tmp_path):
+  with open(tmp_path / "train.tsv", "wb") as f:
+    f.write(b"gj04\t1\t\tfine\ngj04\t0\t\tcaf\xe9\n")
+  with pytest.raises(ValueError, match=r"train.tsv:2: not valid UTF-8"):
+    run_classifier.ColaProcessor().get_train_examples(str(tmp_path))
+
+
+def test_bad_stsb_score_names_line(tmp_path):
+  write(tmp_path / "train.tsv", "\t".join("c%d" % i for i in range(10)) +
+        "\n1\tg\tf\ty\to\ts1\ts2\tone\ttwo\thigh\n")
+  with pytest.raises(ValueError, match=r"train.tsv:2: score 'high'"):
+    run_classifier.StsbProcessor().get_train_examples(str(tmp_path))
+
+
+def test_unknown_task_lists_known_ones():
+  with pytest.raises(ValueError, match=r"--task_name=nope\. Known tasks: "
+                     r"xnli, mnli, mrpc, cola"):
+    run_classifier.get_processor("nope")
+
+
+def test_register_processor_through_module_file(tmp_path):
+  module = tmp_path / "my_tasks.py"
+  module.write_text(
+      "import run_classifier\n"
+      "class Senti(run_classifier.DataProcessor):\n"
+      "  def get_labels(self):\n"
+      "    return ['0', '1']\n"
+      "run_classifier.register_processor('my-senti', Senti)\n")
+  run_classifier.load_processor_modules(str(module))
+  try:
+    assert run_classifier.get_processor("MY-SENTI").get_labels() == ["0", "1"]
+  finally:
+    run_classifier.PROCESSORS.pop("my-senti")
+  with pytest.raises(ValueError, match="nothere.py does not exist"):
+    run_classifier.load_processor_modules(str(tmp_path / "nothere.py"))
+
+
+# --- features ---------------------------------------------------------------
+
+
+def test_convert_single_example_pair_layout(tokenizer):
+  ex = run_classifier.InputExample("g", "The cat sat", "a dog", "1")
+  f = run_classifier.convert_single_example(0, ex, ["0", "1"], 10, tokenizer)
+  tokens = tokenizer.convert_ids_to_tokens(f.input_ids[:8])
+  assert tokens == ["[CLS]", "the", "cat", "sat", "[SEP]", "a", "dog", "[SEP]"]
+  assert f.input_ids[8:] == [0, 0]
+  assert f.input_mask == [1] * 8 + [0] * 2
+  assert f.segment_ids == [0] * 5 + [1] * 3 + [0] * 2
+  assert f.label_id == 1 and f.is_real_example
+
+
+def test_truncation_trims_longer_side_first(tokenizer):
+  ex = run_classifier.InputExample("g", "the cat sat on the mat", "a dog ran",
+                                   "0")
+  f = run_classifier.convert_single_example(0, ex, ["0", "1"], 9, tokenizer)
+  tokens = tokenizer.convert_ids_to_tokens(f.input_ids)
+  # 6 slots for text: the longer side loses tokens until the two are even.
+  assert tokens == ["[CLS]", "the", "cat", "sat", "[SEP]", "a", "dog", "ran",
+                    "[SEP]"]
+  single = run_classifier.InputExample("g", "the cat sat on the mat", None, "0")
+  f = run_classifier.convert_single_example(0, single, ["0", "1"], 5,
+                                            tokenizer)
+  assert tokenizer.convert_ids_to_tokens(f.input_ids) == [
+      "[CLS]", "the", "cat", "sat", "[SEP]"]
+  a, b = list("abcdefg"), list("xy")
+  run_classifier._truncate_seq_pair(a, b, 5)
+  assert (a, b) == (list("abc"), list("xy"))
+
+
+def test_label_not_in_labels_is_an_error(tokenizer):
+  ex = run_classifier.InputExample("train-7", "the cat", None, "2")
+  with pytest.raises(ValueError, match=r"Example train-7 has label '2', which "
+                     r"is not one of get_labels\(\) = \['0', '1'\]"):
+    run_classifier.convert_single_example(0, ex, ["0", "1"], 8, tokenizer)
+
+
+def test_padding_example_and_regression_labels(tokenizer):
+  pad = run_classifier.convert_single_example(
+      0, run_classifier.PaddingInputExample(), ["0", "1"], 6, tokenizer)
+  assert pad.input_ids == [0] * 6 and not pad.is_real_example
+  ex = run_classifier.InputExample("g", "the cat", None, 2.5)
+  f = run_classifier.convert_single_example(0, ex, None, 6, tokenizer)
+  assert f.label_id == 2.5
+
+
+def test_tfrecord_round_trip_and_no_temp_file_left(tmp_path, tokenizer):
+  examples = [run_classifier.InputExample("g%d" % i, "the cat", "a dog",
+                                          str(i % 2)) for i in range(5)]
+  examples.append(run_classifier.PaddingInputExample())
+  path = str(tmp_path / "train.tf_record")
+  run_classifier.file_based_convert_examples_to_features(
+      examples, ["0", "1"], 12, tokenizer, path)
+  assert sorted(os.listdir(tmp_path)) == ["train.tf_record", "vocab.txt"]
+  expected = run_classifier.convert_examples_to_features(
+      examples, ["0", "1"], 12, tokenizer)
+  input_fn = run_classifier.file_based_input_fn_builder(path, 12, False, False)
+  with tf.Graph().as_default():
+    batch = tf.data.make_one_shot_iterator(
+        input_fn({"batch_size": 6})).get_next()
+    with tf.Session() as sess:
+      got = sess.run(batch)
+  np.testing.assert_array_equal(got["input_ids"],
+                                [f.input_ids for f in expected])
+  np.testing.assert_array_equal(got["segment_ids"],
+                                [f.segment_ids for f in expected])
+  np.testing.assert_array_equal(got["label_ids"], [0, 1, 0, 1, 0, 0])
+  np.testing.assert_array_equal(got["is_real_example"], [1] * 5 + [0])
+  assert got["input_ids"].dtype == np.int32
+
+
+# --- metrics ----------------------------------------------------------------
+
+
+def test_compute_metrics_against_hand_counts():
+  labels = [1, 1, 1, 0, 0, 0, 0, 1]
+  preds = [1, 1, 0, 0, 0, 1, 0, 1]
+  # tp=3 fp=1 fn=1 tn=3: accuracy 6/8, F1 = 6/8, MCC = (9-1)/sqrt(4*4*4*4).
+  m = run_classifier.compute_metrics(("accuracy", "f1", "mcc"), labels, preds)
+  assert m["accuracy"] == pytest.approx(0.75)
+  assert m["f1"] == pytest.approx(0.75)
+  assert m["mcc"] == pytest.approx(0.5)
+
+
+def test_pearson_and_spearman_with_ties():
+  labels = [1.0, 2.0, 2.0, 3.0, 5.0]
+  preds = [1.5, 1.0, 2.5, 3.0, 4.0]
+  m = run_classifier.compute_metrics(("pearson", "spearman"), labels, preds,
+                                     is_regression=True)
+  x = np.array(labels) - np.mean(labels)
+  y = np.array(preds) - np.mean(preds)
+  assert m["pearson"] == pytest.approx(
+      (x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+  # Ranks: labels 1, 2.5, 2.5, 4, 5; predictions 2, 1, 3, 4, 5.
+  rx = np.array([1, 2.5, 2.5, 4, 5]) - 3
+  ry = np.array([2, 1, 3, 4, 5]) - 3
+  assert m["spearman"] == pytest.approx(
+      (rx * ry).sum() / np.sqrt((rx * rx).sum() * (ry * ry).sum()))
+
+
+def test_metric_ops_stream_over_batches_and_skip_padding():
+  with tf.Graph().as_default():
+    labels = tf.placeholder(tf.int32, [None])
+    preds = tf.placeholder(tf.int32, [None])
+    weights = tf.placeholder(tf.float32, [None])
+    ops = run_classifier._task_metric_ops(("f1", "mcc"), labels, preds,
+                                          weights, False)
+    with tf.Session() as sess:
+      sess.run(tf.local_variables_initializer())
+      sess.run(ops["eval_f1"][1], {labels: [1, 1, 1, 0], preds: [1, 1, 0, 0],
+                                   weights: [1, 1, 1, 1]})
+      sess.run(ops["eval_f1"][1], {labels: [0, 0, 0, 1, 0],
+                                   preds: [0, 1, 0, 1, 1],
+                                   weights: [1, 1, 1, 1, 0]})
+      f1, mcc = sess.run([ops["eval_f1"][0], ops["eval_mcc"][0]])
+  assert f1 == pytest.approx(0.75)
+  assert mcc == pytest.approx(0.5)
+
+
+# --- model ------------------------------------------------------------------
+
+
+def test_create_model_head_names_and_loss():
+  config = modeling.BertConfig(**bert_testing.tiny_config_dict(40))
+  with tf.Graph().as_default():
+    ids = tf.constant([[2, 5, 6, 3], [2, 7, 3, 0]])
+    mask = tf.constant([[1, 1, 1, 1], [1, 1, 1, 0]])
+    labels = tf.constant([1, 2])
+    loss, per_example, logits, probs = run_classifier.create_model(
+        config, False, ids, mask, tf.zeros_like(ids), labels, 3, False)
+    names = {v.op.name for v in tf.trainable_variables()}
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      loss_v, per_v, logits_v, probs_v = sess.run(
+          [loss, per_example, logits, probs])
+  assert {"output_weights", "output_bias"} <= names
+  shifted = logits_v - logits_v.max(-1, keepdims=True)
+  expected_probs = np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+  np.testing.assert_allclose(probs_v, expected_probs, atol=1e-6)
+  expected_per = -np.log(expected_probs[[0, 1], [1, 2]])
+  np.testing.assert_allclose(per_v, expected_per, atol=1e-5)
+  assert loss_v == pytest.approx(expected_per.mean(), abs=1e-5)
