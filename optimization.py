@@ -30,20 +30,26 @@ OPTIMIZERS = ("adamw", "lamb")
 
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
-                     optimizer_name="adamw"):
+                     optimizer_name="adamw", num_accumulation_steps=1,
+                     loss_scale=None):
   """Creates the train op that minimises `loss`, as the original did.
 
   Args:
-    loss: scalar float32 loss.
+    loss: scalar float32 loss of one (micro-)batch.
     init_lr: peak learning rate, reached at the end of warm-up.
     num_train_steps: step at which the learning rate has decayed to 0.
     num_warmup_steps: steps of linear warm-up from 0 (0 or None: none).
     use_tpu: wrap the optimiser in a `CrossShardOptimizer`.
     optimizer_name: "adamw" (the original's) or "lamb".
+    num_accumulation_steps: gradients of this many micro-batches are averaged
+      into one update; `global_step` counts updates, not micro-batches.
+    loss_scale: None for none, "dynamic" for fp16 training: the loss is
+      multiplied by a scale (2^15 at first, halved after a step whose
+      gradients are not finite, doubled after 2000 finite ones) and a step
+      with non-finite gradients is skipped without advancing `global_step`.
 
   Returns:
-    the train op; running it applies one update and increments the global
-    step by one.
+    the train op; each run consumes one micro-batch.
   """
   global_step = tf.train.get_or_create_global_step()
   learning_rate = learning_rate_schedule(global_step, init_lr, num_train_steps,
@@ -53,15 +59,128 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
   tvars = tf.trainable_variables()
-  grads = tf.gradients(loss, tvars)
-  # Clipping keeps early fine-tuning steps from blowing up the pre-trained
-  # weights; the original clips at 1.0 and so do we.
-  (grads, _) = tf.clip_by_global_norm(grads, clip_norm=1.0)
-  train_op = optimizer.apply_gradients(zip(grads, tvars))
-  # The optimisers leave `global_step` alone (as the original's did), so the
-  # step is incremented here, once per update.
-  with tf.control_dependencies([train_op]):
-    return tf.group(train_op, global_step.assign_add(1))
+  scale = _loss_scale_variable() if loss_scale == "dynamic" else None
+  grads = _gradients(loss, tvars, num_accumulation_steps, scale)
+  if num_accumulation_steps > 1:
+    grads, window_done, finish_window = _accumulate(grads, tvars,
+                                                    num_accumulation_steps)
+  else:
+    window_done, finish_window = tf.constant(True), tf.no_op
+  should_apply = window_done
+  if scale is not None:
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
+                            for g in grads if g is not None])
+    should_apply = tf.logical_and(window_done, finite)
+
+  def apply_update():
+    # Clipping keeps early fine-tuning steps from blowing up the pre-trained
+    # weights; the original clips at 1.0 and so do we.
+    (clipped, _) = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    train_op = optimizer.apply_gradients(zip(clipped, tvars))
+    # The optimisers leave `global_step` alone (as the original's did), so
+    # the step is incremented here, once per update.
+    with tf.control_dependencies([train_op]):
+      return tf.group(global_step.assign_add(1))
+
+  if num_accumulation_steps == 1 and scale is None:
+    return apply_update()
+
+  # Slots are created outside the conditional branch, where variables may be.
+  _create_slots(optimizer, tvars)
+  update = tf.cond(should_apply, apply_update, tf.no_op)
+  with tf.control_dependencies([update]):
+    after = [finish_window()]
+    if scale is not None:
+      after.append(_update_loss_scale(scale, window_done, should_apply))
+    return tf.group(*after)
+
+
+def _gradients(loss, tvars, num_accumulation_steps, scale):
+  """Gradients of the mean loss over the accumulation window, unscaled."""
+  if num_accumulation_steps > 1:
+    loss = loss / float(num_accumulation_steps)
+  if scale is None:
+    return tf.gradients(loss, tvars)
+  scaled = tf.gradients(loss * scale, tvars)
+  return [None if g is None else _unscale(g, scale) for g in scaled]
+
+
+def _unscale(grad, scale):
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.IndexedSlices(grad.values / scale, grad.indices,
+                            grad.dense_shape)
+  return grad / scale
+
+
+def _accumulate(grads, tvars, num_accumulation_steps):
+  """Sums gradients over micro-batches in local (non-checkpointed) variables.
+
+  Returns:
+    (the accumulated gradients including this micro-batch, whether this
+    micro-batch closes the window, a function that makes the op resetting
+    the sums and advancing the micro-batch counter; the caller makes it under
+    a control dependency on the update, which must read the sums first).
+  """
+  counter = tf.get_variable(
+      "gradient_accumulation/counter", shape=[], dtype=tf.int32,
+      initializer=tf.zeros_initializer(), trainable=False,
+      collections=[tf.GraphKeys.LOCAL_VARIABLES])
+  sums, added = [], []
+  for grad, var in zip(grads, tvars):
+    if grad is None:
+      sums.append(None)
+      added.append(None)
+      continue
+    total = tf.get_variable(
+        "gradient_accumulation/" + _variable_name(var.name),
+        shape=var.shape, dtype=tf.float32, trainable=False,
+        initializer=tf.zeros_initializer(),
+        collections=[tf.GraphKeys.LOCAL_VARIABLES])
+    sums.append(total)
+    added.append(total.assign_add(tf.convert_to_tensor(grad)))
+  window_done = tf.equal(tf.math.floormod(counter + 1, num_accumulation_steps),
+                         0)
+
+  def finish():
+    with tf.control_dependencies([a for a in added if a is not None]):
+      resets = [tf.cond(window_done,
+                        lambda t=t: t.assign(tf.zeros_like(t)),
+                        lambda t=t: tf.identity(t))
+                for t in sums if t is not None]
+      return tf.group(counter.assign_add(1), *resets)
+
+  return added, window_done, finish
+
+
+def _loss_scale_variable():
+  return tf.get_variable(
+      "loss_scale", shape=[], dtype=tf.float32, trainable=False,
+      initializer=tf.constant_initializer(2.0 ** 15))
+
+
+def _update_loss_scale(scale, window_done, applied, growth_interval=2000):
+  """Halves the scale after overflow, doubles it after `growth_interval` good
+  updates; untouched in the middle of an accumulation window."""
+  good_steps = tf.get_variable(
+      "loss_scale_good_steps", shape=[], dtype=tf.int32, trainable=False,
+      initializer=tf.zeros_initializer())
+
+  def on_window_end():
+    grow = tf.logical_and(applied, tf.equal(good_steps + 1, growth_interval))
+    new_scale = tf.where(
+        applied, tf.where(grow, scale * 2.0, scale),
+        tf.maximum(scale / 2.0, 1.0))
+    new_good = tf.where(tf.logical_and(applied, tf.logical_not(grow)),
+                        good_steps + 1, 0)
+    return tf.group(scale.assign(new_scale), good_steps.assign(new_good))
+
+  return tf.cond(window_done, on_window_end, tf.no_op)
+
+
+def _create_slots(optimizer, tvars):
+  inner = getattr(optimizer, "_opt", optimizer)  # CrossShardOptimizer wraps.
+  with tf.init_scope():
+    inner._create_slots(tvars)  # pylint: disable=protected-access
 
 
 def learning_rate_schedule(global_step, init_lr, num_train_steps,

@@ -231,3 +231,84 @@ def test_works_under_mirrored_strategy(tmp_path):
   names = proc.stdout.split("NAMES ")[1].strip().split(",")
   assert "dense/kernel/adam_m" in names and "dense/bias/adam_v" in names
   assert not [n for n in names if "replica" in n]
+
+
+def _regression_graph(num_accumulation_steps=1, loss_scale=None):
+  """A linear model fed through placeholders; returns tensors and train op."""
+  x = tf.placeholder(tf.float32, [None, 4])
+  y = tf.placeholder(tf.float32, [None, 2])
+  poison = tf.placeholder_with_default(1.0, [])
+  kernel = tf.get_variable(
+      "dense/kernel", initializer=np.arange(8, dtype=np.float32).reshape(4, 2)
+      / 10.0)
+  bias = tf.get_variable("dense/bias", initializer=[0.5, -0.5])
+  loss = tf.reduce_mean(tf.square(tf.matmul(x, kernel) + bias - y)) * poison
+  train_op = optimization.create_optimizer(
+      loss, 0.05, 50, 0, False, num_accumulation_steps=num_accumulation_steps,
+      loss_scale=loss_scale)
+  return x, y, poison, train_op
+
+
+def _data(n=8, seed=0):
+  rng = np.random.RandomState(seed)
+  return rng.randn(n, 4).astype(np.float32), rng.randn(n, 2).astype(np.float32)
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+  batches = [_data(8, seed) for seed in range(3)]
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x, y, _, op = _regression_graph()
+    sess.run(tf.global_variables_initializer())
+    for bx, by in batches:
+      sess.run(op, {x: bx, y: by})
+    big = sess.run(tf.trainable_variables())
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x, y, _, op = _regression_graph(num_accumulation_steps=4)
+    sess.run([tf.global_variables_initializer(),
+              tf.local_variables_initializer()])
+    gstep = tf.train.get_global_step()
+    steps = []
+    for bx, by in batches:
+      for i in range(4):
+        sess.run(op, {x: bx[2 * i:2 * i + 2], y: by[2 * i:2 * i + 2]})
+        steps.append(sess.run(gstep))
+    small = sess.run(tf.trainable_variables())
+    names = {v.op.name for v in tf.global_variables()}
+  # global_step counts optimizer updates: once every 4 micro-batches.
+  assert steps == [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3]
+  # Summing four micro-batch means rounds differently from one mean, and
+  # Adam's division by sqrt(v) magnifies that a little: 1e-5, not 1e-6.
+  for a, b in zip(big, small):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+  # Accumulators are local: checkpoints keep the original's variable set.
+  assert not [n for n in names if "accumulation" in n]
+
+
+def test_dynamic_loss_scaling_skips_non_finite_steps():
+  batches = [_data(8, seed) for seed in range(4)]
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x, y, _, op = _regression_graph()
+    sess.run(tf.global_variables_initializer())
+    for bx, by in batches:
+      sess.run(op, {x: bx, y: by})
+    reference = sess.run(tf.trainable_variables())
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x, y, poison, op = _regression_graph(loss_scale="dynamic")
+    sess.run(tf.global_variables_initializer())
+    gstep = tf.train.get_global_step()
+    scale = [v for v in tf.global_variables() if v.op.name == "loss_scale"][0]
+    assert sess.run(scale) == 2.0 ** 15
+    sess.run(op, {x: batches[0][0], y: batches[0][1]})
+    before = sess.run(tf.trainable_variables())
+    # An infinite loss: the step is skipped and the scale halved.
+    sess.run(op, {x: batches[1][0], y: batches[1][1], poison: np.inf})
+    assert sess.run(gstep) == 1
+    assert sess.run(scale) == 2.0 ** 14
+    for a, b in zip(before, sess.run(tf.trainable_variables())):
+      np.testing.assert_array_equal(a, b)
+    for bx, by in batches[1:]:
+      sess.run(op, {x: bx, y: by})
+    assert sess.run(gstep) == 4
+    scaled = sess.run(tf.trainable_variables())
+  for a, b in zip(reference, scaled):
+    np.testing.assert_allclose(a, b, atol=1e-6)
