@@ -1,0 +1,1455 @@
+# coding=utf-8
+"""Fine-tunes BERT for extractive question answering on SQuAD 1.1 and 2.0.
+
+Run it as the original:
+
+  python run_squad.py --vocab_file=$BERT_BASE_DIR/vocab.txt \
+      --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+      --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt \
+      --do_train --train_file=$SQUAD_DIR/train-v1.1.json \
+      --do_predict --predict_file=$SQUAD_DIR/dev-v1.1.json \
+      --train_batch_size=12 --learning_rate=3e-5 --num_train_epochs=2.0 \
+      --max_seq_length=384 --doc_stride=128 --output_dir=/tmp/squad_base/
+
+For SQuAD 2.0 add `--version_2_with_negative` (and tune
+`--null_score_diff_threshold` on the dev set).
+
+A paragraph longer than one input is read through overlapping windows of
+`max_seq_length` tokens, `doc_stride` tokens apart; each token's answer scores
+are taken from the window where it has the most context on both sides.
+
+Outputs in `--output_dir`: checkpoints, `train.tf_record`, `eval.tf_record`,
+`predictions.json` (question id -> answer text), `nbest_predictions.json`
+(the `n_best_size` best answers of each question with probabilities and
+logits) and, with `--version_2_with_negative`, `null_odds.json` (question id ->
+no-answer score minus best answer score). When `--predict_file` holds gold
+answers (a dev set), the exact match and F1 of the official evaluation are
+also computed, logged and written to `eval_results.json`.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import heapq
+import json
+import math
+import os
+import random
+import time
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+import modeling
+import optimization
+import runtime
+import squad_evaluate
+import tokenization
+
+FLAGS = flags.FLAGS
+
+## Required parameters
+flags.DEFINE_string(
+    "bert_config_file", None,
+    "The config json file corresponding to the pre-trained BERT model. "
+    "This specifies the model architecture.")
+
+flags.DEFINE_string("vocab_file", None,
+                    "The vocabulary file that the BERT model was trained on.")
+
+flags.DEFINE_string(
+    "output_dir", None,
+    "The output directory where the model checkpoints and predictions will "
+    "be written.")
+
+## Other parameters
+flags.DEFINE_string("train_file", None,
+                    "SQuAD json for training. E.g., train-v1.1.json")
+
+flags.DEFINE_string(
+    "predict_file", None,
+    "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json. If "
+    "it holds gold answers, EM/F1 are written to eval_results.json.")
+
+flags.DEFINE_string(
+    "init_checkpoint", None,
+    "Initial checkpoint (usually from a pre-trained BERT model).")
+
+flags.DEFINE_bool(
+    "do_lower_case", True,
+    "Whether to lower case the input text. Should be True for uncased "
+    "models and False for cased models.")
+
+flags.DEFINE_integer(
+    "max_seq_length", 384,
+    "The maximum total input sequence length after WordPiece tokenization. "
+    "Sequences longer than this will be truncated, and sequences shorter "
+    "than this will be padded.")
+
+flags.DEFINE_integer(
+    "doc_stride", 128,
+    "When splitting up a long document into chunks, how much stride to "
+    "take between chunks. Must be smaller than max_seq_length - "
+    "max_query_length - 3 so that consecutive chunks overlap.")
+
+flags.DEFINE_integer(
+    "max_query_length", 64,
+    "The maximum number of tokens for the question. Questions longer than "
+    "this will be truncated to this length.")
+
+flags.DEFINE_bool("do_train", False, "Whether to run training.")
+
+flags.DEFINE_bool("do_predict", False,
+                  "Whether to run predictions (and evaluation, when the "
+                  "predict_file has answers) on --predict_file.")
+
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+
+flags.DEFINE_integer("predict_batch_size", 8,
+                     "Total batch size for predictions.")
+
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+
+flags.DEFINE_float("num_train_epochs", 3.0,
+                   "Total number of training epochs to perform.")
+
+flags.DEFINE_float(
+    "warmup_proportion", 0.1,
+    "Proportion of training to perform linear learning rate warmup for. "
+    "E.g., 0.1 = 10% of training.")
+
+flags.DEFINE_integer(
+    "n_best_size", 20,
+    "The total number of n-best predictions to generate in the "
+    "nbest_predictions.json output file.")
+
+flags.DEFINE_integer(
+    "max_answer_length", 30,
+    "The maximum length of an answer that can be generated. This is needed "
+    "because the start and end predictions are not conditioned on one another.")
+
+flags.DEFINE_bool(
+    "verbose_logging", False,
+    "If true, all of the warnings related to data processing will be printed. "
+    "A number of warnings are expected for a normal SQuAD evaluation.")
+
+flags.DEFINE_bool(
+    "version_2_with_negative", False,
+    "If true, the SQuAD examples contain some that do not have an answer.")
+
+flags.DEFINE_float(
+    "null_score_diff_threshold", 0.0,
+    "If null_score - best_non_null is greater than the threshold predict null.")
+
+runtime.define_flags()
+
+# Feature ids start here so that they never collide with example indexes.
+FIRST_UNIQUE_ID = 1000000000
+
+# How many examples convert_examples_to_features logs in full.
+NUM_EXAMPLES_TO_LOG = 20
+
+# Conversion progress is logged every this many examples.
+LOG_EVERY_N_EXAMPLES = 5000
+
+
+def _flag(name, value=None):
+  """`value` if given, else the flag's value (its default before parsing).
+
+  Lets the data functions be called from tests and notebooks without parsing
+  the command line, while the script itself is driven by its flags.
+  """
+  if value is not None:
+    return value
+  if FLAGS.is_parsed():
+    return FLAGS[name].value
+  return FLAGS[name].default
+
+
+class SquadExample(object):
+  """One question on one paragraph.
+
+  `doc_tokens` is the paragraph split on white space. In training,
+  `start_position`/`end_position` index the first and last word of the answer
+  in `doc_tokens`; they are -1 for an unanswerable (SQuAD 2.0) question.
+  """
+
+  def __init__(self,
+               qas_id,
+               question_text,
+               doc_tokens,
+               orig_answer_text=None,
+               start_position=None,
+               end_position=None,
+               is_impossible=False):
+    self.qas_id = qas_id
+    self.question_text = question_text
+    self.doc_tokens = doc_tokens
+    self.orig_answer_text = orig_answer_text
+    self.start_position = start_position
+    self.end_position = end_position
+    self.is_impossible = is_impossible
+
+  def __str__(self):
+    return self.__repr__()
+
+  def __repr__(self):
+    parts = [
+        "qas_id: %s" % tokenization.printable_text(self.qas_id),
+        "question_text: %s" % tokenization.printable_text(self.question_text),
+        "doc_tokens: [%s]" % " ".join(self.doc_tokens),
+    ]
+    if self.start_position is not None:
+      parts.append("start_position: %d" % self.start_position)
+      parts.append("end_position: %d" % self.end_position)
+      parts.append("is_impossible: %r" % self.is_impossible)
+    return ", ".join(parts)
+
+
+class InputFeatures(object):
+  """The model input for one window of one example.
+
+  `token_to_orig_map` maps a position in `tokens` to the index of the
+  paragraph word it came from; `token_is_max_context` tells whether this
+  window is the one whose scores count for that position.
+  """
+
+  def __init__(self,
+               unique_id,
+               example_index,
+               doc_span_index,
+               tokens,
+               token_to_orig_map,
+               token_is_max_context,
+               input_ids,
+               input_mask,
+               segment_ids,
+               start_position=None,
+               end_position=None,
+               is_impossible=None):
+    self.unique_id = unique_id
+    self.example_index = example_index
+    self.doc_span_index = doc_span_index
+    self.tokens = tokens
+    self.token_to_orig_map = token_to_orig_map
+    self.token_is_max_context = token_is_max_context
+    self.input_ids = input_ids
+    self.input_mask = input_mask
+    self.segment_ids = segment_ids
+    self.start_position = start_position
+    self.end_position = end_position
+    self.is_impossible = is_impossible
+
+
+class ReadStats(object):
+  """What `read_squad_examples` found, for the summary at the end of a run."""
+
+  def __init__(self):
+    self.num_questions = 0
+    self.num_skipped = 0
+    self.skipped_ids = []
+    self.num_with_answers = 0
+    self.num_impossible = 0
+
+  @property
+  def has_answers(self):
+    """Whether the file has gold answers, i.e. can be evaluated."""
+    return self.num_with_answers > 0 or self.num_impossible > 0
+
+
+# ---------------------------------------------------------------------------
+# Reading SQuAD files.
+# ---------------------------------------------------------------------------
+
+
+def _is_whitespace(c):
+  # U+202F (narrow no-break space) occurs in SQuAD and separates words there.
+  return c in (" ", "\t", "\r", "\n") or ord(c) == 0x202F
+
+
+def split_paragraph(paragraph_text):
+  """Splits a paragraph on white space.
+
+  Returns:
+    (doc_tokens, char_to_word_offset): the words, and for each character of
+    the paragraph the index of the word it belongs to (white space belongs
+    to the word before it).
+  """
+  doc_tokens = []
+  char_to_word_offset = []
+  in_word = False
+  for c in paragraph_text:
+    if _is_whitespace(c):
+      in_word = False
+    elif in_word:
+      doc_tokens[-1] += c
+    else:
+      doc_tokens.append(c)
+      in_word = True
+    char_to_word_offset.append(len(doc_tokens) - 1)
+  return doc_tokens, char_to_word_offset
+
+
+def load_squad_json(input_file):
+  """Returns the "data" list of a SQuAD file; bad files raise ValueError.
+
+  The message names the file and, for a JSON syntax error, its position.
+  """
+  if not tf.io.gfile.exists(input_file):
+    raise ValueError("SQuAD file %s does not exist." % input_file)
+  with tf.io.gfile.GFile(input_file, "rb") as reader:
+    raw = reader.read()
+  try:
+    text = raw.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    raise ValueError("%s is not UTF-8 text: byte %d: %s" %
+                     (input_file, e.start, e.reason))
+  try:
+    dataset = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError("%s is not valid JSON: %s at line %d column %d (char %d)"
+                     % (input_file, e.msg, e.lineno, e.colno, e.pos))
+  if not isinstance(dataset, dict) or not isinstance(dataset.get("data"),
+                                                     list):
+    raise ValueError("%s is not a SQuAD file: it needs a top-level object "
+                     "with a \"data\" list." % input_file)
+  return dataset["data"]
+
+
+def _require_field(obj, field, kind, where, input_file):
+  if not isinstance(obj, dict) or field not in obj:
+    raise ValueError("%s: %s has no \"%s\" field (%s)." %
+                     (input_file, where, field, kind))
+  return obj[field]
+
+
+def _iter_paragraphs(data, input_file):
+  """Yields (where, paragraph text, qas list) for each paragraph of `data`."""
+  for i, entry in enumerate(data):
+    paragraphs = _require_field(entry, "paragraphs", "article",
+                                "data[%d]" % i, input_file)
+    for j, paragraph in enumerate(paragraphs):
+      where = "data[%d].paragraphs[%d]" % (i, j)
+      context = _require_field(paragraph, "context", "paragraph", where,
+                               input_file)
+      qas = _require_field(paragraph, "qas", "paragraph", where, input_file)
+      if not isinstance(context, str) or not isinstance(qas, list):
+        raise ValueError("%s: %s needs a string \"context\" and a list "
+                         "\"qas\"." % (input_file, where))
+      yield where, context, qas
+
+
+def _training_answer(qa, qas_id, version_2_with_negative, input_file):
+  """Returns (is_impossible, answer dict or None) of a training question."""
+  is_impossible = bool(qa.get("is_impossible", False))
+  if is_impossible and not version_2_with_negative:
+    raise ValueError(
+        "%s: question %s is marked is_impossible, which only SQuAD 2.0 has; "
+        "pass --version_2_with_negative to train on it." %
+        (input_file, qas_id))
+  if is_impossible:
+    return True, None
+  if "answers" not in qa:
+    raise ValueError("%s: training question %s has no \"answers\" field." %
+                     (input_file, qas_id))
+  answers = qa["answers"]
+  if not isinstance(answers, list) or len(answers) != 1:
+    raise ValueError(
+        "%s: training question %s has %s answers; for training, each "
+        "question should have exactly 1 answer%s." %
+        (input_file, qas_id,
+         len(answers) if isinstance(answers, list) else "malformed",
+         "" if version_2_with_negative else
+         " (unanswerable ones need --version_2_with_negative)"))
+  answer = answers[0]
+  if (not isinstance(answer, dict) or
+      not isinstance(answer.get("text"), str) or
+      not isinstance(answer.get("answer_start"), int)):
+    raise ValueError("%s: the answer of training question %s needs a string "
+                     "\"text\" and an integer \"answer_start\"." %
+                     (input_file, qas_id))
+  return False, answer
+
+
+def _answer_word_span(answer, doc_tokens, char_to_word_offset):
+  """Word span of a character-based answer, or None if it is not there.
+
+  Only answers whose text can be recovered from the paragraph are kept: a
+  mismatch means a wrong `answer_start` or odd Unicode in the annotation.
+  """
+  text = answer["text"]
+  start = answer["answer_start"]
+  end = start + len(text) - 1
+  if not text or start < 0 or end >= len(char_to_word_offset):
+    return None
+  start_position = char_to_word_offset[start]
+  end_position = char_to_word_offset[end]
+  actual_text = " ".join(doc_tokens[start_position:(end_position + 1)])
+  cleaned_answer_text = " ".join(tokenization.whitespace_tokenize(text))
+  if actual_text.find(cleaned_answer_text) == -1:
+    return None
+  return start_position, end_position
+
+
+def read_squad_examples(input_file, is_training, version_2_with_negative=None,
+                        stats=None):
+  """Reads a SQuAD json file into a list of `SquadExample`.
+
+  Args:
+    input_file: path of the SQuAD json file.
+    is_training: read and check the answers (exactly one per question, or
+      none for an unanswerable one with `version_2_with_negative`).
+    version_2_with_negative: whether questions may be unanswerable; defaults
+      to --version_2_with_negative.
+    stats: optional `ReadStats`, filled with counts.
+
+  Returns:
+    the examples, in file order. In training, questions whose answer text is
+    not found at `answer_start` are left out with a warning naming them.
+
+  Raises:
+    ValueError: a malformed file, naming it (and the question id or position).
+  """
+  version_2_with_negative = _flag("version_2_with_negative",
+                                  version_2_with_negative)
+  stats = stats if stats is not None else ReadStats()
+  examples = []
+  for where, context, qas in _iter_paragraphs(load_squad_json(input_file),
+                                              input_file):
+    doc_tokens, char_to_word_offset = split_paragraph(context)
+    for k, qa in enumerate(qas):
+      qa_where = "%s.qas[%d]" % (where, k)
+      qas_id = _require_field(qa, "id", "question", qa_where, input_file)
+      question_text = _require_field(qa, "question", "question %s" % qas_id,
+                                     qa_where, input_file)
+      stats.num_questions += 1
+      if qa.get("answers"):
+        stats.num_with_answers += 1
+      if qa.get("is_impossible"):
+        stats.num_impossible += 1
+      example = SquadExample(qas_id=qas_id, question_text=question_text,
+                             doc_tokens=doc_tokens)
+      if is_training:
+        is_impossible, answer = _training_answer(
+            qa, qas_id, version_2_with_negative, input_file)
+        example.is_impossible = is_impossible
+        if is_impossible:
+          example.start_position = -1
+          example.end_position = -1
+          example.orig_answer_text = ""
+        else:
+          span = _answer_word_span(answer, doc_tokens, char_to_word_offset)
+          if span is None:
+            stats.num_skipped += 1
+            stats.skipped_ids.append(qas_id)
+            tf.logging.warning(
+                "Skipping question %s: its answer %r is not in the paragraph "
+                "at answer_start=%d.", qas_id, answer["text"],
+                answer["answer_start"])
+            continue
+          example.start_position, example.end_position = span
+          example.orig_answer_text = answer["text"]
+      examples.append(example)
+  if stats.num_skipped:
+    tf.logging.warning(
+        "%s: skipped %d of %d training questions whose answer text is not "
+        "at its answer_start.", input_file, stats.num_skipped,
+        stats.num_questions)
+  return examples
+
+
+# ---------------------------------------------------------------------------
+# Features: WordPiece tokens in overlapping windows.
+# ---------------------------------------------------------------------------
+
+DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
+
+
+def tokenize_document(doc_tokens, tokenizer):
+  """WordPiece-tokenizes each word of a paragraph.
+
+  Returns:
+    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
+    word each piece came from, and the first piece of each word.
+  """
+  tok_to_orig_index = []
+  orig_to_tok_index = []
+  all_doc_tokens = []
+  for (i, token) in enumerate(doc_tokens):
+    orig_to_tok_index.append(len(all_doc_tokens))
+    sub_tokens = tokenizer.tokenize(token)
+    tok_to_orig_index.extend([i] * len(sub_tokens))
+    all_doc_tokens.extend(sub_tokens)
+  return all_doc_tokens, tok_to_orig_index, orig_to_tok_index
+
+
+def _answer_token_span(example, all_doc_tokens, orig_to_tok_index, tokenizer):
+  """The answer's first and last piece in `all_doc_tokens` (-1 if none)."""
+  if example.is_impossible:
+    return -1, -1
+  start = orig_to_tok_index[example.start_position]
+  if example.end_position < len(example.doc_tokens) - 1:
+    end = orig_to_tok_index[example.end_position + 1] - 1
+  else:
+    end = len(all_doc_tokens) - 1
+  return _improve_answer_span(all_doc_tokens, start, end, tokenizer,
+                              example.orig_answer_text)
+
+
+def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer,
+                         orig_answer_text):
+  """Narrows a word-aligned answer span to the pieces of the answer text.
+
+  Annotations are character spans, which we first widened to whole words: for
+  "1895" in "(1895-1943)." the word span is the whole "(1895-1943).". After
+  WordPiece the pieces are "( 1895 - 1943 ) .", so the exact answer can be
+  found again; we take the first, longest sub-span whose pieces match those of
+  the answer text. When no sub-span matches (an answer inside a word, such as
+  "Japan" in "Japanese"), the word span is kept.
+  """
+  tok_answer_text = " ".join(tokenizer.tokenize(orig_answer_text))
+  for new_start in range(input_start, input_end + 1):
+    for new_end in range(input_end, new_start - 1, -1):
+      if " ".join(doc_tokens[new_start:(new_end + 1)]) == tok_answer_text:
+        return new_start, new_end
+  return input_start, input_end
+
+
+def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
+  """Windows of at most `max_tokens_for_doc` pieces, `doc_stride` apart.
+
+  The last window ends at the last piece; a window never starts past the end
+  of the previous one, so every piece is in at least one window.
+  """
+  doc_spans = []
+  start_offset = 0
+  while start_offset < num_tokens:
+    length = min(num_tokens - start_offset, max_tokens_for_doc)
+    doc_spans.append(DocSpan(start=start_offset, length=length))
+    if start_offset + length == num_tokens:
+      break
+    start_offset += min(length, doc_stride)
+  return doc_spans
+
+
+def _context_score(doc_span, position):
+  """How much context `position` has in `doc_span` (None if not in it).
+
+  The score is the smaller of its left and right context (their sum is fixed
+  by the window length), plus a little for longer windows to break ties.
+  """
+  end = doc_span.start + doc_span.length - 1
+  if position < doc_span.start or position > end:
+    return None
+  left = position - doc_span.start
+  right = end - position
+  return min(left, right) + 0.01 * doc_span.length
+
+
+def _check_is_max_context(doc_spans, cur_span_index, position):
+  """Whether `cur_span_index` is the window with most context for a piece.
+
+  A piece in several windows gets scores from each; we keep those of the
+  window where it has the most context on both sides (the first such window
+  on ties). E.g. in windows "the man went to the", "to the store and
+  bought" and "and bought a gallon of", "bought" counts in the third (1 left,
+  3 right) rather than in the second (4 left, 0 right).
+  """
+  best_score = None
+  best_span_index = None
+  for (span_index, doc_span) in enumerate(doc_spans):
+    score = _context_score(doc_span, position)
+    if score is not None and (best_score is None or score > best_score):
+      best_score = score
+      best_span_index = span_index
+  return cur_span_index == best_span_index
+
+
+def _max_context_span_indexes(doc_spans, num_tokens):
+  """For each piece, the index of its max-context window.
+
+  The same choice as `_check_is_max_context`, computed for all pieces in one
+  pass over the windows instead of one pass per piece and window.
+  """
+  best_index = [None] * num_tokens
+  best_score = [None] * num_tokens
+  for (span_index, doc_span) in enumerate(doc_spans):
+    for position in range(doc_span.start, doc_span.start + doc_span.length):
+      score = _context_score(doc_span, position)
+      if best_score[position] is None or score > best_score[position]:
+        best_score[position] = score
+        best_index[position] = span_index
+  return best_index
+
+
+def _window_answer_positions(tok_start, tok_end, doc_span, doc_offset,
+                             is_impossible):
+  """Start and end of the answer in a window's input, (0, 0) if not in it.
+
+  Position 0 is [CLS]: a window without the answer, like an unanswerable
+  question, is trained to point there.
+  """
+  if is_impossible:
+    return 0, 0
+  doc_end = doc_span.start + doc_span.length - 1
+  if tok_start < doc_span.start or tok_end > doc_end:
+    return 0, 0
+  return (tok_start - doc_span.start + doc_offset,
+          tok_end - doc_span.start + doc_offset)
+
+
+def _log_feature(feature, is_training):
+  tf.logging.info("*** Example ***")
+  tf.logging.info("unique_id: %s", feature.unique_id)
+  tf.logging.info("example_index: %s", feature.example_index)
+  tf.logging.info("doc_span_index: %s", feature.doc_span_index)
+  tf.logging.info("tokens: %s", " ".join(
+      tokenization.printable_text(x) for x in feature.tokens))
+  tf.logging.info("token_to_orig_map: %s", " ".join(
+      "%d:%d" % item for item in feature.token_to_orig_map.items()))
+  tf.logging.info("token_is_max_context: %s", " ".join(
+      "%d:%s" % item for item in feature.token_is_max_context.items()))
+  tf.logging.info("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
+  tf.logging.info("input_mask: %s",
+                  " ".join(str(x) for x in feature.input_mask))
+  tf.logging.info("segment_ids: %s",
+                  " ".join(str(x) for x in feature.segment_ids))
+  if is_training and feature.is_impossible:
+    tf.logging.info("impossible example")
+  elif is_training:
+    answer = " ".join(
+        feature.tokens[feature.start_position:(feature.end_position + 1)])
+    tf.logging.info("start_position: %d", feature.start_position)
+    tf.logging.info("end_position: %d", feature.end_position)
+    tf.logging.info("answer: %s", tokenization.printable_text(answer))
+
+
+def convert_examples_to_features(examples, tokenizer, max_seq_length,
+                                 doc_stride, max_query_length, is_training,
+                                 output_fn):
+  """Turns examples into windowed `InputFeatures`, passed to `output_fn`.
+
+  Each input is [CLS] question [SEP] window of the paragraph [SEP], padded
+  to `max_seq_length`. Features are handed over one at a time, so a caller
+  that writes them out never holds them all.
+
+  Returns:
+    the number of features produced.
+  """
+  unique_id = FIRST_UNIQUE_ID
+  start_time = time.time()
+  for (example_index, example) in enumerate(examples):
+    if example_index and example_index % LOG_EVERY_N_EXAMPLES == 0:
+      _log_conversion_progress(example_index, len(examples),
+                               unique_id - FIRST_UNIQUE_ID, start_time)
+    query_tokens = tokenizer.tokenize(example.question_text)[:max_query_length]
+    (all_doc_tokens, tok_to_orig_index,
+     orig_to_tok_index) = tokenize_document(example.doc_tokens, tokenizer)
+    tok_start = tok_end = None
+    if is_training:
+      tok_start, tok_end = _answer_token_span(example, all_doc_tokens,
+                                              orig_to_tok_index, tokenizer)
+
+    # [CLS], [SEP] and [SEP] take the other 3 places.
+    max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
+    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc,
+                               doc_stride)
+    max_context = _max_context_span_indexes(doc_spans, len(all_doc_tokens))
+    query_ids = tokenizer.convert_tokens_to_ids(query_tokens)
+    doc_ids = tokenizer.convert_tokens_to_ids(all_doc_tokens)
+    cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
+    doc_offset = len(query_tokens) + 2
+
+    for (doc_span_index, doc_span) in enumerate(doc_spans):
+      doc_range = range(doc_span.start, doc_span.start + doc_span.length)
+      tokens = (["[CLS]"] + query_tokens + ["[SEP]"] +
+                all_doc_tokens[doc_span.start:doc_span.start +
+                               doc_span.length] + ["[SEP]"])
+      input_ids = ([cls_id] + query_ids + [sep_id] +
+                   doc_ids[doc_span.start:doc_span.start + doc_span.length] +
+                   [sep_id])
+      token_to_orig_map = {}
+      token_is_max_context = {}
+      for i, split_token_index in enumerate(doc_range):
+        token_to_orig_map[doc_offset + i] = tok_to_orig_index[split_token_index]
+        token_is_max_context[doc_offset + i] = (
+            max_context[split_token_index] == doc_span_index)
+      segment_ids = [0] * doc_offset + [1] * (doc_span.length + 1)
+      # Only real tokens are attended to; padding has mask 0.
+      input_mask = [1] * len(input_ids)
+      padding = [0] * (max_seq_length - len(input_ids))
+      input_ids += padding
+      input_mask += padding
+      segment_ids += padding
+
+      start_position = end_position = None
+      if is_training:
+        start_position, end_position = _window_answer_positions(
+            tok_start, tok_end, doc_span, doc_offset, example.is_impossible)
+
+      feature = InputFeatures(
+          unique_id=unique_id,
+          example_index=example_index,
+          doc_span_index=doc_span_index,
+          tokens=tokens,
+          token_to_orig_map=token_to_orig_map,
+          token_is_max_context=token_is_max_context,
+          input_ids=input_ids,
+          input_mask=input_mask,
+          segment_ids=segment_ids,
+          start_position=start_position,
+          end_position=end_position,
+          is_impossible=example.is_impossible)
+      if example_index < NUM_EXAMPLES_TO_LOG:
+        _log_feature(feature, is_training)
+      output_fn(feature)
+      unique_id += 1
+  _log_conversion_progress(len(examples), len(examples),
+                           unique_id - FIRST_UNIQUE_ID, start_time)
+  return unique_id - FIRST_UNIQUE_ID
+
+
+def _log_conversion_progress(done, total, num_features, start_time):
+  elapsed = max(time.time() - start_time, 1e-9)
+  tf.logging.info(
+      "Converted %d/%d examples into %d features in %.1fs "
+      "(%.0f examples/sec)", done, total, num_features, elapsed,
+      done / elapsed)
+
+
+class FeatureWriter(object):
+  """Writes `InputFeatures` to a TFRecord file as `tf.train.Example`s.
+
+  The file appears under its name only once `close()` has run, so a run that
+  dies half way never leaves a truncated file that looks complete.
+  """
+
+  def __init__(self, filename, is_training):
+    self.filename = filename
+    self.is_training = is_training
+    self.num_features = 0
+    self._writer = runtime.TFRecordWriter(filename)
+
+  def process_feature(self, feature):
+    """Serializes one feature and appends it to the file."""
+    self.num_features += 1
+    values = collections.OrderedDict()
+    values["unique_ids"] = [feature.unique_id]
+    values["input_ids"] = feature.input_ids
+    values["input_mask"] = feature.input_mask
+    values["segment_ids"] = feature.segment_ids
+    if self.is_training:
+      values["start_positions"] = [feature.start_position]
+      values["end_positions"] = [feature.end_position]
+      values["is_impossible"] = [1 if feature.is_impossible else 0]
+    example = tf.train.Example(features=tf.train.Features(feature={
+        name: tf.train.Feature(int64_list=tf.train.Int64List(value=value))
+        for name, value in values.items()
+    }))
+    self._writer.write(example.SerializeToString())
+
+  def close(self):
+    self._writer.close()
+
+  def abort(self):
+    """Drops the partial file (after an error)."""
+    self._writer.abort()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, exc_type, exc_value, traceback):
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+
+
+# ---------------------------------------------------------------------------
+# Model.
+# ---------------------------------------------------------------------------
+
+
+def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
+                 use_one_hot_embeddings, compute_type=tf.float32):
+  """BERT's sequence output through one [2, hidden] layer: start/end logits.
+
+  The head's variables are `cls/squad/output_weights` [2, hidden] and
+  `cls/squad/output_bias` [2], the names of the released SQuAD checkpoints.
+
+  Returns:
+    (start_logits, end_logits), each float32 [batch_size, seq_length].
+  """
+  model = modeling.BertModel(
+      config=bert_config,
+      is_training=is_training,
+      input_ids=input_ids,
+      input_mask=input_mask,
+      token_type_ids=segment_ids,
+      use_one_hot_embeddings=use_one_hot_embeddings,
+      compute_type=compute_type)
+
+  final_hidden = model.get_sequence_output()
+  batch_size, seq_length, hidden_size = modeling.get_shape_list(
+      final_hidden, expected_rank=3)
+
+  output_weights = tf.get_variable(
+      "cls/squad/output_weights", [2, hidden_size],
+      initializer=tf.truncated_normal_initializer(stddev=0.02))
+  output_bias = tf.get_variable(
+      "cls/squad/output_bias", [2], initializer=tf.zeros_initializer())
+
+  final_hidden_matrix = tf.reshape(final_hidden,
+                                   [batch_size * seq_length, hidden_size])
+  logits = tf.matmul(final_hidden_matrix, output_weights, transpose_b=True)
+  logits = tf.nn.bias_add(logits, output_bias)
+  logits = tf.reshape(logits, [batch_size, seq_length, 2])
+  start_logits, end_logits = tf.unstack(logits, axis=2)
+  return start_logits, end_logits
+
+
+def span_loss(logits, positions):
+  """Mean cross-entropy of the true positions under softmax over the input."""
+  seq_length = modeling.get_shape_list(logits)[1]
+  one_hot_positions = tf.one_hot(positions, depth=seq_length, dtype=tf.float32)
+  log_probs = tf.nn.log_softmax(logits, axis=-1)
+  return -tf.reduce_mean(tf.reduce_sum(one_hot_positions * log_probs, axis=-1))
+
+
+def model_fn_builder(bert_config, init_checkpoint, learning_rate,
+                     num_train_steps, num_warmup_steps, use_tpu,
+                     use_one_hot_embeddings, optimizer_name="adamw"):
+  """Returns the `model_fn` closure for TPUEstimator (TRAIN and PREDICT)."""
+
+  def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+    """The `model_fn` for TPUEstimator."""
+    tf.logging.info("*** Features ***")
+    for name in sorted(features.keys()):
+      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+
+    is_training = (mode == tf.estimator.ModeKeys.TRAIN)
+    start_logits, end_logits = create_model(
+        bert_config=bert_config,
+        is_training=is_training,
+        input_ids=features["input_ids"],
+        input_mask=features["input_mask"],
+        segment_ids=features["segment_ids"],
+        use_one_hot_embeddings=use_one_hot_embeddings)
+
+    scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
+
+    if mode == tf.estimator.ModeKeys.TRAIN:
+      total_loss = (span_loss(start_logits, features["start_positions"]) +
+                    span_loss(end_logits, features["end_positions"])) / 2.0
+      runtime.register_train_loss(total_loss)
+      train_op = optimization.create_optimizer(
+          total_loss, learning_rate, num_train_steps, num_warmup_steps,
+          use_tpu, optimizer_name)
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, train_op=train_op,
+          scaffold_fn=scaffold_fn)
+
+    if mode == tf.estimator.ModeKeys.PREDICT:
+      predictions = {
+          "unique_ids": features["unique_ids"],
+          "start_logits": start_logits,
+          "end_logits": end_logits,
+      }
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, predictions=predictions, scaffold_fn=scaffold_fn)
+
+    raise ValueError("Only TRAIN and PREDICT modes are supported: %s" % mode)
+
+  return model_fn
+
+
+def input_fn_builder(input_file, seq_length, is_training, drop_remainder):
+  """An `input_fn` over a TFRecord file written by `FeatureWriter`."""
+  name_to_features = {
+      "unique_ids": tf.io.FixedLenFeature([], tf.int64),
+      "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
+      "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+  }
+  if is_training:
+    name_to_features["start_positions"] = tf.io.FixedLenFeature([], tf.int64)
+    name_to_features["end_positions"] = tf.io.FixedLenFeature([], tf.int64)
+  return runtime.tfrecord_input_fn_builder(input_file, name_to_features,
+                                           is_training, drop_remainder)
+
+
+# ---------------------------------------------------------------------------
+# From logits to answers.
+# ---------------------------------------------------------------------------
+
+RawResult = collections.namedtuple("RawResult",
+                                   ["unique_id", "start_logits", "end_logits"])
+
+_PrelimPrediction = collections.namedtuple(
+    "PrelimPrediction",
+    ["feature_index", "start_index", "end_index", "start_logit", "end_logit"])
+
+_NbestPrediction = collections.namedtuple(
+    "NbestPrediction", ["text", "start_logit", "end_logit"])
+
+
+def _is_valid_span(feature, start_index, end_index, max_answer_length):
+  """Whether a (start, end) pair is an answer inside the paragraph.
+
+  Pairs in the question or padding, backwards, too long, or starting where
+  another window has more context are thrown out.
+  """
+  if start_index not in feature.token_to_orig_map:
+    return False
+  if end_index not in feature.token_to_orig_map:
+    return False
+  if not feature.token_is_max_context.get(start_index, False):
+    return False
+  if end_index < start_index:
+    return False
+  return end_index - start_index + 1 <= max_answer_length
+
+
+def _prelim_predictions(features, results, n_best_size, max_answer_length,
+                        version_2_with_negative):
+  """Candidate spans of one example from all its windows, best first.
+
+  Returns:
+    (candidates, null): `null` is the no-answer candidate of the window with
+    the lowest [CLS] score, or None without `version_2_with_negative`.
+  """
+  candidates = []
+  null = None
+  for (feature_index, feature) in enumerate(features):
+    result = results[feature_index]
+    start_logits = result.start_logits
+    end_logits = result.end_logits
+    if version_2_with_negative:
+      null_score = start_logits[0] + end_logits[0]
+      if null is None or null_score < null.start_logit + null.end_logit:
+        null = _PrelimPrediction(feature_index, 0, 0, start_logits[0],
+                                 end_logits[0])
+    for start_index in _get_best_indexes(start_logits, n_best_size):
+      for end_index in _get_best_indexes(end_logits, n_best_size):
+        if _is_valid_span(feature, start_index, end_index, max_answer_length):
+          candidates.append(_PrelimPrediction(
+              feature_index, start_index, end_index, start_logits[start_index],
+              end_logits[end_index]))
+  if version_2_with_negative and null is None:
+    # An empty paragraph has no window: "no answer" with neutral scores.
+    null = _PrelimPrediction(0, 0, 0, 0.0, 0.0)
+  if null is not None:
+    candidates.append(null)
+  candidates.sort(key=lambda x: x.start_logit + x.end_logit, reverse=True)
+  return candidates, null
+
+
+def _span_text(example, feature, start_index, end_index, do_lower_case,
+               verbose_logging):
+  """The original paragraph text of a predicted span of pieces."""
+  tok_tokens = feature.tokens[start_index:(end_index + 1)]
+  orig_doc_start = feature.token_to_orig_map[start_index]
+  orig_doc_end = feature.token_to_orig_map[end_index]
+  orig_tokens = example.doc_tokens[orig_doc_start:(orig_doc_end + 1)]
+  # Glue WordPieces back into words and normalise white space.
+  tok_text = " ".join(tok_tokens).replace(" ##", "").replace("##", "")
+  tok_text = " ".join(tok_text.split())
+  orig_text = " ".join(orig_tokens)
+  return get_final_text(tok_text, orig_text, do_lower_case, verbose_logging)
+
+
+def _nbest_predictions(example, features, candidates, null, n_best_size,
+                       do_lower_case, verbose_logging):
+  """The `n_best_size` best distinct answer texts of one example."""
+  seen = set()
+  nbest = []
+  for pred in candidates:
+    if len(nbest) >= n_best_size:
+      break
+    if pred.start_index > 0:
+      text = _span_text(example, features[pred.feature_index],
+                        pred.start_index, pred.end_index, do_lower_case,
+                        verbose_logging)
+    else:
+      text = ""
+    if text in seen:
+      continue
+    seen.add(text)
+    nbest.append(_NbestPrediction(text, pred.start_logit, pred.end_logit))
+
+  if null is not None and "" not in seen:
+    nbest.append(_NbestPrediction("", null.start_logit, null.end_logit))
+  # With no valid span at all, a placeholder answer keeps every question
+  # answered (and, for SQuAD 2.0, gives the no-answer score a rival where the
+  # original crashed).
+  if not any(entry.text for entry in nbest):
+    nbest.append(_NbestPrediction("empty", 0.0, 0.0))
+  return nbest
+
+
+def _results_of(example, features, unique_id_to_result):
+  results = []
+  for feature in features:
+    result = unique_id_to_result.get(feature.unique_id)
+    if result is None:
+      raise ValueError("No model output for feature %d of question %s." %
+                       (feature.unique_id, example.qas_id))
+    results.append(result)
+  return results
+
+
+def compute_predictions(all_examples, all_features, all_results, n_best_size,
+                        max_answer_length, do_lower_case,
+                        version_2_with_negative=None,
+                        null_score_diff_threshold=None, verbose_logging=None):
+  """Turns the model's logits into answers.
+
+  Returns:
+    (predictions, nbest, null_odds), ordered dicts keyed by question id:
+    the answer text; the n-best list of {"text", "probability",
+    "start_logit", "end_logit"}; and (SQuAD 2.0 only, else empty) the
+    no-answer score minus the best answer's score.
+  """
+  version_2_with_negative = _flag("version_2_with_negative",
+                                  version_2_with_negative)
+  null_score_diff_threshold = _flag("null_score_diff_threshold",
+                                    null_score_diff_threshold)
+  verbose_logging = _flag("verbose_logging", verbose_logging)
+
+  example_index_to_features = collections.defaultdict(list)
+  for feature in all_features:
+    example_index_to_features[feature.example_index].append(feature)
+  unique_id_to_result = {result.unique_id: result for result in all_results}
+
+  all_predictions = collections.OrderedDict()
+  all_nbest_json = collections.OrderedDict()
+  scores_diff_json = collections.OrderedDict()
+  for (example_index, example) in enumerate(all_examples):
+    features = example_index_to_features[example_index]
+    results = _results_of(example, features, unique_id_to_result)
+    candidates, null = _prelim_predictions(
+        features, results, n_best_size, max_answer_length,
+        version_2_with_negative)
+    nbest = _nbest_predictions(example, features, candidates, null,
+                               n_best_size, do_lower_case, verbose_logging)
+
+    probs = _compute_softmax([e.start_logit + e.end_logit for e in nbest])
+    nbest_json = []
+    for (entry, prob) in zip(nbest, probs):
+      output = collections.OrderedDict()
+      output["text"] = entry.text
+      output["probability"] = prob
+      output["start_logit"] = entry.start_logit
+      output["end_logit"] = entry.end_logit
+      nbest_json.append(output)
+    all_nbest_json[example.qas_id] = nbest_json
+
+    if not version_2_with_negative:
+      all_predictions[example.qas_id] = nbest[0].text
+      continue
+    # Answer "" iff the no-answer score beats the best answer by more than
+    # the threshold.
+    best_non_null = next(entry for entry in nbest if entry.text)
+    score_diff = (null.start_logit + null.end_logit -
+                  best_non_null.start_logit - best_non_null.end_logit)
+    scores_diff_json[example.qas_id] = score_diff
+    if score_diff > null_score_diff_threshold:
+      all_predictions[example.qas_id] = ""
+    else:
+      all_predictions[example.qas_id] = best_non_null.text
+  return all_predictions, all_nbest_json, scores_diff_json
+
+
+def write_predictions(all_examples, all_features, all_results, n_best_size,
+                      max_answer_length, do_lower_case, output_prediction_file,
+                      output_nbest_file, output_null_log_odds_file,
+                      version_2_with_negative=None,
+                      null_score_diff_threshold=None, verbose_logging=None):
+  """Writes predictions.json, nbest_predictions.json and (2.0) null odds.
+
+  See `compute_predictions`. Each file is written atomically.
+  """
+  version_2_with_negative = _flag("version_2_with_negative",
+                                  version_2_with_negative)
+  tf.logging.info("Writing predictions to: %s", output_prediction_file)
+  tf.logging.info("Writing nbest to: %s", output_nbest_file)
+  predictions, nbest, null_odds = compute_predictions(
+      all_examples, all_features, all_results, n_best_size, max_answer_length,
+      do_lower_case, version_2_with_negative, null_score_diff_threshold,
+      verbose_logging)
+  runtime.write_text_atomically(output_prediction_file,
+                                json.dumps(predictions, indent=4) + "\n")
+  runtime.write_text_atomically(output_nbest_file,
+                                json.dumps(nbest, indent=4) + "\n")
+  if version_2_with_negative:
+    runtime.write_text_atomically(output_null_log_odds_file,
+                                  json.dumps(null_odds, indent=4) + "\n")
+  return predictions
+
+
+_basic_tokenizers = {}
+
+
+def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
+  """Maps a normalised predicted answer back onto the original text.
+
+  `pred_text` comes from WordPiece tokens: lower-cased, accents stripped,
+  punctuation split off. `orig_text` is the whole paragraph words the span
+  touches, e.g. pred_text "steve smith" in orig_text "Steve Smith's". We want
+  "Steve Smith": the original characters (case, accents) of just the
+  predicted part. Running the basic tokenizer over `orig_text` gives a text
+  with the same characters as `pred_text`'s words; with spaces removed it
+  aligns one to one with `orig_text` without spaces, which maps the
+  prediction's start and end back. When that alignment fails (the
+  tokenizer changed the number of characters), `orig_text` is returned.
+  """
+  verbose_logging = _flag("verbose_logging", verbose_logging)
+  tokenizer = _basic_tokenizers.get(do_lower_case)
+  if tokenizer is None:
+    tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
+    _basic_tokenizers[do_lower_case] = tokenizer
+
+  tok_text = " ".join(tokenizer.tokenize(orig_text))
+  start_position = tok_text.find(pred_text)
+  if start_position == -1:
+    if verbose_logging:
+      tf.logging.info("Unable to find text: '%s' in '%s'", pred_text,
+                      orig_text)
+    return orig_text
+  end_position = start_position + len(pred_text) - 1
+
+  orig_ns_text, orig_ns_to_s_map = _strip_spaces(orig_text)
+  tok_ns_text, tok_ns_to_s_map = _strip_spaces(tok_text)
+  if len(orig_ns_text) != len(tok_ns_text):
+    if verbose_logging:
+      tf.logging.info("Length not equal after stripping spaces: '%s' vs '%s'",
+                      orig_ns_text, tok_ns_text)
+    return orig_text
+
+  tok_s_to_ns_map = {s: ns for (ns, s) in enumerate(tok_ns_to_s_map)}
+  orig_start_position = _map_position(start_position, tok_s_to_ns_map,
+                                      orig_ns_to_s_map)
+  if orig_start_position is None:
+    if verbose_logging:
+      tf.logging.info("Couldn't map start position")
+    return orig_text
+  orig_end_position = _map_position(end_position, tok_s_to_ns_map,
+                                    orig_ns_to_s_map)
+  if orig_end_position is None:
+    if verbose_logging:
+      tf.logging.info("Couldn't map end position")
+    return orig_text
+  return orig_text[orig_start_position:(orig_end_position + 1)]
+
+
+def _strip_spaces(text):
+  """`text` without spaces, and the position in `text` of each character."""
+  positions = [i for (i, c) in enumerate(text) if c != " "]
+  return "".join(text[i] for i in positions), positions
+
+
+def _map_position(tok_position, tok_s_to_ns_map, orig_ns_to_s_map):
+  ns_position = tok_s_to_ns_map.get(tok_position)
+  if ns_position is None or ns_position >= len(orig_ns_to_s_map):
+    return None
+  return orig_ns_to_s_map[ns_position]
+
+
+def _get_best_indexes(logits, n_best_size):
+  """Indexes of the `n_best_size` largest logits, largest first.
+
+  Equal logits keep their order (lower index first), as a stable sort does.
+  """
+  return heapq.nlargest(n_best_size, range(len(logits)),
+                        key=logits.__getitem__)
+
+
+def _compute_softmax(scores):
+  """Softmax of a list of raw scores, as Python floats."""
+  if not scores:
+    return []
+  max_score = max(scores)
+  exp_scores = [math.exp(score - max_score) for score in scores]
+  total = sum(exp_scores)
+  return [x / total for x in exp_scores]
+
+
+# ---------------------------------------------------------------------------
+# Evaluation and the script.
+# ---------------------------------------------------------------------------
+
+
+def evaluate_predictions(predict_file, prediction_file, null_odds_file=None):
+  """EM/F1 of `prediction_file` against the gold answers of `predict_file`.
+
+  The official SQuAD 1.1 or 2.0 evaluation (`squad_evaluate`); for 2.0 the
+  null odds serve as the no-answer probabilities, as in the original's
+  README.
+  """
+  return squad_evaluate.evaluate(predict_file, prediction_file,
+                                 na_prob_file=null_odds_file)
+
+
+def validate_flags_or_throw(bert_config):
+  """Checks the flags before any work starts; raises ValueError if wrong."""
+  if not FLAGS.do_train and not FLAGS.do_predict:
+    raise ValueError("At least one of `do_train` or `do_predict` must be True.")
+  if FLAGS.do_train and not FLAGS.train_file:
+    raise ValueError(
+        "If `do_train` is True, then `train_file` must be specified "
+        "(--train_file=train-v1.1.json).")
+  if FLAGS.do_predict and not FLAGS.predict_file:
+    raise ValueError(
+        "If `do_predict` is True, then `predict_file` must be specified "
+        "(--predict_file=dev-v1.1.json).")
+  for name in ("train_file", "predict_file"):
+    path = getattr(FLAGS, name)
+    wanted = FLAGS.do_train if name == "train_file" else FLAGS.do_predict
+    if wanted and not tf.io.gfile.exists(path):
+      raise ValueError("--%s=%s does not exist." % (name, path))
+
+  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
+    raise ValueError(
+        "Cannot use sequence length %d because the BERT model "
+        "was only trained up to sequence length %d (--max_seq_length must be "
+        "at most max_position_embeddings of --bert_config_file)" %
+        (FLAGS.max_seq_length, bert_config.max_position_embeddings))
+  if FLAGS.max_query_length < 1:
+    raise ValueError("--max_query_length must be positive, not %d." %
+                     FLAGS.max_query_length)
+  if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
+    raise ValueError(
+        "The max_seq_length (%d) must be greater than max_query_length "
+        "(%d) + 3" % (FLAGS.max_seq_length, FLAGS.max_query_length))
+  max_tokens_for_doc = FLAGS.max_seq_length - FLAGS.max_query_length - 3
+  if FLAGS.doc_stride < 1 or FLAGS.doc_stride >= max_tokens_for_doc:
+    raise ValueError(
+        "--doc_stride=%d must be at least 1 and smaller than --max_seq_length "
+        "- --max_query_length - 3 = %d - %d - 3 = %d, the paragraph tokens "
+        "that fit in one window; otherwise consecutive windows do not overlap "
+        "and answers across a window boundary are lost. Lower --doc_stride or "
+        "--max_query_length, or raise --max_seq_length." %
+        (FLAGS.doc_stride, FLAGS.max_seq_length, FLAGS.max_query_length,
+         max_tokens_for_doc))
+  for name in ("n_best_size", "max_answer_length", "train_batch_size",
+               "predict_batch_size"):
+    if getattr(FLAGS, name) < 1:
+      raise ValueError("--%s must be positive, not %d." %
+                       (name, getattr(FLAGS, name)))
+
+
+def _num_train_steps(num_examples):
+  num_train_steps = int(num_examples / FLAGS.train_batch_size *
+                        FLAGS.num_train_epochs)
+  if num_train_steps < 1:
+    raise ValueError(
+        "--train_file=%s gives %d training questions: with "
+        "--train_batch_size=%d and --num_train_epochs=%s that is no training "
+        "step. Use more data, a smaller batch or more epochs." %
+        (FLAGS.train_file, num_examples, FLAGS.train_batch_size,
+         FLAGS.num_train_epochs))
+  return num_train_steps
+
+
+def convert_to_tfrecord(examples, tokenizer, output_file, is_training,
+                        output_fn=None):
+  """Converts examples and writes their features to `output_file`.
+
+  Features are written as they are produced; `output_fn`, if given, also
+  sees each one. Returns the number of features.
+  """
+  with FeatureWriter(output_file, is_training) as writer:
+
+    def write(feature):
+      writer.process_feature(feature)
+      if output_fn is not None:
+        output_fn(feature)
+
+    convert_examples_to_features(
+        examples=examples,
+        tokenizer=tokenizer,
+        max_seq_length=FLAGS.max_seq_length,
+        doc_stride=FLAGS.doc_stride,
+        max_query_length=FLAGS.max_query_length,
+        is_training=is_training,
+        output_fn=write)
+  return writer.num_features
+
+
+def read_train_examples():
+  """Reads --train_file, shuffled; returns (examples, ReadStats)."""
+  stats = ReadStats()
+  train_examples = read_squad_examples(FLAGS.train_file, is_training=True,
+                                       stats=stats)
+  # Without this, the questions of one paragraph would follow each other in
+  # train.tf_record, which the input_fn's shuffle buffer of 100 records
+  # cannot mix well; shuffling here (with the original's seed) is cheap.
+  rng = random.Random(12345)
+  rng.shuffle(train_examples)
+  return train_examples, stats
+
+
+def write_train_features(tokenizer, train_examples):
+  """Writes train.tf_record; returns (its path, number of features)."""
+  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  num_features = convert_to_tfrecord(train_examples, tokenizer, train_file,
+                                     is_training=True)
+  return train_file, num_features
+
+
+def train(estimator, train_file, num_train_steps):
+  """Trains on train.tf_record for `num_train_steps` steps."""
+  train_input_fn = input_fn_builder(
+      input_file=train_file,
+      seq_length=FLAGS.max_seq_length,
+      is_training=True,
+      drop_remainder=True)
+  hooks = []
+  if not FLAGS.use_tpu:
+    hooks.append(runtime.ThroughputHook(
+        FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
+        FLAGS.output_dir))
+  estimator.train(input_fn=train_input_fn, max_steps=num_train_steps,
+                  hooks=hooks)
+
+
+def predict(estimator, tokenizer):
+  """Predicts on --predict_file; writes the predictions and, with gold
+  answers, eval_results.json. Returns (stats, eval result or None)."""
+  stats = ReadStats()
+  eval_examples = read_squad_examples(FLAGS.predict_file, is_training=False,
+                                      stats=stats)
+  if not eval_examples:
+    raise ValueError("--predict_file=%s has no questions." %
+                     FLAGS.predict_file)
+  if stats.num_impossible and not FLAGS.version_2_with_negative:
+    tf.logging.warning(
+        "--predict_file has %d unanswerable (is_impossible) questions but "
+        "--version_2_with_negative is off: every question gets an answer.",
+        stats.num_impossible)
+
+  eval_features = []
+  num_features = convert_to_tfrecord(
+      eval_examples, tokenizer,
+      os.path.join(FLAGS.output_dir, "eval.tf_record"), is_training=False,
+      output_fn=eval_features.append)
+  tf.logging.info("***** Running predictions *****")
+  tf.logging.info("  Num orig examples = %d", len(eval_examples))
+  tf.logging.info("  Num split examples = %d", num_features)
+  tf.logging.info("  Batch size = %d", FLAGS.predict_batch_size)
+
+  predict_input_fn = input_fn_builder(
+      input_file=os.path.join(FLAGS.output_dir, "eval.tf_record"),
+      seq_length=FLAGS.max_seq_length,
+      is_training=False,
+      drop_remainder=False)
+  all_results = []
+  for result in estimator.predict(predict_input_fn,
+                                  yield_single_examples=True):
+    if len(all_results) % 1000 == 0:
+      tf.logging.info("Processing example: %d", len(all_results))
+    all_results.append(RawResult(
+        unique_id=int(result["unique_ids"]),
+        start_logits=[float(x) for x in result["start_logits"].flat],
+        end_logits=[float(x) for x in result["end_logits"].flat]))
+
+  output_prediction_file = os.path.join(FLAGS.output_dir, "predictions.json")
+  output_nbest_file = os.path.join(FLAGS.output_dir, "nbest_predictions.json")
+  output_null_log_odds_file = os.path.join(FLAGS.output_dir, "null_odds.json")
+  write_predictions(eval_examples, eval_features, all_results,
+                    FLAGS.n_best_size, FLAGS.max_answer_length,
+                    FLAGS.do_lower_case, output_prediction_file,
+                    output_nbest_file, output_null_log_odds_file)
+
+  if not stats.has_answers:
+    tf.logging.info("--predict_file has no gold answers: no evaluation.")
+    return stats, None
+  result = evaluate_predictions(
+      FLAGS.predict_file, output_prediction_file,
+      output_null_log_odds_file if FLAGS.version_2_with_negative else None)
+  tf.logging.info("***** Eval results *****")
+  for key, value in result.items():
+    tf.logging.info("  %s = %s", key, value)
+  runtime.write_text_atomically(
+      os.path.join(FLAGS.output_dir, "eval_results.json"),
+      json.dumps(result, indent=2) + "\n")
+  return stats, result
+
+
+def main(_):
+  tf.logging.set_verbosity(tf.logging.INFO)
+
+  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
+                                                FLAGS.init_checkpoint)
+  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  validate_flags_or_throw(bert_config)
+  runtime.check_output_dir(FLAGS.output_dir)
+
+  tokenizer = tokenization.FullTokenizer(
+      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+
+  train_examples = None
+  train_stats = None
+  num_train_steps = None
+  num_warmup_steps = None
+  if FLAGS.do_train:
+    train_examples, train_stats = read_train_examples()
+    num_train_steps = _num_train_steps(len(train_examples))
+    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+
+  model_fn = model_fn_builder(
+      bert_config=bert_config,
+      init_checkpoint=FLAGS.init_checkpoint,
+      learning_rate=FLAGS.learning_rate,
+      num_train_steps=num_train_steps,
+      num_warmup_steps=num_warmup_steps,
+      use_tpu=FLAGS.use_tpu,
+      use_one_hot_embeddings=FLAGS.use_tpu,
+      optimizer_name=FLAGS.optimizer)
+  estimator = runtime.build_estimator(
+      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
+      predict_batch_size=FLAGS.predict_batch_size)
+
+  if FLAGS.do_train:
+    train_file, num_features = write_train_features(tokenizer, train_examples)
+    tf.logging.info("***** Running training *****")
+    tf.logging.info("  Num orig examples = %d", len(train_examples))
+    tf.logging.info("  Num split examples = %d", num_features)
+    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Num steps = %d", num_train_steps)
+    # The features are on disk; the examples are not needed while training.
+    del train_examples
+    train(estimator, train_file, num_train_steps)
+  predict_stats = None
+  if FLAGS.do_predict:
+    predict_stats, _ = predict(estimator, tokenizer)
+  _log_summary(train_stats, predict_stats)
+
+
+def _log_summary(train_stats, predict_stats):
+  """Repeats at the end what a user should not miss in a long log."""
+  if train_stats is not None:
+    tf.logging.info(
+        "Summary: training read %d questions; %d skipped because their "
+        "answer text is not at answer_start%s.", train_stats.num_questions,
+        train_stats.num_skipped, _listed(train_stats.skipped_ids))
+  if predict_stats is not None:
+    tf.logging.info("Summary: predicted answers for %d questions.",
+                    predict_stats.num_questions)
+
+
+def _listed(ids, limit=10):
+  if not ids:
+    return ""
+  more = " ..." if len(ids) > limit else ""
+  return " (%s%s)" % (", ".join(str(i) for i in ids[:limit]), more)
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("vocab_file")
+  flags.mark_flag_as_required("bert_config_file")
+  flags.mark_flag_as_required("output_dir")
+  app.run(main)
