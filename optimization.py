@@ -72,10 +72,19 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                             for g in grads if g is not None])
     should_apply = tf.logical_and(window_done, finite)
 
+  num_replicas = _num_replicas_in_sync()
+  if num_replicas > 1:
+    grads = _cross_replica_mean(grads)
+
   def apply_update():
     # Clipping keeps early fine-tuning steps from blowing up the pre-trained
-    # weights; the original clips at 1.0 and so do we.
+    # weights; the original clips at 1.0 and so do we. Under a distribution
+    # strategy the norm is that of the whole global batch's gradient.
     (clipped, _) = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    if num_replicas > 1:
+      # apply_gradients sums the replicas' (now identical) gradients.
+      clipped = [None if g is None else g / float(num_replicas)
+                 for g in clipped]
     train_op = optimizer.apply_gradients(zip(clipped, tvars))
     # The optimisers leave `global_step` alone (as the original's did), so
     # the step is incremented here, once per update.
@@ -93,6 +102,21 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     if scale is not None:
       after.append(_update_loss_scale(scale, window_done, should_apply))
     return tf.group(*after)
+
+
+def _num_replicas_in_sync():
+  """Replicas of the current `tf.distribute` strategy (1 outside one)."""
+  if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+    return 1
+  return tf.distribute.get_replica_context().num_replicas_in_sync
+
+
+def _cross_replica_mean(grads):
+  """Averages each gradient over the replicas (each from a mean loss)."""
+  context = tf.distribute.get_replica_context()
+  present = [tf.convert_to_tensor(g) for g in grads if g is not None]
+  reduced = iter(context.all_reduce(tf.distribute.ReduceOp.MEAN, present))
+  return [None if g is None else next(reduced) for g in grads]
 
 
 def _gradients(loss, tvars, num_accumulation_steps, scale):

@@ -39,7 +39,6 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import modeling
-import optimization
 import runtime
 import tokenization
 
@@ -697,12 +696,15 @@ def _truncate_seq_pair(tokens_a, tokens_b, max_length):
 
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
                  labels, num_labels, use_one_hot_embeddings,
-                 is_regression=False):
+                 is_regression=False, compute_type=tf.float32):
   """Creates a classification model: BERT's pooled output, then one layer.
 
   The head's variables are `output_weights` [num_labels, hidden] and
   `output_bias`, as in the original. For regression `num_labels` is 1, the
-  loss is the squared error and the "probabilities" are the scores.
+  loss is the squared error and the "probabilities" are the scores. In
+  training the pooled output gets dropout at the config's
+  `hidden_dropout_prob`: 0.1 in every official config, the rate the original
+  fixed, and 0 where a config turns dropout off.
 
   Returns:
     (loss, per_example_loss, logits, probabilities)
@@ -713,7 +715,8 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
       input_ids=input_ids,
       input_mask=input_mask,
       token_type_ids=segment_ids,
-      use_one_hot_embeddings=use_one_hot_embeddings)
+      use_one_hot_embeddings=use_one_hot_embeddings,
+      compute_type=compute_type)
 
   output_layer = model.get_pooled_output()
   hidden_size = output_layer.shape[-1]
@@ -726,7 +729,8 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
 
   with tf.variable_scope("loss"):
     if is_training:
-      output_layer = modeling.dropout(output_layer, 0.1)
+      output_layer = modeling.dropout(output_layer,
+                                      bert_config.hidden_dropout_prob)
     logits = tf.matmul(output_layer, output_weights, transpose_b=True)
     logits = tf.nn.bias_add(logits, output_bias)
     if is_regression:
@@ -846,11 +850,12 @@ def _task_metric_ops(metric_names, labels, predictions, weights, regression):
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings, optimizer_name="adamw",
-                     is_regression=False, metric_names=()):
+                     use_one_hot_embeddings, is_regression=False,
+                     metric_names=()):
   """Returns a `model_fn` closure for TPUEstimator.
 
-  Evaluation reports `eval_accuracy` (classification) and `eval_loss` as the
+  Training uses the optimiser, precision and accumulation of the runtime
+  flags (`runtime.create_train_op`). Evaluation reports `eval_accuracy` (classification) and `eval_loss` as the
   original, plus `eval_<name>` for each of `metric_names` ("f1", "mcc",
   "pearson", "spearman").
   """
@@ -873,15 +878,15 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     is_training = (mode == tf.estimator.ModeKeys.TRAIN)
     (total_loss, per_example_loss, logits, probabilities) = create_model(
         bert_config, is_training, input_ids, input_mask, segment_ids,
-        label_ids, num_labels, use_one_hot_embeddings, is_regression)
+        label_ids, num_labels, use_one_hot_embeddings, is_regression,
+        runtime.compute_type())
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
       runtime.register_train_loss(total_loss)
-      train_op = optimization.create_optimizer(
-          total_loss, learning_rate, num_train_steps, num_warmup_steps,
-          use_tpu, optimizer_name)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
       return tf.estimator.tpu.TPUEstimatorSpec(
           mode=mode, loss=total_loss, train_op=train_op,
           scaffold_fn=scaffold_fn)
@@ -996,6 +1001,7 @@ def validate_flags(bert_config):
                      FLAGS.max_seq_length)
   if not tf.io.gfile.isdir(FLAGS.data_dir):
     raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+  runtime.validate_runtime_flags(FLAGS.train_batch_size)
 
 
 def main(_):
@@ -1036,7 +1042,6 @@ def main(_):
       num_warmup_steps=num_warmup_steps,
       use_tpu=FLAGS.use_tpu,
       use_one_hot_embeddings=FLAGS.use_tpu,
-      optimizer_name=FLAGS.optimizer,
       is_regression=regression,
       metric_names=metric_names)
   estimator = runtime.build_estimator(
@@ -1062,8 +1067,7 @@ def main(_):
       hooks.append(runtime.ThroughputHook(
           FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
           FLAGS.output_dir))
-    estimator.train(input_fn=train_input_fn, max_steps=num_train_steps,
-                    hooks=hooks)
+    runtime.train(estimator, train_input_fn, num_train_steps, hooks)
 
   if FLAGS.do_eval:
     eval_examples = processor.get_dev_examples(FLAGS.data_dir)

@@ -14,6 +14,7 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import inspect
 import json
 import math
 import os
@@ -22,10 +23,15 @@ import uuid
 
 from absl import flags
 import tensorflow.compat.v1 as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 import modeling
+import optimization
 
 FLAGS = flags.FLAGS
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
 
 
 def define_flags():
@@ -71,6 +77,125 @@ def define_flags():
   flags.DEFINE_integer(
       "log_every_n_steps", 100,
       "How often to log steps/sec, examples/sec, loss and ETA in training.")
+  flags.DEFINE_enum(
+      "precision", "fp32", list(PRECISIONS),
+      "Arithmetic of the encoder. bf16: bfloat16 matmuls with float32 "
+      "variables, layer norm, softmax and loss (CPUs with AVX512_BF16/AMX, "
+      "GPUs from Ampere, TPUs); checkpoints stay float32. fp16: float16 on "
+      "GPU with dynamic loss scaling.")
+  flags.DEFINE_enum(
+      "bf16_implementation", "grappler", ["grappler", "cast"],
+      "How --precision=bf16 is done. grappler: TensorFlow's "
+      "auto_mixed_precision_onednn_bfloat16 rewrite of the float32 graph "
+      "(fastest on CPU, see README). cast: explicit casts in the model "
+      "(BertModel(compute_type=tf.bfloat16)); use it on GPU/TPU.")
+  flags.DEFINE_bool(
+      "use_xla", False,
+      "Compile the graph with XLA (session-level global JIT). On CPU it also "
+      "needs TF_XLA_FLAGS=--tf_xla_cpu_global_jit; see the README for when "
+      "it helps.")
+  flags.DEFINE_integer(
+      "num_accumulation_steps", 1,
+      "Average gradients over this many micro-batches of train_batch_size / "
+      "num_accumulation_steps examples before each update, so that a large "
+      "train_batch_size fits in memory. Must divide train_batch_size.")
+  flags.DEFINE_enum(
+      "distribution_strategy", "none", list(STRATEGIES),
+      "tf.distribute engine for CPU/GPU training. mirrored: all local GPUs "
+      "(--num_gpus), or the CPU; multi_worker_mirrored: several machines "
+      "described by the TF_CONFIG environment variable. train_batch_size is "
+      "the global batch.")
+  flags.DEFINE_integer(
+      "num_gpus", 0,
+      "GPUs to mirror over with --distribution_strategy=mirrored (0: CPU).")
+
+
+def validate_runtime_flags(train_batch_size):
+  """Rejects inconsistent runtime flags before any work starts."""
+  strategy = FLAGS.distribution_strategy
+  if FLAGS.use_tpu and strategy != "none":
+    raise ValueError(
+        "--use_tpu and --distribution_strategy=%s cannot be combined: "
+        "TPUEstimator distributes over TPU cores itself." % strategy)
+  if FLAGS.precision == "fp16" and not tf.config.list_physical_devices("GPU"):
+    raise ValueError(
+        "--precision=fp16 needs a GPU and this machine has none; use "
+        "--precision=bf16 on CPU, or --precision=fp32.")
+  if strategy == "multi_worker_mirrored" and not os.environ.get("TF_CONFIG"):
+    raise ValueError(
+        "--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
+        "environment variable describing the cluster and this task.")
+  if FLAGS.num_accumulation_steps < 1:
+    raise ValueError("--num_accumulation_steps must be at least 1.")
+  if train_batch_size % FLAGS.num_accumulation_steps != 0:
+    raise ValueError(
+        "--num_accumulation_steps=%d does not divide --train_batch_size=%d." %
+        (FLAGS.num_accumulation_steps, train_batch_size))
+  if FLAGS.num_accumulation_steps > 1 and strategy != "none":
+    raise ValueError(
+        "--num_accumulation_steps > 1 is not supported together with "
+        "--distribution_strategy=%s; use a larger number of replicas or a "
+        "single device." % strategy)
+  replicas = num_replicas()
+  if train_batch_size % replicas != 0:
+    raise ValueError("--train_batch_size=%d is not divisible by the %d "
+                     "replicas." % (train_batch_size, replicas))
+
+
+def num_replicas():
+  """Replicas the global batch is split over (1 without a strategy)."""
+  if FLAGS.distribution_strategy == "mirrored":
+    return max(FLAGS.num_gpus, 1)
+  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return max(len(cluster.get("worker", [])) + len(cluster.get("chief", [])),
+               1) * max(FLAGS.num_gpus, 1)
+  return 1
+
+
+def compute_type():
+  """The dtype scripts pass to `BertModel(compute_type=...)`."""
+  if FLAGS.precision == "fp16":
+    return tf.float16
+  if FLAGS.precision == "bf16" and FLAGS.bf16_implementation == "cast":
+    return tf.bfloat16
+  return tf.float32
+
+
+def session_config():
+  """ConfigProto with the precision rewrite and XLA the flags ask for."""
+  config = tf.ConfigProto(allow_soft_placement=True)
+  if FLAGS.precision == "bf16" and FLAGS.bf16_implementation == "grappler":
+    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+        rewriter_config_pb2.RewriterConfig.ON)
+  if FLAGS.use_xla:
+    config.graph_options.optimizer_options.global_jit_level = (
+        tf.OptimizerOptions.ON_1)
+  return config
+
+
+def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
+  """`optimization.create_optimizer` with the optimiser, accumulation and
+  loss scaling that the runtime flags ask for."""
+  return optimization.create_optimizer(
+      loss, learning_rate, num_train_steps, num_warmup_steps, FLAGS.use_tpu,
+      optimizer_name=FLAGS.optimizer,
+      num_accumulation_steps=FLAGS.num_accumulation_steps,
+      loss_scale="dynamic" if FLAGS.precision == "fp16" else None)
+
+
+def _strategy():
+  if FLAGS.distribution_strategy == "mirrored":
+    if FLAGS.num_gpus > 0:
+      return tf.distribute.MirroredStrategy(
+          devices=["/gpu:%d" % i for i in range(FLAGS.num_gpus)])
+    # NCCL is GPU-only, and the default all-reduce hangs on CPU devices.
+    return tf.distribute.MirroredStrategy(
+        devices=["/cpu:0"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())
+  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+    return tf.distribute.experimental.MultiWorkerMirroredStrategy()
+  return None
 
 
 def check_output_dir(output_dir):
@@ -93,8 +218,18 @@ def build_estimator(model_fn, output_dir, train_batch_size,
   """A `TPUEstimator` configured from the shared flags.
 
   With `--use_tpu=False` (the default) it runs on the CPU or GPU, as the
-  original did.
+  original did. With a `--distribution_strategy` it is a plain `Estimator`
+  over that strategy, running the same `model_fn` (its `TPUEstimatorSpec`s are
+  converted). `train_batch_size` is the global batch: each replica and each
+  accumulation micro-step reads its share.
   """
+  validate_runtime_flags(train_batch_size)
+  micro_batch = train_batch_size // FLAGS.num_accumulation_steps
+  strategy = _strategy()
+  if strategy is not None:
+    return _distributed_estimator(model_fn, output_dir, strategy,
+                                  micro_batch // num_replicas(),
+                                  eval_batch_size, predict_batch_size)
   cluster = None
   if FLAGS.use_tpu and FLAGS.tpu_name:
     cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
@@ -106,6 +241,7 @@ def build_estimator(model_fn, output_dir, train_batch_size,
       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
       tf_random_seed=FLAGS.seed,
       log_step_count_steps=FLAGS.log_every_n_steps,
+      session_config=session_config(),
       tpu_config=tf.estimator.tpu.TPUConfig(
           iterations_per_loop=FLAGS.iterations_per_loop,
           num_shards=FLAGS.num_tpu_cores,
@@ -115,9 +251,93 @@ def build_estimator(model_fn, output_dir, train_batch_size,
       use_tpu=FLAGS.use_tpu,
       model_fn=model_fn,
       config=run_config,
-      train_batch_size=train_batch_size,
+      train_batch_size=micro_batch,
       eval_batch_size=eval_batch_size,
       predict_batch_size=predict_batch_size)
+
+
+def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,
+                           eval_batch_size, predict_batch_size):
+  """A plain Estimator over `strategy` that runs a TPUEstimator model_fn."""
+
+  def estimator_model_fn(features, labels, mode, params):
+    batch_size = {
+        tf.estimator.ModeKeys.TRAIN: replica_batch,
+        tf.estimator.ModeKeys.EVAL: eval_batch_size,
+        tf.estimator.ModeKeys.PREDICT: predict_batch_size,
+    }[mode]
+    spec = model_fn(features, labels, mode, dict(params, batch_size=batch_size))
+    if isinstance(spec, tf.estimator.tpu.TPUEstimatorSpec):
+      spec = spec.as_estimator_spec()
+    if mode == tf.estimator.ModeKeys.TRAIN and spec.loss is not None:
+      # Estimator sums the replicas' losses; report their mean instead, the
+      # loss of the global batch, comparable with a single-device run.
+      replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+      spec = spec._replace(loss=spec.loss / float(replicas))
+    return spec
+
+  run_config = tf.estimator.RunConfig(
+      model_dir=output_dir,
+      save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+      tf_random_seed=FLAGS.seed,
+      log_step_count_steps=FLAGS.log_every_n_steps,
+      session_config=session_config(),
+      train_distribute=strategy)
+  estimator = tf.estimator.Estimator(model_fn=estimator_model_fn,
+                                     config=run_config)
+  return _PerModeBatchSize(
+      estimator, {"train": replica_batch, "evaluate": eval_batch_size,
+                  "predict": predict_batch_size})
+
+
+class _PerModeBatchSize(object):
+  """Wraps an Estimator so that each input_fn gets `params["batch_size"]` of
+  its mode, as TPUEstimator's do; scripts' input functions work unchanged.
+
+  Everything else is delegated to the Estimator.
+  """
+
+  def __init__(self, estimator, batch_sizes):
+    self.estimator = estimator
+    self.batch_sizes = batch_sizes
+
+  def __getattr__(self, name):
+    method = getattr(self.estimator, name)
+    if name not in self.batch_sizes:
+      return method
+    batch_size = self.batch_sizes[name]
+
+    def call(input_fn, *args, **kwargs):
+      return method(_with_batch_size(input_fn, batch_size), *args, **kwargs)
+
+    return call
+
+
+def _with_batch_size(input_fn, batch_size):
+  takes_context = "input_context" in inspect.signature(input_fn).parameters
+
+  def wrapped(params, input_context=None):
+    params = dict(params or {}, batch_size=batch_size)
+    if takes_context:
+      return input_fn(params, input_context=input_context)
+    return input_fn(params)
+
+  return wrapped
+
+
+def train(estimator, input_fn, max_steps, hooks=None):
+  """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
+  which is how Estimator starts a MultiWorkerMirroredStrategy cluster."""
+  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+    # train_and_evaluate wants the Estimator itself, not the wrapper.
+    input_fn = _with_batch_size(input_fn, estimator.batch_sizes["train"])
+    tf.estimator.train_and_evaluate(
+        estimator.estimator,
+        tf.estimator.TrainSpec(input_fn=input_fn, max_steps=max_steps,
+                               hooks=hooks),
+        tf.estimator.EvalSpec(input_fn=input_fn, steps=1))
+    return
+  estimator.train(input_fn=input_fn, max_steps=max_steps, hooks=hooks)
 
 
 def init_from_checkpoint(init_checkpoint, use_tpu):
@@ -169,9 +389,13 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
         example[name] = tf.cast(example[name], tf.int32)
     return example
 
-  def input_fn(params):
+  def input_fn(params, input_context=None):
     batch_size = params["batch_size"]
     d = tf.data.TFRecordDataset(input_files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+      # Each worker reads its own share of the records.
+      d = d.shard(input_context.num_input_pipelines,
+                  input_context.input_pipeline_id)
     if is_training:
       d = d.repeat()
       d = d.shuffle(buffer_size=shuffle_buffer)

@@ -145,6 +145,14 @@ def test_senteval_task_from_processor_module(tmp_path):
      "--data_dir=/nonexistent/dir is not a directory"),
     (["--task_name=MRPC", "--do_train=false"],
      "At least one of `do_train`, `do_eval` or `do_predict' must be True."),
+    (["--task_name=MRPC", "--precision=fp16"],
+     "--precision=fp16 needs a GPU and this machine has none"),
+    (["--task_name=MRPC", "--distribution_strategy=multi_worker_mirrored"],
+     "needs the TF_CONFIG environment variable"),
+    (["--task_name=MRPC", "--num_accumulation_steps=3"],
+     "--num_accumulation_steps=3 does not divide --train_batch_size=32"),
+    (["--task_name=MRPC", "--use_tpu", "--distribution_strategy=mirrored"],
+     "--use_tpu and --distribution_strategy=mirrored cannot be combined"),
 ])
 def test_bad_flags_fail_before_work(tmp_path, args, message):
   bert_testing.write_vocab(str(tmp_path / "vocab.txt"), ["a b"])
@@ -155,10 +163,11 @@ def test_bad_flags_fail_before_work(tmp_path, args, message):
       "--output_dir": str(tmp_path / "out"), "--do_train": "true",
   }
   for arg in args:
-    key, value = arg.split("=", 1)
-    base[key] = value
+    key, _, value = arg.partition("=")
+    base[key] = value or None
   proc = bert_testing.run_script(
-      "run_classifier.py", ["%s=%s" % kv for kv in base.items()], timeout=120)
+      "run_classifier.py", ["%s=%s" % kv if kv[1] is not None else kv[0]
+                            for kv in base.items()], timeout=120)
   assert proc.returncode != 0
   assert message in proc.stderr
   assert not (tmp_path / "out" / "train.tf_record").exists()
