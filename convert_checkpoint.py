@@ -1,0 +1,968 @@
+"""Converts BERT checkpoints between the original, Hugging Face and Model Garden formats.
+
+Only TensorFlow and numpy are required: safetensors files are read and written
+by a small reader/writer here (the format is an 8-byte little-endian header
+length, a JSON header and raw little-endian buffers). `pytorch_model.bin` is
+read only when the optional `torch` is installed.
+
+Hugging Face BERT directory -> original checkpoint:
+
+  python convert_checkpoint.py --direction=hf_to_bert \
+      --input_dir=/path/to/hf_bert --output_dir=/path/to/bert_dir
+
+  reads `config.json`, `vocab.txt` and the weights (`model.safetensors`,
+  a sharded `model.safetensors.index.json`, or `pytorch_model.bin` with torch)
+  and writes `bert_model.ckpt.{index,data-00000-of-00001}` with the official
+  variable names (`bert/embeddings/word_embeddings`, ...,
+  `bert/pooler/dense/kernel`) and nothing else, `bert_config.json` (the 11
+  keys `modeling.BertConfig` reads) and `vocab.txt`. Hugging Face's "gelu" is
+  the erf form and becomes `gelu_exact`; "gelu_new", "gelu_pytorch_tanh" and
+  "gelu_fast" are the tanh approximation the original calls "gelu". Task heads
+  (`cls.*`, `classifier.*`, `qa_outputs.*`) are skipped.
+
+Original checkpoint -> Hugging Face BERT directory:
+
+  python convert_checkpoint.py --direction=bert_to_hf \
+      --input_dir=/path/to/bert_dir --output_dir=/path/to/hf_bert
+
+  reads `bert_config.json`, `vocab.txt` and `bert_model.ckpt` (or the prefix
+  given with --input_checkpoint, e.g. a fine-tuned `model.ckpt-1000`) and
+  writes `model.safetensors`, `config.json` (architectures ["BertModel"]),
+  `tokenizer_config.json` and `vocab.txt`. Weight names carry no "bert."
+  prefix (`embeddings.word_embeddings.weight`, ..., `pooler.dense.weight`),
+  as `BertModel.save_pretrained` writes them; `from_pretrained` of `BertModel`
+  and of the task classes (which add the prefix themselves) loads them. Only
+  the encoder is written: optimizer slots (`adam_m`, `adam_v`), `global_step`
+  and task heads (`output_weights`, `cls/*`) are skipped and listed in the log.
+
+TF2 Model Garden BERT encoder checkpoint -> original checkpoint:
+
+  python convert_checkpoint.py --direction=model_garden_to_bert \
+      --input_dir=/path/to/tf2_bert --output_dir=/path/to/bert_dir
+
+  reads an object-based checkpoint (the prefix in --input_checkpoint, or the
+  single checkpoint in --input_dir) of `official.nlp.modeling.networks.
+  BertEncoder` / `BertEncoderV2` with post-norm `TransformerEncoderBlock`s,
+  saved as `tf.train.Checkpoint(encoder=...)` or `(model=...)`. The keys read
+  are, under that prefix, `layer_with_weights-0..2/embeddings` (word, position,
+  type tables), `layer_with_weights-3/{gamma,beta}` (embedding layer norm),
+  `layer_with_weights-<3+i>/` per block: `_attention_layer/_{query,key,value}
+  _dense/{kernel [hidden, heads, head_size], bias [heads, head_size]}`,
+  `_attention_layer/_output_dense/{kernel [heads, head_size, hidden], bias}`
+  (older checkpoints: `_attention_output_dense`), `_attention_layer_norm`,
+  `_intermediate_dense`, `_output_dense`, `_output_layer_norm`; and the last
+  `layer_with_weights-N/{kernel,bias}` (the pooler). Factorised embeddings
+  (`embedding_width` != hidden size) and pre-norm (`norm_first`) encoders are
+  not supported. `vocab.txt` must be in --input_dir; `bert_config.json` too,
+  or the config is read off the shapes with hidden_act "gelu" (Model Garden's
+  default, the tanh approximation).
+
+The output directory is written in full under a temporary name beside it and
+renamed at the end, so a failed conversion leaves nothing behind. It must not
+exist yet (or be empty) unless --overwrite is given.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import json
+import os
+import re
+import shutil
+import struct
+import sys
+import uuid
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+import modeling
+import runtime
+import tokenization
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum(
+    "direction", None, ["hf_to_bert", "bert_to_hf", "model_garden_to_bert"],
+    "hf_to_bert: a Hugging Face BERT directory to an original checkpoint. "
+    "bert_to_hf: an original checkpoint to a Hugging Face directory. "
+    "model_garden_to_bert: a TF2 Model Garden BertEncoder checkpoint to an "
+    "original checkpoint.")
+
+flags.DEFINE_string(
+    "input_dir", None,
+    "Directory of the model to convert: config, vocab.txt and weights (see "
+    "the module docstring for the files each --direction reads).")
+
+flags.DEFINE_string(
+    "output_dir", None,
+    "Directory to create with the converted model. Must not exist or be "
+    "empty, unless --overwrite.")
+
+flags.DEFINE_string(
+    "input_checkpoint", None,
+    "Checkpoint prefix to read instead of the default one in --input_dir "
+    "(bert_to_hf: <input_dir>/bert_model.ckpt; model_garden_to_bert: the "
+    "latest or only checkpoint there), e.g. /tmp/mrpc_output/model.ckpt-343.")
+
+flags.DEFINE_bool(
+    "overwrite", False,
+    "Replace an existing, non-empty --output_dir (only once the new one is "
+    "complete).")
+
+flags.DEFINE_bool(
+    "do_lower_case", True,
+    "bert_to_hf only: written to tokenizer_config.json, since the original "
+    "format does not record it. Pass --nodo_lower_case for cased models.")
+
+# File names of the two formats.
+BERT_CHECKPOINT = "bert_model.ckpt"
+BERT_CONFIG = "bert_config.json"
+VOCAB = "vocab.txt"
+HF_CONFIG = "config.json"
+HF_SAFETENSORS = "model.safetensors"
+HF_SAFETENSORS_INDEX = "model.safetensors.index.json"
+HF_TORCH = "pytorch_model.bin"
+
+# Hugging Face activation name -> original `hidden_act`, and back. HF's "gelu"
+# is the exact erf form; the original's "gelu" is the tanh approximation.
+HF_TO_BERT_ACT = {
+    "gelu": "gelu_exact",
+    "gelu_new": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "gelu_fast": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+BERT_TO_HF_ACT = {
+    "gelu": "gelu_new",
+    "gelu_exact": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+
+# What `transformers.BertConfig()` assumes for keys a config.json leaves out.
+HF_CONFIG_DEFAULTS = {
+    "vocab_size": 30522,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+}
+
+# Top-level parts of HF's BertModel; other top-level names are task heads.
+HF_ENCODER_PARTS = ("embeddings.", "encoder.", "pooler.")
+# Buffers HF stores beside the weights; they are recomputed, never trained.
+HF_BUFFERS = ("embeddings.position_ids",)
+
+# (original name, HF name, kind) of the non-layer weights. The kind says how
+# the leaf names map: an embedding table is `weight`, a dense layer is
+# kernel/bias <-> weight/bias (transposed), a layer norm gamma/beta <->
+# weight/bias.
+_EMBEDDINGS = (
+    ("bert/embeddings/word_embeddings", "embeddings.word_embeddings", "table"),
+    ("bert/embeddings/token_type_embeddings",
+     "embeddings.token_type_embeddings", "table"),
+    ("bert/embeddings/position_embeddings", "embeddings.position_embeddings",
+     "table"),
+    ("bert/embeddings/LayerNorm", "embeddings.LayerNorm", "norm"),
+)
+_LAYER_PARTS = (
+    ("attention/self/query", "attention.self.query", "dense"),
+    ("attention/self/key", "attention.self.key", "dense"),
+    ("attention/self/value", "attention.self.value", "dense"),
+    ("attention/output/dense", "attention.output.dense", "dense"),
+    ("attention/output/LayerNorm", "attention.output.LayerNorm", "norm"),
+    ("intermediate/dense", "intermediate.dense", "dense"),
+    ("output/dense", "output.dense", "dense"),
+    ("output/LayerNorm", "output.LayerNorm", "norm"),
+)
+_POOLER = (("bert/pooler/dense", "pooler.dense", "dense"),)
+
+# Leaf names of each kind: (original, HF, transposed).
+_LEAVES = {
+    "table": ((None, "weight", False),),
+    "dense": (("kernel", "weight", True), ("bias", "bias", False)),
+    "norm": (("gamma", "weight", False), ("beta", "bias", False)),
+}
+
+
+class ConversionError(ValueError):
+  """The input cannot be converted; the message names the file or variable."""
+
+
+# --- names and shapes --------------------------------------------------------
+
+
+def weight_map(num_layers):
+  """[(original name, HF name, transposed)] of every encoder weight, in order."""
+  groups = list(_EMBEDDINGS)
+  for i in range(num_layers):
+    groups += [("bert/encoder/layer_%d/%s" % (i, tf_part),
+                "encoder.layer.%d.%s" % (i, hf_part), kind)
+               for tf_part, hf_part, kind in _LAYER_PARTS]
+  groups += list(_POOLER)
+  names = []
+  for tf_base, hf_base, kind in groups:
+    for tf_leaf, hf_leaf, transposed in _LEAVES[kind]:
+      tf_name = tf_base if tf_leaf is None else tf_base + "/" + tf_leaf
+      names.append((tf_name, hf_base + "." + hf_leaf, transposed))
+  return names
+
+
+def expected_shapes(config):
+  """Original variable name -> shape, as `BertModel` creates it for `config`."""
+  h = config.hidden_size
+  shapes = collections.OrderedDict([
+      ("bert/embeddings/word_embeddings", (config.vocab_size, h)),
+      ("bert/embeddings/token_type_embeddings", (config.type_vocab_size, h)),
+      ("bert/embeddings/position_embeddings",
+       (config.max_position_embeddings, h)),
+      ("bert/embeddings/LayerNorm/gamma", (h,)),
+      ("bert/embeddings/LayerNorm/beta", (h,)),
+  ])
+  dense_shapes = {
+      "attention/self/query": (h, h),
+      "attention/self/key": (h, h),
+      "attention/self/value": (h, h),
+      "attention/output/dense": (h, h),
+      "intermediate/dense": (h, config.intermediate_size),
+      "output/dense": (config.intermediate_size, h),
+  }
+  for i in range(config.num_hidden_layers):
+    for part, _, kind in _LAYER_PARTS:
+      base = "bert/encoder/layer_%d/%s" % (i, part)
+      if kind == "dense":
+        shapes[base + "/kernel"] = dense_shapes[part]
+        shapes[base + "/bias"] = dense_shapes[part][1:]
+      else:
+        shapes[base + "/gamma"] = (h,)
+        shapes[base + "/beta"] = (h,)
+  shapes["bert/pooler/dense/kernel"] = (h, h)
+  shapes["bert/pooler/dense/bias"] = (h,)
+  return shapes
+
+
+def check_weights(weights, config, source):
+  """Raises ConversionError unless `weights` are exactly what `config` needs.
+
+  Args:
+    weights: original variable name -> numpy array.
+    config: the `modeling.BertConfig` the weights must fit.
+    source: file the weights came from, for the messages.
+  """
+  shapes = expected_shapes(config)
+  missing = [name for name in shapes if name not in weights]
+  if missing:
+    raise ConversionError(
+        "%s has no variable %s (%d missing); the config asks for %d layers." %
+        (source, missing[0], len(missing), config.num_hidden_layers))
+  extra = sorted(name for name in weights if name not in shapes)
+  if extra:
+    raise ConversionError(
+        "%s has variable %s, which the config (num_hidden_layers=%d) does not "
+        "have." % (source, extra[0], config.num_hidden_layers))
+  for name, shape in shapes.items():
+    if tuple(weights[name].shape) != tuple(shape):
+      raise ConversionError(
+          "%s: variable %s has shape %s but the config needs %s." %
+          (source, name, list(weights[name].shape), list(shape)))
+
+
+def check_vocab(vocab_file, config):
+  """Raises ConversionError unless `vocab_file` has `config.vocab_size` lines."""
+  if not os.path.isfile(vocab_file):
+    raise ConversionError("Missing file %s: the vocabulary is required." %
+                          vocab_file)
+  try:
+    vocab = tokenization.load_vocab(vocab_file)
+  except ValueError as e:
+    raise ConversionError(str(e))
+  if len(vocab) != config.vocab_size:
+    raise ConversionError(
+        "%s has %d tokens but the word embedding table has %d rows "
+        "(vocab_size); they must be the same vocabulary." %
+        (vocab_file, len(vocab), config.vocab_size))
+  return vocab
+
+
+# --- safetensors ------------------------------------------------------------
+
+# safetensors dtype name <-> numpy dtype (all little-endian). BF16 has no numpy
+# type and is widened to float32 on reading, which is exact.
+_SAFETENSORS_DTYPES = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+
+
+def read_safetensors(path):
+  """Reads a safetensors file into an ordered dict name -> numpy array."""
+  file_size = os.path.getsize(path)
+  with open(path, "rb") as f:
+    prefix = f.read(8)
+    if len(prefix) < 8:
+      raise ConversionError("%s is not a safetensors file (too short)." % path)
+    header_size = struct.unpack("<Q", prefix)[0]
+    if header_size > file_size - 8:
+      raise ConversionError("%s is not a safetensors file (header length %d "
+                            "past the end of the file)." % (path, header_size))
+    try:
+      header = json.loads(f.read(header_size).decode("utf-8"))
+    except ValueError as e:
+      raise ConversionError("%s: safetensors header is not JSON: %s" %
+                            (path, e))
+  if not isinstance(header, dict):
+    raise ConversionError("%s: safetensors header is not a JSON object." % path)
+  if file_size > 8 + header_size:
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_size)
+  else:
+    data = np.zeros([0], np.uint8)  # A file of empty tensors only.
+  tensors = collections.OrderedDict()
+  for name, info in header.items():
+    if name == "__metadata__":
+      continue
+    tensors[name] = _decode_tensor(path, name, info, data)
+  return tensors
+
+
+def _decode_tensor(path, name, info, data):
+  """One tensor of a safetensors file, copied out of the memory map."""
+  dtype_name = info.get("dtype")
+  shape = [int(d) for d in info.get("shape", [])]
+  begin, end = info.get("data_offsets", (0, -1))
+  if dtype_name == "BF16":
+    dtype = np.dtype("<u2")
+  elif dtype_name in _SAFETENSORS_DTYPES:
+    dtype = _SAFETENSORS_DTYPES[dtype_name]
+  else:
+    raise ConversionError("%s: tensor %s has dtype %s, which this reader does "
+                          "not support." % (path, name, dtype_name))
+  size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+  if not 0 <= begin <= end or end - begin != size:
+    raise ConversionError("%s: tensor %s has data_offsets %s that do not fit "
+                          "its shape %s and dtype %s." %
+                          (path, name, [begin, end], shape, dtype_name))
+  if end > len(data):
+    raise ConversionError("%s: tensor %s ends at byte %d of the data but the "
+                          "file holds %d: the file is truncated." %
+                          (path, name, end, len(data)))
+  array = np.array(data[begin:end]).view(dtype).reshape(shape)
+  if dtype_name == "BF16":
+    # bfloat16 is the high half of a float32.
+    return (array.astype(np.uint32) << 16).view(np.float32)
+  return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def write_safetensors(path, tensors, metadata=None):
+  """Writes name -> numpy array as a safetensors file.
+
+  Tensors are laid out in name order and the header is compact JSON padded
+  with spaces to a multiple of 8 bytes, as the `safetensors` package writes
+  it, so a file of one dtype is byte for byte the package's.
+  """
+  dtype_names = dict((dtype, name) for name, dtype in
+                     _SAFETENSORS_DTYPES.items())
+  header = collections.OrderedDict()
+  if metadata:
+    header["__metadata__"] = metadata
+  offset = 0
+  buffers = []
+  for name in sorted(tensors):
+    array = np.ascontiguousarray(tensors[name])
+    little = array.dtype.newbyteorder("<")
+    if little not in dtype_names:
+      raise ConversionError("Tensor %s has dtype %s, which safetensors files "
+                            "cannot hold here." % (name, array.dtype))
+    array = array.astype(little, copy=False)
+    header[name] = collections.OrderedDict([
+        ("dtype", dtype_names[little]),
+        ("shape", list(array.shape)),
+        ("data_offsets", [offset, offset + array.nbytes]),
+    ])
+    offset += array.nbytes
+    buffers.append(array)
+  header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+  header_bytes += b" " * (-len(header_bytes) % 8)
+  with open(path, "wb") as f:
+    f.write(struct.pack("<Q", len(header_bytes)))
+    f.write(header_bytes)
+    for array in buffers:
+      f.write(array.tobytes())
+
+
+def read_torch_weights(path):
+  """Reads `pytorch_model.bin` with the optional torch package."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ConversionError(
+        "%s needs the optional package torch to read: `pip install torch`, or "
+        "convert the model to model.safetensors first." % path)
+  # weights_only refuses pickled code, which a model file must never need.
+  state = torch.load(path, map_location="cpu", weights_only=True)
+  tensors = collections.OrderedDict()
+  for name, value in state.items():
+    value = value.detach().cpu()
+    if value.is_floating_point() and value.dtype != torch.float64:
+      value = value.float()  # numpy has no bfloat16.
+    tensors[name] = value.numpy()
+  return tensors
+
+
+# --- original checkpoints -------------------------------------------------
+
+
+def write_bert_checkpoint(weights, prefix):
+  """Saves name -> array as a V1-format-compatible (V2 Saver) checkpoint.
+
+  A fresh graph holds exactly these variables, so the checkpoint lists the
+  official names and nothing else (no optimizer slots, no global_step).
+  """
+  with tf.Graph().as_default():
+    variables = collections.OrderedDict()
+    feeds = {}
+    for name, value in weights.items():
+      # Fed through a placeholder so that large tables never become graph
+      # constants (a GraphDef is limited to 2 GB).
+      placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
+      variables[name] = tf.Variable(placeholder, name=name, trainable=False)
+      feeds[placeholder] = value
+    saver = tf.train.Saver(variables, write_version=tf.train.SaverDef.V2)
+    with tf.Session() as sess:
+      sess.run([v.initializer for v in variables.values()], feed_dict=feeds)
+      saver.save(sess, prefix, write_meta_graph=False, write_state=False)
+
+
+def read_bert_checkpoint(prefix, config):
+  """Reads the encoder weights of an original checkpoint.
+
+  Returns:
+    (weights, skipped): name -> array of exactly the variables `config`
+    needs, and the names left out (optimizer slots, global_step, heads).
+  """
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+  except (tf.errors.OpError, ValueError) as e:
+    raise ConversionError("Cannot read checkpoint %s: %s" % (prefix, e))
+  wanted = expected_shapes(config)
+  weights = collections.OrderedDict()
+  skipped = []
+  for name in sorted(reader.get_variable_to_shape_map()):
+    if name in wanted:
+      weights[name] = reader.get_tensor(name)
+    elif not name.startswith("bert/") or _is_slot_of(name, wanted):
+      skipped.append(name)
+    else:
+      raise ConversionError(
+          "Checkpoint %s has variable %s, which a BERT encoder with %s does "
+          "not have (num_hidden_layers=%d)." %
+          (prefix, name, BERT_CONFIG, config.num_hidden_layers))
+  check_weights(weights, config, "Checkpoint %s" % prefix)
+  return weights, skipped
+
+
+def _is_slot_of(name, variable_names):
+  """Whether `name` is an optimizer slot such as `<variable>/adam_m`."""
+  head = name.rsplit("/", 1)[0]
+  return head in variable_names
+
+
+def _checkpoint_exists(prefix):
+  return tf.io.gfile.exists(prefix + ".index")
+
+
+# --- Hugging Face ---------------------------------------------------------
+
+
+def read_hf_config(path):
+  """Reads a Hugging Face `config.json` of a BERT model into a BertConfig."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      hf = json.load(f)
+  except ValueError as e:
+    raise ConversionError("%s is not valid JSON: %s" % (path, e))
+  model_type = hf.get("model_type")
+  architectures = hf.get("architectures") or []
+  if model_type is not None and model_type != "bert":
+    raise ConversionError(
+        "%s is a %r model (model_type), not BERT; only model_type \"bert\" "
+        "can be converted." % (path, model_type))
+  other = [a for a in architectures if not a.startswith("Bert")]
+  if model_type is None and other:
+    raise ConversionError("%s describes %s, not a BERT model." %
+                          (path, ", ".join(other)))
+  for key, wanted in (("position_embedding_type", "absolute"),
+                      ("is_decoder", False), ("add_cross_attention", False)):
+    if key in hf and hf[key] != wanted:
+      raise ConversionError("%s has %s=%r; the original BERT only has %r." %
+                            (path, key, hf[key], wanted))
+  defaulted = [k for k in HF_CONFIG_DEFAULTS if k not in hf]
+  if defaulted:
+    tf.logging.warning("%s has no %s; using transformers' defaults.", path,
+                       ", ".join(defaulted))
+  values = dict(HF_CONFIG_DEFAULTS)
+  values.update((k, hf[k]) for k in HF_CONFIG_DEFAULTS if k in hf)
+  if abs(values["layer_norm_eps"] - modeling.LAYER_NORM_EPSILON) > 1e-15:
+    raise ConversionError(
+        "%s has layer_norm_eps=%g, but the original BERT's layer norm uses "
+        "%g; the converted model would give different outputs." %
+        (path, values["layer_norm_eps"], modeling.LAYER_NORM_EPSILON))
+  act = values["hidden_act"]
+  if act not in HF_TO_BERT_ACT:
+    raise ConversionError(
+        "%s has hidden_act=%r; supported: %s." %
+        (path, act, ", ".join(sorted(HF_TO_BERT_ACT))))
+  values["hidden_act"] = HF_TO_BERT_ACT[act]
+  return modeling.BertConfig.from_dict(
+      dict((k, values[k]) for k in modeling.CONFIG_KEYS))
+
+
+def bert_config_to_hf(config, vocab):
+  """The `config.json` of a Hugging Face BertModel for `config`."""
+  if config.hidden_act not in BERT_TO_HF_ACT:
+    raise ConversionError("hidden_act=%r has no Hugging Face equivalent; "
+                          "supported: %s." %
+                          (config.hidden_act, ", ".join(sorted(BERT_TO_HF_ACT))))
+  hf = collections.OrderedDict([
+      ("architectures", ["BertModel"]),
+      ("model_type", "bert"),
+  ])
+  for key in modeling.CONFIG_KEYS:
+    hf[key] = getattr(config, key)
+  hf["hidden_act"] = BERT_TO_HF_ACT[config.hidden_act]
+  hf["layer_norm_eps"] = modeling.LAYER_NORM_EPSILON
+  hf["pad_token_id"] = vocab.get("[PAD]", 0)
+  hf["position_embedding_type"] = "absolute"
+  return hf
+
+
+def find_hf_weights(input_dir):
+  """The weights file of a Hugging Face directory, preferring safetensors."""
+  for name in (HF_SAFETENSORS, HF_SAFETENSORS_INDEX, HF_TORCH):
+    path = os.path.join(input_dir, name)
+    if os.path.isfile(path):
+      return path
+  raise ConversionError(
+      "Missing file %s in %s: no Hugging Face weights (%s, %s or %s) found." %
+      (HF_SAFETENSORS, input_dir, HF_SAFETENSORS, HF_SAFETENSORS_INDEX,
+       HF_TORCH))
+
+
+def read_hf_weights(path):
+  """name -> array from safetensors (single or sharded) or a torch file."""
+  if path.endswith(".bin"):
+    return read_torch_weights(path)
+  if not path.endswith(".index.json"):
+    return read_safetensors(path)
+  with open(path, encoding="utf-8") as f:
+    weight_files = json.load(f).get("weight_map", {})
+  tensors = collections.OrderedDict()
+  for shard in sorted(set(weight_files.values())):
+    shard_path = os.path.join(os.path.dirname(path), shard)
+    if not os.path.isfile(shard_path):
+      raise ConversionError("Missing file %s, a shard named in %s." %
+                            (shard_path, path))
+    tensors.update(read_safetensors(shard_path))
+  return tensors
+
+
+def hf_to_bert_weights(hf_weights, num_layers, source):
+  """Renames (and transposes) HF BertModel weights to the original names.
+
+  Returns:
+    (weights, skipped): original name -> float32 array, and the HF names of
+    task heads and buffers that were left out.
+  """
+  prefix = "bert." if any(k.startswith("bert.") for k in hf_weights) else ""
+  encoder = {}
+  skipped = []
+  for name, value in hf_weights.items():
+    if not name.startswith(prefix):
+      skipped.append(name)
+      continue
+    short = name[len(prefix):]
+    # Older files name the layer-norm parameters gamma/beta.
+    short = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", short)
+    short = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", short)
+    if short in HF_BUFFERS or not short.startswith(HF_ENCODER_PARTS):
+      skipped.append(name)
+    else:
+      encoder[short] = value
+  weights = collections.OrderedDict()
+  for tf_name, hf_name, transposed in weight_map(num_layers):
+    if hf_name not in encoder:
+      raise ConversionError("%s has no weight %s%s (for %s)." %
+                            (source, prefix, hf_name, tf_name))
+    value = encoder.pop(hf_name)
+    if not np.issubdtype(value.dtype, np.floating):
+      raise ConversionError("%s: weight %s%s has dtype %s, not a float." %
+                            (source, prefix, hf_name, value.dtype))
+    value = value.astype(np.float32, copy=False)
+    weights[tf_name] = np.ascontiguousarray(value.T if transposed else value)
+  if encoder:
+    raise ConversionError(
+        "%s has weight %s%s, which a BERT encoder with num_hidden_layers=%d "
+        "does not have." % (source, prefix, sorted(encoder)[0], num_layers))
+  return weights, skipped
+
+
+def bert_to_hf_weights(weights, num_layers):
+  """The inverse of `hf_to_bert_weights`: HF name (no prefix) -> array."""
+  tensors = collections.OrderedDict()
+  for tf_name, hf_name, transposed in weight_map(num_layers):
+    value = weights[tf_name]
+    tensors[hf_name] = np.ascontiguousarray(value.T if transposed else value)
+  return tensors
+
+
+# --- Model Garden -----------------------------------------------------------
+
+_MG_VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
+# The owner prefix is greedy so that an encoder nested in a bigger model
+# (model/layer_with_weights-0/layer_with_weights-4/...) is found too.
+_MG_KEY = re.compile(r"^(.*)layer_with_weights-(\d+)/(.+)" +
+                     re.escape(_MG_VALUE) + "$")
+
+
+def find_model_garden_checkpoint(input_dir, input_checkpoint):
+  """The checkpoint prefix to read: the flag, the latest, or the only one."""
+  if input_checkpoint:
+    return input_checkpoint
+  latest = tf.train.latest_checkpoint(input_dir)
+  if latest:
+    return latest
+  prefixes = sorted(name[:-len(".index")] for name in os.listdir(input_dir)
+                    if name.endswith(".index"))
+  if len(prefixes) != 1:
+    raise ConversionError(
+        "Missing checkpoint in %s: found %s; name the one to convert with "
+        "--input_checkpoint." %
+        (input_dir, ", ".join(prefixes) if prefixes else "no *.index file"))
+  return os.path.join(input_dir, prefixes[0])
+
+
+def read_model_garden_encoder(prefix):
+  """Reads the BertEncoder variables of an object-based checkpoint.
+
+  Returns:
+    {layer index: {path inside the layer: array}} for the one key prefix
+    (e.g. "encoder/") that holds Transformer blocks.
+  """
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+  except (tf.errors.OpError, ValueError) as e:
+    raise ConversionError("Cannot read checkpoint %s: %s" % (prefix, e))
+  by_prefix = collections.defaultdict(dict)
+  for key in reader.get_variable_to_shape_map():
+    match = _MG_KEY.match(key)
+    if match and ".OPTIMIZER_SLOT" not in key:
+      owner, index, path = match.group(1), int(match.group(2)), match.group(3)
+      by_prefix[owner].setdefault(index, {})[path] = key
+  owners = sorted(o for o, layers in by_prefix.items()
+                  if any(any(p.startswith("_attention_layer/") for p in paths)
+                         for paths in layers.values()))
+  if len(owners) != 1:
+    raise ConversionError(
+        "Checkpoint %s: expected the keys of one Model Garden BertEncoder "
+        "(<prefix>layer_with_weights-N/_attention_layer/...%s), found %s." %
+        (prefix, _MG_VALUE, "prefixes %s" % owners if owners else "none"))
+  layers = by_prefix[owners[0]]
+  return owners[0], dict(
+      (index, dict((path, reader.get_tensor(key)) for path, key in
+                   paths.items()))
+      for index, paths in layers.items())
+
+
+def _mg_get(layers, index, path, owner, prefix, *alternatives):
+  """One variable of layer `index`, under `path` or an older alternative."""
+  layer = layers.get(index, {})
+  for candidate in (path,) + alternatives:
+    if candidate in layer:
+      return layer[candidate]
+  raise ConversionError("Checkpoint %s has no variable %slayer_with_weights-%d"
+                        "/%s%s." % (prefix, owner, index, path, _MG_VALUE))
+
+
+def model_garden_to_bert_weights(layers, owner, prefix):
+  """Maps Model Garden encoder variables to the original names and shapes."""
+
+  def get(index, path, *alternatives):
+    return _mg_get(layers, index, path, owner, prefix, *alternatives)
+
+  word = get(0, "embeddings")
+  blocks = sorted(i for i, paths in layers.items()
+                  if any(p.startswith("_attention_layer/") for p in paths))
+  hidden = word.shape[1]
+  if blocks != list(range(4, 4 + len(blocks))):
+    raise ConversionError(
+        "Checkpoint %s: Transformer blocks are layer_with_weights-%s, not "
+        "4.. in order; factorised embeddings (embedding_width != hidden size) "
+        "are not supported." % (prefix, blocks))
+  weights = collections.OrderedDict([
+      ("bert/embeddings/word_embeddings", word),
+      ("bert/embeddings/token_type_embeddings", get(2, "embeddings")),
+      ("bert/embeddings/position_embeddings", get(1, "embeddings")),
+      ("bert/embeddings/LayerNorm/gamma", get(3, "gamma")),
+      ("bert/embeddings/LayerNorm/beta", get(3, "beta")),
+  ])
+  for n, index in enumerate(blocks):
+    base = "bert/encoder/layer_%d/" % n
+    for name in ("query", "key", "value"):
+      # [hidden, heads, head_size] -> [hidden, heads * head_size]: heads are
+      # the outer index of the flattened axis, as `BertModel` splits them.
+      kernel = get(index, "_attention_layer/_%s_dense/kernel" % name)
+      bias = get(index, "_attention_layer/_%s_dense/bias" % name)
+      weights[base + "attention/self/%s/kernel" % name] = kernel.reshape(
+          hidden, -1)
+      weights[base + "attention/self/%s/bias" % name] = bias.reshape(-1)
+    # [heads, head_size, hidden] -> [heads * head_size, hidden].
+    kernel = get(index, "_attention_layer/_output_dense/kernel",
+                 "_attention_output_dense/kernel")
+    weights[base + "attention/output/dense/kernel"] = kernel.reshape(-1, hidden)
+    weights[base + "attention/output/dense/bias"] = get(
+        index, "_attention_layer/_output_dense/bias",
+        "_attention_output_dense/bias")
+    for tf_part, mg_part, leaves in (
+        ("attention/output/LayerNorm", "_attention_layer_norm",
+         ("gamma", "beta")),
+        ("intermediate/dense", "_intermediate_dense", ("kernel", "bias")),
+        ("output/dense", "_output_dense", ("kernel", "bias")),
+        ("output/LayerNorm", "_output_layer_norm", ("gamma", "beta"))):
+      for leaf in leaves:
+        weights[base + tf_part + "/" + leaf] = get(index,
+                                                   mg_part + "/" + leaf)
+  pooler = 4 + len(blocks)
+  weights["bert/pooler/dense/kernel"] = get(pooler, "kernel")
+  weights["bert/pooler/dense/bias"] = get(pooler, "bias")
+  num_heads = get(blocks[0], "_attention_layer/_query_dense/kernel").shape[1]
+  return weights, num_heads
+
+
+def config_from_shapes(weights, num_heads):
+  """A BertConfig read off the weight shapes, with Model Garden's defaults."""
+  word = weights["bert/embeddings/word_embeddings"]
+  num_layers = len([n for n in weights if n.endswith("/attention/self/query"
+                                                     "/kernel")])
+  return modeling.BertConfig(
+      vocab_size=word.shape[0],
+      hidden_size=word.shape[1],
+      num_hidden_layers=num_layers,
+      num_attention_heads=num_heads,
+      intermediate_size=weights[
+          "bert/encoder/layer_0/intermediate/dense/kernel"].shape[1],
+      hidden_act="gelu",
+      max_position_embeddings=weights[
+          "bert/embeddings/position_embeddings"].shape[0],
+      type_vocab_size=weights["bert/embeddings/token_type_embeddings"].shape[0])
+
+
+# --- directions -------------------------------------------------------------
+
+
+def _require_file(input_dir, name):
+  path = os.path.join(input_dir, name)
+  if not os.path.isfile(path):
+    raise ConversionError("Missing file %s (expected in --input_dir=%s)." %
+                          (name, input_dir))
+  return path
+
+
+def _load_bert_config(path):
+  try:
+    return modeling.BertConfig.from_json_file(path)
+  except ValueError as e:
+    raise ConversionError(str(e))
+
+
+def hf_to_bert(input_dir, output_dir):
+  """Reads a Hugging Face BERT directory and writes the original files."""
+  config = read_hf_config(_require_file(input_dir, HF_CONFIG))
+  vocab_file = _require_file(input_dir, VOCAB)
+  weights_file = find_hf_weights(input_dir)
+  weights, skipped = hf_to_bert_weights(read_hf_weights(weights_file),
+                                        config.num_hidden_layers, weights_file)
+  check_weights(weights, config, weights_file)
+  check_vocab(vocab_file, config)
+  _log_skipped(skipped)
+  return _writer(output_dir, lambda tmp: _write_bert_dir(
+      tmp, weights, config, vocab_file))
+
+
+def model_garden_to_bert(input_dir, output_dir, input_checkpoint=None):
+  """Reads a Model Garden BertEncoder checkpoint; writes the original files."""
+  vocab_file = _require_file(input_dir, VOCAB)
+  prefix = find_model_garden_checkpoint(input_dir, input_checkpoint)
+  owner, layers = read_model_garden_encoder(prefix)
+  weights, num_heads = model_garden_to_bert_weights(layers, owner, prefix)
+  config_file = os.path.join(input_dir, BERT_CONFIG)
+  if os.path.isfile(config_file):
+    config = _load_bert_config(config_file)
+  else:
+    config = config_from_shapes(weights, num_heads)
+    tf.logging.warning("No %s in %s: config read off the shapes, with "
+                       "hidden_act=gelu (tanh approximation).", BERT_CONFIG,
+                       input_dir)
+  check_weights(weights, config, "Checkpoint %s" % prefix)
+  if config.num_attention_heads != num_heads:
+    raise ConversionError(
+        "Checkpoint %s has %d attention heads, %s says %d." %
+        (prefix, num_heads, config_file, config.num_attention_heads))
+  check_vocab(vocab_file, config)
+  return _writer(output_dir, lambda tmp: _write_bert_dir(
+      tmp, weights, config, vocab_file))
+
+
+def bert_to_hf(input_dir, output_dir, input_checkpoint=None,
+               do_lower_case=True):
+  """Reads an original checkpoint directory and writes a Hugging Face one."""
+  config = _load_bert_config(_require_file(input_dir, BERT_CONFIG))
+  vocab_file = _require_file(input_dir, VOCAB)
+  prefix = input_checkpoint or os.path.join(input_dir, BERT_CHECKPOINT)
+  if not _checkpoint_exists(prefix):
+    raise ConversionError("Missing file %s.index: no checkpoint %s." %
+                          (prefix, prefix))
+  weights, skipped = read_bert_checkpoint(prefix, config)
+  vocab = check_vocab(vocab_file, config)
+  _log_skipped(skipped)
+  tensors = bert_to_hf_weights(weights, config.num_hidden_layers)
+  hf_config = bert_config_to_hf(config, vocab)
+  tokenizer_config = collections.OrderedDict([
+      ("tokenizer_class", "BertTokenizer"),
+      ("do_lower_case", bool(do_lower_case)),
+      ("model_max_length", config.max_position_embeddings),
+  ])
+
+  def write(tmp):
+    # "pt" marks the layout transformers expects of a PyTorch model.
+    write_safetensors(os.path.join(tmp, HF_SAFETENSORS), tensors,
+                      metadata={"format": "pt"})
+    _write_json(os.path.join(tmp, HF_CONFIG), hf_config)
+    _write_json(os.path.join(tmp, "tokenizer_config.json"), tokenizer_config)
+    shutil.copyfile(vocab_file, os.path.join(tmp, VOCAB))
+
+  return _writer(output_dir, write)
+
+
+def _write_bert_dir(tmp, weights, config, vocab_file):
+  write_bert_checkpoint(weights, os.path.join(tmp, BERT_CHECKPOINT))
+  runtime.write_text_atomically(os.path.join(tmp, BERT_CONFIG),
+                                config.to_json_string())
+  shutil.copyfile(vocab_file, os.path.join(tmp, VOCAB))
+
+
+def _write_json(path, value):
+  runtime.write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+
+
+def _log_skipped(skipped):
+  if skipped:
+    tf.logging.info("Skipped %d variable(s) that are not encoder weights: %s",
+                    len(skipped), ", ".join(skipped[:20]) +
+                    (", ..." if len(skipped) > 20 else ""))
+
+
+# --- output directory -------------------------------------------------------
+
+
+def _writer(output_dir, write):
+  """Runs `write(tmp)` in a new directory beside `output_dir`, then renames.
+
+  Nothing appears under `output_dir` unless `write` finished.
+  """
+  output_dir = os.path.abspath(output_dir)
+  parent = os.path.dirname(output_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp = os.path.join(parent, ".%s.tmp-%s" % (os.path.basename(output_dir),
+                                             uuid.uuid4().hex[:8]))
+  os.mkdir(tmp)
+  try:
+    write(tmp)
+    _replace_dir(tmp, output_dir)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return output_dir
+
+
+def _replace_dir(new, target):
+  if os.path.isdir(target) and not os.listdir(target):
+    os.rmdir(target)
+  if not os.path.exists(target):
+    os.rename(new, target)
+    return
+  # --overwrite: move the old directory aside only once the new one exists.
+  old = new + "-old"
+  os.rename(target, old)
+  os.rename(new, target)
+  shutil.rmtree(old, ignore_errors=True)
+
+
+def check_output_dir(output_dir, overwrite):
+  """Fails before any work if `output_dir` would be clobbered."""
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise ConversionError("--output_dir=%s is a file, not a directory." %
+                          output_dir)
+  if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+    raise ConversionError(
+        "--output_dir=%s already exists and is not empty; choose a new "
+        "directory or pass --overwrite." % output_dir)
+
+
+def convert(direction, input_dir, output_dir, input_checkpoint=None,
+            overwrite=False, do_lower_case=True):
+  """Converts the model in `input_dir` as `direction` says; see the flags."""
+  if not input_dir or not os.path.isdir(input_dir):
+    raise ConversionError("--input_dir=%s is not a directory." % input_dir)
+  if not output_dir:
+    raise ConversionError("--output_dir is required.")
+  if os.path.abspath(input_dir) == os.path.abspath(output_dir):
+    raise ConversionError("--output_dir must differ from --input_dir.")
+  check_output_dir(output_dir, overwrite)
+  if direction == "hf_to_bert":
+    return hf_to_bert(input_dir, output_dir)
+  if direction == "bert_to_hf":
+    return bert_to_hf(input_dir, output_dir, input_checkpoint, do_lower_case)
+  if direction == "model_garden_to_bert":
+    return model_garden_to_bert(input_dir, output_dir, input_checkpoint)
+  raise ConversionError("Unknown --direction=%s." % direction)
+
+
+def main(_):
+  tf.logging.set_verbosity(tf.logging.INFO)
+  try:
+    path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
+                   input_checkpoint=FLAGS.input_checkpoint,
+                   overwrite=FLAGS.overwrite,
+                   do_lower_case=FLAGS.do_lower_case)
+  except ConversionError as e:
+    # The message names the file or variable; a traceback would hide it.
+    sys.exit("convert_checkpoint.py: error: %s" % e)
+  tf.logging.info("Wrote %s: %s", path, ", ".join(sorted(os.listdir(path))))
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("direction")
+  flags.mark_flag_as_required("input_dir")
+  flags.mark_flag_as_required("output_dir")
+  app.run(main)
