@@ -32,7 +32,6 @@ from __future__ import division
 from __future__ import print_function
 
 import collections
-import heapq
 import json
 import math
 import os
@@ -468,22 +467,65 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
 DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
 
 
-def tokenize_document(doc_tokens, tokenizer):
+def tokenize_document(doc_tokens, tokenizer, word_cache=None):
   """WordPiece-tokenizes each word of a paragraph.
+
+  Args:
+    doc_tokens: the paragraph's white-space separated words.
+    tokenizer: a `FullTokenizer`.
+    word_cache: optional dict word -> pieces, shared across calls: a word
+      always gives the same pieces, and a dict lookup costs far less than a
+      `tokenize` call (cleaning, splitting) for each of the paragraph's words.
 
   Returns:
     (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
     word each piece came from, and the first piece of each word.
   """
+  if word_cache is None:
+    word_cache = {}
   tok_to_orig_index = []
   orig_to_tok_index = []
   all_doc_tokens = []
   for (i, token) in enumerate(doc_tokens):
     orig_to_tok_index.append(len(all_doc_tokens))
-    sub_tokens = tokenizer.tokenize(token)
+    sub_tokens = word_cache.get(token)
+    if sub_tokens is None:
+      sub_tokens = tuple(tokenizer.tokenize(token))
+      word_cache[token] = sub_tokens
     tok_to_orig_index.extend([i] * len(sub_tokens))
     all_doc_tokens.extend(sub_tokens)
   return all_doc_tokens, tok_to_orig_index, orig_to_tok_index
+
+
+class _DocumentCache(object):
+  """Tokenizes paragraphs for `convert_examples_to_features`, remembering.
+
+  The questions of one paragraph share its `doc_tokens` list and, in file
+  order, come one after another: the last paragraph's pieces are kept and
+  reused for the next question on it. Words are memoised too, in a bounded
+  dict (cleared when full, like the tokenizer's own cache).
+  """
+
+  MAX_WORDS = 1 << 17
+
+  def __init__(self, tokenizer):
+    self._tokenizer = tokenizer
+    self._words = {}
+    self._last_doc = None
+    self._last_result = None
+
+  def tokenize(self, doc_tokens):
+    """`tokenize_document`'s results, plus the pieces' vocabulary ids."""
+    # Identity, not equality: the same list object means the same paragraph,
+    # and holding a reference keeps its id from being reused.
+    if doc_tokens is not self._last_doc:
+      if len(self._words) > self.MAX_WORDS:
+        self._words.clear()
+      pieces = tokenize_document(doc_tokens, self._tokenizer, self._words)
+      self._last_result = pieces + (
+          self._tokenizer.convert_tokens_to_ids(pieces[0]),)
+      self._last_doc = doc_tokens
+    return self._last_result
 
 
 def _answer_token_span(example, all_doc_tokens, orig_to_tok_index, tokenizer):
@@ -574,15 +616,38 @@ def _max_context_span_indexes(doc_spans, num_tokens):
   The same choice as `_check_is_max_context`, computed for all pieces in one
   pass over the windows instead of one pass per piece and window.
   """
+  if len(doc_spans) == 1:
+    return [0] * num_tokens
   best_index = [None] * num_tokens
   best_score = [None] * num_tokens
   for (span_index, doc_span) in enumerate(doc_spans):
-    for position in range(doc_span.start, doc_span.start + doc_span.length):
-      score = _context_score(doc_span, position)
+    start = doc_span.start
+    end = start + doc_span.length - 1
+    bonus = 0.01 * doc_span.length
+    for position in range(start, end + 1):
+      # _context_score, inlined: this loop runs for every piece of every
+      # window of every question.
+      score = min(position - start, end - position) + bonus
       if best_score[position] is None or score > best_score[position]:
         best_score[position] = score
         best_index[position] = span_index
   return best_index
+
+
+def _window_maps(doc_span, doc_span_index, doc_offset, tok_to_orig_index,
+                 max_context):
+  """`token_to_orig_map` and `token_is_max_context` of one window.
+
+  Both are keyed by position in the window's input, where the paragraph's
+  pieces start at `doc_offset`.
+  """
+  positions = range(doc_offset, doc_offset + doc_span.length)
+  doc_end = doc_span.start + doc_span.length
+  token_to_orig_map = dict(zip(positions,
+                               tok_to_orig_index[doc_span.start:doc_end]))
+  token_is_max_context = dict(zip(positions, [
+      best == doc_span_index for best in max_context[doc_span.start:doc_end]]))
+  return token_to_orig_map, token_is_max_context
 
 
 def _window_answer_positions(tok_start, tok_end, doc_span, doc_offset,
@@ -641,13 +706,15 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length,
   """
   unique_id = FIRST_UNIQUE_ID
   start_time = time.time()
+  documents = _DocumentCache(tokenizer)
+  cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
   for (example_index, example) in enumerate(examples):
     if example_index and example_index % LOG_EVERY_N_EXAMPLES == 0:
       _log_conversion_progress(example_index, len(examples),
                                unique_id - FIRST_UNIQUE_ID, start_time)
     query_tokens = tokenizer.tokenize(example.question_text)[:max_query_length]
-    (all_doc_tokens, tok_to_orig_index,
-     orig_to_tok_index) = tokenize_document(example.doc_tokens, tokenizer)
+    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index,
+     doc_ids) = documents.tokenize(example.doc_tokens)
     tok_start = tok_end = None
     if is_training:
       tok_start, tok_end = _answer_token_span(example, all_doc_tokens,
@@ -659,24 +726,14 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length,
                                doc_stride)
     max_context = _max_context_span_indexes(doc_spans, len(all_doc_tokens))
     query_ids = tokenizer.convert_tokens_to_ids(query_tokens)
-    doc_ids = tokenizer.convert_tokens_to_ids(all_doc_tokens)
-    cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
     doc_offset = len(query_tokens) + 2
 
     for (doc_span_index, doc_span) in enumerate(doc_spans):
-      doc_range = range(doc_span.start, doc_span.start + doc_span.length)
+      doc_end = doc_span.start + doc_span.length
       tokens = (["[CLS]"] + query_tokens + ["[SEP]"] +
-                all_doc_tokens[doc_span.start:doc_span.start +
-                               doc_span.length] + ["[SEP]"])
+                all_doc_tokens[doc_span.start:doc_end] + ["[SEP]"])
       input_ids = ([cls_id] + query_ids + [sep_id] +
-                   doc_ids[doc_span.start:doc_span.start + doc_span.length] +
-                   [sep_id])
-      token_to_orig_map = {}
-      token_is_max_context = {}
-      for i, split_token_index in enumerate(doc_range):
-        token_to_orig_map[doc_offset + i] = tok_to_orig_index[split_token_index]
-        token_is_max_context[doc_offset + i] = (
-            max_context[split_token_index] == doc_span_index)
+                   doc_ids[doc_span.start:doc_end] + [sep_id])
       segment_ids = [0] * doc_offset + [1] * (doc_span.length + 1)
       # Only real tokens are attended to; padding has mask 0.
       input_mask = [1] * len(input_ids)
@@ -684,6 +741,9 @@ def convert_examples_to_features(examples, tokenizer, max_seq_length,
       input_ids += padding
       input_mask += padding
       segment_ids += padding
+      token_to_orig_map, token_is_max_context = _window_maps(
+          doc_span, doc_span_index, doc_offset, tok_to_orig_index,
+          max_context)
 
       start_position = end_position = None
       if is_training:
@@ -896,21 +956,23 @@ _NbestPrediction = collections.namedtuple(
     "NbestPrediction", ["text", "start_logit", "end_logit"])
 
 
-def _is_valid_span(feature, start_index, end_index, max_answer_length):
-  """Whether a (start, end) pair is an answer inside the paragraph.
+def _valid_spans(feature, start_indexes, end_indexes, max_answer_length):
+  """The (start, end) pairs that are answers inside the paragraph, in order.
 
   Pairs in the question or padding, backwards, too long, or starting where
   another window has more context are thrown out.
   """
-  if start_index not in feature.token_to_orig_map:
-    return False
-  if end_index not in feature.token_to_orig_map:
-    return False
-  if not feature.token_is_max_context.get(start_index, False):
-    return False
-  if end_index < start_index:
-    return False
-  return end_index - start_index + 1 <= max_answer_length
+  in_doc = feature.token_to_orig_map
+  max_context = feature.token_is_max_context
+  valid_ends = [end for end in end_indexes if end in in_doc]
+  for start in start_indexes:
+    # Starts are checked once, not once per end: this runs n_best_size^2
+    # times per window.
+    if start not in in_doc or not max_context.get(start, False):
+      continue
+    for end in valid_ends:
+      if start <= end < start + max_answer_length:
+        yield start, end
 
 
 def _prelim_predictions(features, results, n_best_size, max_answer_length,
@@ -932,12 +994,12 @@ def _prelim_predictions(features, results, n_best_size, max_answer_length,
       if null is None or null_score < null.start_logit + null.end_logit:
         null = _PrelimPrediction(feature_index, 0, 0, start_logits[0],
                                  end_logits[0])
-    for start_index in _get_best_indexes(start_logits, n_best_size):
-      for end_index in _get_best_indexes(end_logits, n_best_size):
-        if _is_valid_span(feature, start_index, end_index, max_answer_length):
-          candidates.append(_PrelimPrediction(
-              feature_index, start_index, end_index, start_logits[start_index],
-              end_logits[end_index]))
+    for start_index, end_index in _valid_spans(
+        feature, _get_best_indexes(start_logits, n_best_size),
+        _get_best_indexes(end_logits, n_best_size), max_answer_length):
+      candidates.append(_PrelimPrediction(
+          feature_index, start_index, end_index, start_logits[start_index],
+          end_logits[end_index]))
   if version_2_with_negative and null is None:
     # An empty paragraph has no window: "no answer" with neutral scores.
     null = _PrelimPrediction(0, 0, 0, 0.0, 0.0)
@@ -1121,23 +1183,20 @@ def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
     return orig_text
   end_position = start_position + len(pred_text) - 1
 
-  orig_ns_text, orig_ns_to_s_map = _strip_spaces(orig_text)
-  tok_ns_text, tok_ns_to_s_map = _strip_spaces(tok_text)
-  if len(orig_ns_text) != len(tok_ns_text):
+  # Position in orig_text of each of its non-space characters.
+  orig_chars = [i for (i, c) in enumerate(orig_text) if c != " "]
+  if len(orig_chars) != len(tok_text) - tok_text.count(" "):
     if verbose_logging:
       tf.logging.info("Length not equal after stripping spaces: '%s' vs '%s'",
-                      orig_ns_text, tok_ns_text)
+                      orig_text.replace(" ", ""), tok_text.replace(" ", ""))
     return orig_text
 
-  tok_s_to_ns_map = {s: ns for (ns, s) in enumerate(tok_ns_to_s_map)}
-  orig_start_position = _map_position(start_position, tok_s_to_ns_map,
-                                      orig_ns_to_s_map)
+  orig_start_position = _orig_position(start_position, tok_text, orig_chars)
   if orig_start_position is None:
     if verbose_logging:
       tf.logging.info("Couldn't map start position")
     return orig_text
-  orig_end_position = _map_position(end_position, tok_s_to_ns_map,
-                                    orig_ns_to_s_map)
+  orig_end_position = _orig_position(end_position, tok_text, orig_chars)
   if orig_end_position is None:
     if verbose_logging:
       tf.logging.info("Couldn't map end position")
@@ -1145,17 +1204,15 @@ def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
   return orig_text[orig_start_position:(orig_end_position + 1)]
 
 
-def _strip_spaces(text):
-  """`text` without spaces, and the position in `text` of each character."""
-  positions = [i for (i, c) in enumerate(text) if c != " "]
-  return "".join(text[i] for i in positions), positions
+def _orig_position(tok_position, tok_text, orig_chars):
+  """Where the character at `tok_position` of `tok_text` is in the original.
 
-
-def _map_position(tok_position, tok_s_to_ns_map, orig_ns_to_s_map):
-  ns_position = tok_s_to_ns_map.get(tok_position)
-  if ns_position is None or ns_position >= len(orig_ns_to_s_map):
+  Both texts have the same non-space characters, so the n-th non-space
+  character of one is the n-th of the other. None for a space.
+  """
+  if not 0 <= tok_position < len(tok_text) or tok_text[tok_position] == " ":
     return None
-  return orig_ns_to_s_map[ns_position]
+  return orig_chars[tok_position - tok_text.count(" ", 0, tok_position)]
 
 
 def _get_best_indexes(logits, n_best_size):
@@ -1163,8 +1220,9 @@ def _get_best_indexes(logits, n_best_size):
 
   Equal logits keep their order (lower index first), as a stable sort does.
   """
-  return heapq.nlargest(n_best_size, range(len(logits)),
-                        key=logits.__getitem__)
+  # sorted() is stable, and in C: faster than heapq.nlargest here.
+  return sorted(range(len(logits)), key=logits.__getitem__,
+                reverse=True)[:n_best_size]
 
 
 def _compute_softmax(scores):

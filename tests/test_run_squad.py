@@ -8,7 +8,6 @@ subprocess to show the user sees a clear error, not a TensorFlow traceback.
 
 import json
 import logging
-import math
 import os
 
 from absl import flags
@@ -322,6 +321,37 @@ def test_windowing_a_long_context(tokenizer):
     owners = [f for f in features for p, w in f.token_to_orig_map.items()
               if w == word and f.token_is_max_context[p]]
     assert len(owners) == 1
+
+
+def test_tokenize_document_matches_tokenizing_each_word(tokenizer):
+  doc = u"Steve Smith's (1895-1943) Jos\u00e9's caf\u00e9 life".split()
+  cache = {}
+  pieces, tok_to_orig, orig_to_tok = run_squad.tokenize_document(
+      doc, tokenizer, cache)
+  expected = []
+  for i, word in enumerate(doc):
+    assert orig_to_tok[i] == len(expected)
+    expected.extend(tokenizer.tokenize(word))
+  assert pieces == expected
+  assert [doc[i] for i in tok_to_orig] == [
+      w for w in doc for _ in tokenizer.tokenize(w)]
+  assert set(cache) == set(doc)
+  assert run_squad.tokenize_document(doc, tokenizer, cache)[0] == pieces
+
+
+def test_interleaved_paragraphs_convert_as_alone(tokenizer):
+  """The paragraph and word caches never mix paragraphs up."""
+  docs = [" ".join(LONG_WORDS[i:i + 12]).split() for i in (0, 5, 10)]
+  examples = [run_squad.SquadExample("q%d" % i, "what year", docs[d])
+              for i, d in enumerate([0, 0, 1, 0, 2, 2, 1])]
+  together = collect_features(examples, tokenizer, is_training=False)
+  for index, example in enumerate(examples):
+    alone = collect_features([example], tokenizer, is_training=False)
+    mine = [f for f in together if f.example_index == index]
+    assert [f.tokens for f in mine] == [f.tokens for f in alone]
+    assert [f.input_ids for f in mine] == [f.input_ids for f in alone]
+    assert [f.token_to_orig_map for f in mine] == [
+        f.token_to_orig_map for f in alone]
 
 
 def test_long_question_is_truncated(tokenizer):
