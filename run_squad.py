@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Fine-tunes BERT for extractive question answering on SQuAD 1.1 and 2.0.
+r"""Fine-tunes BERT for extractive question answering on SQuAD 1.1 and 2.0.
 
 Run it as the original:
 
