@@ -28,6 +28,9 @@ DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
 OPTIMIZERS = ("adamw", "lamb")
 
+# The message of the error a non-finite loss raises in the train op.
+NON_FINITE_LOSS_MESSAGE = "Training loss is not finite"
+
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                      optimizer_name="adamw", num_accumulation_steps=1,
@@ -59,6 +62,10 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
   tvars = tf.trainable_variables()
+  if loss_scale is None and not use_tpu:
+    # Fail the step before any variable is updated, so that a diverged run
+    # never writes a checkpoint of NaN weights (fp16 skips such steps instead).
+    loss = tf.debugging.check_numerics(loss, NON_FINITE_LOSS_MESSAGE)
   scale = _loss_scale_variable() if loss_scale == "dynamic" else None
   grads = _gradients(loss, tvars, num_accumulation_steps, scale)
   if num_accumulation_steps > 1:
@@ -80,7 +87,9 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     # Clipping keeps early fine-tuning steps from blowing up the pre-trained
     # weights; the original clips at 1.0 and so do we. Under a distribution
     # strategy the norm is that of the whole global batch's gradient.
-    (clipped, _) = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    (clipped, global_norm) = tf.clip_by_global_norm(grads, clip_norm=1.0)
+    if scale is None and not use_tpu:
+      clipped = _finite_or_fail(clipped, global_norm)
     if num_replicas > 1:
       # apply_gradients sums the replicas' (now identical) gradients.
       clipped = [None if g is None else g / float(num_replicas)
@@ -104,6 +113,16 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     return tf.group(*after)
 
 
+def _finite_or_fail(grads, global_norm):
+  """Makes the gradients depend on a check that their norm is finite."""
+  checked = tf.debugging.check_numerics(global_norm, NON_FINITE_LOSS_MESSAGE +
+                                        " (its gradients are)")
+  with tf.control_dependencies([checked]):
+    return [None if g is None else tf.identity(g) if not isinstance(
+        g, tf.IndexedSlices) else tf.IndexedSlices(
+            tf.identity(g.values), g.indices, g.dense_shape) for g in grads]
+
+
 def _num_replicas_in_sync():
   """Replicas of the current `tf.distribute` strategy (1 outside one)."""
   if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
@@ -115,7 +134,15 @@ def _cross_replica_mean(grads):
   """Averages each gradient over the replicas (each from a mean loss)."""
   context = tf.distribute.get_replica_context()
   present = [tf.convert_to_tensor(g) for g in grads if g is not None]
-  reduced = iter(context.all_reduce(tf.distribute.ReduceOp.MEAN, present))
+
+  # ReplicaContext.all_reduce wraps the reduction in a custom gradient that,
+  # in graph mode, looks variables up by names that replica copies lack; a
+  # plain merge_call does the same reduction without that.
+  def mean_over_replicas(strategy, *values):
+    return strategy.extended.batch_reduce_to(
+        tf.distribute.ReduceOp.MEAN, [(v, v) for v in values])
+
+  reduced = iter(context.merge_call(mean_over_replicas, args=present))
   return [None if g is None else next(reduced) for g in grads]
 
 

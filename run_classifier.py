@@ -44,72 +44,94 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
+# Every flag is defined with `allow_override`: several scripts define the same
+# names (`vocab_file`, `max_seq_length`, ...), and tests and tools import them
+# into one process. Run as a command, nothing changes.
+
 ## Required parameters
 flags.DEFINE_string(
     "data_dir", None,
     "The input data dir. Should contain the .tsv files (or other data files) "
-    "for the task.")
+    "for the task.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "bert_config_file", None,
     "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.")
+    "This specifies the model architecture.",
+    allow_override=True)
 
-flags.DEFINE_string("task_name", None, "The name of the task to train.")
+flags.DEFINE_string("task_name", None, "The name of the task to train.",
+    allow_override=True)
 
 flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.")
+                    "The vocabulary file that the BERT model was trained on.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "output_dir", None,
-    "The output directory where the model checkpoints will be written.")
+    "The output directory where the model checkpoints will be written.",
+    allow_override=True)
 
 ## Other parameters
 
 flags.DEFINE_string(
     "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).")
+    "Initial checkpoint (usually from a pre-trained BERT model).",
+    allow_override=True)
 
 flags.DEFINE_bool(
     "do_lower_case", True,
     "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.")
+    "models and False for cased models.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "max_seq_length", 128,
     "The maximum total input sequence length after WordPiece tokenization. "
     "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.")
+    "than this will be padded.",
+    allow_override=True)
 
-flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.",
+    allow_override=True)
 
-flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.")
+flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
+    allow_override=True)
 
 flags.DEFINE_bool(
     "do_predict", False,
-    "Whether to run the model in inference mode on the test set.")
+    "Whether to run the model in inference mode on the test set.",
+    allow_override=True)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
+    allow_override=True)
 
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
+flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
+    allow_override=True)
 
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
+flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
+    allow_override=True)
 
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
+    allow_override=True)
 
 flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.")
+                   "Total number of training epochs to perform.",
+    allow_override=True)
 
 flags.DEFINE_float(
     "warmup_proportion", 0.1,
     "Proportion of training to perform linear learning rate warmup for. "
-    "E.g., 0.1 = 10% of training.")
+    "E.g., 0.1 = 10% of training.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "processor_module", None,
     "Comma-separated Python modules (import paths or .py files) to import "
     "before looking up --task_name; they register their own DataProcessors "
-    "with run_classifier.register_processor(name, cls).")
+    "with run_classifier.register_processor(name, cls).",
+    allow_override=True)
 
 runtime.define_flags()
 

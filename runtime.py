@@ -240,7 +240,9 @@ def build_estimator(model_fn, output_dir, train_batch_size,
       model_dir=output_dir,
       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
       tf_random_seed=FLAGS.seed,
-      log_step_count_steps=FLAGS.log_every_n_steps,
+      # TPUEstimator logs every ceil(n / iterations_per_loop) session runs,
+      # i.e. every step off TPU; ThroughputHook logs there instead.
+      log_step_count_steps=FLAGS.log_every_n_steps if FLAGS.use_tpu else None,
       session_config=session_config(),
       tpu_config=tf.estimator.tpu.TPUConfig(
           iterations_per_loop=FLAGS.iterations_per_loop,
@@ -280,7 +282,7 @@ def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,
       model_dir=output_dir,
       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
       tf_random_seed=FLAGS.seed,
-      log_step_count_steps=FLAGS.log_every_n_steps,
+      log_step_count_steps=None,  # ThroughputHook logs progress.
       session_config=session_config(),
       train_distribute=strategy)
   estimator = tf.estimator.Estimator(model_fn=estimator_model_fn,
@@ -325,9 +327,33 @@ def _with_batch_size(input_fn, batch_size):
   return wrapped
 
 
+class NonFiniteLossError(RuntimeError):
+  """Training stopped because the loss became NaN or infinite."""
+
+
 def train(estimator, input_fn, max_steps, hooks=None):
   """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
-  which is how Estimator starts a MultiWorkerMirroredStrategy cluster."""
+  which is how Estimator starts a MultiWorkerMirroredStrategy cluster.
+
+  Raises:
+    NonFiniteLossError: the loss became NaN or infinite; the step that
+      produced it was not applied and no checkpoint of it was written.
+  """
+  try:
+    _train(estimator, input_fn, max_steps, hooks)
+  except tf.errors.InvalidArgumentError as e:
+    if optimization.NON_FINITE_LOSS_MESSAGE not in str(e.message):
+      raise
+    last = [h.last_step for h in hooks or () if isinstance(h, ThroughputHook)]
+    step = "%d" % (last[0] + 1) if last and last[0] is not None else "?"
+    raise NonFiniteLossError(
+        "The training loss became NaN or infinite at step %s; training "
+        "stopped before applying that step, and the last checkpoint in %s "
+        "is from before it. Lower --learning_rate, check the input data, or "
+        "use --precision=fp32." % (step, estimator.model_dir))
+
+
+def _train(estimator, input_fn, max_steps, hooks):
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
     # train_and_evaluate wants the Estimator itself, not the wrapper.
     input_fn = _with_batch_size(input_fn, estimator.batch_sizes["train"])
@@ -485,6 +511,11 @@ class ThroughputHook(tf.train.SessionRunHook):
     self._steps_run = 0
     self._final_loss = None
     self._first_step = None
+    self.last_step = None
+
+  def after_create_session(self, session, coord):
+    # Known before the first step runs, so a failure in it can be placed.
+    self.last_step = int(session.run(self._global_step))
 
   def before_run(self, run_context):
     fetches = {"step": self._global_step}
@@ -495,6 +526,7 @@ class ThroughputHook(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     now = time.time()
     step = int(run_values.results["step"])
+    self.last_step = step
     loss = run_values.results.get("loss")
     if loss is not None:
       self._final_loss = float(loss)

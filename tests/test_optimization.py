@@ -202,10 +202,15 @@ MIRRORED_SCRIPT = textwrap.dedent("""
       op = optimization.create_optimizer(loss, 0.1, 10, 1, False)
       return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=op)
 
-    def input_fn():
-      x = np.arange(48, dtype=np.float32).reshape(16, 3) / 48.0
-      y = x.sum(1, keepdims=True)
-      return tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(4)
+    def make_input_fn(batch_size):
+      def input_fn():
+        # Every example alike, so that how the records are split between
+        # replicas cannot change the gradient.
+        x = np.tile(np.array([[0.1, 0.5, 0.9]], np.float32), [16, 1])
+        y = x.sum(1, keepdims=True) * 2.0
+        d = tf.data.Dataset.from_tensor_slices((x, y))
+        return d.repeat().batch(batch_size)
+      return input_fn
 
     strategy = tf.distribute.MirroredStrategy(
         devices=["/cpu:0", "/cpu:1"],
@@ -213,10 +218,17 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     config = tf.estimator.RunConfig(model_dir=sys.argv[1],
                                     train_distribute=strategy)
     est = tf.estimator.Estimator(model_fn, config=config)
-    est.train(input_fn, max_steps=5)
+    # Estimator feeds each replica a batch of the input_fn's size.
+    est.train(make_input_fn(4), max_steps=5)
     names = [n for n, _ in tf.train.list_variables(sys.argv[1])]
     print("STEP", est.get_variable_value("global_step"))
     print("NAMES", ",".join(sorted(names)))
+    single = tf.estimator.Estimator(
+        model_fn, config=tf.estimator.RunConfig(model_dir=sys.argv[1] + "1"))
+    single.train(make_input_fn(8), max_steps=5)
+    diff = np.abs(est.get_variable_value("dense/kernel") -
+                  single.get_variable_value("dense/kernel")).max()
+    print("DIFF", diff)
     """) % ROOT
 
 
@@ -231,6 +243,8 @@ def test_works_under_mirrored_strategy(tmp_path):
   names = proc.stdout.split("NAMES ")[1].strip().split(",")
   assert "dense/kernel/adam_m" in names and "dense/bias/adam_v" in names
   assert not [n for n in names if "replica" in n]
+  # Two replicas of batch 4 update as one device with batch 8.
+  assert float(proc.stdout.split("DIFF ")[1].split()[0]) < 1e-6
 
 
 def _regression_graph(num_accumulation_steps=1, loss_scale=None):

@@ -152,3 +152,20 @@ def test_bf16_checkpoint_is_float32_and_restores(task, tmp_path):
   assert warm.returncode == 0, warm.stderr[-3000:]
   assert "bert/pooler/dense/kernel:0, shape = (32, 32), *INIT_FROM_CKPT*" in (
       warm.stderr)
+
+
+def test_non_finite_loss_stops_training_without_poisoned_checkpoint(
+    task, tmp_path):
+  # Weights of order 1e19 overflow float32 in the first matmuls: NaN loss.
+  config = json.loads((task / "bert_config.json").read_text())
+  config["initializer_range"] = 1e19
+  (tmp_path / "bad_config.json").write_text(json.dumps(config))
+  args = classifier_args(task, tmp_path / "out", "--save_checkpoints_steps=1")
+  args = [a for a in args if not a.startswith("--bert_config_file")]
+  args.append("--bert_config_file=%s" % (tmp_path / "bad_config.json"))
+  proc = bert_testing.run_script("run_classifier.py", args)
+  assert proc.returncode != 0
+  assert ("NonFiniteLossError: The training loss became NaN or infinite at "
+          "step 1; training stopped before applying that step") in proc.stderr
+  # Only the initial checkpoint exists, written before the failed step.
+  assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("ckpt-0")
