@@ -1,4 +1,4 @@
-"""Converts BERT checkpoints between the original, Hugging Face and Model Garden formats.
+"""Converts BERT weights: Hugging Face <-> original; Model Garden -> original.
 
 Only TensorFlow and numpy are required: safetensors files are read and written
 by a small reader/writer here (the format is an 8-byte little-endian header
@@ -40,22 +40,29 @@ TF2 Model Garden BERT encoder checkpoint -> original checkpoint:
   python convert_checkpoint.py --direction=model_garden_to_bert \
       --input_dir=/path/to/tf2_bert --output_dir=/path/to/bert_dir
 
-  reads an object-based checkpoint (the prefix in --input_checkpoint, or the
-  single checkpoint in --input_dir) of `official.nlp.modeling.networks.
-  BertEncoder` / `BertEncoderV2` with post-norm `TransformerEncoderBlock`s,
-  saved as `tf.train.Checkpoint(encoder=...)` or `(model=...)`. The keys read
-  are, under that prefix, `layer_with_weights-0..2/embeddings` (word, position,
-  type tables), `layer_with_weights-3/{gamma,beta}` (embedding layer norm),
-  `layer_with_weights-<3+i>/` per block: `_attention_layer/_{query,key,value}
-  _dense/{kernel [hidden, heads, head_size], bias [heads, head_size]}`,
+  reads, with `tf.train.load_checkpoint` (no Model Garden package needed), an
+  object-based checkpoint (--input_checkpoint, else the latest or only one in
+  --input_dir) of `official.nlp.modeling.networks.BertEncoder` /
+  `BertEncoderV2` built of `TransformerEncoderBlock`s, saved as
+  `tf.train.Checkpoint(encoder=...)`, `(model=...)` or nested deeper. Under
+  that prefix the keys read (each ending in `/.ATTRIBUTES/VARIABLE_VALUE`) are
+  `layer_with_weights-0`, `-1`, `-2` `/embeddings` (word, position and type
+  tables), `layer_with_weights-3/{gamma,beta}` (embedding layer norm), for
+  block i `layer_with_weights-<4+i>/`: `_attention_layer/_{query,key,value}_
+  dense/{kernel [hidden, heads, head_size], bias [heads, head_size]}`,
   `_attention_layer/_output_dense/{kernel [heads, head_size, hidden], bias}`
-  (older checkpoints: `_attention_output_dense`), `_attention_layer_norm`,
-  `_intermediate_dense`, `_output_dense`, `_output_layer_norm`; and the last
-  `layer_with_weights-N/{kernel,bias}` (the pooler). Factorised embeddings
-  (`embedding_width` != hidden size) and pre-norm (`norm_first`) encoders are
-  not supported. `vocab.txt` must be in --input_dir; `bert_config.json` too,
-  or the config is read off the shapes with hidden_act "gelu" (Model Garden's
-  default, the tanh approximation).
+  (older releases: `_attention_output_dense`), `_attention_layer_norm`,
+  `_intermediate_dense`, `_output_dense`, `_output_layer_norm`; and after the
+  blocks `layer_with_weights-<4+L>/{kernel,bias}`, the pooler. Optimizer slots
+  and other objects are ignored. Factorised embeddings (`embedding_width` !=
+  hidden size) are refused. Pre-norm encoders (`norm_first=True`) have the
+  same variables but compute differently; the checkpoint cannot tell them
+  apart, so do not convert them. `vocab.txt` must be in --input_dir, and
+  `bert_config.json` if there is one is used and checked; without it the
+  config is read off the shapes, with hidden_act "gelu" (Model Garden's
+  default, the tanh approximation) and dropout 0.1.
+
+Python: `convert_checkpoint.convert(direction, input_dir, output_dir)`.
 
 The output directory is written in full under a temporary name beside it and
 renamed at the end, so a failed conversion leaves nothing behind. It must not
@@ -208,7 +215,7 @@ class ConversionError(ValueError):
 
 
 def weight_map(num_layers):
-  """[(original name, HF name, transposed)] of every encoder weight, in order."""
+  """[(original name, HF name, transposed)] of each encoder weight, in order."""
   groups = list(_EMBEDDINGS)
   for i in range(num_layers):
     groups += [("bert/encoder/layer_%d/%s" % (i, tf_part),
@@ -283,7 +290,7 @@ def check_weights(weights, config, source):
 
 
 def check_vocab(vocab_file, config):
-  """Raises ConversionError unless `vocab_file` has `config.vocab_size` lines."""
+  """Raises ConversionError unless `vocab_file` has `vocab_size` tokens."""
   if not os.path.isfile(vocab_file):
     raise ConversionError("Missing file %s: the vocabulary is required." %
                           vocab_file)
@@ -434,10 +441,12 @@ def read_torch_weights(path):
 
 
 def write_bert_checkpoint(weights, prefix):
-  """Saves name -> array as a V1-format-compatible (V2 Saver) checkpoint.
+  """Saves name -> array as `<prefix>.index` and `<prefix>.data-*`.
 
-  A fresh graph holds exactly these variables, so the checkpoint lists the
-  official names and nothing else (no optimizer slots, no global_step).
+  This is the name-based checkpoint layout of the official releases, written
+  by a `tf.compat.v1` Saver. A fresh graph holds exactly these variables, so
+  the checkpoint lists the given names and nothing else (no optimizer slots,
+  no global_step).
   """
   with tf.Graph().as_default():
     variables = collections.OrderedDict()
@@ -475,8 +484,8 @@ def read_bert_checkpoint(prefix, config):
       skipped.append(name)
     else:
       raise ConversionError(
-          "Checkpoint %s has variable %s, which a BERT encoder with %s does "
-          "not have (num_hidden_layers=%d)." %
+          "Checkpoint %s has variable %s, which the encoder of %s "
+          "(num_hidden_layers=%d) does not have." %
           (prefix, name, BERT_CONFIG, config.num_hidden_layers))
   check_weights(weights, config, "Checkpoint %s" % prefix)
   return weights, skipped
@@ -502,6 +511,8 @@ def read_hf_config(path):
       hf = json.load(f)
   except ValueError as e:
     raise ConversionError("%s is not valid JSON: %s" % (path, e))
+  if not isinstance(hf, dict):
+    raise ConversionError("%s must hold a JSON object." % path)
   model_type = hf.get("model_type")
   architectures = hf.get("architectures") or []
   if model_type is not None and model_type != "bert":
@@ -541,9 +552,9 @@ def read_hf_config(path):
 def bert_config_to_hf(config, vocab):
   """The `config.json` of a Hugging Face BertModel for `config`."""
   if config.hidden_act not in BERT_TO_HF_ACT:
-    raise ConversionError("hidden_act=%r has no Hugging Face equivalent; "
-                          "supported: %s." %
-                          (config.hidden_act, ", ".join(sorted(BERT_TO_HF_ACT))))
+    raise ConversionError(
+        "hidden_act=%r has no Hugging Face equivalent; supported: %s." %
+        (config.hidden_act, ", ".join(sorted(BERT_TO_HF_ACT))))
   hf = collections.OrderedDict([
       ("architectures", ["BertModel"]),
       ("model_type", "bert"),
@@ -666,8 +677,9 @@ def read_model_garden_encoder(prefix):
   """Reads the BertEncoder variables of an object-based checkpoint.
 
   Returns:
-    {layer index: {path inside the layer: array}} for the one key prefix
-    (e.g. "encoder/") that holds Transformer blocks.
+    (owner, layers): the key prefix (e.g. "encoder/") of the one model that
+    holds Transformer blocks, and {layer_with_weights index: {path inside
+    the layer: array}} of its variables.
   """
   try:
     reader = tf.train.load_checkpoint(prefix)
@@ -731,14 +743,17 @@ def model_garden_to_bert_weights(layers, owner, prefix):
     for name in ("query", "key", "value"):
       # [hidden, heads, head_size] -> [hidden, heads * head_size]: heads are
       # the outer index of the flattened axis, as `BertModel` splits them.
-      kernel = get(index, "_attention_layer/_%s_dense/kernel" % name)
+      path = "_attention_layer/_%s_dense/kernel" % name
+      kernel = _einsum_kernel(get(index, path), hidden, 0, prefix, owner,
+                              index, path)
       bias = get(index, "_attention_layer/_%s_dense/bias" % name)
       weights[base + "attention/self/%s/kernel" % name] = kernel.reshape(
           hidden, -1)
       weights[base + "attention/self/%s/bias" % name] = bias.reshape(-1)
     # [heads, head_size, hidden] -> [heads * head_size, hidden].
-    kernel = get(index, "_attention_layer/_output_dense/kernel",
-                 "_attention_output_dense/kernel")
+    path = "_attention_layer/_output_dense/kernel"
+    kernel = _einsum_kernel(get(index, path, "_attention_output_dense/kernel"),
+                            hidden, 2, prefix, owner, index, path)
     weights[base + "attention/output/dense/kernel"] = kernel.reshape(-1, hidden)
     weights[base + "attention/output/dense/bias"] = get(
         index, "_attention_layer/_output_dense/bias",
@@ -757,6 +772,16 @@ def model_garden_to_bert_weights(layers, owner, prefix):
   weights["bert/pooler/dense/bias"] = get(pooler, "bias")
   num_heads = get(blocks[0], "_attention_layer/_query_dense/kernel").shape[1]
   return weights, num_heads
+
+
+def _einsum_kernel(kernel, hidden, hidden_axis, prefix, owner, index, path):
+  """Checks an attention kernel is 3-D with `hidden` on `hidden_axis`."""
+  if kernel.ndim != 3 or kernel.shape[hidden_axis] != hidden:
+    raise ConversionError(
+        "Checkpoint %s: %slayer_with_weights-%d/%s has shape %s; expected a "
+        "3-D einsum kernel with the hidden size %d on axis %d." %
+        (prefix, owner, index, path, list(kernel.shape), hidden, hidden_axis))
+  return kernel
 
 
 def config_from_shapes(weights, num_heads):
@@ -805,8 +830,23 @@ def hf_to_bert(input_dir, output_dir):
   check_weights(weights, config, weights_file)
   check_vocab(vocab_file, config)
   _log_skipped(skipped)
+  _log_casing(input_dir)
   return _writer(output_dir, lambda tmp: _write_bert_dir(
       tmp, weights, config, vocab_file))
+
+
+def _log_casing(input_dir):
+  """Tells the user a cased model's flag, which the original format lacks."""
+  path = os.path.join(input_dir, "tokenizer_config.json")
+  try:
+    with open(path, encoding="utf-8") as f:
+      lower = json.load(f).get("do_lower_case", True)
+  except (IOError, ValueError, AttributeError):
+    return
+  if lower is False:
+    tf.logging.warning("%s says do_lower_case=false: this is a cased model; "
+                       "pass --do_lower_case=False to run_classifier.py and "
+                       "the other scripts.", path)
 
 
 def model_garden_to_bert(input_dir, output_dir, input_checkpoint=None):
@@ -939,6 +979,10 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
   if os.path.abspath(input_dir) == os.path.abspath(output_dir):
     raise ConversionError("--output_dir must differ from --input_dir.")
   check_output_dir(output_dir, overwrite)
+  if input_checkpoint and direction == "hf_to_bert":
+    raise ConversionError("--input_checkpoint is not used with "
+                          "--direction=hf_to_bert; the weights are read from "
+                          "--input_dir.")
   if direction == "hf_to_bert":
     return hf_to_bert(input_dir, output_dir)
   if direction == "bert_to_hf":

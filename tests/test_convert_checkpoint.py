@@ -431,8 +431,9 @@ def test_round_trip_is_bit_exact(tmp_path, hidden_act, hf_act):
     assert ckpt[name].tobytes() == value.tobytes(), name
   with open(back + "/bert_config.json") as f:
     assert json.load(f) == config
-  with open(src + "/vocab.txt", "rb") as a, open(back + "/vocab.txt", "rb") as b:
-    assert a.read() == b.read()
+  with open(src + "/vocab.txt", "rb") as a:
+    with open(back + "/vocab.txt", "rb") as b:
+      assert a.read() == b.read()
   with open(hf_dir + "/config.json") as f:
     assert json.load(f)["hidden_act"] == hf_act
 
@@ -646,6 +647,23 @@ def test_model_garden_missing_variable_is_named(tmp_path):
   assert not leftovers(tmp_path, "bert")
 
 
+def test_model_garden_factorised_embeddings_are_refused(tmp_path):
+  layers = model_garden_layers()
+  # embedding_width != hidden size puts a projection before the blocks.
+  shifted = dict((i + 1 if i >= 4 else i, paths)
+                 for i, paths in layers.items())
+  shifted[4] = {"kernel": np.zeros((8, HIDDEN), np.float32),
+                "bias": np.zeros(HIDDEN, np.float32)}
+  src = tmp_path / "tf2"
+  src.mkdir()
+  write_model_garden_checkpoint(src / "bert_model.ckpt", shifted)
+  write_vocab(src / "vocab.txt")
+  with pytest.raises(convert_checkpoint.ConversionError,
+                     match=r"factorised embeddings"):
+    convert_checkpoint.convert("model_garden_to_bert", str(src),
+                               str(tmp_path / "bert"))
+
+
 def test_model_garden_rejects_other_checkpoints(tmp_path):
   src = make_original_dir(tmp_path / "src")
   with pytest.raises(convert_checkpoint.ConversionError,
@@ -704,7 +722,7 @@ def test_truncated_safetensors_is_an_error(tmp_path):
   with open(path, "wb") as f:
     f.write(data[:len(data) // 2])
   with pytest.raises(convert_checkpoint.ConversionError,
-                     match=r"model.safetensors: tensor .* the file is truncated"):
+                     match=r"safetensors: tensor .* the file is truncated"):
     convert_checkpoint.convert("hf_to_bert", hf_dir, str(tmp_path / "bert"))
   assert not leftovers(tmp_path, "bert")
 
@@ -783,7 +801,8 @@ def test_checkpoint_that_disagrees_with_bert_config(tmp_path):
   write_json(os.path.join(src, "bert_config.json"),
              bert_config_dict(num_hidden_layers=1))
   with pytest.raises(convert_checkpoint.ConversionError,
-                     match=r"bert/encoder/layer_1/\S+, which a BERT encoder"):
+                     match=r"bert/encoder/layer_1/\S+, which the encoder of "
+                     r"bert_config.json \(num_hidden_layers=1\) does not"):
     convert_checkpoint.convert("bert_to_hf", src, str(tmp_path / "hf"))
 
   write_json(os.path.join(src, "bert_config.json"),
@@ -814,6 +833,14 @@ def test_missing_files_are_named(tmp_path, direction, missing):
   assert not leftovers(tmp_path, "out")
 
 
+def test_input_checkpoint_is_refused_with_hf_to_bert(tmp_path):
+  with pytest.raises(convert_checkpoint.ConversionError,
+                     match=r"--input_checkpoint is not used"):
+    convert_checkpoint.convert("hf_to_bert", make_hf_dir(tmp_path / "hf"),
+                               str(tmp_path / "bert"),
+                               input_checkpoint="/x/model.ckpt-1")
+
+
 def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
   def fail(weights, prefix):
     with open(prefix + ".index", "w") as f:
@@ -842,31 +869,35 @@ def test_existing_output_needs_overwrite(tmp_path):
   assert leftovers(tmp_path, "bert") == ["bert"]
 
 
-# --- the command ---------------------------------------------------------------
+# --- the command -------------------------------------------------------------
 
 
-def test_command_line(tmp_path):
+def test_command_line_needs_no_optional_package(tmp_path):
+  """The script runs, as a user types it, with torch and safetensors absent."""
   hf_dir = make_hf_dir(tmp_path / "hf")
-  proc = bert_testing.run_script("convert_checkpoint.py", [
-      "--direction=hf_to_bert", "--input_dir=%s" % hf_dir,
-      "--output_dir=%s" % (tmp_path / "bert")])
+  argv = ["convert_checkpoint.py", "--direction=hf_to_bert",
+          "--input_dir=%s" % hf_dir, "--output_dir=%s" % (tmp_path / "bert")]
+  code = ("import runpy, sys; sys.modules['torch'] = None; "
+          "sys.modules['safetensors'] = None; sys.argv = %r; "
+          "runpy.run_path('convert_checkpoint.py', run_name='__main__')" %
+          argv)
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=bert_testing.ROOT, timeout=300,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert os.path.isfile(str(tmp_path / "bert" / "bert_model.ckpt.index"))
+  assert sorted(os.listdir(str(tmp_path / "bert"))) == [
+      "bert_config.json", "bert_model.ckpt.data-00000-of-00001",
+      "bert_model.ckpt.index", "vocab.txt"]
 
+
+def test_command_line_error_is_one_clear_line(tmp_path):
+  src = make_hf_dir(tmp_path / "hf", config=hf_config_dict(
+      model_type="roberta"))
   proc = bert_testing.run_script("convert_checkpoint.py", [
-      "--direction=bert_to_hf", "--input_dir=%s" % (tmp_path / "bert"),
+      "--direction=hf_to_bert", "--input_dir=%s" % src,
       "--output_dir=%s" % (tmp_path / "bert")])
   assert proc.returncode != 0
-  assert "--output_dir must differ from --input_dir" in proc.stderr
+  assert "convert_checkpoint.py: error: " in proc.stderr
+  assert "is a 'roberta' model" in proc.stderr
   assert "Traceback" not in proc.stderr
-
-
-def test_import_needs_no_optional_package():
-  code = ("import sys; sys.modules['torch'] = None; "
-          "sys.modules['safetensors'] = None; "
-          "import convert_checkpoint; print('ok')")
-  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                        text=True, cwd=bert_testing.ROOT, timeout=120,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert proc.stdout.strip() == "ok"
+  assert not leftovers(tmp_path, "bert")
