@@ -67,67 +67,65 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
+# Other scripts define some of the same flags (`input_file`, `vocab_file`,
+# `max_seq_length`, ...). `allow_override` lets tests and tools import several
+# scripts into one process; run as a command, nothing changes.
+_SHARED = dict(allow_override=True)
+
 flags.DEFINE_string(
     "input_file", None,
     "Input raw text: a file or glob, or a comma-separated list of them. One "
-    "sentence per line, a blank line between documents, UTF-8.",
-    allow_override=True)
+    "sentence per line, a blank line between documents, UTF-8.", **_SHARED)
 
 flags.DEFINE_string(
     "output_file", None,
     "Output TFRecord file, or a comma-separated list of files that instances "
     "are spread over round-robin. With --shard_mode=file or documents this "
     "is a single path prefix; shards are written to "
-    "<output_file>-SSSSS-of-NNNNN.",
-    allow_override=True)
+    "<output_file>-SSSSS-of-NNNNN.", **_SHARED)
 
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-    allow_override=True)
+flags.DEFINE_string(
+    "vocab_file", None,
+    "The vocabulary file that the BERT model was trained on.", **_SHARED)
 
 flags.DEFINE_bool(
     "do_lower_case", True,
     "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.",
-    allow_override=True)
+    "models and False for cased models.", **_SHARED)
 
 flags.DEFINE_bool(
     "do_whole_word_mask", False,
     "Whether to use whole word masking rather than per-WordPiece masking: "
     "all the WordPieces of a word (a piece plus the `##` pieces after it) "
-    "are masked together.",
-    allow_override=True)
+    "are masked together.", **_SHARED)
 
 flags.DEFINE_integer(
     "max_seq_length", 128,
     "Maximum sequence length in WordPieces, including [CLS] and two [SEP]. "
-    "Must be at least 5.",
-    allow_override=True)
+    "Must be at least 5.", **_SHARED)
 
 flags.DEFINE_integer(
     "max_predictions_per_seq", 20,
     "Maximum number of masked LM predictions per sequence. Must be at least "
-    "round(max_seq_length * masked_lm_prob), e.g. 20 for 128 and 80 for 512.",
-    allow_override=True)
+    "round(max_seq_length * masked_lm_prob), e.g. 20 for 128 and 80 for "
+    "512.", **_SHARED)
 
 flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.",
-    allow_override=True)
+                     **_SHARED)
 
 flags.DEFINE_integer(
     "dupe_factor", 10,
     "Number of times to duplicate the input data (with different masks).",
-    allow_override=True)
+    **_SHARED)
 
 flags.DEFINE_float("masked_lm_prob", 0.15,
                    "Masked LM probability: the fraction of WordPieces of each "
-                   "sequence to predict, in [0, 1].",
-    allow_override=True)
+                   "sequence to predict, in [0, 1].", **_SHARED)
 
 flags.DEFINE_float(
     "short_seq_prob", 0.1,
     "Probability of creating sequences which are shorter than the "
-    "maximum length, in [0, 1].",
-    allow_override=True)
+    "maximum length, in [0, 1].", **_SHARED)
 
 flags.DEFINE_enum(
     "shard_mode", "none", ["none", "file", "documents"],
@@ -137,20 +135,18 @@ flags.DEFINE_enum(
     "documents of an input file. In the sharded modes each shard is "
     "processed independently with bounded memory by --num_workers processes; "
     "next-sentence negatives come only from documents of the same shard.",
-    allow_override=True)
+    **_SHARED)
 
 flags.DEFINE_integer(
     "documents_per_shard", 10000,
     "With --shard_mode=documents: documents per shard. Larger shards give "
     "more varied next-sentence negatives and a better shuffle; smaller "
-    "shards use less memory per worker.",
-    allow_override=True)
+    "shards use less memory per worker.", **_SHARED)
 
 flags.DEFINE_integer(
     "num_workers", 1,
     "With --shard_mode=file or documents: number of worker processes that "
-    "create shards in parallel. Each needs memory for one shard.",
-    allow_override=True)
+    "create shards in parallel. Each needs memory for one shard.", **_SHARED)
 
 # Seconds between progress lines in the log.
 _LOG_EVERY_SECONDS = 15.0
