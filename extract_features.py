@@ -329,7 +329,7 @@ class _AtomicTextWriter(object):
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
+  runtime.setup_logging()
 
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   layer_indexes = parse_layer_indexes(FLAGS.layers,

@@ -34,7 +34,7 @@ NON_FINITE_LOSS_MESSAGE = "Training loss is not finite"
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                      optimizer_name="adamw", num_accumulation_steps=1,
-                     loss_scale=None):
+                     loss_scale=None, gradient_reducer=None):
   """Creates the train op that minimises `loss`, as the original did.
 
   Args:
@@ -50,6 +50,9 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
       multiplied by a scale (2^15 at first, halved after a step whose
       gradients are not finite, doubled after 2000 finite ones) and a step
       with non-finite gradients is skipped without advancing `global_step`.
+    gradient_reducer: optional function from the list of gradients to their
+      averages over all processes (e.g. Horovod's allreduce), applied before
+      clipping so that the global norm is that of the global batch.
 
   Returns:
     the train op; each run consumes one micro-batch.
@@ -82,6 +85,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   num_replicas = _num_replicas_in_sync()
   if num_replicas > 1:
     grads = _cross_replica_mean(grads)
+  if gradient_reducer is not None:
+    grads = gradient_reducer(grads)
 
   def apply_update():
     # Clipping keeps early fine-tuning steps from blowing up the pre-trained

@@ -1027,7 +1027,7 @@ def validate_flags(bert_config):
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
+  runtime.setup_logging()
 
   load_processor_modules(FLAGS.processor_module)
   processor = get_processor(FLAGS.task_name)
@@ -1091,7 +1091,8 @@ def main(_):
           FLAGS.output_dir))
     runtime.train(estimator, train_input_fn, num_train_steps, hooks)
 
-  if FLAGS.do_eval:
+  # With Horovod, rank 0 alone evaluates, predicts and writes the results.
+  if FLAGS.do_eval and runtime.is_chief():
     eval_examples = processor.get_dev_examples(FLAGS.data_dir)
     _require_examples(eval_examples, "dev", processor)
     num_actual_eval_examples = len(eval_examples)
@@ -1119,7 +1120,7 @@ def main(_):
     result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
     runtime.write_eval_results(FLAGS.output_dir, result)
 
-  if FLAGS.do_predict:
+  if FLAGS.do_predict and runtime.is_chief():
     predict_examples = processor.get_test_examples(FLAGS.data_dir)
     _require_examples(predict_examples, "test", processor)
     num_actual_predict_examples = len(predict_examples)

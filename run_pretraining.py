@@ -33,7 +33,6 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 import modeling
-import optimization
 import runtime
 
 FLAGS = flags.FLAGS
@@ -130,8 +129,7 @@ def feature_spec(max_seq_length, max_predictions_per_seq):
 
 def model_fn_builder(bert_config, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings, optimizer_name="adamw",
-                     log_every_n_steps=100):
+                     use_one_hot_embeddings, log_every_n_steps=100):
   """Returns the `model_fn` closure for TPUEstimator (TRAIN and EVAL only).
 
   Off TPU, training also logs the masked LM and next-sentence losses every
@@ -155,7 +153,8 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
         input_ids=features["input_ids"],
         input_mask=features["input_mask"],
         token_type_ids=features["segment_ids"],
-        use_one_hot_embeddings=use_one_hot_embeddings)
+        use_one_hot_embeddings=use_one_hot_embeddings,
+        compute_type=runtime.compute_type())
 
     (masked_lm_loss, masked_lm_example_loss,
      masked_lm_log_probs) = get_masked_lm_output(
@@ -172,9 +171,8 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
 
     if is_training:
       runtime.register_train_loss(total_loss)
-      train_op = optimization.create_optimizer(
-          total_loss, learning_rate, num_train_steps, num_warmup_steps,
-          use_tpu, optimizer_name)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
       hooks = []
       if not use_tpu:
         # On TPU the losses live on the device; a host hook cannot read them.
@@ -518,7 +516,7 @@ def validate_flags(bert_config):
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
+  runtime.setup_logging()
 
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags(bert_config)
@@ -538,7 +536,6 @@ def main(_):
       num_warmup_steps=FLAGS.num_warmup_steps,
       use_tpu=FLAGS.use_tpu,
       use_one_hot_embeddings=FLAGS.use_tpu,
-      optimizer_name=FLAGS.optimizer,
       log_every_n_steps=FLAGS.log_every_n_steps)
   estimator = runtime.build_estimator(
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
@@ -558,10 +555,10 @@ def main(_):
       hooks.append(runtime.ThroughputHook(
           FLAGS.train_batch_size, FLAGS.num_train_steps,
           FLAGS.log_every_n_steps, FLAGS.output_dir))
-    estimator.train(input_fn=train_input_fn, max_steps=FLAGS.num_train_steps,
-                    hooks=hooks)
+    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps, hooks)
 
-  if FLAGS.do_eval:
+  # With Horovod, rank 0 alone evaluates and writes the results.
+  if FLAGS.do_eval and runtime.is_chief():
     tf.logging.info("***** Running evaluation *****")
     tf.logging.info("  Batch size = %d", FLAGS.eval_batch_size)
     tf.logging.info("  Num steps = %d", FLAGS.max_eval_steps)

@@ -43,7 +43,6 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 import modeling
-import optimization
 import runtime
 import squad_evaluate
 import tokenization
@@ -881,7 +880,7 @@ def span_loss(logits, positions):
 
 def model_fn_builder(bert_config, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings, optimizer_name="adamw"):
+                     use_one_hot_embeddings):
   """Returns the `model_fn` closure for TPUEstimator (TRAIN and PREDICT)."""
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
@@ -897,7 +896,8 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
         input_ids=features["input_ids"],
         input_mask=features["input_mask"],
         segment_ids=features["segment_ids"],
-        use_one_hot_embeddings=use_one_hot_embeddings)
+        use_one_hot_embeddings=use_one_hot_embeddings,
+        compute_type=runtime.compute_type())
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
@@ -905,9 +905,8 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
       total_loss = (span_loss(start_logits, features["start_positions"]) +
                     span_loss(end_logits, features["end_positions"])) / 2.0
       runtime.register_train_loss(total_loss)
-      train_op = optimization.create_optimizer(
-          total_loss, learning_rate, num_train_steps, num_warmup_steps,
-          use_tpu, optimizer_name)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
       return tf.estimator.tpu.TPUEstimatorSpec(
           mode=mode, loss=total_loss, train_op=train_op,
           scaffold_fn=scaffold_fn)
@@ -1370,8 +1369,7 @@ def train(estimator, train_file, num_train_steps):
     hooks.append(runtime.ThroughputHook(
         FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
         FLAGS.output_dir))
-  estimator.train(input_fn=train_input_fn, max_steps=num_train_steps,
-                  hooks=hooks)
+  runtime.train(estimator, train_input_fn, num_train_steps, hooks)
 
 
 def predict(estimator, tokenizer):
@@ -1438,7 +1436,7 @@ def predict(estimator, tokenizer):
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
+  runtime.setup_logging()
 
   tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
                                                 FLAGS.init_checkpoint)
@@ -1465,8 +1463,7 @@ def main(_):
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
       use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_tpu,
-      optimizer_name=FLAGS.optimizer)
+      use_one_hot_embeddings=FLAGS.use_tpu)
   estimator = runtime.build_estimator(
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       predict_batch_size=FLAGS.predict_batch_size)
@@ -1482,7 +1479,8 @@ def main(_):
     del train_examples
     train(estimator, train_file, num_train_steps)
   predict_stats = None
-  if FLAGS.do_predict:
+  # With Horovod, rank 0 alone predicts and writes the results.
+  if FLAGS.do_predict and runtime.is_chief():
     predict_stats, _ = predict(estimator, tokenizer)
   _log_summary(train_stats, predict_stats)
 

@@ -108,11 +108,19 @@ def define_flags():
   flags.DEFINE_integer(
       "num_gpus", 0,
       "GPUs to mirror over with --distribution_strategy=mirrored (0: CPU).")
+  flags.DEFINE_bool(
+      "use_horovod", False,
+      "Data-parallel training with Horovod (optional package), launched with "
+      "`horovodrun -np N python <script> ... --use_horovod`. train_batch_size "
+      "is the global batch; rank 0 writes checkpoints and results.")
 
 
 def validate_runtime_flags(train_batch_size):
   """Rejects inconsistent runtime flags before any work starts."""
   strategy = FLAGS.distribution_strategy
+  if FLAGS.use_horovod and (FLAGS.use_tpu or strategy != "none"):
+    raise ValueError("--use_horovod cannot be combined with --use_tpu or "
+                     "--distribution_strategy=%s." % strategy)
   if FLAGS.use_tpu and strategy != "none":
     raise ValueError(
         "--use_tpu and --distribution_strategy=%s cannot be combined: "
@@ -144,6 +152,8 @@ def validate_runtime_flags(train_batch_size):
 
 def num_replicas():
   """Replicas the global batch is split over (1 without a strategy)."""
+  if FLAGS.use_horovod:
+    return horovod().size()
   if FLAGS.distribution_strategy == "mirrored":
     return max(FLAGS.num_gpus, 1)
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
@@ -151,6 +161,39 @@ def num_replicas():
     return max(len(cluster.get("worker", [])) + len(cluster.get("chief", [])),
                1) * max(FLAGS.num_gpus, 1)
   return 1
+
+
+def horovod():
+  """The initialised `horovod.tensorflow` module (an optional extra)."""
+  try:
+    import horovod.tensorflow as hvd  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ValueError(
+        "--use_horovod needs the optional package horovod: "
+        "HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 pip install "
+        "horovod==0.28.1")
+  if not hvd.is_initialized():
+    hvd.init()
+  return hvd
+
+
+def is_chief():
+  """Whether this process writes checkpoints and results (Horovod rank 0)."""
+  return not FLAGS.use_horovod or horovod().rank() == 0
+
+
+def _horovod_average(grads):
+  """Averages every gradient over the Horovod processes."""
+  hvd = horovod()
+  return [None if g is None else hvd.allreduce(
+      tf.convert_to_tensor(g), op=hvd.Average) for g in grads]
+
+
+def _input_shard():
+  """(number of shards, this process's shard) for input files."""
+  if FLAGS.use_horovod:
+    return horovod().size(), horovod().rank()
+  return 1, 0
 
 
 def compute_type():
@@ -171,6 +214,8 @@ def session_config():
   if FLAGS.use_xla:
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
+  if FLAGS.use_horovod:
+    config.gpu_options.visible_device_list = str(horovod().local_rank())
   return config
 
 
@@ -181,7 +226,8 @@ def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
       loss, learning_rate, num_train_steps, num_warmup_steps, FLAGS.use_tpu,
       optimizer_name=FLAGS.optimizer,
       num_accumulation_steps=FLAGS.num_accumulation_steps,
-      loss_scale="dynamic" if FLAGS.precision == "fp16" else None)
+      loss_scale="dynamic" if FLAGS.precision == "fp16" else None,
+      gradient_reducer=_horovod_average if FLAGS.use_horovod else None)
 
 
 def _strategy():
@@ -196,6 +242,16 @@ def _strategy():
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
     return tf.distribute.experimental.MultiWorkerMirroredStrategy()
   return None
+
+
+def setup_logging():
+  """INFO logging, each line once.
+
+  TensorFlow's logger has a handler of its own; passing its records on to the
+  handler absl installs as well would print every line twice.
+  """
+  tf.logging.set_verbosity(tf.logging.INFO)
+  tf.get_logger().propagate = False
 
 
 def check_output_dir(output_dir):
@@ -225,6 +281,12 @@ def build_estimator(model_fn, output_dir, train_batch_size,
   """
   validate_runtime_flags(train_batch_size)
   micro_batch = train_batch_size // FLAGS.num_accumulation_steps
+  if FLAGS.use_horovod:
+    micro_batch //= horovod().size()
+    if not is_chief():
+      # Only rank 0 keeps checkpoints; the others train in a scratch dir.
+      output_dir = os.path.join(output_dir, "horovod_rank_%d" %
+                                horovod().rank())
   strategy = _strategy()
   if strategy is not None:
     return _distributed_estimator(model_fn, output_dir, strategy,
@@ -354,6 +416,10 @@ def train(estimator, input_fn, max_steps, hooks=None):
 
 
 def _train(estimator, input_fn, max_steps, hooks):
+  if FLAGS.use_horovod:
+    # Every process starts from rank 0's initial weights.
+    hooks = list(hooks or []) + [
+        horovod().BroadcastGlobalVariablesHook(0)]
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
     # train_and_evaluate wants the Estimator itself, not the wrapper.
     input_fn = _with_batch_size(input_fn, estimator.batch_sizes["train"])
@@ -422,6 +488,9 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
       # Each worker reads its own share of the records.
       d = d.shard(input_context.num_input_pipelines,
                   input_context.input_pipeline_id)
+    num_shards, shard = _input_shard()
+    if num_shards > 1 and is_training:
+      d = d.shard(num_shards, shard)
     if is_training:
       d = d.repeat()
       d = d.shuffle(buffer_size=shuffle_buffer)

@@ -638,9 +638,12 @@ def test_cli_writes_output_and_main_reports_errors(tmp_path, caplog):
   assert parse_records(str(tmp_path / "out.tfrecord"), 32, 5)
 
   caplog.set_level(logging.ERROR, logger="tensorflow")
+  # Explicit lengths: scripts imported earlier in this process may have
+  # redefined the shared flags' defaults (e.g. run_squad's max_seq_length).
   with flagsaver.flagsaver(input_file=str(tmp_path / "missing*.txt"),
                            output_file=str(tmp_path / "x"),
-                           vocab_file=write_vocab(tmp_path)):
+                           vocab_file=write_vocab(tmp_path),
+                           max_seq_length=128, max_predictions_per_seq=20):
     assert cpd.main([]) == 1
   assert "no file matches" in caplog.text
 

@@ -169,3 +169,28 @@ def test_non_finite_loss_stops_training_without_poisoned_checkpoint(
           "step 1; training stopped before applying that step") in proc.stderr
   # Only the initial checkpoint exists, written before the failed step.
   assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("ckpt-0")
+
+
+def test_horovod_two_processes_match_one_process(task, single_run, tmp_path):
+  """horovodrun with Gloo on localhost (runs where horovod is installed)."""
+  pytest.importorskip("horovod.tensorflow",
+                      reason="optional extra horovod is not installed")
+  _, single_loss = single_run
+  out = tmp_path / "hvd"
+  cmd = ["horovodrun", "-np", "2", "-H", "localhost:2", "--gloo",
+         sys.executable, os.path.join(bert_testing.ROOT, "run_classifier.py")
+        ] + classifier_args(task, out, "--use_horovod", "--do_eval")
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                        cwd=bert_testing.ROOT,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  log = proc.stdout + proc.stderr
+  assert proc.returncode == 0, log[-3000:]
+  losses = [float(l.rsplit(":", 1)[1].strip().rstrip("."))
+            for l in log.splitlines() if "Loss for final step:" in l]
+  assert len(losses) >= 2  # at least one line per process
+  for loss in losses:
+    assert loss == pytest.approx(single_loss, abs=1e-3)
+  # Rank 0 wrote the checkpoint and the results; rank 1 only its scratch dir.
+  assert (out / "model.ckpt-8.index").exists()
+  assert (out / "eval_results.txt").exists()
+  assert not (out / "horovod_rank_1" / "eval_results.txt").exists()
