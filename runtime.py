@@ -129,6 +129,13 @@ def validate_runtime_flags(train_batch_size):
     raise ValueError(
         "--precision=fp16 needs a GPU and this machine has none; use "
         "--precision=bf16 on CPU, or --precision=fp32.")
+  if (FLAGS.precision == "bf16" and not FLAGS.use_tpu and
+      not tf.config.list_physical_devices("GPU") and not cpu_has_native_bf16()):
+    tf.logging.warning(
+        "--precision=bf16: this CPU has no AVX512_BF16 or AMX_BF16 "
+        "instructions, so bfloat16 is emulated: the grappler rewrite leaves "
+        "the graph in float32, and --bf16_implementation=cast runs slower "
+        "than fp32.")
   if strategy == "multi_worker_mirrored" and not os.environ.get("TF_CONFIG"):
     raise ValueError(
         "--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
@@ -148,6 +155,16 @@ def validate_runtime_flags(train_batch_size):
   if train_batch_size % replicas != 0:
     raise ValueError("--train_batch_size=%d is not divisible by the %d "
                      "replicas." % (train_batch_size, replicas))
+
+
+def cpu_has_native_bf16():
+  """Whether the CPU computes bfloat16 natively (Linux /proc/cpuinfo)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags_line = next((l for l in f if l.startswith("flags")), "")
+  except OSError:
+    return False
+  return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
 
 
 def num_replicas():
