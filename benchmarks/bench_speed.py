@@ -10,7 +10,10 @@ configuration in its own subprocess so that peak memory is its own:
   bf16           explicit casting: `BertModel(compute_type=tf.bfloat16)`,
                  float32 variables, layer norm, softmax and loss;
   bf16-grappler  the unchanged fp32 graph rewritten by TF's
-                 `auto_mixed_precision_onednn_bfloat16` grappler pass.
+                 `auto_mixed_precision_onednn_bfloat16` grappler pass;
+  fp32-xla       fp32 with session-level XLA JIT (and, on CPU,
+                 TF_XLA_FLAGS=--tf_xla_cpu_global_jit, without which XLA
+                 compiles nothing).
 
 It prints examples/sec for training and prediction, the model FLOPs
 utilisation against the fp32 and bf16 matmul peaks it measures itself in the
@@ -36,7 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-CONFIGS = ("fp32", "bf16", "bf16-grappler")
+CONFIGS = ("fp32", "bf16", "bf16-grappler", "fp32-xla")
 
 
 def session_config(config_name):
@@ -46,7 +49,21 @@ def session_config(config_name):
   if config_name == "bf16-grappler":
     config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
         rewriter_config_pb2.RewriterConfig.ON)
+  if config_name.endswith("-xla"):
+    config.graph_options.optimizer_options.global_jit_level = (
+        tf.OptimizerOptions.ON_1)
   return config
+
+
+def cpu_name():
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown CPU"
 
 
 def matmul_peak(dtype_name, repeats=10):
@@ -142,7 +159,10 @@ def main():
     cmd = [sys.executable, os.path.abspath(__file__), "--one", name] + [
         "--%s=%s" % (k, getattr(args, k))
         for k in ("batch_size", "seq_length", "layers", "hidden", "steps")]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if name.endswith("-xla"):
+      env["TF_XLA_FLAGS"] = "--tf_xla_cpu_global_jit"
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
       print("%s failed:\n%s" % (name, proc.stderr[-3000:]))
@@ -151,9 +171,11 @@ def main():
 
   train_flops = model_flops_per_example(args, True)
   predict_flops = model_flops_per_example(args, False)
-  print("BERT %d layers, hidden %d, seq %d, batch %d; %d CPU cores" %
-        (args.layers, args.hidden, args.seq_length, args.batch_size,
-         os.cpu_count()))
+  import runtime  # pylint: disable=g-import-not-at-top
+  print("BERT %d layers, hidden %d, seq %d, batch %d; %d CPU cores (%s), "
+        "native bf16: %s" % (args.layers, args.hidden, args.seq_length,
+                             args.batch_size, os.cpu_count(), cpu_name(),
+                             "yes" if runtime.cpu_has_native_bf16() else "no"))
   print("matmul peak (4096x768x3072): fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s" %
         (peaks["fp32"], peaks["bf16"]))
   print("%-14s %10s %8s %10s %10s %8s %10s %9s" % (
@@ -161,7 +183,7 @@ def main():
       "pred MFU", "peak MB"))
   base = rows[0] if rows and rows[0]["config"] == "fp32" else None
   for row in rows:
-    peak = peaks["fp32" if row["config"] == "fp32" else "bf16"] * 1e9
+    peak = peaks["bf16" if row["config"].startswith("bf16") else "fp32"] * 1e9
     print("%-14s %10.2f %7.2fx %9.1f%% %10.2f %7.2fx %9.1f%% %9.0f" % (
         row["config"], row["train"],
         row["train"] / base["train"] if base else float("nan"),
