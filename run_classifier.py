@@ -354,20 +354,43 @@ def _pair_examples(rows, set_type, a, b, label, test_label=None, guid_col=None):
   return examples
 
 
-class MnliProcessor(DataProcessor):
-  """Processor for the MultiNLI data set (GLUE version)."""
+class GlueProcessor(DataProcessor):
+  """A GLUE task: `train.tsv`, `dev.tsv` and `test.tsv` in `data_dir`.
+
+  Subclasses name their files (`train_file`, ...), their labels and
+  `_create(path, set_type)`, which reads one file into `InputExample`s.
+  """
+
+  train_file = "train.tsv"
+  dev_file = "dev.tsv"
+  test_file = "test.tsv"
+  labels = ("0", "1")
 
   def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
+    return self._create(self._path(data_dir, self.train_file), "train")
 
   def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev_matched.tsv"), "dev")
+    return self._create(self._path(data_dir, self.dev_file), "dev")
 
   def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test_matched.tsv"), "test")
+    return self._create(self._path(data_dir, self.test_file), "test")
 
   def get_labels(self):
-    return ["contradiction", "entailment", "neutral"]
+    return list(self.labels)
+
+  def _path(self, data_dir, file_name):
+    return os.path.join(data_dir, file_name)
+
+  def _create(self, path, set_type):
+    raise NotImplementedError()
+
+
+class MnliProcessor(GlueProcessor):
+  """Processor for the MultiNLI data set (GLUE version)."""
+
+  dev_file = "dev_matched.tsv"
+  test_file = "test_matched.tsv"
+  labels = ("contradiction", "entailment", "neutral")
 
   def _create(self, path, set_type):
     rows = self._read_rows(path, 10, skip_header=True)
@@ -375,7 +398,7 @@ class MnliProcessor(DataProcessor):
                           guid_col=0)
 
 
-class MrpcProcessor(DataProcessor):
+class MrpcProcessor(GlueProcessor):
   """Processor for the MRPC data set (GLUE version, or the original MSR files).
 
   With GLUE's `train.tsv`/`dev.tsv`/`test.tsv` absent, the original release's
@@ -384,24 +407,12 @@ class MrpcProcessor(DataProcessor):
   """
 
   metrics = ("f1",)
+  msr_files = {"train.tsv": "msr_paraphrase_train.txt",
+               "dev.tsv": "msr_paraphrase_test.txt",
+               "test.tsv": "msr_paraphrase_test.txt"}
 
-  def get_train_examples(self, data_dir):
-    path = self._path(data_dir, "train.tsv", "msr_paraphrase_train.txt")
-    return self._create(path, "train")
-
-  def get_dev_examples(self, data_dir):
-    path = self._path(data_dir, "dev.tsv", "msr_paraphrase_test.txt")
-    return self._create(path, "dev")
-
-  def get_test_examples(self, data_dir):
-    path = self._path(data_dir, "test.tsv", "msr_paraphrase_test.txt")
-    return self._create(path, "test")
-
-  def get_labels(self):
-    return ["0", "1"]
-
-  @staticmethod
-  def _path(data_dir, glue_name, msr_name):
+  def _path(self, data_dir, glue_name):
+    msr_name = self.msr_files[glue_name]
     glue_path = os.path.join(data_dir, glue_name)
     msr_path = os.path.join(data_dir, msr_name)
     if not tf.io.gfile.exists(glue_path) and tf.io.gfile.exists(msr_path):
@@ -416,22 +427,10 @@ class MrpcProcessor(DataProcessor):
     return _pair_examples(rows, set_type, 3, 4, 0, test_label)
 
 
-class ColaProcessor(DataProcessor):
+class ColaProcessor(GlueProcessor):
   """Processor for the CoLA data set (GLUE version)."""
 
   metrics = ("mcc",)
-
-  def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
-
-  def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev.tsv"), "dev")
-
-  def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test.tsv"), "test")
-
-  def get_labels(self):
-    return ["0", "1"]
 
   def _create(self, path, set_type):
     if set_type == "test":  # index, sentence; with a header
@@ -441,20 +440,8 @@ class ColaProcessor(DataProcessor):
     return _pair_examples(rows, set_type, 3, None, 1)
 
 
-class Sst2Processor(DataProcessor):
+class Sst2Processor(GlueProcessor):
   """Processor for SST-2 (GLUE): `sentence, label`; test `index, sentence`."""
-
-  def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
-
-  def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev.tsv"), "dev")
-
-  def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test.tsv"), "test")
-
-  def get_labels(self):
-    return ["0", "1"]
 
   def _create(self, path, set_type):
     rows = self._read_rows(path, 2, skip_header=True)
@@ -463,22 +450,10 @@ class Sst2Processor(DataProcessor):
     return _pair_examples(rows, set_type, 0, None, 1)
 
 
-class QqpProcessor(DataProcessor):
+class QqpProcessor(GlueProcessor):
   """Processor for QQP (GLUE): id, qid1, qid2, question1, question2, label."""
 
   metrics = ("f1",)
-
-  def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
-
-  def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev.tsv"), "dev")
-
-  def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test.tsv"), "test")
-
-  def get_labels(self):
-    return ["0", "1"]
 
   def _create(self, path, set_type):
     if set_type == "test":  # id, question1, question2
@@ -488,22 +463,10 @@ class QqpProcessor(DataProcessor):
     return _pair_examples(rows, set_type, 3, 4, 5, guid_col=0)
 
 
-class _IndexedPairProcessor(DataProcessor):
+class _IndexedPairProcessor(GlueProcessor):
   """GLUE layout `index, text_a, text_b, label` (test: no label column)."""
 
   labels = ("entailment", "not_entailment")
-
-  def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
-
-  def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev.tsv"), "dev")
-
-  def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test.tsv"), "test")
-
-  def get_labels(self):
-    return list(self.labels)
 
   def _create(self, path, set_type):
     min_columns = 3 if set_type == "test" else 4
@@ -526,20 +489,11 @@ class WnliProcessor(_IndexedPairProcessor):
   labels = ("0", "1")
 
 
-class StsbProcessor(DataProcessor):
+class StsbProcessor(GlueProcessor):
   """Processor for STS-B (GLUE), a regression task with scores 0 to 5."""
 
   metrics = ("pearson", "spearman")
   is_regression = True
-
-  def get_train_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "train.tsv"), "train")
-
-  def get_dev_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "dev.tsv"), "dev")
-
-  def get_test_examples(self, data_dir):
-    return self._create(os.path.join(data_dir, "test.tsv"), "test")
 
   def get_labels(self):
     return None

@@ -194,9 +194,14 @@ def horovod():
   return hvd
 
 
+def _horovod_on():
+  # Library use (tests, notebooks) may build input functions unparsed.
+  return FLAGS.is_parsed() and FLAGS.use_horovod
+
+
 def is_chief():
   """Whether this process writes checkpoints and results (Horovod rank 0)."""
-  return not FLAGS.use_horovod or horovod().rank() == 0
+  return not _horovod_on() or horovod().rank() == 0
 
 
 def _horovod_average(grads):
@@ -208,7 +213,7 @@ def _horovod_average(grads):
 
 def _input_shard():
   """(number of shards, this process's shard) for input files."""
-  if FLAGS.use_horovod:
+  if _horovod_on():
     return horovod().size(), horovod().rank()
   return 1, 0
 
