@@ -845,7 +845,11 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     input_ids = features["input_ids"]
     input_mask = features["input_mask"]
     segment_ids = features["segment_ids"]
-    label_ids = features["label_ids"]
+    if "label_ids" in features:
+      label_ids = features["label_ids"]
+    else:  # A SavedModel's serving inputs (runtime.export_saved_model).
+      label_ids = tf.zeros(tf.shape(input_ids)[:1],
+                           tf.float32 if is_regression else tf.int32)
     if "is_real_example" in features:
       is_real_example = tf.cast(features["is_real_example"], dtype=tf.float32)
     else:
@@ -991,6 +995,7 @@ def main(_):
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags(bert_config)
   runtime.check_output_dir(FLAGS.output_dir)
+  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
 
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
@@ -1100,6 +1105,10 @@ def main(_):
         estimator.predict(input_fn=predict_input_fn),
         num_actual_predict_examples,
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
+
+  if FLAGS.export_dir and runtime.is_chief():
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
 
 
 def write_test_results(predictions, num_actual_examples, output_path):

@@ -912,11 +912,10 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
           scaffold_fn=scaffold_fn)
 
     if mode == tf.estimator.ModeKeys.PREDICT:
-      predictions = {
-          "unique_ids": features["unique_ids"],
-          "start_logits": start_logits,
-          "end_logits": end_logits,
-      }
+      predictions = {"start_logits": start_logits, "end_logits": end_logits}
+      # A SavedModel's serving inputs (runtime.export_saved_model) have no ids.
+      if "unique_ids" in features:
+        predictions["unique_ids"] = features["unique_ids"]
       return tf.estimator.tpu.TPUEstimatorSpec(
           mode=mode, predictions=predictions, scaffold_fn=scaffold_fn)
 
@@ -1443,6 +1442,7 @@ def main(_):
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags_or_throw(bert_config)
   runtime.check_output_dir(FLAGS.output_dir)
+  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
 
   tokenizer = tokenization.FullTokenizer(
       vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
@@ -1482,6 +1482,9 @@ def main(_):
   # With Horovod, rank 0 alone predicts and writes the results.
   if FLAGS.do_predict and runtime.is_chief():
     predict_stats, _ = predict(estimator, tokenizer)
+  if FLAGS.export_dir and runtime.is_chief():
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
   _log_summary(train_stats, predict_stats)
 
 

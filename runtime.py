@@ -113,6 +113,14 @@ def define_flags():
       "Data-parallel training with Horovod (optional package), launched with "
       "`horovodrun -np N python <script> ... --use_horovod`. train_batch_size "
       "is the global batch; rank 0 writes checkpoints and results.")
+  flags.DEFINE_string(
+      "export_dir", None,
+      "Directory to write a SavedModel for serving after training and "
+      "evaluation, from the last checkpoint in --output_dir. Each export is a "
+      "new subdirectory <export_dir>/<unix timestamp>/, written under a "
+      "temporary name and renamed when complete. Its serving_default "
+      "signature takes int32 input_ids, input_mask and segment_ids "
+      "[batch, max_seq_length]; load it with tf.saved_model.load.")
 
 
 def validate_runtime_flags(train_batch_size):
@@ -192,6 +200,24 @@ def horovod():
   if not hvd.is_initialized():
     hvd.init()
   return hvd
+
+
+TENSORFLOW_HUB_INSTALL = 'pip install "tensorflow-hub==0.15.0" "setuptools<81"'
+
+
+def tensorflow_hub():
+  """The `tensorflow_hub` module (an optional extra) with `hub.Module`."""
+  try:
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        "TF Hub modules need the optional package tensorflow-hub (%s): %s" %
+        (e, TENSORFLOW_HUB_INSTALL))
+  if not hasattr(hub, "Module"):
+    raise ImportError(
+        "tensorflow-hub %s has no hub.Module (removed in 0.16), which TF1 "
+        "BERT modules need: %s" % (hub.__version__, TENSORFLOW_HUB_INSTALL))
+  return hub
 
 
 def _horovod_on():
@@ -291,6 +317,67 @@ def check_output_dir(output_dir):
     raise ValueError("--output_dir=%s is not writable." % output_dir)
 
 
+# The inputs of an exported model's serving_default signature.
+SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
+
+
+def check_export_dir(export_dir, output_dir, will_train):
+  """Fails before any work if `--export_dir` could not be written at the end.
+
+  The export is of the last checkpoint in `output_dir`, so without training
+  one must already be there.
+  """
+  if not export_dir:
+    return
+  if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
+    raise ValueError(
+        "--export_dir=%s is a file, not a directory: SavedModels are written "
+        "to new subdirectories of it." % export_dir)
+  try:
+    tf.io.gfile.makedirs(export_dir)
+  except (tf.errors.OpError, OSError) as e:
+    raise ValueError("--export_dir=%s cannot be created: %s" % (export_dir, e))
+  if not will_train and not tf.train.latest_checkpoint(output_dir):
+    raise ValueError(
+        "--export_dir exports the model trained in --output_dir=%s, which has "
+        "no checkpoint: add --do_train, or point --output_dir at a "
+        "fine-tuned model." % output_dir)
+
+
+def serving_input_receiver_fn(seq_length):
+  """Receiver of int32 `SERVING_INPUTS`, [batch, seq_length] each."""
+
+  def receiver_fn():
+    inputs = {
+        name: tf.placeholder(tf.int32, [None, seq_length], name=name)
+        for name in SERVING_INPUTS
+    }
+    return tf.estimator.export.ServingInputReceiver(inputs, inputs)
+
+  return receiver_fn
+
+
+def export_saved_model(estimator, export_dir, seq_length):
+  """Writes the estimator's last checkpoint as a SavedModel for serving.
+
+  The model_fn is called in PREDICT mode on the `SERVING_INPUTS` alone (no
+  labels), and its predictions become the outputs of the `serving_default`
+  signature. The Estimator writes into `<export_dir>/temp-<timestamp>/` and
+  renames it to `<export_dir>/<timestamp>/` when complete.
+
+  Returns:
+    the path of the SavedModel.
+  """
+  if not tf.train.latest_checkpoint(estimator.model_dir):
+    raise ValueError("No checkpoint in %s to export." % estimator.model_dir)
+  path = estimator.export_saved_model(export_dir,
+                                      serving_input_receiver_fn(seq_length))
+  if isinstance(path, bytes):
+    path = path.decode("utf-8")
+  tf.logging.info("Exported a SavedModel to %s", path)
+  return path
+
+
 def build_estimator(model_fn, output_dir, train_batch_size,
                     eval_batch_size=None, predict_batch_size=None):
   """A `TPUEstimator` configured from the shared flags.
@@ -339,7 +426,9 @@ def build_estimator(model_fn, output_dir, train_batch_size,
       config=run_config,
       train_batch_size=micro_batch,
       eval_batch_size=eval_batch_size,
-      predict_batch_size=predict_batch_size)
+      predict_batch_size=predict_batch_size,
+      # Off TPU, export one CPU graph: tf.saved_model.load needs no tags.
+      export_to_tpu=FLAGS.use_tpu)
 
 
 def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,

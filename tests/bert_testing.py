@@ -72,3 +72,60 @@ def run_script(script, args, timeout=600, env=None):
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, script)] + list(args),
       capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
+
+
+def write_mrpc_slice(data_dir, num_train, num_test):
+  """The first rows of the shared MSR paraphrase files, in their layout.
+
+  Returns the sentences, for `write_vocab`.
+  """
+  source = os.path.join(os.path.dirname(ROOT), "shared", "data", "mrpc")
+  os.makedirs(data_dir)
+  texts = []
+  for name, n in (("msr_paraphrase_train.txt", num_train),
+                  ("msr_paraphrase_test.txt", num_test)):
+    with open(os.path.join(source, name), encoding="utf-8-sig") as f:
+      lines = f.read().splitlines()[:n + 1]  # With the header.
+    with open(os.path.join(data_dir, name), "w", encoding="utf-8") as f:
+      f.write("\n".join(lines) + "\n")
+    texts += [" ".join(line.split("\t")[3:5]) for line in lines[1:]]
+  return texts
+
+
+def read_features(path, seq_length,
+                  names=("input_ids", "input_mask", "segment_ids")):
+  """Every record of a TFRecord file as int32 arrays [num_records, seq]."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  spec = {n: tf.io.FixedLenFeature([seq_length], tf.int64) for n in names}
+  columns = {n: [] for n in names}
+  for record in tf.data.TFRecordDataset(path):
+    example = tf.io.parse_single_example(record, spec)
+    for n in names:
+      columns[n].append(example[n].numpy())
+  return {n: np.array(v, np.int32) for n, v in columns.items()}
+
+
+def only_export(export_dir):
+  """The one SavedModel under --export_dir (its <timestamp>/ directory)."""
+  entries = os.listdir(export_dir)
+  assert len(entries) == 1 and entries[0].isdigit(), entries
+  return os.path.join(export_dir, entries[0])
+
+
+def serve(saved_model_dir, features):
+  """Loads a SavedModel in TF2 eager mode; its serving_default outputs.
+
+  Checks that the signature takes exactly `features`' names, each int32
+  [batch, seq_length].
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  assert tf.executing_eagerly()
+  serving = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
+  _, inputs = serving.structured_input_signature
+  assert sorted(inputs) == sorted(features)
+  for name, spec in inputs.items():
+    assert spec.dtype == tf.int32
+    assert spec.shape.as_list() == [None, features[name].shape[1]]
+  outputs = serving(**{n: tf.constant(v) for n, v in features.items()})
+  return {n: v.numpy() for n, v in outputs.items()}

@@ -1,0 +1,177 @@
+r"""Writes a BERT checkpoint as a TF Hub module of the TF1 `hub.Module` format.
+
+  python export_tfhub.py --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+      --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt \
+      --vocab_file=$BERT_BASE_DIR/vocab.txt --do_lower_case=True \
+      --export_dir=/tmp/bert_hub_module
+
+The module has the two signatures of the BERT modules Google published for
+`hub.Module`, which `run_classifier_with_tfhub.py` uses:
+
+  tokens: input_ids, input_mask, segment_ids (int32 [batch, seq_length]) ->
+      pooled_output [batch, hidden], sequence_output [batch, seq_length,
+      hidden].
+  tokenization_info: no inputs -> vocab_file (path of the module's copy of
+      the vocabulary), do_lower_case (bool).
+
+and two graph versions: tags {"train"} (with the config's dropout) and the
+default set() (without). Its variables are the encoder's (`bert/...`) from
+--init_checkpoint; a pre-training head or optimizer slots there are left out.
+
+Needs the optional package tensorflow-hub 0.15 (0.16 dropped `hub.Module`):
+  pip install "tensorflow-hub==0.15.0" "setuptools<81"
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+import uuid
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+import modeling
+import runtime
+import tokenization
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "bert_config_file", None,
+    "The config json file of the BERT model (bert_config.json).",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "init_checkpoint", None,
+    "The checkpoint to export, e.g. $BERT_BASE_DIR/bert_model.ckpt.",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "vocab_file", None,
+    "The vocabulary the model was trained on; copied into the module.",
+    allow_override=True)
+
+flags.DEFINE_bool(
+    "do_lower_case", True,
+    "Whether the model lower-cases its input: True for uncased models, "
+    "False for cased ones. Stored in the module's tokenization_info.",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "export_dir", None,
+    "Directory to write the module to (the --bert_hub_module_handle of "
+    "run_classifier_with_tfhub.py). Must not exist or be empty; the module "
+    "is written beside it under a temporary name and renamed when complete.",
+    allow_override=True)
+
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+
+
+def module_fn_builder(bert_config, vocab_file, do_lower_case):
+  """The `module_fn` of `hub.create_module_spec` for a BERT encoder."""
+
+  def module_fn(is_training):
+    hub = runtime.tensorflow_hub()
+    inputs = {name: tf.placeholder(tf.int32, [None, None], name=name)
+              for name in INPUT_NAMES}
+    model = modeling.BertModel(
+        config=bert_config,
+        is_training=is_training,
+        input_ids=inputs["input_ids"],
+        input_mask=inputs["input_mask"],
+        token_type_ids=inputs["segment_ids"])
+    hub.add_signature("tokens", inputs=inputs, outputs={
+        "pooled_output": model.get_pooled_output(),
+        "sequence_output": model.get_sequence_output(),
+    })
+    # An asset: the module gets a copy, and this tensor then holds its path.
+    vocab = tf.constant(vocab_file, name="vocab_file")
+    tf.add_to_collection(tf.GraphKeys.ASSET_FILEPATHS, vocab)
+    hub.add_signature("tokenization_info", inputs={}, outputs={
+        "vocab_file": vocab,
+        "do_lower_case": tf.constant(do_lower_case, name="do_lower_case"),
+    })
+
+  return module_fn
+
+
+def create_module_spec(bert_config, vocab_file, do_lower_case):
+  hub = runtime.tensorflow_hub()
+  return hub.create_module_spec(
+      module_fn_builder(bert_config, vocab_file, do_lower_case),
+      tags_and_args=[({"train"}, {"is_training": True}),
+                     (set(), {"is_training": False})])
+
+
+def check_checkpoint_has(variable_map, init_checkpoint):
+  """Raises a ValueError naming the variables the checkpoint lacks."""
+  shapes = dict(tf.train.list_variables(init_checkpoint))
+  missing = sorted(n for n in variable_map if n not in shapes)
+  if missing:
+    raise ValueError(
+        "--init_checkpoint=%s lacks %d variables of the model that "
+        "--bert_config_file describes, e.g. %s. Is it a BERT checkpoint of "
+        "that config?" % (init_checkpoint, len(missing), ", ".join(
+            missing[:5])))
+  for name, variable in sorted(variable_map.items()):
+    if list(shapes[name]) != variable.shape.as_list():
+      raise ValueError(
+          "%s has shape %s in --init_checkpoint=%s but %s in the model of "
+          "--bert_config_file." % (name, shapes[name], init_checkpoint,
+                                   variable.shape.as_list()))
+
+
+def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
+                  export_dir):
+  """Writes the module to `export_dir` (via a temporary directory)."""
+  hub = runtime.tensorflow_hub()
+  spec = create_module_spec(bert_config, vocab_file, do_lower_case)
+  export_dir = export_dir.rstrip("/")
+  tmp_dir = "%s.tmp-%s" % (export_dir, uuid.uuid4().hex[:8])
+  with tf.Graph().as_default():
+    module = hub.Module(spec)
+    check_checkpoint_has(module.variable_map, init_checkpoint)
+    saver = tf.train.Saver(module.variable_map)
+    with tf.Session() as session:
+      saver.restore(session, init_checkpoint)
+      module.export(tmp_dir, session)
+  if tf.io.gfile.exists(export_dir):
+    tf.io.gfile.rmtree(export_dir)  # Checked to be empty.
+  tf.io.gfile.rename(tmp_dir, export_dir)
+  tf.logging.info("Wrote the TF Hub module to %s", export_dir)
+
+
+def check_export_dir(export_dir):
+  if tf.io.gfile.exists(export_dir) and (
+      not tf.io.gfile.isdir(export_dir) or tf.io.gfile.listdir(export_dir)):
+    raise ValueError(
+        "--export_dir=%s already exists and is not an empty directory; "
+        "choose a new path or remove it." % export_dir)
+
+
+def main(_):
+  runtime.setup_logging()
+  runtime.tensorflow_hub()  # Fail now if the optional package is missing.
+  for name in ("bert_config_file", "vocab_file"):
+    if not tf.io.gfile.exists(getattr(FLAGS, name)):
+      raise ValueError("--%s=%s does not exist." % (name, getattr(FLAGS, name)))
+  if not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
+    raise ValueError("--init_checkpoint=%s is not a checkpoint." %
+                     FLAGS.init_checkpoint)
+  check_export_dir(FLAGS.export_dir)
+  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
+                                                FLAGS.init_checkpoint)
+  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  export_module(bert_config, FLAGS.init_checkpoint,
+                os.path.abspath(FLAGS.vocab_file), FLAGS.do_lower_case,
+                FLAGS.export_dir)
+
+
+if __name__ == "__main__":
+  for required in ("bert_config_file", "init_checkpoint", "vocab_file",
+                   "export_dir"):
+    flags.mark_flag_as_required(required)
+  app.run(main)

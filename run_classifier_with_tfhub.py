@@ -1,0 +1,287 @@
+r"""Fine-tunes a BERT TF Hub module (TF1 `hub.Module` format) to classify text.
+
+Run it as the original:
+
+  python run_classifier_with_tfhub.py --task_name=MRPC --do_train --do_eval \
+      --data_dir=$GLUE_DIR/MRPC --bert_hub_module_handle=/tmp/bert_hub_module \
+      --max_seq_length=128 --train_batch_size=32 --learning_rate=2e-5 \
+      --num_train_epochs=3.0 --output_dir=/tmp/mrpc_output/
+
+`--bert_hub_module_handle` is a module directory (`export_tfhub.py` writes
+one from any BERT checkpoint) or the URL of a TF1 BERT module. The
+vocabulary and casing come from the module's `tokenization_info` signature,
+so run_classifier.py's --vocab_file, --do_lower_case, --bert_config_file and
+--init_checkpoint are not used; its other flags (tasks, data, batch sizes,
+--do_predict, the runtime flags, --processor_module) work as there. Outputs:
+checkpoints, `eval_results.txt` (eval_accuracy, eval_loss) and
+`test_results.tsv` in --output_dir.
+
+Needs the optional package tensorflow-hub 0.15 (0.16 dropped `hub.Module`):
+  pip install "tensorflow-hub==0.15.0" "setuptools<81"
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import os
+
+from absl import app
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+import modeling
+import run_classifier
+import runtime
+import tokenization
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "bert_hub_module_handle", None,
+    "Handle for the BERT TF-Hub module: a directory written by "
+    "export_tfhub.py, or the URL of a TF1-format (hub.Module) BERT module.",
+    allow_override=True)
+
+# The head's dropout on the pooled output, as the original's keep_prob=0.9.
+HEAD_DROPOUT = 0.1
+
+
+def create_model(is_training, input_ids, input_mask, segment_ids, labels,
+                 num_labels, bert_hub_module_handle):
+  """The module's pooled output through one layer (`output_weights`).
+
+  The module is built with the "train" tags (its dropout on) in training,
+  and with trainable variables, so that fine-tuning updates it.
+
+  Returns:
+    (loss, per_example_loss, logits, probabilities)
+  """
+  hub = runtime.tensorflow_hub()
+  tags = {"train"} if is_training else set()
+  bert_module = hub.Module(bert_hub_module_handle, tags=tags, trainable=True)
+  bert_outputs = bert_module(
+      inputs=dict(input_ids=input_ids, input_mask=input_mask,
+                  segment_ids=segment_ids),
+      signature="tokens", as_dict=True)
+  # A token-level task would use bert_outputs["sequence_output"].
+  output_layer = bert_outputs["pooled_output"]
+  hidden_size = output_layer.shape[-1]
+
+  output_weights = tf.get_variable(
+      "output_weights", [num_labels, hidden_size],
+      initializer=tf.truncated_normal_initializer(stddev=0.02))
+  output_bias = tf.get_variable(
+      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+
+  with tf.variable_scope("loss"):
+    if is_training:
+      output_layer = modeling.dropout(output_layer, HEAD_DROPOUT)
+    logits = tf.matmul(output_layer, output_weights, transpose_b=True)
+    logits = tf.nn.bias_add(logits, output_bias)
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
+    per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
+    loss = tf.reduce_mean(per_example_loss)
+    return (loss, per_example_loss, logits, probabilities)
+
+
+def model_fn_builder(num_labels, learning_rate, num_train_steps,
+                     num_warmup_steps, use_tpu, bert_hub_module_handle):
+  """Returns the `model_fn` closure for TPUEstimator.
+
+  Training uses the optimiser, precision and accumulation of the runtime
+  flags (`runtime.create_train_op`); evaluation reports `eval_accuracy` and
+  `eval_loss` over the real (not padding) examples.
+  """
+
+  def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+    """The `model_fn` for TPUEstimator."""
+    tf.logging.info("*** Features ***")
+    for name in sorted(features.keys()):
+      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+
+    input_ids = features["input_ids"]
+    if "label_ids" in features:
+      label_ids = features["label_ids"]
+    else:  # A SavedModel's serving inputs (runtime.export_saved_model).
+      label_ids = tf.zeros(tf.shape(input_ids)[:1], tf.int32)
+    is_real_example = tf.cast(
+        features.get("is_real_example", tf.ones_like(label_ids)), tf.float32)
+
+    is_training = (mode == tf.estimator.ModeKeys.TRAIN)
+    (total_loss, per_example_loss, logits, probabilities) = create_model(
+        is_training, input_ids, features["input_mask"],
+        features["segment_ids"], label_ids, num_labels, bert_hub_module_handle)
+
+    if mode == tf.estimator.ModeKeys.TRAIN:
+      runtime.register_train_loss(total_loss)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, train_op=train_op)
+
+    if mode == tf.estimator.ModeKeys.EVAL:
+
+      def metric_fn(per_example_loss, label_ids, logits, is_real_example):
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {
+            "eval_accuracy": tf.metrics.accuracy(
+                label_ids, predictions, weights=is_real_example),
+            "eval_loss": tf.metrics.mean(per_example_loss,
+                                         weights=is_real_example),
+        }
+
+      eval_metrics = (metric_fn,
+                      [per_example_loss, label_ids, logits, is_real_example])
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, eval_metrics=eval_metrics)
+
+    return tf.estimator.tpu.TPUEstimatorSpec(
+        mode=mode, predictions={"probabilities": probabilities})
+
+  return model_fn
+
+
+def create_tokenizer_from_hub_module(bert_hub_module_handle):
+  """A FullTokenizer of the module's vocabulary and casing."""
+  hub = runtime.tensorflow_hub()
+  with tf.Graph().as_default():
+    bert_module = hub.Module(bert_hub_module_handle)
+    tokenization_info = bert_module(signature="tokenization_info",
+                                    as_dict=True)
+    with tf.Session() as sess:
+      vocab_file, do_lower_case = sess.run(
+          [tokenization_info["vocab_file"],
+           tokenization_info["do_lower_case"]])
+  return tokenization.FullTokenizer(
+      vocab_file=tokenization.convert_to_unicode(vocab_file),
+      do_lower_case=bool(do_lower_case))
+
+
+def validate_flags(processor):
+  """Checks the flags before any work starts; raises ValueError if wrong."""
+  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
+    raise ValueError(
+        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+  if processor.is_regression:
+    raise ValueError(
+        "--task_name=%s is a regression task; run_classifier_with_tfhub.py "
+        "fine-tunes classifiers only (use run_classifier.py)." %
+        FLAGS.task_name)
+  handle = FLAGS.bert_hub_module_handle
+  if "://" not in handle and not tf.io.gfile.isdir(handle):
+    raise ValueError(
+        "--bert_hub_module_handle=%s is neither a module directory nor a URL "
+        "(export_tfhub.py writes a module from a checkpoint)." % handle)
+  if not tf.io.gfile.isdir(FLAGS.data_dir):
+    raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+  runtime.validate_runtime_flags(FLAGS.train_batch_size)
+
+
+def _examples(processor, split):
+  """The examples of `split` ("train", "dev", "test"); never empty."""
+  examples = getattr(processor, "get_%s_examples" % split)(FLAGS.data_dir)
+  if not examples:
+    raise ValueError("%s produced no %s examples from --data_dir=%s." %
+                     (type(processor).__name__, split, FLAGS.data_dir))
+  return examples
+
+
+def _input_fn(examples, label_list, tokenizer, name, is_training):
+  """Writes `<output_dir>/<name>.tf_record`; returns an input_fn over it."""
+  path = os.path.join(FLAGS.output_dir, name + ".tf_record")
+  run_classifier.file_based_convert_examples_to_features(
+      examples, label_list, FLAGS.max_seq_length, tokenizer, path)
+  return run_classifier.file_based_input_fn_builder(
+      input_file=path, seq_length=FLAGS.max_seq_length,
+      is_training=is_training, drop_remainder=is_training or FLAGS.use_tpu)
+
+
+def _padded(examples, batch_size):
+  """On TPU, pads `examples` to whole batches of PaddingInputExamples."""
+  examples = list(examples)
+  while FLAGS.use_tpu and len(examples) % batch_size:
+    examples.append(run_classifier.PaddingInputExample())
+  return examples
+
+
+def main(_):
+  runtime.setup_logging()
+  run_classifier.load_processor_modules(FLAGS.processor_module)
+  processor = run_classifier.get_processor(FLAGS.task_name)
+  validate_flags(processor)
+  runtime.check_output_dir(FLAGS.output_dir)
+  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+
+  label_list = processor.get_labels()
+  tokenizer = create_tokenizer_from_hub_module(FLAGS.bert_hub_module_handle)
+
+  train_examples = None
+  num_train_steps = None
+  num_warmup_steps = None
+  if FLAGS.do_train:
+    train_examples = _examples(processor, "train")
+    num_train_steps = int(
+        len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
+    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+
+  model_fn = model_fn_builder(
+      num_labels=len(label_list),
+      learning_rate=FLAGS.learning_rate,
+      num_train_steps=num_train_steps,
+      num_warmup_steps=num_warmup_steps,
+      use_tpu=FLAGS.use_tpu,
+      bert_hub_module_handle=FLAGS.bert_hub_module_handle)
+  estimator = runtime.build_estimator(
+      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
+      FLAGS.eval_batch_size, FLAGS.predict_batch_size)
+
+  if FLAGS.do_train:
+    train_input_fn = _input_fn(train_examples, label_list, tokenizer, "train",
+                               is_training=True)
+    tf.logging.info("***** Running training *****")
+    tf.logging.info("  Num examples = %d", len(train_examples))
+    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Num steps = %d", num_train_steps)
+    hooks = []
+    if not FLAGS.use_tpu:
+      hooks.append(runtime.ThroughputHook(
+          FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
+          FLAGS.output_dir))
+    runtime.train(estimator, train_input_fn, num_train_steps, hooks)
+
+  # With Horovod, rank 0 alone evaluates, predicts and writes the results.
+  if FLAGS.do_eval and runtime.is_chief():
+    eval_examples = _padded(_examples(processor, "dev"), FLAGS.eval_batch_size)
+    eval_input_fn = _input_fn(eval_examples, label_list, tokenizer, "eval",
+                              is_training=False)
+    tf.logging.info("***** Running evaluation *****")
+    eval_steps = (len(eval_examples) // FLAGS.eval_batch_size
+                  if FLAGS.use_tpu else None)
+    result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
+    runtime.write_eval_results(FLAGS.output_dir, result)
+
+  if FLAGS.do_predict and runtime.is_chief():
+    predict_examples = _examples(processor, "test")
+    num_actual = len(predict_examples)
+    predict_input_fn = _input_fn(
+        _padded(predict_examples, FLAGS.predict_batch_size), label_list,
+        tokenizer, "predict", is_training=False)
+    tf.logging.info("***** Running prediction *****")
+    run_classifier.write_test_results(
+        estimator.predict(input_fn=predict_input_fn), num_actual,
+        os.path.join(FLAGS.output_dir, "test_results.tsv"))
+
+  if FLAGS.export_dir and runtime.is_chief():
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("data_dir")
+  flags.mark_flag_as_required("task_name")
+  flags.mark_flag_as_required("bert_hub_module_handle")
+  flags.mark_flag_as_required("output_dir")
+  app.run(main)
