@@ -105,10 +105,13 @@ flags.DEFINE_string(
     "Directory of the model to convert: config, vocab.txt and weights (see "
     "the module docstring for the files each --direction reads).")
 
+# Flags that run_squad.py defines too are defined with `allow_override`, so
+# that tests may import both scripts into one process.
 flags.DEFINE_string(
     "output_dir", None,
     "Directory to create with the converted model. Must not exist or be "
-    "empty, unless --overwrite.")
+    "empty, unless --overwrite.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "input_checkpoint", None,
@@ -124,7 +127,8 @@ flags.DEFINE_bool(
 flags.DEFINE_bool(
     "do_lower_case", True,
     "bert_to_hf only: written to tokenizer_config.json, since the original "
-    "format does not record it. Pass --nodo_lower_case for cased models.")
+    "format does not record it. Pass --nodo_lower_case for cased models.",
+    allow_override=True)
 
 # File names of the two formats.
 BERT_CHECKPOINT = "bert_model.ckpt"

@@ -1048,7 +1048,8 @@ def main(_):
       hooks.append(runtime.ThroughputHook(
           FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
           FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, num_train_steps, hooks)
+    runtime.train(estimator, train_input_fn, num_train_steps, hooks,
+                  input_files=[train_file])
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if FLAGS.do_eval and runtime.is_chief():
@@ -1135,4 +1136,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  app.run(runtime.exit_on_user_error(main))

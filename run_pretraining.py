@@ -337,13 +337,16 @@ def gather_indexes(sequence_tensor, positions):
 
 
 def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
-                     is_training, num_cpu_threads=_NUM_CPU_THREADS):
+                     is_training, num_cpu_threads=_NUM_CPU_THREADS,
+                     deterministic=False):
   """Returns the `input_fn` closure for TPUEstimator.
 
   Training reads up to `num_cpu_threads` shuffled files at once, interleaved,
-  and shuffles records again. Evaluation reads the files in order. Both
-  repeat (evaluation runs a fixed number of steps) and drop the last partial
-  batch, since TPUs need fixed shapes.
+  and shuffles records again. The interleaving follows the files' read speed
+  unless `deterministic` (with --seed, so that runs repeat exactly).
+  Evaluation reads the files in order. Both repeat (evaluation runs a fixed
+  number of steps) and drop the last partial batch, since TPUs need fixed
+  shapes.
   """
   name_to_features = feature_spec(max_seq_length, max_predictions_per_seq)
 
@@ -355,13 +358,13 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
       d = d.repeat()
       d = d.shuffle(buffer_size=len(input_files))
       cycle_length = min(num_cpu_threads, len(input_files))
-      # Not deterministic: a file that is slow to read does not hold up the
-      # others, and the order is random anyway.
+      # Not deterministic by default: a file that is slow to read does not
+      # hold up the others, and the order is random anyway.
       d = d.interleave(
           tf.data.TFRecordDataset,
           cycle_length=cycle_length,
           num_parallel_calls=cycle_length,
-          deterministic=False)
+          deterministic=deterministic)
       d = d.shuffle(buffer_size=100)
     else:
       d = tf.data.TFRecordDataset(input_files)
@@ -549,13 +552,15 @@ def main(_):
         input_files=input_files,
         max_seq_length=FLAGS.max_seq_length,
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        is_training=True)
+        is_training=True,
+        deterministic=FLAGS.seed is not None)
     hooks = []
     if not FLAGS.use_tpu:
       hooks.append(runtime.ThroughputHook(
           FLAGS.train_batch_size, FLAGS.num_train_steps,
           FLAGS.log_every_n_steps, FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps, hooks)
+    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps, hooks,
+                  input_files=input_files)
 
   # With Horovod, rank 0 alone evaluates and writes the results.
   if FLAGS.do_eval and runtime.is_chief():
@@ -576,4 +581,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  app.run(runtime.exit_on_user_error(main))

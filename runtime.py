@@ -14,11 +14,16 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import functools
 import inspect
 import json
 import math
 import os
+import re
+import socket
+import sys
 import time
+import urllib.request
 import uuid
 
 from absl import flags
@@ -303,18 +308,126 @@ def setup_logging():
 
 
 def check_output_dir(output_dir):
-  """Creates `output_dir`, failing early and clearly if it cannot be used."""
+  """Creates `output_dir`, failing early and clearly if it cannot be used.
+
+  A `gs://` directory needs Google Cloud credentials (`check_gcs_credentials`)
+  before it is touched, so that a machine without any fails at once instead
+  of waiting on the network. A local directory must take a new file: as root,
+  permission bits say little, and /proc or a read-only mount refuse writes
+  anyway. Temporary files of runs of this machine that were killed while
+  writing are removed (`remove_stale_temp_files`).
+  """
   if not output_dir:
     raise ValueError("--output_dir is required.")
-  if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
-    raise ValueError("--output_dir=%s is a file, not a directory." %
-                     output_dir)
+  if output_dir.startswith("gs://"):
+    check_gcs_credentials("--output_dir=%s" % output_dir)
   try:
+    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
+      raise ValueError("--output_dir=%s is a file, not a directory." %
+                       output_dir)
     tf.io.gfile.makedirs(output_dir)
   except (tf.errors.OpError, OSError) as e:
-    raise ValueError("--output_dir=%s cannot be created: %s" % (output_dir, e))
-  if "://" not in output_dir and not os.access(output_dir, os.W_OK):
-    raise ValueError("--output_dir=%s is not writable." % output_dir)
+    raise ValueError("--output_dir=%s cannot be created: %s" %
+                     (output_dir, error_text(e)))
+  if "://" not in output_dir:
+    probe = temp_path(os.path.join(output_dir, ".write_test"))
+    try:
+      with open(probe, "w"):
+        pass
+      os.remove(probe)
+    except OSError as e:
+      raise ValueError("--output_dir=%s is not writable: %s" %
+                       (output_dir, e.strerror or e))
+    remove_stale_temp_files(output_dir)
+
+
+def check_gcs_credentials(what):
+  """Raises ValueError, saying how to provide them, if TensorFlow would find
+  no Google Cloud credentials for `what` (a `gs://` flag, named in the
+  message).
+
+  Looks where TensorFlow's GCS client looks: $GOOGLE_APPLICATION_CREDENTIALS,
+  gcloud's application default credentials ($CLOUDSDK_CONFIG or
+  ~/.config/gcloud), and the metadata server of a Google Cloud VM, given one
+  second to answer (skipped with NO_GCE_CHECK=true, as TensorFlow does).
+  """
+  if os.environ.get("GOOGLE_AUTH_TOKEN_FOR_TESTING"):
+    return
+  key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+  if key_file:
+    if not os.path.isfile(key_file):
+      raise ValueError("%s: GOOGLE_APPLICATION_CREDENTIALS=%s is not a file." %
+                       (what, key_file))
+    return
+  config_dir = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(
+      os.path.expanduser("~"), ".config", "gcloud")
+  if os.path.isfile(os.path.join(config_dir,
+                                 "application_default_credentials.json")):
+    return
+  if (os.environ.get("NO_GCE_CHECK", "").lower() != "true" and
+      _metadata_server_reachable()):
+    return
+  raise ValueError(
+      "%s is on Google Cloud Storage, but no Google Cloud credentials were "
+      "found. Set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
+      "file, or run `gcloud auth application-default login`, or run on a "
+      "Google Cloud VM or TPU; or use a local directory." % what)
+
+
+def _metadata_server_reachable(timeout=1.0):
+  """Whether a Google Cloud metadata server answers within `timeout` seconds.
+
+  As google-auth checks: the reply must carry `Metadata-Flavor: Google` (a
+  proxy or firewall may answer anything), and no proxy is used.
+  """
+  # An IP address: looking up metadata.google.internal could hang.
+  host = os.environ.get("GCE_METADATA_IP", "169.254.169.254")
+  request = urllib.request.Request("http://%s/" % host,
+                                   headers={"Metadata-Flavor": "Google"})
+  opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+  try:
+    with opener.open(request, timeout=timeout) as response:
+      return response.headers.get("Metadata-Flavor") == "Google"
+  except Exception:  # pylint: disable=broad-except
+    return False  # Refused, timed out, not HTTP: not a metadata server.
+
+
+def error_text(error):
+  """The message of `error`; for a TensorFlow error, the line that says what
+  went wrong, without the graph node and stack TensorFlow adds."""
+  if not isinstance(error, tf.errors.OpError):
+    return str(error)
+  lines = [l.strip() for l in (error.message or "").splitlines() if l.strip()]
+  for i, line in enumerate(lines[:-1]):
+    if line.startswith("Node: "):
+      return lines[i + 1]
+  return lines[0] if lines else type(error).__name__
+
+
+# Errors that say what to fix: a flag, a path, an input file (and, below,
+# NonFiniteLossError: the loss).
+USER_ERRORS = (ValueError, OSError, tf.errors.NotFoundError,
+               tf.errors.PermissionDeniedError, tf.errors.DataLossError)
+
+
+def exit_on_user_error(main):
+  """Wraps a script's `main` for `app.run`: a `USER_ERRORS` error ends the
+  run with one line, `<script>: error: <message>`, and exit status 1.
+
+  The messages of these errors name the flag, file or step at fault; a
+  traceback, from deep inside TensorFlow for some, would only bury them.
+  Other exceptions keep their traceback.
+  """
+
+  @functools.wraps(main)
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except USER_ERRORS + (NonFiniteLossError,) as e:
+      sys.exit("%s: error: %s" % (os.path.basename(sys.argv[0]),
+                                  error_text(e)))
+
+  return wrapped
 
 
 # The inputs of an exported model's serving_default signature.
@@ -504,20 +617,41 @@ class NonFiniteLossError(RuntimeError):
   """Training stopped because the loss became NaN or infinite."""
 
 
-def train(estimator, input_fn, max_steps, hooks=None):
+class InputDataError(ValueError):
+  """An input file is corrupt or truncated, found while reading it."""
+
+
+def train(estimator, input_fn, max_steps, hooks=None, input_files=None):
   """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
   which is how Estimator starts a MultiWorkerMirroredStrategy cluster.
+
+  `input_files`, the files `input_fn` reads, are named if one is corrupt.
 
   Raises:
     NonFiniteLossError: the loss became NaN or infinite; the step that
       produced it was not applied and no checkpoint of it was written.
+    InputDataError: an input file is truncated or corrupt (TensorFlow finds
+      it only when reading reaches the damage).
   """
+  last = [h for h in hooks or () if isinstance(h, ThroughputHook)]
   try:
     _train(estimator, input_fn, max_steps, hooks)
+  except tf.errors.DataLossError as e:
+    step = last[0].last_step if last else None
+    files = list(input_files or [])
+    raise InputDataError(
+        "Training stopped%s: an input file is corrupt or truncated (%s). "
+        "Input files: %s. A file cut short, e.g. by an interrupted copy or "
+        "write, cannot be read past the damage: copy or create it again. "
+        "The checkpoints in %s are intact; a rerun resumes from the last." %
+        (" after step %d" % step if step is not None else "", error_text(e),
+         ", ".join(files[:5]) + (" and %d more" % (len(files) - 5)
+                                 if len(files) > 5 else "") or "?",
+         estimator.model_dir))
   except tf.errors.InvalidArgumentError as e:
     if optimization.NON_FINITE_LOSS_MESSAGE not in str(e.message):
       raise
-    last = [h.last_step for h in hooks or () if isinstance(h, ThroughputHook)]
+    last = [h.last_step for h in last]
     step = "%d" % (last[0] + 1) if last and last[0] is not None else "?"
     raise NonFiniteLossError(
         "The training loss became NaN or infinite at step %s; training "
@@ -612,16 +746,76 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
   return input_fn
 
 
+def temp_path(path):
+  """Where to write `path` before renaming it: `<path>.tmp-<host>-<pid>-<hex>`.
+
+  The host and process id let `remove_stale_temp_files` tell the leftovers
+  of a killed run from a file that a live process is still writing.
+  """
+  return "%s.tmp-%s-%d-%s" % (path, socket.gethostname(), os.getpid(),
+                              uuid.uuid4().hex[:8])
+
+
+_TEMP_NAME_RE = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def remove_stale_temp_files(directory):
+  """Removes the `temp_path` files in `directory` whose writer, a process of
+  this host, no longer runs (it was killed while writing).
+
+  Files of live processes, or of other hosts sharing the directory, stay.
+
+  Returns:
+    the names of the files removed.
+  """
+  host = socket.gethostname()
+  removed = []
+  for name in sorted(tf.io.gfile.listdir(directory)):
+    match = _TEMP_NAME_RE.search(name)
+    if (not match or match.group("host") != host or
+        _process_exists(int(match.group("pid")))):
+      continue
+    try:
+      tf.io.gfile.remove(os.path.join(directory, name))
+    except (tf.errors.OpError, OSError):
+      continue  # Removed by another process, or a directory: not ours.
+    removed.append(name)
+  if removed:
+    tf.logging.warning("Removed %d temporary file(s) that an interrupted run "
+                       "left in %s: %s", len(removed), directory,
+                       ", ".join(removed))
+  return removed
+
+
+def _process_exists(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except OSError:
+    return True  # It exists but belongs to another user.
+  return True
+
+
+def _remove_quietly(path):
+  try:
+    if tf.io.gfile.exists(path):
+      tf.io.gfile.remove(path)
+  except (tf.errors.OpError, OSError):
+    pass
+
+
 class TFRecordWriter(object):
   """Writes a TFRecord file under a temporary name and renames it when done.
 
   A run killed while writing leaves no file under the final name, so a later
-  run never reads a half-written file as if it were complete.
+  run never reads a half-written file as if it were complete; the next run
+  in the same output directory removes the temporary file (`check_output_dir`).
   """
 
   def __init__(self, path):
     self.path = path
-    self._tmp_path = "%s.tmp-%s" % (path, uuid.uuid4().hex[:8])
+    self._tmp_path = temp_path(path)
     self._writer = tf.io.TFRecordWriter(self._tmp_path)
     self.count = 0
 
@@ -630,13 +824,16 @@ class TFRecordWriter(object):
     self.count += 1
 
   def close(self):
-    self._writer.close()
-    tf.io.gfile.rename(self._tmp_path, self.path, overwrite=True)
+    try:
+      self._writer.close()
+      tf.io.gfile.rename(self._tmp_path, self.path, overwrite=True)
+    except BaseException:
+      _remove_quietly(self._tmp_path)
+      raise
 
   def abort(self):
     self._writer.close()
-    if tf.io.gfile.exists(self._tmp_path):
-      tf.io.gfile.remove(self._tmp_path)
+    _remove_quietly(self._tmp_path)
 
   def __enter__(self):
     return self
@@ -649,11 +846,19 @@ class TFRecordWriter(object):
 
 
 def write_text_atomically(path, text):
-  """Writes `text` to `path` so that readers see the old file or the new one."""
-  tmp_path = "%s.tmp-%s" % (path, uuid.uuid4().hex[:8])
-  with tf.io.gfile.GFile(tmp_path, "w") as writer:
-    writer.write(text)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  """Writes `text` to `path` so that readers see the old file or the new one.
+
+  If writing fails (a full disk, an error), the old file stays as it was and
+  the temporary file is removed.
+  """
+  tmp_path = temp_path(path)
+  try:
+    with tf.io.gfile.GFile(tmp_path, "w") as writer:
+      writer.write(text)
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  except BaseException:
+    _remove_quietly(tmp_path)
+    raise
 
 
 def write_eval_results(output_dir, result, file_name="eval_results.txt"):
@@ -706,7 +911,9 @@ class ThroughputHook(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     now = time.time()
     step = int(run_values.results["step"])
-    self.last_step = step
+    # `step` is read as the step starts, before its update; a failure in the
+    # next step comes after the global step as it is now, so read that.
+    self.last_step = int(run_context.session.run(self._global_step))
     loss = run_values.results.get("loss")
     if loss is not None:
       self._final_loss = float(loss)

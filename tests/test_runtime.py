@@ -165,8 +165,9 @@ def test_non_finite_loss_stops_training_without_poisoned_checkpoint(
   args.append("--bert_config_file=%s" % (tmp_path / "bad_config.json"))
   proc = bert_testing.run_script("run_classifier.py", args)
   assert proc.returncode != 0
-  assert ("NonFiniteLossError: The training loss became NaN or infinite at "
-          "step 1; training stopped before applying that step") in proc.stderr
+  assert ("run_classifier.py: error: The training loss became NaN or infinite "
+          "at step 1; training stopped before applying that step") in (
+              proc.stderr)
   # Only the initial checkpoint exists, written before the failed step.
   assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("ckpt-0")
 
