@@ -507,6 +507,10 @@ def validate_flags(bert_config):
   """Checks the flags before any work starts; raises ValueError if wrong."""
   if not FLAGS.do_train and not FLAGS.do_eval:
     raise ValueError("At least one of `do_train` or `do_eval` must be True.")
+  if FLAGS.export_dir:
+    raise ValueError(
+        "--export_dir is not supported by run_pretraining.py: fine-tune with "
+        "run_classifier.py or run_squad.py and export from there.")
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
     raise ValueError(
         "--max_seq_length=%d is longer than max_position_embeddings=%d of "

@@ -53,94 +53,116 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "bert_config_file", None,
     "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.")
+    "This specifies the model architecture.",
+    allow_override=True)
 
 flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.")
+                    "The vocabulary file that the BERT model was trained on.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "output_dir", None,
     "The output directory where the model checkpoints and predictions will "
-    "be written.")
+    "be written.",
+    allow_override=True)
 
 ## Other parameters
 flags.DEFINE_string("train_file", None,
-                    "SQuAD json for training. E.g., train-v1.1.json")
+                    "SQuAD json for training. E.g., train-v1.1.json",
+    allow_override=True)
 
 flags.DEFINE_string(
     "predict_file", None,
     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json. If "
-    "it holds gold answers, EM/F1 are written to eval_results.json.")
+    "it holds gold answers, EM/F1 are written to eval_results.json.",
+    allow_override=True)
 
 flags.DEFINE_string(
     "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).")
+    "Initial checkpoint (usually from a pre-trained BERT model).",
+    allow_override=True)
 
 flags.DEFINE_bool(
     "do_lower_case", True,
     "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.")
+    "models and False for cased models.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "max_seq_length", 384,
     "The maximum total input sequence length after WordPiece tokenization. "
     "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.")
+    "than this will be padded.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "doc_stride", 128,
     "When splitting up a long document into chunks, how much stride to "
     "take between chunks. Must be smaller than max_seq_length - "
-    "max_query_length - 3 so that consecutive chunks overlap.")
+    "max_query_length - 3 so that consecutive chunks overlap.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "max_query_length", 64,
     "The maximum number of tokens for the question. Questions longer than "
-    "this will be truncated to this length.")
+    "this will be truncated to this length.",
+    allow_override=True)
 
-flags.DEFINE_bool("do_train", False, "Whether to run training.")
+flags.DEFINE_bool("do_train", False, "Whether to run training.",
+    allow_override=True)
 
 flags.DEFINE_bool("do_predict", False,
                   "Whether to run predictions (and evaluation, when the "
-                  "predict_file has answers) on --predict_file.")
+                  "predict_file has answers) on --predict_file.",
+    allow_override=True)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
+    allow_override=True)
 
 flags.DEFINE_integer("predict_batch_size", 8,
-                     "Total batch size for predictions.")
+                     "Total batch size for predictions.",
+    allow_override=True)
 
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
+    allow_override=True)
 
 flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.")
+                   "Total number of training epochs to perform.",
+    allow_override=True)
 
 flags.DEFINE_float(
     "warmup_proportion", 0.1,
     "Proportion of training to perform linear learning rate warmup for. "
-    "E.g., 0.1 = 10% of training.")
+    "E.g., 0.1 = 10% of training.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "n_best_size", 20,
     "The total number of n-best predictions to generate in the "
-    "nbest_predictions.json output file.")
+    "nbest_predictions.json output file.",
+    allow_override=True)
 
 flags.DEFINE_integer(
     "max_answer_length", 30,
     "The maximum length of an answer that can be generated. This is needed "
-    "because the start and end predictions are not conditioned on one another.")
+    "because the start and end predictions are not conditioned on one another.",
+    allow_override=True)
 
 flags.DEFINE_bool(
     "verbose_logging", False,
     "If true, all of the warnings related to data processing will be printed. "
-    "A number of warnings are expected for a normal SQuAD evaluation.")
+    "A number of warnings are expected for a normal SQuAD evaluation.",
+    allow_override=True)
 
 flags.DEFINE_bool(
     "version_2_with_negative", False,
-    "If true, the SQuAD examples contain some that do not have an answer.")
+    "If true, the SQuAD examples contain some that do not have an answer.",
+    allow_override=True)
 
 flags.DEFINE_float(
     "null_score_diff_threshold", 0.0,
-    "If null_score - best_non_null is greater than the threshold predict null.")
+    "If null_score - best_non_null is greater than the threshold predict null.",
+    allow_override=True)
 
 runtime.define_flags()
 
