@@ -9,6 +9,8 @@ subprocess to show the user sees a clear error, not a TensorFlow traceback.
 import json
 import logging
 import os
+import subprocess
+import sys
 
 from absl import flags
 from absl.testing import flagsaver
@@ -44,12 +46,30 @@ def tokenizer(tmp_path_factory):
   return tokenization.FullTokenizer(path, do_lower_case=True)
 
 
+# run_squad's defaults, which are the original's.
+ORIGINAL_DEFAULTS = {
+    "do_lower_case": True, "max_seq_length": 384, "doc_stride": 128,
+    "max_query_length": 64, "do_train": False, "do_predict": False,
+    "train_batch_size": 32, "predict_batch_size": 8, "learning_rate": 5e-5,
+    "num_train_epochs": 3.0, "warmup_proportion": 0.1, "n_best_size": 20,
+    "max_answer_length": 30, "verbose_logging": False,
+    "version_2_with_negative": False, "null_score_diff_threshold": 0.0,
+    "save_checkpoints_steps": 1000, "iterations_per_loop": 1000,
+    "use_tpu": False, "num_tpu_cores": 8,
+}
+
+
 @pytest.fixture
 def parsed_flags():
-  """Flags parsed with their defaults, restored after the test."""
+  """Flags parsed with run_squad's defaults, restored after the test.
+
+  Other scripts imported into this test process define some of the same
+  flags (`max_seq_length`, ...) with their own defaults, so run_squad's are
+  set explicitly.
+  """
   if not FLAGS.is_parsed():
     FLAGS.mark_as_parsed()
-  with flagsaver.flagsaver():
+  with flagsaver.flagsaver(**ORIGINAL_DEFAULTS):
     yield FLAGS
 
 
@@ -716,22 +736,24 @@ def test_too_little_training_data_is_an_error(parsed_flags):
 
 
 def test_flag_defaults_match_the_original():
-  expected = {
-      "do_lower_case": True, "max_seq_length": 384, "doc_stride": 128,
-      "max_query_length": 64, "do_train": False, "do_predict": False,
-      "train_batch_size": 32, "predict_batch_size": 8, "learning_rate": 5e-5,
-      "num_train_epochs": 3.0, "warmup_proportion": 0.1, "n_best_size": 20,
-      "max_answer_length": 30, "verbose_logging": False,
-      "version_2_with_negative": False, "null_score_diff_threshold": 0.0,
-      "save_checkpoints_steps": 1000, "iterations_per_loop": 1000,
-      "use_tpu": False, "num_tpu_cores": 8,
-  }
-  for name, value in expected.items():
-    assert FLAGS[name].default == value, name
-  for name in ("bert_config_file", "vocab_file", "output_dir", "train_file",
-               "predict_file", "init_checkpoint", "tpu_name", "tpu_zone",
-               "gcp_project", "master"):
-    assert FLAGS[name].default is None, name
+  """Checked in a process that imports run_squad alone, as a user runs it."""
+  code = ("import json, run_squad\n"
+          "from absl import flags\n"
+          "print(json.dumps({n: flags.FLAGS[n].default for n in %r}))" %
+          (sorted(ORIGINAL_DEFAULTS) + list(NONE_DEFAULTS)))
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, cwd=bert_testing.ROOT, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  defaults = json.loads(proc.stdout.strip().splitlines()[-1])
+  for name, value in ORIGINAL_DEFAULTS.items():
+    assert defaults[name] == value, name
+  for name in NONE_DEFAULTS:
+    assert defaults[name] is None, name
+
+
+NONE_DEFAULTS = ("bert_config_file", "vocab_file", "output_dir", "train_file",
+                 "predict_file", "init_checkpoint", "tpu_name", "tpu_zone",
+                 "gcp_project", "master")
 
 
 def tiny_setup(tmp_path):
