@@ -174,4 +174,4 @@ if __name__ == "__main__":
   for required in ("bert_config_file", "init_checkpoint", "vocab_file",
                    "export_dir"):
     flags.mark_flag_as_required(required)
-  app.run(main)
+  app.run(runtime.exit_on_user_error(main))

@@ -381,4 +381,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("init_checkpoint")
   flags.mark_flag_as_required("output_file")
-  app.run(main)
+  app.run(runtime.exit_on_user_error(main))

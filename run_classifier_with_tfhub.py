@@ -284,4 +284,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("bert_hub_module_handle")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  app.run(runtime.exit_on_user_error(main))
