@@ -694,9 +694,23 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
       use_one_hot_embeddings=use_one_hot_embeddings,
       compute_type=compute_type)
 
-  output_layer = model.get_pooled_output()
-  hidden_size = output_layer.shape[-1]
+  return create_classification_head(
+      model.get_pooled_output(), labels, num_labels, is_training,
+      bert_config.hidden_dropout_prob, is_regression)
 
+
+def create_classification_head(output_layer, labels, num_labels, is_training,
+                               dropout_prob, is_regression=False):
+  """One layer over a pooled representation: `output_weights`, `output_bias`.
+
+  Shared by `create_model` and run_classifier_with_tfhub.py, whose pooled
+  output comes from a hub module.
+
+  Returns:
+    (loss, per_example_loss, logits, probabilities); for regression the
+    "probabilities" are the scores.
+  """
+  hidden_size = output_layer.shape[-1]
   output_weights = tf.get_variable(
       "output_weights", [num_labels, hidden_size],
       initializer=tf.truncated_normal_initializer(stddev=0.02))
@@ -705,8 +719,7 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
 
   with tf.variable_scope("loss"):
     if is_training:
-      output_layer = modeling.dropout(output_layer,
-                                      bert_config.hidden_dropout_prob)
+      output_layer = modeling.dropout(output_layer, dropout_prob)
     logits = tf.matmul(output_layer, output_weights, transpose_b=True)
     logits = tf.nn.bias_add(logits, output_bias)
     if is_regression:

@@ -30,7 +30,6 @@ from absl import app
 from absl import flags
 import tensorflow.compat.v1 as tf
 
-import modeling
 import run_classifier
 import runtime
 import tokenization
@@ -65,26 +64,9 @@ def create_model(is_training, input_ids, input_mask, segment_ids, labels,
                   segment_ids=segment_ids),
       signature="tokens", as_dict=True)
   # A token-level task would use bert_outputs["sequence_output"].
-  output_layer = bert_outputs["pooled_output"]
-  hidden_size = output_layer.shape[-1]
-
-  output_weights = tf.get_variable(
-      "output_weights", [num_labels, hidden_size],
-      initializer=tf.truncated_normal_initializer(stddev=0.02))
-  output_bias = tf.get_variable(
-      "output_bias", [num_labels], initializer=tf.zeros_initializer())
-
-  with tf.variable_scope("loss"):
-    if is_training:
-      output_layer = modeling.dropout(output_layer, HEAD_DROPOUT)
-    logits = tf.matmul(output_layer, output_weights, transpose_b=True)
-    logits = tf.nn.bias_add(logits, output_bias)
-    probabilities = tf.nn.softmax(logits, axis=-1)
-    log_probs = tf.nn.log_softmax(logits, axis=-1)
-    one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
-    per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
-    loss = tf.reduce_mean(per_example_loss)
-    return (loss, per_example_loss, logits, probabilities)
+  return run_classifier.create_classification_head(
+      bert_outputs["pooled_output"], labels, num_labels, is_training,
+      HEAD_DROPOUT)
 
 
 def model_fn_builder(num_labels, learning_rate, num_train_steps,
