@@ -123,9 +123,18 @@ def _finite_or_fail(grads, global_norm):
   checked = tf.debugging.check_numerics(global_norm, NON_FINITE_LOSS_MESSAGE +
                                         " (its gradients are)")
   with tf.control_dependencies([checked]):
-    return [None if g is None else tf.identity(g) if not isinstance(
-        g, tf.IndexedSlices) else tf.IndexedSlices(
-            tf.identity(g.values), g.indices, g.dense_shape) for g in grads]
+    return [_identity(g) for g in grads]
+
+
+def _identity(grad):
+  """A copy of a gradient (None, tensor or IndexedSlices) made where called,
+  so that it picks up the enclosing control dependencies."""
+  if grad is None:
+    return None
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.identity(grad.values), grad.indices,
+                            grad.dense_shape)
+  return tf.identity(grad)
 
 
 def _num_replicas_in_sync():
@@ -181,10 +190,9 @@ def _accumulate(grads, tvars, num_accumulation_steps):
       "gradient_accumulation/counter", shape=[], dtype=tf.int32,
       initializer=tf.zeros_initializer(), trainable=False,
       collections=[tf.GraphKeys.LOCAL_VARIABLES])
-  sums, added = [], []
+  totals, added = [], []
   for grad, var in zip(grads, tvars):
     if grad is None:
-      sums.append(None)
       added.append(None)
       continue
     total = tf.get_variable(
@@ -192,18 +200,18 @@ def _accumulate(grads, tvars, num_accumulation_steps):
         shape=var.shape, dtype=tf.float32, trainable=False,
         initializer=tf.zeros_initializer(),
         collections=[tf.GraphKeys.LOCAL_VARIABLES])
-    sums.append(total)
+    totals.append(total)
     added.append(total.assign_add(tf.convert_to_tensor(grad)))
   window_done = tf.equal(tf.math.floormod(counter + 1, num_accumulation_steps),
                          0)
 
+  def reset_totals():
+    return tf.group(*[t.assign(tf.zeros_like(t)) for t in totals])
+
   def finish():
     with tf.control_dependencies([a for a in added if a is not None]):
-      resets = [tf.cond(window_done,
-                        lambda t=t: t.assign(tf.zeros_like(t)),
-                        lambda t=t: tf.identity(t))
-                for t in sums if t is not None]
-      return tf.group(counter.assign_add(1), *resets)
+      return tf.group(counter.assign_add(1),
+                      tf.cond(window_done, reset_totals, tf.no_op))
 
   return added, window_done, finish
 
