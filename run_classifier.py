@@ -1068,61 +1068,50 @@ def main(_):
   if FLAGS.do_eval and runtime.is_chief():
     eval_examples = processor.get_dev_examples(FLAGS.data_dir)
     _require_examples(eval_examples, "dev", processor)
-    num_actual_eval_examples = len(eval_examples)
-    eval_examples = _padded(eval_examples, FLAGS.eval_batch_size)
-    eval_file = os.path.join(FLAGS.output_dir, "eval.tf_record")
-    file_based_convert_examples_to_features(
-        eval_examples, label_list, FLAGS.max_seq_length, tokenizer, eval_file)
-
-    tf.logging.info("***** Running evaluation *****")
-    tf.logging.info("  Num examples = %d (%d actual, %d padding)",
-                    len(eval_examples), num_actual_eval_examples,
-                    len(eval_examples) - num_actual_eval_examples)
-    tf.logging.info("  Batch size = %d", FLAGS.eval_batch_size)
-
+    eval_input_fn, num_batches = _inference_input_fn(
+        "evaluation", eval_examples, FLAGS.eval_batch_size, "eval.tf_record",
+        label_list, tokenizer, regression)
     # TPUs need a fixed number of full batches; elsewhere read the file once.
-    eval_steps = None
-    if FLAGS.use_tpu:
-      eval_steps = int(len(eval_examples) // FLAGS.eval_batch_size)
-    eval_input_fn = file_based_input_fn_builder(
-        input_file=eval_file,
-        seq_length=FLAGS.max_seq_length,
-        is_training=False,
-        drop_remainder=FLAGS.use_tpu,
-        is_regression=regression)
+    eval_steps = num_batches if FLAGS.use_tpu else None
     result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
     runtime.write_eval_results(FLAGS.output_dir, result)
 
   if FLAGS.do_predict and runtime.is_chief():
     predict_examples = processor.get_test_examples(FLAGS.data_dir)
     _require_examples(predict_examples, "test", processor)
-    num_actual_predict_examples = len(predict_examples)
-    predict_examples = _padded(predict_examples, FLAGS.predict_batch_size)
-    predict_file = os.path.join(FLAGS.output_dir, "predict.tf_record")
-    file_based_convert_examples_to_features(
-        predict_examples, label_list, FLAGS.max_seq_length, tokenizer,
-        predict_file)
-
-    tf.logging.info("***** Running prediction*****")
-    tf.logging.info("  Num examples = %d (%d actual, %d padding)",
-                    len(predict_examples), num_actual_predict_examples,
-                    len(predict_examples) - num_actual_predict_examples)
-    tf.logging.info("  Batch size = %d", FLAGS.predict_batch_size)
-
-    predict_input_fn = file_based_input_fn_builder(
-        input_file=predict_file,
-        seq_length=FLAGS.max_seq_length,
-        is_training=False,
-        drop_remainder=FLAGS.use_tpu,
-        is_regression=regression)
+    predict_input_fn, _ = _inference_input_fn(
+        "prediction", predict_examples, FLAGS.predict_batch_size,
+        "predict.tf_record", label_list, tokenizer, regression)
     write_test_results(
         estimator.predict(input_fn=predict_input_fn),
-        num_actual_predict_examples,
+        len(predict_examples),
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
 
   if FLAGS.export_dir and runtime.is_chief():
     runtime.export_saved_model(estimator, FLAGS.export_dir,
                                FLAGS.max_seq_length)
+
+
+def _inference_input_fn(what, examples, batch_size, file_name, label_list,
+                        tokenizer, regression):
+  """Pads `examples` (on TPU), writes them to `file_name` in --output_dir and
+  returns (an input_fn that reads them once, in order; the number of batches).
+  """
+  padded = _padded(examples, batch_size)
+  path = os.path.join(FLAGS.output_dir, file_name)
+  file_based_convert_examples_to_features(
+      padded, label_list, FLAGS.max_seq_length, tokenizer, path)
+  tf.logging.info("***** Running %s *****", what)
+  tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
+                  len(examples), len(padded) - len(examples))
+  tf.logging.info("  Batch size = %d", batch_size)
+  input_fn = file_based_input_fn_builder(
+      input_file=path,
+      seq_length=FLAGS.max_seq_length,
+      is_training=False,
+      drop_remainder=FLAGS.use_tpu,
+      is_regression=regression)
+  return input_fn, len(padded) // batch_size
 
 
 def write_test_results(predictions, num_actual_examples, output_path):
