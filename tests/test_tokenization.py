@@ -4,8 +4,6 @@ token-for-token agreement with a plain reference implementation on real text.
 """
 
 import collections
-import glob
-import os
 import random
 import unicodedata
 
@@ -13,90 +11,10 @@ import pytest
 
 import tokenization
 from conftest import SHARED_DATA
-
-# ---------------------------------------------------------------------------
-# Reference implementation.
-#
-# A deliberately plain, per-character version of the original algorithm, with
-# no caches or fast paths, to check the optimised tokenizer against.
-# ---------------------------------------------------------------------------
-
-_REF_CJK_RANGES = [
-    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF),
-    (0x2A700, 0x2B73F), (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF),
-    (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
-]
-
-
-def _ref_is_punct(char):
-  cp = ord(char)
-  if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-    return True
-  return unicodedata.category(char)[0] == "P"
-
-
-def ref_basic_tokenize(text, do_lower_case):
-  """Cleaning, CJK spacing, lower-casing/accents and punctuation splitting."""
-  spaced = []
-  for char in text:
-    cp = ord(char)
-    category = unicodedata.category(char)
-    if cp == 0 or cp == 0xFFFD:
-      continue
-    if char not in "\t\n\r" and category in ("Cc", "Cf"):
-      continue
-    if char in " \t\n\r" or category == "Zs":
-      spaced.append(" ")
-    elif any(low <= cp <= high for low, high in _REF_CJK_RANGES):
-      spaced.append(" " + char + " ")
-    else:
-      spaced.append(char)
-  pieces = []
-  for word in "".join(spaced).split():
-    if do_lower_case:
-      word = word.lower()
-      decomposed = unicodedata.normalize("NFD", word)
-      word = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    current = []
-    for char in word:
-      if _ref_is_punct(char):
-        pieces.append("".join(current))
-        pieces.append(char)
-        current = []
-      else:
-        current.append(char)
-    pieces.append("".join(current))
-  return " ".join(pieces).split()
-
-
-def ref_wordpiece(token, vocab, max_chars=200):
-  if len(token) > max_chars:
-    return ["[UNK]"]
-  result = []
-  start = 0
-  while start < len(token):
-    end = len(token)
-    match = None
-    while end > start:
-      candidate = token[start:end]
-      if start > 0:
-        candidate = "##" + candidate
-      if candidate in vocab:
-        match = candidate
-        break
-      end -= 1
-    if match is None:
-      return ["[UNK]"]
-    result.append(match)
-    start = end
-  return result
-
-
-def ref_tokenize(text, vocab, do_lower_case):
-  tokens = []
-  for token in ref_basic_tokenize(text, do_lower_case):
-    tokens.extend(ref_wordpiece(token, vocab))
-  return tokens
+from reference_tokenization import basic_tokenize as ref_basic_tokenize
+from reference_tokenization import build_vocab
+from reference_tokenization import read_sentences
+from reference_tokenization import tokenize as ref_tokenize
 
 
 # ---------------------------------------------------------------------------
@@ -120,53 +38,6 @@ _SMALL_VOCAB = [
 @pytest.fixture
 def small_vocab_file(tmp_path):
   return write_vocab(tmp_path, _SMALL_VOCAB)
-
-
-def read_real_lines():
-  """Returns the sentences of the shared SentEval and MRPC training sets."""
-  lines = []
-  for path in sorted(glob.glob(os.path.join(SHARED_DATA, "senteval", "*",
-                                            "train.tsv"))):
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        # The label column is a lone digit, the sentence is the other one.
-        fields = [x for x in line.rstrip("\n").split("\t") if not x.isdigit()]
-        lines.extend(fields)
-  mrpc = os.path.join(SHARED_DATA, "mrpc", "msr_paraphrase_train.txt")
-  with open(mrpc, encoding="utf-8") as f:
-    next(f)  # Header.
-    for line in f:
-      fields = line.rstrip("\n").split("\t")
-      lines.extend(fields[3:5])
-  return lines
-
-
-def build_vocab_from_text(lines, whole_words=1500, split_words=6000):
-  """Frequent words whole, rarer ones only as prefixes and ## suffixes.
-
-  A few letters get no "##" piece at all, so some rare words have no split
-  and become [UNK], while others split into several pieces.
-  """
-  # The shared data is already split around punctuation, so a plain
-  # whitespace split gives words; keep alphanumeric ones, plus punctuation.
-  counts = collections.Counter()
-  for line in lines:
-    counts.update(w for w in line.lower().split() if w.isalnum())
-  ranked = [w for w, _ in counts.most_common()]
-  vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-  vocab.extend(chr(c) for c in range(33, 127) if not chr(c).isalnum())
-  vocab.extend(ranked[:whole_words])
-  suffixes = collections.Counter()
-  for word in ranked[whole_words:split_words]:
-    for size in (2, 3, 4):
-      if len(word) > size:
-        vocab.append(word[:size])
-        suffixes["##" + word[-size:]] += 1
-  vocab.extend(s for s, _ in suffixes.most_common(400))
-  vocab.extend("##" + c for c in "abcdefghiklmnoprstuvwy0123456789")
-  # Capitalised forms let the cased tokenizer match some words too.
-  vocab.extend(w.capitalize() for w in ranked[:200] if w.isalpha())
-  return list(collections.OrderedDict.fromkeys(vocab))
 
 
 # ---------------------------------------------------------------------------
@@ -491,7 +362,7 @@ def _random_strings(count, seed=1234):
 
 @pytest.fixture(scope="module")
 def real_lines():
-  lines = read_real_lines()
+  lines = read_sentences(SHARED_DATA)
   assert len(lines) > 40000, "shared data looks incomplete"
   # Every 12th sentence (about 4,500), plus every one with non-ASCII text.
   sample = lines[::12] + [l for l in lines if not l.isascii()]
@@ -501,7 +372,8 @@ def real_lines():
 @pytest.fixture(scope="module")
 def real_vocab_file(real_lines, tmp_path_factory):
   lines, _ = real_lines
-  tokens = build_vocab_from_text(lines)
+  tokens = build_vocab(lines, whole_words=1500, split_words=6000,
+                       num_suffixes=400, num_capitalised=200)
   tokens += [u"é", u"##é", u"博", u"中", u"文", u"😀", u"£"]
   return write_vocab(tmp_path_factory.mktemp("real"), tokens)
 
