@@ -145,16 +145,26 @@ def kill_after_first_checkpoint(script, args, output_dir, timeout=300):
   """
   proc = start_script(script, args)
   deadline = time.time() + timeout
-  while (not [s for s in checkpoint_steps(output_dir) if s > 0] and
-         proc.poll() is None and time.time() < deadline):
+  # Wait on the `checkpoint` state file, not on model.ckpt-N.index: the saver
+  # writes the index first and names it in the state file a moment later, and
+  # a kill in between rightly leaves the previous checkpoint as the latest.
+  while (latest_checkpoint_step(output_dir) <= 0 and proc.poll() is None and
+         time.time() < deadline):
     time.sleep(0.05)
   proc.send_signal(signal.SIGKILL)
   _, err = proc.communicate()
   assert proc.returncode == -signal.SIGKILL, (
       "finished before it could be killed:\n" + err[-3000:])
-  assert [s for s in checkpoint_steps(output_dir) if s > 0], err[-3000:]
-  restored = tf.train.latest_checkpoint(str(output_dir))
-  return proc.pid, int(restored.rsplit("-", 1)[1])
+  restored = latest_checkpoint_step(output_dir)
+  assert restored > 0, err[-3000:]
+  assert restored in checkpoint_steps(output_dir)
+  return proc.pid, restored
+
+
+def latest_checkpoint_step(output_dir):
+  """Step of the checkpoint a run would restore, -1 when there is none."""
+  latest = tf.train.latest_checkpoint(str(output_dir))
+  return int(latest.rsplit("-", 1)[1]) if latest else -1
 
 
 def assert_checkpoint_complete(output_dir, step):
