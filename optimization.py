@@ -210,7 +210,7 @@ def _accumulate(grads, tvars, num_accumulation_steps):
                          0)
 
   def reset_totals():
-    return tf.group(*[t.assign(tf.zeros_like(t)) for t in totals])
+    return tf.group(*[_zero_in_place(t) for t in totals])
 
   def finish():
     with tf.control_dependencies([a for a in added if a is not None]):
@@ -218,6 +218,14 @@ def _accumulate(grads, tvars, num_accumulation_steps):
                       tf.cond(window_done, reset_totals, tf.no_op))
 
   return added, window_done, finish
+
+
+def _zero_in_place(var):
+  """Sets `var` to zeros without allocating a zero tensor of its size: a
+  scalar scattered over every row writes into the variable's own buffer."""
+  if var.shape.ndims == 0:
+    return var.assign(0.0)
+  return tf.scatter_update(var, tf.range(tf.shape(var)[0]), 0.0).op
 
 
 def _loss_scale_variable():
@@ -379,7 +387,12 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
     lr = tf.cast(self._lr_t, var.dtype.base_dtype)
     decay = tf.no_op()
     if self._do_use_weight_decay(_variable_name(var.name)):
-      decay = var.assign_sub(lr * self.weight_decay_rate * var)
+      # Not before the gradient exists: the decay needs only the learning
+      # rate, and could otherwise shrink the weights before the forward pass
+      # has read them. (The clipped gradient waits for every gradient, so
+      # for the whole forward and backward pass.)
+      with tf.control_dependencies([grad]):
+        decay = var.assign_sub(lr * self.weight_decay_rate * var)
     with tf.control_dependencies([decay]):
       kwargs = dict(beta1_power=0.0, beta2_power=0.0, lr=lr,
                     beta1=self.beta_1, beta2=self.beta_2,

@@ -372,3 +372,45 @@ def test_fused_adamw_updates_ref_and_resource_variables_alike():
                              0.271 * np.array([[1.0, 0.5], [-1.0, 2.0]]),
                              rtol=1e-5)
   assert values[0][0][0, 0] < 1.0 - 3 * 0.1 * 0.9
+
+
+@pytest.mark.parametrize("optimizer_name", optimization.OPTIMIZERS)
+def test_no_variable_is_written_before_the_forward_pass_read_it(
+    optimizer_name):
+  """Every op of the train step that writes a trainable variable waits (by
+  data or control edges) for the forward pass's reads of that variable, so
+  they always see the previous step's weights. A write that needs only the
+  learning rate (such as a decoupled weight decay) would otherwise race with
+  them."""
+  with tf.Graph().as_default() as graph:
+    x = tf.placeholder(tf.float32, [None, 4])
+    kernel = tf.get_variable("dense/kernel", [4, 2])
+    table = tf.get_variable("emb/word_embeddings", [5, 4])
+    ids = tf.math.floormod(tf.cast(tf.abs(x[:, 0]) * 7.0, tf.int32), 5)
+    loss = tf.reduce_mean(tf.square(tf.matmul(x + tf.gather(table, ids),
+                                              kernel)))
+    optimization.create_optimizer(loss, 0.05, 50, 0, False, optimizer_name)
+  forward = _ancestors(loss.op)
+  for var in (kernel, table):
+    handle = var.handle.op
+    reads = {op for op in forward if handle in [t.op for t in op.inputs]}
+    writes = [op for op in graph.get_operations()
+              if op.type.startswith(("Assign", "ResourceApply",
+                                     "ResourceScatter")) and
+              op.inputs[0].op is handle and op is not var.initializer]
+    assert reads and writes
+    for op in writes:
+      assert reads <= _ancestors(op), op.name
+
+
+def _ancestors(op):
+  """All ops `op` depends on through data and control edges."""
+  seen, stack = set(), [op]
+  while stack:
+    current = stack.pop()
+    for parent in [t.op for t in current.inputs] + list(
+        current.control_inputs):
+      if parent not in seen:
+        seen.add(parent)
+        stack.append(parent)
+  return seen
