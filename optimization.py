@@ -180,17 +180,24 @@ def _unscale(grad, scale):
 def _accumulate(grads, tvars, num_accumulation_steps):
   """Sums gradients over micro-batches in local (non-checkpointed) variables.
 
+  The first micro-batch of a window overwrites the sums instead of adding to
+  them, so no separate reset runs (and no zero tensor of the model's size is
+  made), and sums left non-finite by a skipped fp16 window do not carry over.
+
   Returns:
     (the accumulated gradients including this micro-batch, whether this
-    micro-batch closes the window, a function that makes the op resetting
-    the sums and advancing the micro-batch counter; the caller makes it under
-    a control dependency on the update, which must read the sums first).
+    micro-batch closes the window, a function that makes the op advancing
+    the micro-batch counter; the caller makes it under a control dependency
+    on the update, so that the update sees this micro-batch's count).
   """
   counter = tf.get_variable(
       "gradient_accumulation/counter", shape=[], dtype=tf.int32,
       initializer=tf.zeros_initializer(), trainable=False,
       collections=[tf.GraphKeys.LOCAL_VARIABLES])
-  totals, added = [], []
+  window_start = tf.equal(tf.math.floormod(counter, num_accumulation_steps), 0)
+  window_done = tf.equal(tf.math.floormod(counter + 1, num_accumulation_steps),
+                         0)
+  added = []
   for grad, var in zip(grads, tvars):
     if grad is None:
       added.append(None)
@@ -200,32 +207,20 @@ def _accumulate(grads, tvars, num_accumulation_steps):
         shape=var.shape, dtype=tf.float32, trainable=False,
         initializer=tf.zeros_initializer(),
         collections=[tf.GraphKeys.LOCAL_VARIABLES])
-    totals.append(total)
+    # One new buffer per variable, which the assignment then takes over.
+    base = tf.where_v2(window_start, 0.0, total)
     if isinstance(grad, tf.IndexedSlices):
-      # Adds the gathered rows in place, without a dense copy of the table.
-      added.append(tf.scatter_add(total, grad.indices, grad.values))
+      new_total = tf.tensor_scatter_nd_add(
+          base, tf.expand_dims(grad.indices, 1), grad.values)
     else:
-      added.append(total.assign_add(grad))
-  window_done = tf.equal(tf.math.floormod(counter + 1, num_accumulation_steps),
-                         0)
-
-  def reset_totals():
-    return tf.group(*[_zero_in_place(t) for t in totals])
+      new_total = base + grad
+    added.append(total.assign(new_total))
 
   def finish():
     with tf.control_dependencies([a for a in added if a is not None]):
-      return tf.group(counter.assign_add(1),
-                      tf.cond(window_done, reset_totals, tf.no_op))
+      return counter.assign_add(1).op
 
   return added, window_done, finish
-
-
-def _zero_in_place(var):
-  """Sets `var` to zeros without allocating a zero tensor of its size: a
-  scalar scattered over every row writes into the variable's own buffer."""
-  if var.shape.ndims == 0:
-    return var.assign(0.0)
-  return tf.scatter_update(var, tf.range(tf.shape(var)[0]), 0.0).op
 
 
 def _loss_scale_variable():
