@@ -351,34 +351,18 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
   def _resource_apply_sparse_duplicate_indices(self, grad, handle, indices):
     return self._apply_update(_densify(grad, indices, handle), handle)
 
+  # TF's fused Adam kernel updates a variable and its moments in one pass
+  # (written op by op, the update makes about a dozen). It is BERT's Adam:
+  # with beta powers of 0 its bias correction is 1, and its epsilon is added
+  # outside the square root. It forms 1 - beta_2 in float32 (0.00099998713
+  # for 0.001, a 1.3e-5 relative change of the second moment's rate). The
+  # decoupled decay does not depend on the moments, so it is applied first,
+  # from the same pre-update weights.
   def _apply_update(self, grad, var):
-    """Moments, then the decayed step, then the assignments."""
+    """The decay, then the fused Adam step."""
     m = self.get_slot(var, "m")
     v = self.get_slot(var, "v")
     grad = tf.cast(grad, var.dtype.base_dtype)
-    if self._uses_fused_kernel:
-      return self._fused_update(grad, var, m, v)
-    next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
-    next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
-    update = next_m / (tf.sqrt(next_v) + self.epsilon)
-    param_name = _variable_name(var.name)
-    if self._do_use_weight_decay(param_name):
-      update += self.weight_decay_rate * var
-    next_param = var - self._step_size(param_name, var, update) * update
-    return tf.group(var.assign(next_param), m.assign(next_m),
-                    v.assign(next_v))
-
-  # The update above, written op by op, makes about a dozen passes over every
-  # variable and its moments; TF's fused Adam kernel makes one. That kernel
-  # is BERT's Adam: with beta powers of 0 its bias correction is 1, and its
-  # epsilon is added outside the square root. It forms 1 - beta_2 in float32
-  # (0.00099998713 for 0.001, a 1.3e-5 relative change of the second
-  # moment's rate). The decoupled decay does not depend on the moments, so it
-  # is applied first, from the same pre-update weights. LAMB needs the whole
-  # update's norm, so it keeps the op-by-op form.
-  _uses_fused_kernel = True
-
-  def _fused_update(self, grad, var, m, v):
     lr = tf.cast(self._lr_t, var.dtype.base_dtype)
     decay = tf.no_op()
     if self._do_use_weight_decay(_variable_name(var.name)):
@@ -396,11 +380,6 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
         return tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle,
                                             v=v.handle, **kwargs)
       return tf.raw_ops.ApplyAdam(var=var, m=m, v=v, **kwargs).op
-
-  def _step_size(self, param_name, var, update):
-    """The learning rate applied to `update` (LAMB scales it per variable)."""
-    del param_name, var, update
-    return tf.cast(self._lr_t, tf.float32)
 
   def _do_use_weight_decay(self, param_name):
     """Whether to use L2 weight decay for `param_name`."""
@@ -437,18 +416,30 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
       exclude_from_layer_adaptation = exclude_from_weight_decay
     self.exclude_from_layer_adaptation = exclude_from_layer_adaptation
 
-  _uses_fused_kernel = False
+  def _apply_update(self, grad, var):
+    """Moments, the decayed update, its trust ratio, then the assignments.
 
-  def _step_size(self, param_name, var, update):
-    lr = super(LAMBOptimizer, self)._step_size(param_name, var, update)
-    if _matches_any(param_name, self.exclude_from_layer_adaptation):
-      return lr
-    w_norm = tf.norm(var, ord=2)
-    u_norm = tf.norm(update, ord=2)
-    ratio = tf.where(
-        tf.greater(w_norm, 0.0),
-        tf.where(tf.greater(u_norm, 0.0), w_norm / u_norm, 1.0), 1.0)
-    return ratio * lr
+    Op by op: the trust ratio needs the whole update's norm before the step,
+    which the fused Adam kernel does not give.
+    """
+    m = self.get_slot(var, "m")
+    v = self.get_slot(var, "v")
+    grad = tf.cast(grad, var.dtype.base_dtype)
+    next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
+    next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
+    update = next_m / (tf.sqrt(next_v) + self.epsilon)
+    param_name = _variable_name(var.name)
+    if self._do_use_weight_decay(param_name):
+      update += self.weight_decay_rate * var
+    step_size = tf.cast(self._lr_t, tf.float32)
+    if not _matches_any(param_name, self.exclude_from_layer_adaptation):
+      w_norm = tf.norm(var, ord=2)
+      u_norm = tf.norm(update, ord=2)
+      step_size *= tf.where(
+          tf.greater(w_norm, 0.0),
+          tf.where(tf.greater(u_norm, 0.0), w_norm / u_norm, 1.0), 1.0)
+    return tf.group(var.assign(var - step_size * update), m.assign(next_m),
+                    v.assign(next_v))
 
 
 def _densify(values, indices, var):
