@@ -21,39 +21,23 @@ from __future__ import division
 from __future__ import print_function
 
 import argparse
-import json
 import os
-import resource
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import bench_common
 
 
 def run_one(args):
   """Trains one configuration in this process; prints a JSON line."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  import modeling  # pylint: disable=g-import-not-at-top
   import optimization  # pylint: disable=g-import-not-at-top
 
   micro_batch = args.batch // args.accumulate
-  config = modeling.BertConfig(
-      vocab_size=30522, hidden_size=args.hidden,
-      num_hidden_layers=args.layers, num_attention_heads=args.hidden // 64,
-      intermediate_size=4 * args.hidden, type_vocab_size=2)
-  rng = np.random.RandomState(0)
-  shape = [micro_batch, args.seq_length]
   with tf.Graph().as_default():
-    ids = tf.constant(rng.randint(0, 30522, shape), tf.int32)
-    labels = tf.constant(rng.randint(0, 2, [micro_batch]), tf.int32)
-    model = modeling.BertModel(config, True, ids, tf.ones(shape, tf.int32),
-                               tf.zeros(shape, tf.int32))
-    logits = tf.layers.dense(model.get_pooled_output(), 2)
+    ids, mask, labels = bench_common.random_inputs(micro_batch,
+                                                   args.seq_length)
+    logits = bench_common.bert_logits(ids, mask, True, args.layers,
+                                      args.hidden, args.seq_length)
     loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
     train_op = optimization.create_optimizer(
         loss, 2e-5, 1000, 0, False, num_accumulation_steps=args.accumulate)
@@ -70,11 +54,9 @@ def run_one(args):
       seconds = time.time() - start
       updates = sess.run(global_step)
   assert updates == args.updates + 1, updates
-  print("RESULT " + json.dumps({
+  bench_common.print_result({
       "batch": args.batch, "accumulate": args.accumulate,
-      "examples_per_sec": args.updates * args.batch / seconds,
-      "peak_rss_mb": resource.getrusage(
-          resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+      "examples_per_sec": args.updates * args.batch / seconds})
 
 
 def main():
@@ -99,16 +81,14 @@ def main():
           (args.steps * args.micro_batch, args.steps)]
   rows = []
   for batch, accumulate in runs:
-    cmd = [sys.executable, os.path.abspath(__file__), "--one",
-           "--batch=%d" % batch, "--accumulate=%d" % accumulate] + [
-               "--%s=%s" % (k, getattr(args, k))
-               for k in ("layers", "hidden", "seq_length", "updates")]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-      print("batch %d failed:\n%s" % (batch, proc.stderr[-3000:]))
+    row = bench_common.run_in_own_process(__file__, [
+        "--one", "--batch=%d" % batch, "--accumulate=%d" % accumulate] + [
+            "--%s=%s" % (k, getattr(args, k))
+            for k in ("layers", "hidden", "seq_length", "updates")],
+                                          "batch %d" % batch)
+    if row is None:
       return
-    rows.append(json.loads(lines[-1][len("RESULT "):]))
+    rows.append(row)
 
   print("BERT %d layers, hidden %d, seq %d; %d CPU cores" % (
       args.layers, args.hidden, args.seq_length, os.cpu_count()))

@@ -36,17 +36,10 @@ from __future__ import division
 from __future__ import print_function
 
 import argparse
-import json
 import os
-import resource
-import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import bench_common
 
 CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "fp32-xla")
 
@@ -166,38 +159,25 @@ def plain_train_op(loss):
       zip(grads, tvars), global_step=tf.train.get_or_create_global_step())
 
 
-def project_logits(ids, mask, training, args):
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  import modeling  # pylint: disable=g-import-not-at-top
-  config = modeling.BertConfig(
-      vocab_size=30522, hidden_size=args.hidden,
-      num_hidden_layers=args.layers, num_attention_heads=args.hidden // 64,
-      intermediate_size=4 * args.hidden, type_vocab_size=2,
-      max_position_embeddings=max(512, args.seq_length))
-  model = modeling.BertModel(
-      config, training, ids, mask, tf.zeros_like(ids),
-      compute_type=tf.bfloat16 if args.one == "bf16" else tf.float32)
-  return tf.layers.dense(model.get_pooled_output(), 2)
-
-
 def run_one(args):
   """Times one configuration in this process; prints a JSON line."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import optimization  # pylint: disable=g-import-not-at-top
 
-  rng = np.random.RandomState(0)
-  shape = [args.batch_size, args.seq_length]
   plain = args.one == "plain"
+  compute_type = tf.bfloat16 if args.one == "bf16" else tf.float32
   results = {"config": args.one}
   for mode in ("train", "predict"):
     training = mode == "train"
     with tf.Graph().as_default():
-      ids = tf.constant(rng.randint(0, 30522, shape), tf.int32)
-      mask = tf.ones(shape, tf.int32)
-      labels = tf.constant(rng.randint(0, 2, [args.batch_size]), tf.int32)
-      logits = (plain_bert_logits if plain else project_logits)(
-          ids, mask, training, args)
+      ids, mask, labels = bench_common.random_inputs(args.batch_size,
+                                                     args.seq_length)
+      if plain:
+        logits = plain_bert_logits(ids, mask, training, args)
+      else:
+        logits = bench_common.bert_logits(ids, mask, training, args.layers,
+                                          args.hidden, args.seq_length,
+                                          compute_type)
       if training:
         loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
         op = (plain_train_op(loss) if plain else
@@ -210,9 +190,7 @@ def run_one(args):
           sess.run(op)
         seconds = best_time(lambda: sess.run(op), args.steps)
     results[mode] = args.batch_size / seconds
-  results["peak_rss_mb"] = resource.getrusage(
-      resource.RUSAGE_SELF).ru_maxrss / 1024.0
-  print("RESULT " + json.dumps(results))
+  bench_common.print_result(results)
 
 
 def main():
@@ -236,18 +214,15 @@ def main():
   peaks = {d: matmul_peak(d, args.peak_repeats) for d in ("fp32", "bf16")}
   rows = []
   for name in args.configs.split(","):
-    cmd = [sys.executable, os.path.abspath(__file__), "--one", name] + [
-        "--%s=%s" % (k, getattr(args, k))
-        for k in ("batch_size", "seq_length", "layers", "hidden", "steps")]
     env = dict(os.environ)
     if name.endswith("-xla"):
       env["TF_XLA_FLAGS"] = "--tf_xla_cpu_global_jit"
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-      print("%s failed:\n%s" % (name, proc.stderr[-3000:]))
-      continue
-    rows.append(json.loads(lines[-1][len("RESULT "):]))
+    row = bench_common.run_in_own_process(__file__, ["--one", name] + [
+        "--%s=%s" % (k, getattr(args, k))
+        for k in ("batch_size", "seq_length", "layers", "hidden", "steps")],
+                                          name, env=env)
+    if row is not None:
+      rows.append(row)
   # Measured again after the models, keeping the better figure, so that a
   # busy moment at the start does not make the utilisation look high.
   peaks = {d: max(peaks[d], matmul_peak(d, args.peak_repeats))

@@ -1,0 +1,68 @@
+"""Pieces the model benchmarks share.
+
+A BERT classifier of a given size on random data, and the way each
+configuration runs in a process of its own (so that its peak RSS is its own)
+and reports back one `RESULT {json}` line.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VOCAB_SIZE = 30522
+_RESULT = "RESULT "
+
+
+def random_inputs(batch_size, seq_length, seed=0):
+  """Constant (input_ids, input_mask, labels) of random ids, all unmasked."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  shape = [batch_size, seq_length]
+  ids = tf.constant(rng.randint(0, VOCAB_SIZE, shape), tf.int32)
+  labels = tf.constant(rng.randint(0, 2, [batch_size]), tf.int32)
+  return ids, tf.ones(shape, tf.int32), labels
+
+
+def bert_logits(ids, mask, training, layers, hidden, seq_length,
+                compute_type=None):
+  """Two-class logits of `modeling.BertModel` with BERT-base's proportions
+  (heads of 64, intermediate 4 x hidden) at the given size."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  import modeling  # pylint: disable=g-import-not-at-top
+  config = modeling.BertConfig(
+      vocab_size=VOCAB_SIZE, hidden_size=hidden, num_hidden_layers=layers,
+      num_attention_heads=hidden // 64, intermediate_size=4 * hidden,
+      type_vocab_size=2, max_position_embeddings=max(512, seq_length))
+  model = modeling.BertModel(config, training, ids, mask, tf.zeros_like(ids),
+                             compute_type=compute_type or tf.float32)
+  return tf.layers.dense(model.get_pooled_output(), 2)
+
+
+def print_result(result):
+  """Prints `result` with this process's peak RSS, for `run_in_own_process`."""
+  result = dict(result, peak_rss_mb=resource.getrusage(
+      resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+  print(_RESULT + json.dumps(result))
+
+
+def run_in_own_process(script, args, name, env=None):
+  """Runs `python script args...`; returns the dict its `print_result` gave,
+  or None after printing why there is none."""
+  proc = subprocess.run([sys.executable, os.path.abspath(script)] + args,
+                        capture_output=True, text=True, env=env)
+  lines = [l for l in proc.stdout.splitlines() if l.startswith(_RESULT)]
+  if proc.returncode != 0 or not lines:
+    print("%s failed:\n%s" % (name, proc.stderr[-3000:]))
+    return None
+  return json.loads(lines[-1][len(_RESULT):])
