@@ -129,3 +129,16 @@ def serve(saved_model_dir, features):
     assert spec.shape.as_list() == [None, features[name].shape[1]]
   outputs = serving(**{n: tf.constant(v) for n, v in features.items()})
   return {n: v.numpy() for n, v in outputs.items()}
+
+
+def mrpc_train_args(task_dir, output_dir, max_seq_length, *extra):
+  """run_classifier.py flags that train on the MRPC files in `task_dir`
+  (with its vocab.txt and bert_config.json) for one epoch of batch 8."""
+  return [
+      "--task_name=MRPC", "--do_train", "--data_dir=%s" % task_dir,
+      "--vocab_file=%s" % os.path.join(str(task_dir), "vocab.txt"),
+      "--bert_config_file=%s" % os.path.join(str(task_dir),
+                                             "bert_config.json"),
+      "--output_dir=%s" % output_dir, "--max_seq_length=%d" % max_seq_length,
+      "--train_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-4",
+  ] + list(extra)

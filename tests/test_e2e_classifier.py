@@ -126,20 +126,26 @@ def test_bf16_costs_no_accuracy(mrpc_run, tmp_path):
   assert set(dtypes.values()) <= {tf.float32, tf.int64}
 
 
+def copy_senteval_slice(task, data_dir, num_train, num_dev, text_column):
+  """Writes the first lines of a SentEval task's train.tsv and dev.tsv to
+  `data_dir`; returns their sentences (in `text_column`) for a vocabulary."""
+  data_dir.mkdir()
+  texts = []
+  for split, n in (("train", num_train), ("dev", num_dev)):
+    with open(os.path.join(SHARED_DATA, "senteval", task, split + ".tsv"),
+              encoding="utf-8") as f:
+      lines = f.read().splitlines()[:n]
+    (data_dir / (split + ".tsv")).write_text("\n".join(lines) + "\n")
+    texts += [l.split("\t")[text_column] for l in lines]
+  return texts
+
+
 @pytest.fixture(scope="module")
 def subj(tmp_path_factory):
   """2,000 train and 2,000 dev sentences of SentEval SUBJ (balanced), a
   vocabulary of their words and a 2-layer, hidden-32 config."""
   tmp = tmp_path_factory.mktemp("subj")
-  data_dir = tmp / "data"
-  data_dir.mkdir()
-  texts = []
-  for split in ("train", "dev"):
-    with open(os.path.join(SHARED_DATA, "senteval", "SUBJ", split + ".tsv"),
-              encoding="utf-8") as f:
-      lines = f.read().splitlines()[:2000]
-    (data_dir / (split + ".tsv")).write_text("\n".join(lines) + "\n")
-    texts += [l.split("\t")[1] for l in lines]
+  texts = copy_senteval_slice("SUBJ", tmp / "data", 2000, 2000, text_column=1)
   vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"), texts)
   bert_testing.write_config(str(tmp / "bert_config.json"), len(vocab),
                             hidden_size=32)
@@ -182,15 +188,8 @@ def test_bf16_and_lamb_cost_no_accuracy_where_the_model_learns(subj,
 
 def test_senteval_task_from_processor_module(tmp_path):
   """The README's recipe: a processor of one's own, loaded by flag."""
-  source = os.path.join(SHARED_DATA, "senteval", "CoLA")
   data_dir = tmp_path / "cola"
-  data_dir.mkdir()
-  texts = []
-  for split, n in (("train", 160), ("dev", 40)):
-    with open(os.path.join(source, split + ".tsv"), encoding="utf-8") as f:
-      lines = f.read().splitlines()[:n]
-    (data_dir / (split + ".tsv")).write_text("\n".join(lines) + "\n")
-    texts += [l.split("\t")[0] for l in lines]
+  texts = copy_senteval_slice("CoLA", data_dir, 160, 40, text_column=0)
   vocab = bert_testing.write_vocab(str(tmp_path / "vocab.txt"), texts)
   bert_testing.write_config(str(tmp_path / "bert_config.json"), len(vocab))
   out = tmp_path / "out"

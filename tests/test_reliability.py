@@ -64,13 +64,7 @@ def task(tmp_path_factory):
 
 
 def classifier_args(task_dir, output_dir, *extra):
-  return [
-      "--task_name=MRPC", "--do_train", "--data_dir=%s" % task_dir,
-      "--vocab_file=%s" % (task_dir / "vocab.txt"),
-      "--bert_config_file=%s" % (task_dir / "bert_config.json"),
-      "--output_dir=%s" % output_dir, "--max_seq_length=%d" % SEQ_LENGTH,
-      "--train_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-4",
-  ] + list(extra)
+  return bert_testing.mrpc_train_args(task_dir, output_dir, SEQ_LENGTH, *extra)
 
 
 def write_pretraining_records(path, num_examples, seed=0):
@@ -161,6 +155,19 @@ def kill_after_first_checkpoint(script, args, output_dir, timeout=300):
   return proc.pid, restored
 
 
+def rerun_and_check_resumed(script, args, output_dir, restored, last_step):
+  """Reruns a killed command: it must restore model.ckpt-<restored>, make
+  only the remaining steps and end with a complete model.ckpt-<last_step>."""
+  proc = bert_testing.run_script(script, args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Restoring parameters from %s/model.ckpt-%d" % (
+      output_dir, restored) in proc.stderr
+  # The summary counts steps from the end of the run's first one.
+  assert training_summary(output_dir)["steps"] == last_step - restored - 1
+  assert_checkpoint_complete(output_dir, last_step)
+  return proc
+
+
 def latest_checkpoint_step(output_dir):
   """Step of the checkpoint a run would restore, -1 when there is none."""
   latest = tf.train.latest_checkpoint(str(output_dir))
@@ -213,7 +220,6 @@ def test_classifier_killed_mid_training_resumes_from_last_checkpoint(
                          "--save_checkpoints_steps=2", "--seed=1")
   killed_pid, restored = kill_after_first_checkpoint("run_classifier.py", args,
                                                      out)
-  assert restored > 0
   # As if killed while converting: a half-written TFRecord under the
   # temporary name, which must neither be read nor stay. Another process's
   # file (this one's, alive) is not touched.
@@ -224,14 +230,7 @@ def test_classifier_killed_mid_training_resumes_from_last_checkpoint(
   with open(live, "wb") as f:
     f.write(b"still being written")
 
-  proc = bert_testing.run_script("run_classifier.py", args)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "Restoring parameters from %s/model.ckpt-%d" % (out, restored) in (
-      proc.stderr)
-  # The resumed run made only the remaining steps (the summary counts from
-  # the end of its first step).
-  assert training_summary(out)["steps"] == 40 - restored - 1
-  assert_checkpoint_complete(out, 40)
+  proc = rerun_and_check_resumed("run_classifier.py", args, out, restored, 40)
   assert not os.path.exists(stale)
   assert os.path.exists(live)
   assert "Removed 1 temporary file(s) that an interrupted run left" in (
@@ -250,13 +249,7 @@ def test_pretraining_killed_mid_training_resumes_from_last_checkpoint(
   args = pretraining_args(pretraining, out, num_train_steps=30,
                           save_checkpoints_steps=2, seed=1)
   _, restored = kill_after_first_checkpoint("run_pretraining.py", args, out)
-  assert restored > 0
-  proc = bert_testing.run_script("run_pretraining.py", args)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "Restoring parameters from %s/model.ckpt-%d" % (out, restored) in (
-      proc.stderr)
-  assert training_summary(out)["steps"] == 30 - restored - 1
-  assert_checkpoint_complete(out, 30)
+  rerun_and_check_resumed("run_pretraining.py", args, out, restored, 30)
   reader = tf.train.load_checkpoint(str(out / "model.ckpt-30"))
   assert "cls/predictions/output_bias" in reader.get_variable_to_shape_map()
 

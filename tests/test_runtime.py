@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
@@ -39,14 +38,8 @@ def task(tmp_path_factory):
 
 
 def classifier_args(task_dir, output_dir, *extra):
-  return [
-      "--task_name=MRPC", "--do_train", "--data_dir=%s" % task_dir,
-      "--vocab_file=%s" % (task_dir / "vocab.txt"),
-      "--bert_config_file=%s" % (task_dir / "bert_config.json"),
-      "--output_dir=%s" % output_dir, "--max_seq_length=24",
-      "--train_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-4",
-      "--seed=3",
-  ] + list(extra)
+  return bert_testing.mrpc_train_args(task_dir, output_dir, 24, "--seed=3",
+                                      *extra)
 
 
 def final_loss(log):
