@@ -10,8 +10,10 @@ Run it as the original:
       --num_train_epochs=3.0 --output_dir=/tmp/mrpc_output/
 
 Outputs in `--output_dir`: checkpoints, `train.tf_record`, `eval.tf_record`,
-`eval_results.txt`, `predict.tf_record` and `test_results.tsv` (one row of
-class probabilities per test example, in input order).
+`eval_results.txt`, `predict.tf_record`, `test_results.tsv` (one row of
+class probabilities per test example, in input order, as the original) and
+`test_predictions.tsv` (the same with a header: guid, prediction as a label
+name, prob_<label> per label).
 
 Task data is read by a `DataProcessor`. The original four (XNLI, MNLI, MRPC,
 CoLA) and the rest of GLUE (SST-2, QQP, QNLI, RTE, WNLI, STS-B) are built in.
@@ -38,8 +40,10 @@ from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+import bert_inputs
 import modeling
 import runtime
+import serving
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -557,24 +561,12 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
 
   tokens_a = tokenizer.tokenize(example.text_a)
   tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
-  if tokens_b:
-    # Room for [CLS], [SEP], [SEP].
-    _truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
-  elif len(tokens_a) > max_seq_length - 2:
-    tokens_a = tokens_a[0:(max_seq_length - 2)]
-
-  tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-  segment_ids = [0] * len(tokens)
-  if tokens_b:
-    tokens += tokens_b + ["[SEP]"]
-    segment_ids += [1] * (len(tokens_b) + 1)
-
-  input_ids = tokenizer.convert_tokens_to_ids(tokens)
-  input_mask = [1] * len(input_ids)
-  padding = max_seq_length - len(input_ids)
-  input_ids += [0] * padding
-  input_mask += [0] * padding
-  segment_ids += [0] * padding
+  tokens, segment_ids, _ = bert_inputs.classifier_inputs(
+      tokens_a, tokens_b, max_seq_length)
+  input_ids = bert_inputs.pad(tokenizer.convert_tokens_to_ids(tokens),
+                              max_seq_length)
+  input_mask = bert_inputs.pad([1] * len(tokens), max_seq_length)
+  segment_ids = bert_inputs.pad(segment_ids, max_seq_length)
 
   if ex_index < 5:
     tf.logging.info("*** Example ***")
@@ -656,18 +648,9 @@ def file_based_input_fn_builder(input_file, seq_length, is_training,
       drop_remainder)
 
 
-def _truncate_seq_pair(tokens_a, tokens_b, max_length):
-  """Truncates a sequence pair in place to the maximum length.
-
-  One token at a time comes off the end of the longer sequence: a short
-  sequence usually carries more information per token than the tail of a
-  long one.
-  """
-  while len(tokens_a) + len(tokens_b) > max_length:
-    if len(tokens_a) > len(tokens_b):
-      tokens_a.pop()
-    else:
-      tokens_b.pop()
+# Kept under its original name; the layout is in bert_inputs, which the
+# predictor and the exported text signature share.
+_truncate_seq_pair = bert_inputs.truncate_seq_pair
 
 
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
@@ -980,9 +963,11 @@ def _require_examples(examples, split, processor):
 
 def validate_flags(bert_config):
   """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
+  runs_data = FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
+  if not runs_data and not FLAGS.export_dir:
     raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+        "At least one of `do_train`, `do_eval` or `do_predict' must be True "
+        "(or --export_dir alone, to export the checkpoint in --output_dir).")
   if FLAGS.max_seq_length > bert_config.max_position_embeddings:
     raise ValueError(
         "Cannot use sequence length %d because the BERT model "
@@ -992,7 +977,10 @@ def validate_flags(bert_config):
   if FLAGS.max_seq_length < 3:
     raise ValueError("--max_seq_length=%d leaves no room for [CLS] and [SEP]." %
                      FLAGS.max_seq_length)
-  if not tf.io.gfile.isdir(FLAGS.data_dir):
+  if runs_data and not FLAGS.data_dir:
+    raise ValueError("--data_dir is required with --do_train, --do_eval or "
+                     "--do_predict.")
+  if runs_data and not tf.io.gfile.isdir(FLAGS.data_dir):
     raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
   runtime.validate_runtime_flags(FLAGS.train_batch_size)
 
@@ -1008,7 +996,8 @@ def main(_):
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags(bert_config)
   runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train,
+                           FLAGS.init_checkpoint)
 
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
@@ -1082,14 +1071,30 @@ def main(_):
     predict_input_fn, _ = _inference_input_fn(
         "prediction", predict_examples, FLAGS.predict_batch_size,
         "predict.tf_record", label_list, tokenizer, regression)
-    write_test_results(
+    probabilities = write_test_results(
         estimator.predict(input_fn=predict_input_fn),
         len(predict_examples),
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
+    write_test_predictions(
+        predict_examples, probabilities, None if regression else label_list,
+        os.path.join(FLAGS.output_dir, "test_predictions.tsv"))
 
   if FLAGS.export_dir and runtime.is_chief():
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
+    export(estimator, label_list, regression)
+
+
+def export(estimator, label_list, regression):
+  """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
+  --init_checkpoint) as a SavedModel with its vocabulary and labels."""
+  serving.export_saved_model(
+      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
+      metadata=serving.export_metadata(
+          "regression" if regression else "classification",
+          FLAGS.max_seq_length, FLAGS.do_lower_case,
+          None if regression else label_list, task_name=FLAGS.task_name),
+      vocab_file=FLAGS.vocab_file,
+      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
+                                              FLAGS.init_checkpoint))
 
 
 def _inference_input_fn(what, examples, batch_size, file_name, label_list,
@@ -1115,25 +1120,49 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
 
 
 def write_test_results(predictions, num_actual_examples, output_path):
-  """Writes one tab-separated row of probabilities per real example."""
-  lines = []
+  """Writes one tab-separated row of probabilities per real example.
+
+  Returns:
+    the rows, as lists of floats.
+  """
+  rows = []
   for prediction in predictions:
-    if len(lines) >= num_actual_examples:
+    if len(rows) >= num_actual_examples:
       break  # The rest are padding examples.
-    lines.append("\t".join(
-        str(p) for p in np.atleast_1d(prediction["probabilities"])) + "\n")
-  if len(lines) != num_actual_examples:
+    rows.append(np.atleast_1d(prediction["probabilities"]))
+  if len(rows) != num_actual_examples:
     raise ValueError("Expected %d predictions, got %d." %
-                     (num_actual_examples, len(lines)))
-  runtime.write_text_atomically(output_path, "".join(lines))
-  tf.logging.info("Wrote %d predictions to %s", len(lines), output_path)
+                     (num_actual_examples, len(rows)))
+  runtime.write_text_atomically(output_path, "".join(
+      "\t".join(str(p) for p in row) + "\n" for row in rows))
+  tf.logging.info("Wrote %d predictions to %s", len(rows), output_path)
+  return rows
+
+
+def write_test_predictions(examples, probabilities, label_list, output_path):
+  """Writes test_predictions.tsv: a header `guid, prediction, prob_<label>...`
+  then, per example, its guid, the label name of the highest probability
+  and the probabilities. A regression task has `guid, prediction` (the
+  score)."""
+  if label_list is None:
+    header = ["guid", "prediction"]
+    rows = [[e.guid, "%s" % float(p[0])] for e, p in zip(examples,
+                                                         probabilities)]
+  else:
+    header = ["guid", "prediction"] + ["prob_%s" % l for l in label_list]
+    rows = [[e.guid, str(label_list[int(np.argmax(p))])] +
+            [str(float(x)) for x in p]
+            for e, p in zip(examples, probabilities)]
+  runtime.write_text_atomically(output_path, "".join(
+      "\t".join(row) + "\n" for row in [header] + rows))
+  tf.logging.info("Wrote %d labelled predictions to %s", len(rows),
+                  output_path)
 
 
 if __name__ == "__main__":
   # Processor modules `import run_classifier`: let them get this module rather
   # than a second copy that would define every flag again.
   sys.modules.setdefault("run_classifier", sys.modules[__name__])
-  flags.mark_flag_as_required("data_dir")
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")

@@ -32,6 +32,7 @@ import tensorflow.compat.v1 as tf
 
 import run_classifier
 import runtime
+import serving
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -128,6 +129,13 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
 
 def create_tokenizer_from_hub_module(bert_hub_module_handle):
   """A FullTokenizer of the module's vocabulary and casing."""
+  vocab_file, do_lower_case = hub_tokenization_info(bert_hub_module_handle)
+  return tokenization.FullTokenizer(vocab_file=vocab_file,
+                                    do_lower_case=do_lower_case)
+
+
+def hub_tokenization_info(bert_hub_module_handle):
+  """(vocab_file, do_lower_case) of the module's tokenization_info."""
   hub = runtime.tensorflow_hub()
   with tf.Graph().as_default():
     bert_module = hub.Module(bert_hub_module_handle)
@@ -137,16 +145,16 @@ def create_tokenizer_from_hub_module(bert_hub_module_handle):
       vocab_file, do_lower_case = sess.run(
           [tokenization_info["vocab_file"],
            tokenization_info["do_lower_case"]])
-  return tokenization.FullTokenizer(
-      vocab_file=tokenization.convert_to_unicode(vocab_file),
-      do_lower_case=bool(do_lower_case))
+  return tokenization.convert_to_unicode(vocab_file), bool(do_lower_case)
 
 
 def validate_flags(processor):
   """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
+  runs_data = FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict
+  if not runs_data and not FLAGS.export_dir:
     raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+        "At least one of `do_train`, `do_eval` or `do_predict' must be True "
+        "(or --export_dir alone, to export the checkpoint in --output_dir).")
   if processor.is_regression:
     raise ValueError(
         "--task_name=%s is a regression task; run_classifier_with_tfhub.py "
@@ -157,7 +165,7 @@ def validate_flags(processor):
     raise ValueError(
         "--bert_hub_module_handle=%s is neither a module directory nor a URL "
         "(export_tfhub.py writes a module from a checkpoint)." % handle)
-  if not tf.io.gfile.isdir(FLAGS.data_dir):
+  if runs_data and not tf.io.gfile.isdir(FLAGS.data_dir or ""):
     raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
   runtime.validate_runtime_flags(FLAGS.train_batch_size)
 
@@ -198,7 +206,10 @@ def main(_):
   runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
 
   label_list = processor.get_labels()
-  tokenizer = create_tokenizer_from_hub_module(FLAGS.bert_hub_module_handle)
+  vocab_file, do_lower_case = hub_tokenization_info(
+      FLAGS.bert_hub_module_handle)
+  tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file,
+                                         do_lower_case=do_lower_case)
 
   train_examples = None
   num_train_steps = None
@@ -257,12 +268,15 @@ def main(_):
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
 
   if FLAGS.export_dir and runtime.is_chief():
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
+    serving.export_saved_model(
+        estimator, FLAGS.export_dir, FLAGS.max_seq_length,
+        metadata=serving.export_metadata(
+            "classification", FLAGS.max_seq_length, do_lower_case, label_list,
+            task_name=FLAGS.task_name),
+        vocab_file=vocab_file)
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("data_dir")
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("bert_hub_module_handle")
   flags.mark_flag_as_required("output_dir")

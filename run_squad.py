@@ -44,6 +44,7 @@ import tensorflow.compat.v1 as tf
 
 import modeling
 import runtime
+import serving
 import squad_evaluate
 import tokenization
 
@@ -1273,8 +1274,10 @@ def evaluate_predictions(predict_file, prediction_file, null_odds_file=None):
 
 def validate_flags_or_throw(bert_config):
   """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_predict:
-    raise ValueError("At least one of `do_train` or `do_predict` must be True.")
+  if not FLAGS.do_train and not FLAGS.do_predict and not FLAGS.export_dir:
+    raise ValueError("At least one of `do_train` or `do_predict` must be True "
+                     "(or --export_dir alone, to export the checkpoint in "
+                     "--output_dir).")
   if FLAGS.do_train and not FLAGS.train_file:
     raise ValueError(
         "If `do_train` is True, then `train_file` must be specified "
@@ -1465,7 +1468,8 @@ def main(_):
   bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
   validate_flags_or_throw(bert_config)
   runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train,
+                           FLAGS.init_checkpoint)
 
   tokenizer = tokenization.FullTokenizer(
       vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
@@ -1506,9 +1510,27 @@ def main(_):
   if FLAGS.do_predict and runtime.is_chief():
     predict_stats, _ = predict(estimator, tokenizer)
   if FLAGS.export_dir and runtime.is_chief():
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
+    export(estimator)
   _log_summary(train_stats, predict_stats)
+
+
+def export(estimator):
+  """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
+  --init_checkpoint) as a SavedModel with its vocabulary and the windowing
+  and answer parameters the predictor needs."""
+  serving.export_saved_model(
+      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
+      metadata=serving.export_metadata(
+          "squad", FLAGS.max_seq_length, FLAGS.do_lower_case,
+          doc_stride=FLAGS.doc_stride,
+          max_query_length=FLAGS.max_query_length,
+          max_answer_length=FLAGS.max_answer_length,
+          n_best_size=FLAGS.n_best_size,
+          version_2_with_negative=FLAGS.version_2_with_negative,
+          null_score_diff_threshold=FLAGS.null_score_diff_threshold),
+      vocab_file=FLAGS.vocab_file,
+      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
+                                              FLAGS.init_checkpoint))
 
 
 def _log_summary(train_stats, predict_stats):

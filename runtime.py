@@ -32,6 +32,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 import modeling
 import optimization
+import serving
 
 FLAGS = flags.FLAGS
 
@@ -120,12 +121,15 @@ def define_flags():
       "is the global batch; rank 0 writes checkpoints and results.")
   flags.DEFINE_string(
       "export_dir", None,
-      "Directory to write a SavedModel for serving after training and "
-      "evaluation, from the last checkpoint in --output_dir. Each export is a "
-      "new subdirectory <export_dir>/<unix timestamp>/, written under a "
-      "temporary name and renamed when complete. Its serving_default "
-      "signature takes int32 input_ids, input_mask and segment_ids "
-      "[batch, max_seq_length]; load it with tf.saved_model.load.")
+      "Directory to write a SavedModel for serving, after training, "
+      "evaluation and prediction, from the newest checkpoint in --output_dir "
+      "(without --do_* flags: export only, from --output_dir or a fine-tuned "
+      "--init_checkpoint). Each export is a new subdirectory "
+      "<export_dir>/<unix timestamp>/ holding signatures serving_default "
+      "(int32 input_ids, input_mask, segment_ids [batch, max_seq_length]) "
+      "and, with tensorflow-text installed, serving_text (strings), and "
+      "assets vocab.txt and bert_export.json (casing, sequence length, task, "
+      "labels); predict.py and predictor.Predictor load it.")
 
 
 def validate_runtime_flags(train_batch_size):
@@ -430,65 +434,12 @@ def exit_on_user_error(main):
   return wrapped
 
 
-# The inputs of an exported model's serving_default signature.
-SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
-
-
-def check_export_dir(export_dir, output_dir, will_train):
-  """Fails before any work if `--export_dir` could not be written at the end.
-
-  The export is of the last checkpoint in `output_dir`, so without training
-  one must already be there.
-  """
-  if not export_dir:
-    return
-  if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
-    raise ValueError(
-        "--export_dir=%s is a file, not a directory: SavedModels are written "
-        "to new subdirectories of it." % export_dir)
-  try:
-    tf.io.gfile.makedirs(export_dir)
-  except (tf.errors.OpError, OSError) as e:
-    raise ValueError("--export_dir=%s cannot be created: %s" % (export_dir, e))
-  if not will_train and not tf.train.latest_checkpoint(output_dir):
-    raise ValueError(
-        "--export_dir exports the model trained in --output_dir=%s, which has "
-        "no checkpoint: add --do_train, or point --output_dir at a "
-        "fine-tuned model." % output_dir)
-
-
-def serving_input_receiver_fn(seq_length):
-  """Receiver of int32 `SERVING_INPUTS`, [batch, seq_length] each."""
-
-  def receiver_fn():
-    inputs = {
-        name: tf.placeholder(tf.int32, [None, seq_length], name=name)
-        for name in SERVING_INPUTS
-    }
-    return tf.estimator.export.ServingInputReceiver(inputs, inputs)
-
-  return receiver_fn
-
-
-def export_saved_model(estimator, export_dir, seq_length):
-  """Writes the estimator's last checkpoint as a SavedModel for serving.
-
-  The model_fn is called in PREDICT mode on the `SERVING_INPUTS` alone (no
-  labels), and its predictions become the outputs of the `serving_default`
-  signature. The Estimator writes into `<export_dir>/temp-<timestamp>/` and
-  renames it to `<export_dir>/<timestamp>/` when complete.
-
-  Returns:
-    the path of the SavedModel.
-  """
-  if not tf.train.latest_checkpoint(estimator.model_dir):
-    raise ValueError("No checkpoint in %s to export." % estimator.model_dir)
-  path = estimator.export_saved_model(export_dir,
-                                      serving_input_receiver_fn(seq_length))
-  if isinstance(path, bytes):
-    path = path.decode("utf-8")
-  tf.logging.info("Exported a SavedModel to %s", path)
-  return path
+# SavedModel export lives in serving.py; these names stay until every caller
+# imports it from there.
+SERVING_INPUTS = serving.SERVING_INPUTS
+check_export_dir = serving.check_export_dir
+serving_input_receiver_fn = serving.serving_input_receiver_fn
+export_saved_model = serving.export_saved_model
 
 
 def build_estimator(model_fn, output_dir, train_batch_size,

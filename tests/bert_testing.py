@@ -120,7 +120,10 @@ def serve(saved_model_dir, features):
   [batch, seq_length].
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import serving as serving_module  # pylint: disable=g-import-not-at-top
   assert tf.executing_eagerly()
+  # An export with serving_text holds TF Text ops: they must be registered.
+  serving_module.tensorflow_text()
   serving = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
   _, inputs = serving.structured_input_signature
   assert sorted(inputs) == sorted(features)

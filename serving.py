@@ -1,0 +1,419 @@
+"""SavedModel export (`--export_dir`): a model that stands alone.
+
+Every export is a directory `<export_dir>/<unix timestamp>/`, written as
+`temp-<timestamp>/` and renamed when complete, holding a TF1 SavedModel (tag
+`serve`) with
+
+  signatures
+    serving_default    int32 input_ids, input_mask, segment_ids
+                       [batch, max_seq_length] -> the model's predictions
+                       (probabilities, or start_logits / end_logits)
+    serving_text       (only with the optional package tensorflow-text)
+                       string [batch] inputs, tokenised in the graph with TF
+                       Text's BertTokenizer into the ids above: text_a and,
+                       for sentence pairs, text_b ("" for none) for
+                       classification; question and context for SQuAD
+  assets
+    vocab.txt          the vocabulary the model was trained with
+    bert_export.json   what a client needs besides the vocabulary:
+                       {"format": "bert-savedmodel", "format_version": 1,
+                        "task": "classification" | "regression" | "squad"
+                                | "token_classification",
+                        "labels": [names in get_labels() order] | null,
+                        "do_lower_case": bool, "max_seq_length": int,
+                        "signatures": {name: [input names]},
+                        ... task parameters (SQuAD: doc_stride, ...)}
+
+`predictor.Predictor` reads this layout; `read_metadata` below checks it.
+The graph is built here (not by `Estimator.export_saved_model`, which writes
+one receiver per signature and no assets of ours), from the script's
+`model_fn` in PREDICT mode, and restored from the checkpoint being exported.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import tensorflow.compat.v1 as tf
+
+# The inputs of an exported model's serving_default signature.
+SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
+TEXT_SIGNATURE = "serving_text"
+METADATA_FILE = "bert_export.json"
+VOCAB_FILE = "vocab.txt"
+FORMAT = "bert-savedmodel"
+FORMAT_VERSION = 1
+TASKS = ("classification", "regression", "squad", "token_classification")
+# The string inputs of serving_text for each task; the second one may be "".
+TEXT_INPUTS = {
+    "classification": ("text_a", "text_b"),
+    "regression": ("text_a", "text_b"),
+    "squad": ("question", "context"),
+}
+TENSORFLOW_TEXT_INSTALL = 'pip install "tensorflow-text==2.15.*"'
+
+
+def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None):
+  """Fails before any work if `--export_dir` could not be written at the end.
+
+  Without training, the export is of the newest checkpoint in `output_dir`
+  or else of `init_checkpoint` (`checkpoint_to_export`): one must exist.
+  """
+  if not export_dir:
+    return
+  if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
+    raise ValueError(
+        "--export_dir=%s is a file, not a directory: SavedModels are written "
+        "to new subdirectories of it." % export_dir)
+  try:
+    tf.io.gfile.makedirs(export_dir)
+  except (tf.errors.OpError, OSError) as e:
+    raise ValueError("--export_dir=%s cannot be created: %s" % (export_dir, e))
+  if not will_train:
+    checkpoint_to_export(output_dir, init_checkpoint)
+
+
+def checkpoint_to_export(output_dir, init_checkpoint=None):
+  """The newest checkpoint in `output_dir`, else `init_checkpoint`.
+
+  Whether `init_checkpoint` holds the task head too is checked when the
+  graph is restored from it (`export_saved_model`).
+  """
+  latest = tf.train.latest_checkpoint(output_dir) if output_dir else None
+  if latest:
+    return latest
+  if init_checkpoint and tf.io.gfile.exists(init_checkpoint + ".index"):
+    return init_checkpoint
+  raise ValueError(
+      "--export_dir exports the model trained in --output_dir=%s, which has "
+      "no checkpoint: add --do_train, or point --output_dir (or "
+      "--init_checkpoint) at a fine-tuned model." % output_dir)
+
+
+def serving_input_receiver_fn(seq_length):
+  """Receiver of int32 `SERVING_INPUTS`, [batch, seq_length] each (for
+  `Estimator.export_saved_model` users; the export here builds its own)."""
+
+  def receiver_fn():
+    inputs = {
+        name: tf.placeholder(tf.int32, [None, seq_length], name=name)
+        for name in SERVING_INPUTS
+    }
+    return tf.estimator.export.ServingInputReceiver(inputs, inputs)
+
+  return receiver_fn
+
+
+def export_metadata(task, max_seq_length, do_lower_case, labels=None,
+                    **task_params):
+  """The bert_export.json dict of a script's export (see the module doc)."""
+  if task not in TASKS:
+    raise ValueError("Unknown task kind %r; expected one of %s." %
+                     (task, ", ".join(TASKS)))
+  metadata = {
+      "format": FORMAT, "format_version": FORMAT_VERSION, "task": task,
+      "labels": None if labels is None else [str(l) for l in labels],
+      "do_lower_case": bool(do_lower_case),
+      "max_seq_length": int(max_seq_length),
+  }
+  metadata.update(task_params)
+  return metadata
+
+
+def tensorflow_text():
+  """The `tensorflow_text` module, or None if the optional extra is absent."""
+  try:
+    import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return text
+
+
+def export_saved_model(estimator, export_dir, seq_length, metadata=None,
+                       vocab_file=None, checkpoint=None, text_signature=True):
+  """Writes a checkpoint as a SavedModel (see the module doc for the layout).
+
+  Args:
+    estimator: the script's estimator; its model_fn builds the graph.
+    export_dir: the SavedModel is written to a new `<timestamp>/` in it.
+    seq_length: the sequence length of the inputs.
+    metadata: the `export_metadata` dict; without it (old callers) the
+      export has serving_default alone and no assets.
+    vocab_file: the vocabulary, copied into the SavedModel's assets.
+    checkpoint: what to export; default the newest in the model directory.
+    text_signature: whether to add serving_text (if tensorflow-text is
+      installed and the task has one).
+
+  Returns:
+    the path of the SavedModel.
+  """
+  checkpoint = checkpoint or tf.train.latest_checkpoint(estimator.model_dir)
+  if not checkpoint:
+    raise ValueError("No checkpoint in %s to export." % estimator.model_dir)
+  text_inputs = None
+  if metadata is not None and text_signature:
+    text_inputs = TEXT_INPUTS.get(metadata["task"])
+    if text_inputs and tensorflow_text() is None:
+      tf.logging.warning(
+          "tensorflow-text is not installed: the SavedModel gets the "
+          "serving_default signature only (token ids in), not %s (strings "
+          "in). For it: %s", TEXT_SIGNATURE, TENSORFLOW_TEXT_INSTALL)
+      text_inputs = None
+  staging = tempfile.mkdtemp(prefix="bert_export_assets_")
+  try:
+    assets = _stage_assets(staging, metadata, vocab_file, text_inputs)
+    final_path, temp_dir = _new_export_paths(export_dir)
+    try:
+      _write_saved_model(estimator, checkpoint, seq_length, assets,
+                         text_inputs, temp_dir)
+      tf.io.gfile.rename(temp_dir, final_path)
+    except BaseException:
+      if tf.io.gfile.exists(temp_dir):
+        tf.io.gfile.rmtree(temp_dir)
+      raise
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  tf.logging.info("Exported a SavedModel to %s (from %s; signatures: %s)",
+                  final_path, checkpoint,
+                  ", ".join(["serving_default"] +
+                            ([TEXT_SIGNATURE] if text_inputs else [])))
+  return final_path
+
+
+def _stage_assets(staging, metadata, vocab_file, text_inputs):
+  """Writes the asset files under their SavedModel names in `staging`.
+
+  Returns:
+    {"vocab": path, "metadata": path} (empty without metadata).
+  """
+  if metadata is None:
+    return {}
+  if not vocab_file:
+    raise ValueError("An export with metadata needs its vocab_file.")
+  metadata = dict(metadata, signatures={"serving_default": list(
+      SERVING_INPUTS)})
+  if text_inputs:
+    metadata["signatures"][TEXT_SIGNATURE] = list(text_inputs)
+  vocab = os.path.join(staging, VOCAB_FILE)
+  tf.io.gfile.copy(vocab_file, vocab, overwrite=True)
+  meta = os.path.join(staging, METADATA_FILE)
+  with open(meta, "w", encoding="utf-8") as f:
+    json.dump(metadata, f, indent=2, sort_keys=True)
+    f.write("\n")
+  return {"vocab": vocab, "metadata": meta,
+          "do_lower_case": metadata["do_lower_case"],
+          "max_query_length": metadata.get("max_query_length")}
+
+
+def _new_export_paths(export_dir):
+  """(`<export_dir>/<timestamp>`, `<export_dir>/temp-<timestamp>`), unused."""
+  tf.io.gfile.makedirs(export_dir)
+  stamp = int(time.time())
+  while (tf.io.gfile.exists(os.path.join(export_dir, str(stamp))) or
+         tf.io.gfile.exists(os.path.join(export_dir, "temp-%d" % stamp))):
+    stamp += 1
+  return (os.path.join(export_dir, str(stamp)),
+          os.path.join(export_dir, "temp-%d" % stamp))
+
+
+def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
+                       path):
+  with tf.Graph().as_default():
+    id_inputs, string_inputs = _inputs(seq_length, assets, text_inputs)
+    spec = estimator._call_model_fn(  # pylint: disable=protected-access
+        dict(id_inputs), None, tf.estimator.ModeKeys.PREDICT,
+        estimator.config)
+    outputs = spec.predictions
+    if not isinstance(outputs, dict):
+      outputs = {"output": outputs}
+    signatures = {"serving_default": _signature(id_inputs, outputs)}
+    if string_inputs:
+      signatures[TEXT_SIGNATURE] = _signature(string_inputs, outputs)
+    asset_files = [tf.constant(assets[k], name="asset_" + k)
+                   for k in ("vocab", "metadata") if k in assets]
+    for asset in asset_files:
+      tf.add_to_collection(tf.GraphKeys.ASSET_FILEPATHS, asset)
+    saver = tf.train.Saver(sharded=True)
+    with tf.Session() as sess:
+      _restore(sess, saver, checkpoint)
+      builder = tf.saved_model.Builder(path)
+      builder.add_meta_graph_and_variables(
+          sess, [tf.saved_model.tag_constants.SERVING],
+          signature_def_map=signatures,
+          assets_collection=tf.get_collection(tf.GraphKeys.ASSET_FILEPATHS),
+          main_op=tf.group(tf.tables_initializer(),
+                           tf.local_variables_initializer()),
+          strip_default_attrs=True, saver=saver)
+      builder.save()
+
+
+def _restore(sess, saver, checkpoint):
+  """Restores every variable of the graph from `checkpoint`, or says which
+  ones it lacks (a pre-trained checkpoint has no task head)."""
+  available = set(name for name, _ in tf.train.list_variables(checkpoint))
+  missing = [v.op.name for v in tf.global_variables()
+             if v.op.name not in available]
+  if missing:
+    raise ValueError(
+        "Checkpoint %s lacks %d variable(s) of the model, e.g. %s: it is not "
+        "a fine-tuned checkpoint of this script and task (a pre-trained one "
+        "has no task head). Export the checkpoint of a fine-tuning run "
+        "(--output_dir of --do_train)." %
+        (checkpoint, len(missing), ", ".join(missing[:3])))
+  saver.restore(sess, checkpoint)
+
+
+def _signature(inputs, outputs):
+  return tf.saved_model.signature_def_utils.predict_signature_def(
+      inputs=inputs, outputs=outputs)
+
+
+def _inputs(seq_length, assets, text_inputs):
+  """(the id inputs, the string inputs or None).
+
+  With `text_inputs`, the ids default to the in-graph tokenisation of the
+  strings (`tf.placeholder_with_default`): serving_default feeds the ids and
+  never runs the tokenizer, serving_text feeds the strings.
+  """
+  if not text_inputs:
+    return {name: tf.placeholder(tf.int32, [None, seq_length], name=name)
+            for name in SERVING_INPUTS}, None
+  first = tf.placeholder(tf.string, [None], name=text_inputs[0])
+  second = tf.placeholder_with_default(
+      tf.fill(tf.shape(first), ""), [None], name=text_inputs[1])
+  from_text = text_to_ids(first, second, assets["vocab"],
+                          assets["do_lower_case"], seq_length,
+                          assets.get("max_query_length"))
+  ids = {name: tf.placeholder_with_default(from_text[name], [None, seq_length],
+                                           name=name)
+         for name in SERVING_INPUTS}
+  return ids, {text_inputs[0]: first, text_inputs[1]: second}
+
+
+def text_to_ids(first, second, vocab_file, do_lower_case, seq_length,
+                max_query_length=None):
+  """`SERVING_INPUTS` of string tensors [batch], tokenised in the graph.
+
+  Classification: the layout and truncation of
+  `bert_inputs.classifier_inputs` (a pair when `second` tokenises to
+  anything, else a single sentence). SQuAD (`max_query_length` set): as
+  run_squad.py's first window, `[CLS] question [SEP] context [SEP]` with the
+  question cut to `max_query_length` pieces and the context to the room
+  left; a longer context needs the predictor's windows (`predictor.py`).
+  """
+  text = tensorflow_text()
+  table = tf.lookup.StaticVocabularyTable(
+      tf.lookup.TextFileInitializer(
+          vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+          tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+      num_oov_buckets=1)
+  vocab = _read_vocab(vocab_file)
+  tokenizer = text.BertTokenizer(
+      table, token_out_type=tf.int64, lower_case=do_lower_case,
+      unknown_token="[UNK]",
+      # FullTokenizer's WordpieceTokenizer gives [UNK] past 200 characters;
+      # TF Text counts bytes (the same for ASCII).
+      max_bytes_per_word=200)
+  pieces_a = tokenizer.tokenize(first).merge_dims(1, 2)
+  pieces_b = tokenizer.tokenize(second).merge_dims(1, 2)
+  return _layout(pieces_a, pieces_b, vocab["[CLS]"], vocab["[SEP]"],
+                 seq_length, max_query_length)
+
+
+def _read_vocab(vocab_file):
+  with tf.io.gfile.GFile(vocab_file, "r") as f:
+    return {line.strip(): i for i, line in enumerate(f)}
+
+
+def _layout(pieces_a, pieces_b, cls_id, sep_id, seq_length, max_query_length):
+  """[CLS] A [SEP] (B [SEP]) of ragged piece ids, truncated and padded."""
+  len_a = pieces_a.row_lengths()
+  len_b = pieces_b.row_lengths()
+  if max_query_length:
+    kept_a = tf.minimum(len_a, max_query_length)
+    kept_b = tf.minimum(len_b, seq_length - 3 - kept_a)
+    # run_squad always closes the context with [SEP].
+    len_b = tf.ones_like(len_b)
+  else:
+    kept_a, kept_b = _truncated_lengths(len_a, len_b, seq_length)
+  a = tf.RaggedTensor.from_tensor(pieces_a.to_tensor(), lengths=kept_a)
+  b = tf.RaggedTensor.from_tensor(pieces_b.to_tensor(), lengths=kept_b)
+  batch = tf.shape(len_a, out_type=tf.int64)[0]
+  cls = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.cast(cls_id,
+                                                                 tf.int64)))
+  sep = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.cast(sep_id,
+                                                                 tf.int64)))
+  sep_b = tf.RaggedTensor.from_tensor(
+      tf.fill([batch, 1], tf.cast(sep_id, tf.int64)),
+      lengths=tf.cast(len_b > 0, tf.int64))
+  ids = tf.concat([cls, a, sep, b, sep_b], axis=1)
+  segments = tf.concat([tf.zeros_like(cls), tf.zeros_like(a),
+                        tf.zeros_like(sep), tf.ones_like(b),
+                        tf.ones_like(sep_b)], axis=1)
+  shape = [None, seq_length]
+  input_ids = tf.cast(ids.to_tensor(0, shape=shape), tf.int32)
+  return {
+      "input_ids": input_ids,
+      "input_mask": tf.cast(
+          tf.ones_like(ids).to_tensor(0, shape=shape), tf.int32),
+      "segment_ids": tf.cast(segments.to_tensor(0, shape=shape), tf.int32),
+  }
+
+
+def _truncated_lengths(len_a, len_b, seq_length):
+  """`bert_inputs.truncated_lengths` on int64 vectors."""
+  room = seq_length - 3
+  pair_a = tf.minimum(len_a, tf.maximum(room - len_b, (room + 1) // 2))
+  pair_b = tf.minimum(len_b, room - pair_a)
+  single = len_b <= 0
+  kept_a = tf.where(single, tf.minimum(len_a, seq_length - 2), pair_a)
+  kept_b = tf.where(single, tf.zeros_like(len_b), pair_b)
+  return kept_a, kept_b
+
+
+def read_metadata(saved_model_dir):
+  """The bert_export.json of a SavedModel written here, checked.
+
+  Raises:
+    ValueError: the directory is not a SavedModel, or one without our
+      assets; the message says what is missing and how to re-export.
+  """
+  if not tf.io.gfile.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+    raise ValueError(
+        "%s is not a SavedModel directory (no saved_model.pb). Pass the "
+        "<export_dir>/<timestamp>/ directory an --export_dir run wrote." %
+        saved_model_dir)
+  reexport = ("Re-export it with this version: run the script that trained "
+              "it with --export_dir=DIR and no --do_* flag (same "
+              "--output_dir, --task_name, --vocab_file, --bert_config_file).")
+  missing = [name for name in (METADATA_FILE, VOCAB_FILE)
+             if not tf.io.gfile.exists(os.path.join(saved_model_dir, "assets",
+                                                    name))]
+  if missing:
+    raise ValueError("SavedModel %s lacks assets/%s: it was not exported by "
+                     "this project's --export_dir, or by an older version. %s"
+                     % (saved_model_dir, " and assets/".join(missing),
+                        reexport))
+  path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
+  try:
+    with tf.io.gfile.GFile(path, "r") as f:
+      metadata = json.load(f)
+  except ValueError as e:
+    raise ValueError("%s is not JSON (%s). %s" % (path, e, reexport))
+  if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+    raise ValueError("%s is not a %s description. %s" % (path, FORMAT,
+                                                         reexport))
+  for key in ("task", "max_seq_length", "do_lower_case", "labels"):
+    if key not in metadata:
+      raise ValueError("%s has no %r. %s" % (path, key, reexport))
+  if metadata["task"] not in TASKS:
+    raise ValueError("%s: unknown task %r. %s" % (path, metadata["task"],
+                                                  reexport))
+  return metadata
+
