@@ -33,10 +33,8 @@ from __future__ import print_function
 
 import collections
 import json
-import math
 import os
 import random
-import time
 
 from absl import app
 from absl import flags
@@ -167,15 +165,17 @@ flags.DEFINE_float(
 
 runtime.define_flags()
 
-# Feature ids start here so that they never collide with example indexes.
-FIRST_UNIQUE_ID = 1000000000
-
-# How many examples convert_examples_to_features logs in full.
-NUM_EXAMPLES_TO_LOG = 20
-
-# Conversion progress is logged every this many examples.
-LOG_EVERY_N_EXAMPLES = 5000
-
+# SQuAD windows and post-processing are library modules, which the predictor
+# (predictor.py) shares; their names stay importable from here.
+# pylint: disable=g-multiple-import,unused-import
+from squad_windows import (
+    FIRST_UNIQUE_ID, NUM_EXAMPLES_TO_LOG, LOG_EVERY_N_EXAMPLES, DocSpan,
+    InputFeatures, SquadExample, convert_examples_to_features,
+    make_doc_spans, split_paragraph, tokenize_document, _check_is_max_context,
+    _improve_answer_span, _is_whitespace, _max_context_span_indexes)
+from squad_postprocess import RawResult, _compute_softmax, _get_best_indexes
+# pylint: enable=g-multiple-import,unused-import
+import squad_postprocess
 
 def _flag(name, value=None):
   """`value` if given, else the flag's value (its default before parsing).
@@ -188,81 +188,6 @@ def _flag(name, value=None):
   if FLAGS.is_parsed():
     return FLAGS[name].value
   return FLAGS[name].default
-
-
-class SquadExample(object):
-  """One question on one paragraph.
-
-  `doc_tokens` is the paragraph split on white space. In training,
-  `start_position`/`end_position` index the first and last word of the answer
-  in `doc_tokens`; they are -1 for an unanswerable (SQuAD 2.0) question.
-  """
-
-  def __init__(self,
-               qas_id,
-               question_text,
-               doc_tokens,
-               orig_answer_text=None,
-               start_position=None,
-               end_position=None,
-               is_impossible=False):
-    self.qas_id = qas_id
-    self.question_text = question_text
-    self.doc_tokens = doc_tokens
-    self.orig_answer_text = orig_answer_text
-    self.start_position = start_position
-    self.end_position = end_position
-    self.is_impossible = is_impossible
-
-  def __str__(self):
-    return self.__repr__()
-
-  def __repr__(self):
-    parts = [
-        "qas_id: %s" % tokenization.printable_text(self.qas_id),
-        "question_text: %s" % tokenization.printable_text(self.question_text),
-        "doc_tokens: [%s]" % " ".join(self.doc_tokens),
-    ]
-    if self.start_position is not None:
-      parts.append("start_position: %d" % self.start_position)
-      parts.append("end_position: %d" % self.end_position)
-      parts.append("is_impossible: %r" % self.is_impossible)
-    return ", ".join(parts)
-
-
-class InputFeatures(object):
-  """The model input for one window of one example.
-
-  `token_to_orig_map` maps a position in `tokens` to the index of the
-  paragraph word it came from; `token_is_max_context` tells whether this
-  window is the one whose scores count for that position.
-  """
-
-  def __init__(self,
-               unique_id,
-               example_index,
-               doc_span_index,
-               tokens,
-               token_to_orig_map,
-               token_is_max_context,
-               input_ids,
-               input_mask,
-               segment_ids,
-               start_position=None,
-               end_position=None,
-               is_impossible=None):
-    self.unique_id = unique_id
-    self.example_index = example_index
-    self.doc_span_index = doc_span_index
-    self.tokens = tokens
-    self.token_to_orig_map = token_to_orig_map
-    self.token_is_max_context = token_is_max_context
-    self.input_ids = input_ids
-    self.input_mask = input_mask
-    self.segment_ids = segment_ids
-    self.start_position = start_position
-    self.end_position = end_position
-    self.is_impossible = is_impossible
 
 
 class ReadStats(object):
@@ -284,34 +209,6 @@ class ReadStats(object):
 # ---------------------------------------------------------------------------
 # Reading SQuAD files.
 # ---------------------------------------------------------------------------
-
-
-def _is_whitespace(c):
-  # U+202F (narrow no-break space) occurs in SQuAD and separates words there.
-  return c in (" ", "\t", "\r", "\n") or ord(c) == 0x202F
-
-
-def split_paragraph(paragraph_text):
-  """Splits a paragraph on white space.
-
-  Returns:
-    (doc_tokens, char_to_word_offset): the words, and for each character of
-    the paragraph the index of the word it belongs to (white space belongs
-    to the word before it).
-  """
-  doc_tokens = []
-  char_to_word_offset = []
-  in_word = False
-  for c in paragraph_text:
-    if _is_whitespace(c):
-      in_word = False
-    elif in_word:
-      doc_tokens[-1] += c
-    else:
-      doc_tokens.append(c)
-      in_word = True
-    char_to_word_offset.append(len(doc_tokens) - 1)
-  return doc_tokens, char_to_word_offset
 
 
 def load_squad_json(input_file):
@@ -486,322 +383,6 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
 # Features: WordPiece tokens in overlapping windows.
 # ---------------------------------------------------------------------------
 
-DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
-
-
-def tokenize_document(doc_tokens, tokenizer, word_cache=None):
-  """WordPiece-tokenizes each word of a paragraph.
-
-  Args:
-    doc_tokens: the paragraph's white-space separated words.
-    tokenizer: a `FullTokenizer`.
-    word_cache: optional dict word -> pieces, shared across calls: a word
-      always gives the same pieces, and a dict lookup costs far less than a
-      `tokenize` call (cleaning, splitting) for each of the paragraph's words.
-
-  Returns:
-    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
-    word each piece came from, and the first piece of each word.
-  """
-  if word_cache is None:
-    word_cache = {}
-  tok_to_orig_index = []
-  orig_to_tok_index = []
-  all_doc_tokens = []
-  for (i, token) in enumerate(doc_tokens):
-    orig_to_tok_index.append(len(all_doc_tokens))
-    sub_tokens = word_cache.get(token)
-    if sub_tokens is None:
-      sub_tokens = tuple(tokenizer.tokenize(token))
-      word_cache[token] = sub_tokens
-    tok_to_orig_index.extend([i] * len(sub_tokens))
-    all_doc_tokens.extend(sub_tokens)
-  return all_doc_tokens, tok_to_orig_index, orig_to_tok_index
-
-
-class _DocumentCache(object):
-  """Tokenizes paragraphs for `convert_examples_to_features`, remembering.
-
-  The questions of one paragraph share its `doc_tokens` list and, in file
-  order, come one after another: the last paragraph's pieces are kept and
-  reused for the next question on it. Words are memoised too, in a bounded
-  dict (cleared when full, like the tokenizer's own cache).
-  """
-
-  MAX_WORDS = 1 << 17
-
-  def __init__(self, tokenizer):
-    self._tokenizer = tokenizer
-    self._words = {}
-    self._last_doc = None
-    self._last_result = None
-
-  def tokenize(self, doc_tokens):
-    """`tokenize_document`'s results, plus the pieces' vocabulary ids."""
-    # Identity, not equality: the same list object means the same paragraph,
-    # and holding a reference keeps its id from being reused.
-    if doc_tokens is not self._last_doc:
-      if len(self._words) > self.MAX_WORDS:
-        self._words.clear()
-      pieces = tokenize_document(doc_tokens, self._tokenizer, self._words)
-      self._last_result = pieces + (
-          self._tokenizer.convert_tokens_to_ids(pieces[0]),)
-      self._last_doc = doc_tokens
-    return self._last_result
-
-
-def _answer_token_span(example, all_doc_tokens, orig_to_tok_index, tokenizer):
-  """The answer's first and last piece in `all_doc_tokens` (-1 if none)."""
-  if example.is_impossible:
-    return -1, -1
-  start = orig_to_tok_index[example.start_position]
-  if example.end_position < len(example.doc_tokens) - 1:
-    end = orig_to_tok_index[example.end_position + 1] - 1
-  else:
-    end = len(all_doc_tokens) - 1
-  return _improve_answer_span(all_doc_tokens, start, end, tokenizer,
-                              example.orig_answer_text)
-
-
-def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer,
-                         orig_answer_text):
-  """Narrows a word-aligned answer span to the pieces of the answer text.
-
-  Annotations are character spans, which we first widened to whole words: for
-  "1895" in "(1895-1943)." the word span is the whole "(1895-1943).". After
-  WordPiece the pieces are "( 1895 - 1943 ) .", so the exact answer can be
-  found again; we take the first, longest sub-span whose pieces match those of
-  the answer text. When no sub-span matches (an answer inside a word, such as
-  "Japan" in "Japanese"), the word span is kept.
-  """
-  tok_answer_text = " ".join(tokenizer.tokenize(orig_answer_text))
-  for new_start in range(input_start, input_end + 1):
-    for new_end in range(input_end, new_start - 1, -1):
-      if " ".join(doc_tokens[new_start:(new_end + 1)]) == tok_answer_text:
-        return new_start, new_end
-  return input_start, input_end
-
-
-def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
-  """Windows of at most `max_tokens_for_doc` pieces, `doc_stride` apart.
-
-  The last window ends at the last piece; a window never starts past the end
-  of the previous one, so every piece is in at least one window.
-  """
-  doc_spans = []
-  start_offset = 0
-  while start_offset < num_tokens:
-    length = min(num_tokens - start_offset, max_tokens_for_doc)
-    doc_spans.append(DocSpan(start=start_offset, length=length))
-    if start_offset + length == num_tokens:
-      break
-    start_offset += min(length, doc_stride)
-  return doc_spans
-
-
-def _context_score(doc_span, position):
-  """How much context `position` has in `doc_span` (None if not in it).
-
-  The score is the smaller of its left and right context (their sum is fixed
-  by the window length), plus a little for longer windows to break ties.
-  """
-  end = doc_span.start + doc_span.length - 1
-  if position < doc_span.start or position > end:
-    return None
-  left = position - doc_span.start
-  right = end - position
-  return min(left, right) + 0.01 * doc_span.length
-
-
-def _check_is_max_context(doc_spans, cur_span_index, position):
-  """Whether `cur_span_index` is the window with most context for a piece.
-
-  A piece in several windows gets scores from each; we keep those of the
-  window where it has the most context on both sides (the first such window
-  on ties). E.g. in windows "the man went to the", "to the store and
-  bought" and "and bought a gallon of", "bought" counts in the third (1 left,
-  3 right) rather than in the second (4 left, 0 right).
-  """
-  best_score = None
-  best_span_index = None
-  for (span_index, doc_span) in enumerate(doc_spans):
-    score = _context_score(doc_span, position)
-    if score is not None and (best_score is None or score > best_score):
-      best_score = score
-      best_span_index = span_index
-  return cur_span_index == best_span_index
-
-
-def _max_context_span_indexes(doc_spans, num_tokens):
-  """For each piece, the index of its max-context window.
-
-  The same choice as `_check_is_max_context`, computed for all pieces in one
-  pass over the windows instead of one pass per piece and window.
-  """
-  if len(doc_spans) == 1:
-    return [0] * num_tokens
-  best_index = [None] * num_tokens
-  best_score = [None] * num_tokens
-  for (span_index, doc_span) in enumerate(doc_spans):
-    start = doc_span.start
-    end = start + doc_span.length - 1
-    bonus = 0.01 * doc_span.length
-    for position in range(start, end + 1):
-      # _context_score, inlined: this loop runs for every piece of every
-      # window of every question.
-      score = min(position - start, end - position) + bonus
-      if best_score[position] is None or score > best_score[position]:
-        best_score[position] = score
-        best_index[position] = span_index
-  return best_index
-
-
-def _window_maps(doc_span, doc_span_index, doc_offset, tok_to_orig_index,
-                 max_context):
-  """`token_to_orig_map` and `token_is_max_context` of one window.
-
-  Both are keyed by position in the window's input, where the paragraph's
-  pieces start at `doc_offset`.
-  """
-  positions = range(doc_offset, doc_offset + doc_span.length)
-  doc_end = doc_span.start + doc_span.length
-  token_to_orig_map = dict(zip(positions,
-                               tok_to_orig_index[doc_span.start:doc_end]))
-  token_is_max_context = dict(zip(positions, [
-      best == doc_span_index for best in max_context[doc_span.start:doc_end]]))
-  return token_to_orig_map, token_is_max_context
-
-
-def _window_answer_positions(tok_start, tok_end, doc_span, doc_offset,
-                             is_impossible):
-  """Start and end of the answer in a window's input, (0, 0) if not in it.
-
-  Position 0 is [CLS]: a window without the answer, like an unanswerable
-  question, is trained to point there.
-  """
-  if is_impossible:
-    return 0, 0
-  doc_end = doc_span.start + doc_span.length - 1
-  if tok_start < doc_span.start or tok_end > doc_end:
-    return 0, 0
-  return (tok_start - doc_span.start + doc_offset,
-          tok_end - doc_span.start + doc_offset)
-
-
-def _log_feature(feature, is_training):
-  tf.logging.info("*** Example ***")
-  tf.logging.info("unique_id: %s", feature.unique_id)
-  tf.logging.info("example_index: %s", feature.example_index)
-  tf.logging.info("doc_span_index: %s", feature.doc_span_index)
-  tf.logging.info("tokens: %s", " ".join(
-      tokenization.printable_text(x) for x in feature.tokens))
-  tf.logging.info("token_to_orig_map: %s", " ".join(
-      "%d:%d" % item for item in feature.token_to_orig_map.items()))
-  tf.logging.info("token_is_max_context: %s", " ".join(
-      "%d:%s" % item for item in feature.token_is_max_context.items()))
-  tf.logging.info("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
-  tf.logging.info("input_mask: %s",
-                  " ".join(str(x) for x in feature.input_mask))
-  tf.logging.info("segment_ids: %s",
-                  " ".join(str(x) for x in feature.segment_ids))
-  if is_training and feature.is_impossible:
-    tf.logging.info("impossible example")
-  elif is_training:
-    answer = " ".join(
-        feature.tokens[feature.start_position:(feature.end_position + 1)])
-    tf.logging.info("start_position: %d", feature.start_position)
-    tf.logging.info("end_position: %d", feature.end_position)
-    tf.logging.info("answer: %s", tokenization.printable_text(answer))
-
-
-def convert_examples_to_features(examples, tokenizer, max_seq_length,
-                                 doc_stride, max_query_length, is_training,
-                                 output_fn):
-  """Turns examples into windowed `InputFeatures`, passed to `output_fn`.
-
-  Each input is [CLS] question [SEP] window of the paragraph [SEP], padded
-  to `max_seq_length`. Features are handed over one at a time, so a caller
-  that writes them out never holds them all.
-
-  Returns:
-    the number of features produced.
-  """
-  unique_id = FIRST_UNIQUE_ID
-  start_time = time.time()
-  documents = _DocumentCache(tokenizer)
-  cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
-  for (example_index, example) in enumerate(examples):
-    if example_index and example_index % LOG_EVERY_N_EXAMPLES == 0:
-      _log_conversion_progress(example_index, len(examples),
-                               unique_id - FIRST_UNIQUE_ID, start_time)
-    query_tokens = tokenizer.tokenize(example.question_text)[:max_query_length]
-    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index,
-     doc_ids) = documents.tokenize(example.doc_tokens)
-    tok_start = tok_end = None
-    if is_training:
-      tok_start, tok_end = _answer_token_span(example, all_doc_tokens,
-                                              orig_to_tok_index, tokenizer)
-
-    # [CLS], [SEP] and [SEP] take the other 3 places.
-    max_tokens_for_doc = max_seq_length - len(query_tokens) - 3
-    doc_spans = make_doc_spans(len(all_doc_tokens), max_tokens_for_doc,
-                               doc_stride)
-    max_context = _max_context_span_indexes(doc_spans, len(all_doc_tokens))
-    query_ids = tokenizer.convert_tokens_to_ids(query_tokens)
-    doc_offset = len(query_tokens) + 2
-
-    for (doc_span_index, doc_span) in enumerate(doc_spans):
-      doc_end = doc_span.start + doc_span.length
-      tokens = (["[CLS]"] + query_tokens + ["[SEP]"] +
-                all_doc_tokens[doc_span.start:doc_end] + ["[SEP]"])
-      input_ids = ([cls_id] + query_ids + [sep_id] +
-                   doc_ids[doc_span.start:doc_end] + [sep_id])
-      segment_ids = [0] * doc_offset + [1] * (doc_span.length + 1)
-      # Only real tokens are attended to; padding has mask 0.
-      input_mask = [1] * len(input_ids)
-      padding = [0] * (max_seq_length - len(input_ids))
-      input_ids += padding
-      input_mask += padding
-      segment_ids += padding
-      token_to_orig_map, token_is_max_context = _window_maps(
-          doc_span, doc_span_index, doc_offset, tok_to_orig_index,
-          max_context)
-
-      start_position = end_position = None
-      if is_training:
-        start_position, end_position = _window_answer_positions(
-            tok_start, tok_end, doc_span, doc_offset, example.is_impossible)
-
-      feature = InputFeatures(
-          unique_id=unique_id,
-          example_index=example_index,
-          doc_span_index=doc_span_index,
-          tokens=tokens,
-          token_to_orig_map=token_to_orig_map,
-          token_is_max_context=token_is_max_context,
-          input_ids=input_ids,
-          input_mask=input_mask,
-          segment_ids=segment_ids,
-          start_position=start_position,
-          end_position=end_position,
-          is_impossible=example.is_impossible)
-      if example_index < NUM_EXAMPLES_TO_LOG:
-        _log_feature(feature, is_training)
-      output_fn(feature)
-      unique_id += 1
-  _log_conversion_progress(len(examples), len(examples),
-                           unique_id - FIRST_UNIQUE_ID, start_time)
-  return unique_id - FIRST_UNIQUE_ID
-
-
-def _log_conversion_progress(done, total, num_features, start_time):
-  elapsed = max(time.time() - start_time, 1e-9)
-  tf.logging.info(
-      "Converted %d/%d examples into %d features in %.1fs "
-      "(%.0f examples/sec)", done, total, num_features, elapsed,
-      done / elapsed)
-
-
 class FeatureWriter(object):
   """Writes `InputFeatures` to a TFRecord file as `tf.train.Example`s.
 
@@ -963,187 +544,29 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder):
 
 
 # ---------------------------------------------------------------------------
-# From logits to answers.
+# From logits to answers (squad_postprocess), with this script's flags.
 # ---------------------------------------------------------------------------
-
-RawResult = collections.namedtuple("RawResult",
-                                   ["unique_id", "start_logits", "end_logits"])
-
-_PrelimPrediction = collections.namedtuple(
-    "PrelimPrediction",
-    ["feature_index", "start_index", "end_index", "start_logit", "end_logit"])
-
-_NbestPrediction = collections.namedtuple(
-    "NbestPrediction", ["text", "start_logit", "end_logit"])
-
-
-def _valid_spans(feature, start_indexes, end_indexes, max_answer_length):
-  """The (start, end) pairs that are answers inside the paragraph, in order.
-
-  Pairs in the question or padding, backwards, too long, or starting where
-  another window has more context are thrown out.
-  """
-  in_doc = feature.token_to_orig_map
-  max_context = feature.token_is_max_context
-  valid_ends = [end for end in end_indexes if end in in_doc]
-  for start in start_indexes:
-    # Starts are checked once, not once per end: this runs n_best_size^2
-    # times per window.
-    if start not in in_doc or not max_context.get(start, False):
-      continue
-    for end in valid_ends:
-      if start <= end < start + max_answer_length:
-        yield start, end
-
-
-def _prelim_predictions(features, results, n_best_size, max_answer_length,
-                        version_2_with_negative):
-  """Candidate spans of one example from all its windows, best first.
-
-  Returns:
-    (candidates, null): `null` is the no-answer candidate of the window with
-    the lowest [CLS] score, or None without `version_2_with_negative`.
-  """
-  candidates = []
-  null = None
-  for (feature_index, feature) in enumerate(features):
-    result = results[feature_index]
-    start_logits = result.start_logits
-    end_logits = result.end_logits
-    if version_2_with_negative:
-      null_score = start_logits[0] + end_logits[0]
-      if null is None or null_score < null.start_logit + null.end_logit:
-        null = _PrelimPrediction(feature_index, 0, 0, start_logits[0],
-                                 end_logits[0])
-    for start_index, end_index in _valid_spans(
-        feature, _get_best_indexes(start_logits, n_best_size),
-        _get_best_indexes(end_logits, n_best_size), max_answer_length):
-      candidates.append(_PrelimPrediction(
-          feature_index, start_index, end_index, start_logits[start_index],
-          end_logits[end_index]))
-  if version_2_with_negative and null is None:
-    # An empty paragraph has no window: "no answer" with neutral scores.
-    null = _PrelimPrediction(0, 0, 0, 0.0, 0.0)
-  if null is not None:
-    candidates.append(null)
-  candidates.sort(key=lambda x: x.start_logit + x.end_logit, reverse=True)
-  return candidates, null
-
-
-def _span_text(example, feature, start_index, end_index, do_lower_case,
-               verbose_logging):
-  """The original paragraph text of a predicted span of pieces."""
-  tok_tokens = feature.tokens[start_index:(end_index + 1)]
-  orig_doc_start = feature.token_to_orig_map[start_index]
-  orig_doc_end = feature.token_to_orig_map[end_index]
-  orig_tokens = example.doc_tokens[orig_doc_start:(orig_doc_end + 1)]
-  # Glue WordPieces back into words and normalise white space.
-  tok_text = " ".join(tok_tokens).replace(" ##", "").replace("##", "")
-  tok_text = " ".join(tok_text.split())
-  orig_text = " ".join(orig_tokens)
-  return get_final_text(tok_text, orig_text, do_lower_case, verbose_logging)
-
-
-def _nbest_predictions(example, features, candidates, null, n_best_size,
-                       do_lower_case, verbose_logging):
-  """The `n_best_size` best distinct answer texts of one example."""
-  seen = set()
-  nbest = []
-  for pred in candidates:
-    if len(nbest) >= n_best_size:
-      break
-    if pred.start_index > 0:
-      text = _span_text(example, features[pred.feature_index],
-                        pred.start_index, pred.end_index, do_lower_case,
-                        verbose_logging)
-    else:
-      text = ""
-    if text in seen:
-      continue
-    seen.add(text)
-    nbest.append(_NbestPrediction(text, pred.start_logit, pred.end_logit))
-
-  if null is not None and "" not in seen:
-    nbest.append(_NbestPrediction("", null.start_logit, null.end_logit))
-  # With no valid span at all, a placeholder answer keeps every question
-  # answered (and, for SQuAD 2.0, gives the no-answer score a rival where the
-  # original crashed).
-  if not any(entry.text for entry in nbest):
-    nbest.append(_NbestPrediction("empty", 0.0, 0.0))
-  return nbest
-
-
-def _results_of(example, features, unique_id_to_result):
-  results = []
-  for feature in features:
-    result = unique_id_to_result.get(feature.unique_id)
-    if result is None:
-      raise ValueError("No model output for feature %d of question %s." %
-                       (feature.unique_id, example.qas_id))
-    results.append(result)
-  return results
 
 
 def compute_predictions(all_examples, all_features, all_results, n_best_size,
                         max_answer_length, do_lower_case,
                         version_2_with_negative=None,
                         null_score_diff_threshold=None, verbose_logging=None):
-  """Turns the model's logits into answers.
+  """`squad_postprocess.compute_predictions`; arguments left None take the
+  values of the flags of the same names."""
+  return squad_postprocess.compute_predictions(
+      all_examples, all_features, all_results, n_best_size,
+      max_answer_length, do_lower_case,
+      _flag("version_2_with_negative", version_2_with_negative),
+      _flag("null_score_diff_threshold", null_score_diff_threshold),
+      _flag("verbose_logging", verbose_logging))
 
-  Returns:
-    (predictions, nbest, null_odds), ordered dicts keyed by question id:
-    the answer text; the n-best list of {"text", "probability",
-    "start_logit", "end_logit"}; and (SQuAD 2.0 only, else empty) the
-    no-answer score minus the best answer's score.
-  """
-  version_2_with_negative = _flag("version_2_with_negative",
-                                  version_2_with_negative)
-  null_score_diff_threshold = _flag("null_score_diff_threshold",
-                                    null_score_diff_threshold)
-  verbose_logging = _flag("verbose_logging", verbose_logging)
 
-  example_index_to_features = collections.defaultdict(list)
-  for feature in all_features:
-    example_index_to_features[feature.example_index].append(feature)
-  unique_id_to_result = {result.unique_id: result for result in all_results}
-
-  all_predictions = collections.OrderedDict()
-  all_nbest_json = collections.OrderedDict()
-  scores_diff_json = collections.OrderedDict()
-  for (example_index, example) in enumerate(all_examples):
-    features = example_index_to_features[example_index]
-    results = _results_of(example, features, unique_id_to_result)
-    candidates, null = _prelim_predictions(
-        features, results, n_best_size, max_answer_length,
-        version_2_with_negative)
-    nbest = _nbest_predictions(example, features, candidates, null,
-                               n_best_size, do_lower_case, verbose_logging)
-
-    probs = _compute_softmax([e.start_logit + e.end_logit for e in nbest])
-    nbest_json = []
-    for (entry, prob) in zip(nbest, probs):
-      output = collections.OrderedDict()
-      output["text"] = entry.text
-      output["probability"] = prob
-      output["start_logit"] = entry.start_logit
-      output["end_logit"] = entry.end_logit
-      nbest_json.append(output)
-    all_nbest_json[example.qas_id] = nbest_json
-
-    if not version_2_with_negative:
-      all_predictions[example.qas_id] = nbest[0].text
-      continue
-    # Answer "" iff the no-answer score beats the best answer by more than
-    # the threshold.
-    best_non_null = next(entry for entry in nbest if entry.text)
-    score_diff = (null.start_logit + null.end_logit -
-                  best_non_null.start_logit - best_non_null.end_logit)
-    scores_diff_json[example.qas_id] = score_diff
-    if score_diff > null_score_diff_threshold:
-      all_predictions[example.qas_id] = ""
-    else:
-      all_predictions[example.qas_id] = best_non_null.text
-  return all_predictions, all_nbest_json, scores_diff_json
+def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
+  """`squad_postprocess.get_final_text`, `verbose_logging` from its flag."""
+  return squad_postprocess.get_final_text(
+      pred_text, orig_text, do_lower_case,
+      _flag("verbose_logging", verbose_logging))
 
 
 def write_predictions(all_examples, all_features, all_results, n_best_size,
@@ -1171,89 +594,6 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
     runtime.write_text_atomically(output_null_log_odds_file,
                                   json.dumps(null_odds, indent=4) + "\n")
   return predictions
-
-
-_basic_tokenizers = {}
-
-
-def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
-  """Maps a normalised predicted answer back onto the original text.
-
-  `pred_text` comes from WordPiece tokens: lower-cased, accents stripped,
-  punctuation split off. `orig_text` is the whole paragraph words the span
-  touches, e.g. pred_text "steve smith" in orig_text "Steve Smith's". We want
-  "Steve Smith": the original characters (case, accents) of just the
-  predicted part. Running the basic tokenizer over `orig_text` gives a text
-  with the same characters as `pred_text`'s words; with spaces removed it
-  aligns one to one with `orig_text` without spaces, which maps the
-  prediction's start and end back. When that alignment fails (the
-  tokenizer changed the number of characters), `orig_text` is returned.
-  """
-  verbose_logging = _flag("verbose_logging", verbose_logging)
-  tokenizer = _basic_tokenizers.get(do_lower_case)
-  if tokenizer is None:
-    tokenizer = tokenization.BasicTokenizer(do_lower_case=do_lower_case)
-    _basic_tokenizers[do_lower_case] = tokenizer
-
-  tok_text = " ".join(tokenizer.tokenize(orig_text))
-  start_position = tok_text.find(pred_text)
-  if start_position == -1:
-    if verbose_logging:
-      tf.logging.info("Unable to find text: '%s' in '%s'", pred_text,
-                      orig_text)
-    return orig_text
-  end_position = start_position + len(pred_text) - 1
-
-  # Position in orig_text of each of its non-space characters.
-  orig_chars = [i for (i, c) in enumerate(orig_text) if c != " "]
-  if len(orig_chars) != len(tok_text) - tok_text.count(" "):
-    if verbose_logging:
-      tf.logging.info("Length not equal after stripping spaces: '%s' vs '%s'",
-                      orig_text.replace(" ", ""), tok_text.replace(" ", ""))
-    return orig_text
-
-  orig_start_position = _orig_position(start_position, tok_text, orig_chars)
-  if orig_start_position is None:
-    if verbose_logging:
-      tf.logging.info("Couldn't map start position")
-    return orig_text
-  orig_end_position = _orig_position(end_position, tok_text, orig_chars)
-  if orig_end_position is None:
-    if verbose_logging:
-      tf.logging.info("Couldn't map end position")
-    return orig_text
-  return orig_text[orig_start_position:(orig_end_position + 1)]
-
-
-def _orig_position(tok_position, tok_text, orig_chars):
-  """Where the character at `tok_position` of `tok_text` is in the original.
-
-  Both texts have the same non-space characters, so the n-th non-space
-  character of one is the n-th of the other. None for a space.
-  """
-  if not 0 <= tok_position < len(tok_text) or tok_text[tok_position] == " ":
-    return None
-  return orig_chars[tok_position - tok_text.count(" ", 0, tok_position)]
-
-
-def _get_best_indexes(logits, n_best_size):
-  """Indexes of the `n_best_size` largest logits, largest first.
-
-  Equal logits keep their order (lower index first), as a stable sort does.
-  """
-  # sorted() is stable, and in C: faster than heapq.nlargest here.
-  return sorted(range(len(logits)), key=logits.__getitem__,
-                reverse=True)[:n_best_size]
-
-
-def _compute_softmax(scores):
-  """Softmax of a list of raw scores, as Python floats."""
-  if not scores:
-    return []
-  max_score = max(scores)
-  exp_scores = [math.exp(score - max_score) for score in scores]
-  total = sum(exp_scores)
-  return [x / total for x in exp_scores]
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ Every export is a directory `<export_dir>/<unix timestamp>/`, written as
                         "signatures": {name: [input names]},
                         ... task parameters (SQuAD: doc_stride, ...)}
 
-`predictor.Predictor` reads this layout; `read_metadata` below checks it.
+`predictor.Predictor` reads this layout; `export_format.read_metadata`
+checks it.
 The graph is built here (not by `Estimator.export_saved_model`, which writes
 one receiver per signature and no assets of ours), from the script's
 `model_fn` in PREDICT mode, and restored from the checkpoint being exported.
@@ -42,21 +43,22 @@ import time
 
 import tensorflow.compat.v1 as tf
 
-# The inputs of an exported model's serving_default signature.
-SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
-TEXT_SIGNATURE = "serving_text"
-METADATA_FILE = "bert_export.json"
-VOCAB_FILE = "vocab.txt"
-FORMAT = "bert-savedmodel"
-FORMAT_VERSION = 1
-TASKS = ("classification", "regression", "squad", "token_classification")
+import export_format
+
+# The layout's names (export_format is the library module that the predictor
+# reads exports with).
+SERVING_INPUTS = export_format.SERVING_INPUTS
+TEXT_SIGNATURE = export_format.TEXT_SIGNATURE
+METADATA_FILE = export_format.METADATA_FILE
+VOCAB_FILE = export_format.VOCAB_FILE
+TASKS = export_format.TASKS
+tensorflow_text = export_format.tensorflow_text
 # The string inputs of serving_text for each task; the second one may be "".
 TEXT_INPUTS = {
     "classification": ("text_a", "text_b"),
     "regression": ("text_a", "text_b"),
     "squad": ("question", "context"),
 }
-TENSORFLOW_TEXT_INSTALL = 'pip install "tensorflow-text==2.15.*"'
 
 
 def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None):
@@ -117,22 +119,14 @@ def export_metadata(task, max_seq_length, do_lower_case, labels=None,
     raise ValueError("Unknown task kind %r; expected one of %s." %
                      (task, ", ".join(TASKS)))
   metadata = {
-      "format": FORMAT, "format_version": FORMAT_VERSION, "task": task,
+      "format": export_format.FORMAT,
+      "format_version": export_format.FORMAT_VERSION, "task": task,
       "labels": None if labels is None else [str(l) for l in labels],
       "do_lower_case": bool(do_lower_case),
       "max_seq_length": int(max_seq_length),
   }
   metadata.update(task_params)
   return metadata
-
-
-def tensorflow_text():
-  """The `tensorflow_text` module, or None if the optional extra is absent."""
-  try:
-    import tensorflow_text as text  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  return text
 
 
 def export_saved_model(estimator, export_dir, seq_length, metadata=None,
@@ -163,7 +157,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
       tf.logging.warning(
           "tensorflow-text is not installed: the SavedModel gets the "
           "serving_default signature only (token ids in), not %s (strings "
-          "in). For it: %s", TEXT_SIGNATURE, TENSORFLOW_TEXT_INSTALL)
+          "in). For it: %s", TEXT_SIGNATURE,
+          export_format.TENSORFLOW_TEXT_INSTALL)
       text_inputs = None
   staging = tempfile.mkdtemp(prefix="bert_export_assets_")
   try:
@@ -375,45 +370,3 @@ def _truncated_lengths(len_a, len_b, seq_length):
   kept_a = tf.where(single, tf.minimum(len_a, seq_length - 2), pair_a)
   kept_b = tf.where(single, tf.zeros_like(len_b), pair_b)
   return kept_a, kept_b
-
-
-def read_metadata(saved_model_dir):
-  """The bert_export.json of a SavedModel written here, checked.
-
-  Raises:
-    ValueError: the directory is not a SavedModel, or one without our
-      assets; the message says what is missing and how to re-export.
-  """
-  if not tf.io.gfile.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-    raise ValueError(
-        "%s is not a SavedModel directory (no saved_model.pb). Pass the "
-        "<export_dir>/<timestamp>/ directory an --export_dir run wrote." %
-        saved_model_dir)
-  reexport = ("Re-export it with this version: run the script that trained "
-              "it with --export_dir=DIR and no --do_* flag (same "
-              "--output_dir, --task_name, --vocab_file, --bert_config_file).")
-  missing = [name for name in (METADATA_FILE, VOCAB_FILE)
-             if not tf.io.gfile.exists(os.path.join(saved_model_dir, "assets",
-                                                    name))]
-  if missing:
-    raise ValueError("SavedModel %s lacks assets/%s: it was not exported by "
-                     "this project's --export_dir, or by an older version. %s"
-                     % (saved_model_dir, " and assets/".join(missing),
-                        reexport))
-  path = os.path.join(saved_model_dir, "assets", METADATA_FILE)
-  try:
-    with tf.io.gfile.GFile(path, "r") as f:
-      metadata = json.load(f)
-  except ValueError as e:
-    raise ValueError("%s is not JSON (%s). %s" % (path, e, reexport))
-  if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-    raise ValueError("%s is not a %s description. %s" % (path, FORMAT,
-                                                         reexport))
-  for key in ("task", "max_seq_length", "do_lower_case", "labels"):
-    if key not in metadata:
-      raise ValueError("%s has no %r. %s" % (path, key, reexport))
-  if metadata["task"] not in TASKS:
-    raise ValueError("%s: unknown task %r. %s" % (path, metadata["task"],
-                                                  reexport))
-  return metadata
-
