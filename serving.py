@@ -309,16 +309,37 @@ def text_to_ids(first, second, vocab_file, do_lower_case, seq_length,
           tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
       num_oov_buckets=1)
   vocab = _read_vocab(vocab_file)
+  # Casing and accents are done here, as FullTokenizer does them, not by TF
+  # Text's lower_case=True: that one is NFKC case folding, which also maps
+  # compatibility characters ("½" to "1⁄2", "µ" to "μ", "³" to "3").
   tokenizer = text.BertTokenizer(
-      table, token_out_type=tf.int64, lower_case=do_lower_case,
+      table, token_out_type=tf.int64, lower_case=False,
       unknown_token="[UNK]",
       # FullTokenizer's WordpieceTokenizer gives [UNK] past 200 characters;
       # TF Text counts bytes (the same for ASCII).
       max_bytes_per_word=200)
+  first = _normalize(first, do_lower_case, text)
+  second = _normalize(second, do_lower_case, text)
   pieces_a = tokenizer.tokenize(first).merge_dims(1, 2)
   pieces_b = tokenizer.tokenize(second).merge_dims(1, 2)
   return _layout(pieces_a, pieces_b, vocab["[CLS]"], vocab["[SEP]"],
                  seq_length, max_query_length)
+
+
+def _normalize(strings, do_lower_case, text):
+  """FullTokenizer's cleaning and (uncased) lower-casing and accent stripping.
+
+  Control and format characters (Unicode Cc, Cf), NUL and U+FFFD go;
+  tab, newline and carriage return are white space. Uncased: lower case,
+  NFD, then no combining marks (Mn).
+  """
+  strings = tf.strings.regex_replace(strings, r"[\t\n\r]", " ")
+  strings = tf.strings.regex_replace(strings, r"[\p{Cc}\p{Cf}\x{FFFD}]", "")
+  if not do_lower_case:
+    return strings
+  strings = text.normalize_utf8(tf.strings.lower(strings, encoding="utf-8"),
+                                "NFD")
+  return tf.strings.regex_replace(strings, r"\p{Mn}", "")
 
 
 def _read_vocab(vocab_file):
