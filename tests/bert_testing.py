@@ -145,3 +145,41 @@ def mrpc_train_args(task_dir, output_dir, max_seq_length, *extra):
       "--output_dir=%s" % output_dir, "--max_seq_length=%d" % max_seq_length,
       "--train_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-4",
   ] + list(extra)
+
+
+def optional_module(name, install):
+  """Imports an optional extra, or skips the test without it; under CI=true
+  (where .ci/run installs the extras) a missing one fails instead."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+  try:
+    return importlib.import_module(name)
+  except ImportError as e:
+    if os.environ.get("CI", "").lower() == "true":
+      raise ImportError("CI installs the optional %s (%s): %s" %
+                        (name, install, e))
+    pytest.skip("optional extra %s not installed: %s" % (name, install))
+
+
+def quickstart_shaped_model(out, max_seq_length=64, epochs=1):
+  """A tiny model trained as quickstart.sh trains its own, in its layout:
+  `<out>/minilm/{vocab.txt,bert_config.json}` and the fine-tuned
+  checkpoints in `<out>/sentiment` (SST-2 data/quickstart, seq 64).
+  Returns the CompletedProcess of the training run."""
+  data = os.path.join(ROOT, "data", "quickstart")
+  texts = []
+  for name in ("train.tsv", "dev.tsv"):
+    with open(os.path.join(data, name), encoding="utf-8") as f:
+      texts += [line.split("\t")[0] for line in f.read().splitlines()[1:]]
+  minilm = os.path.join(out, "minilm")
+  os.makedirs(minilm)
+  vocab = write_vocab(os.path.join(minilm, "vocab.txt"), texts)
+  write_config(os.path.join(minilm, "bert_config.json"), len(vocab),
+               initializer_range=0.2)
+  return run_script("run_classifier.py", [
+      "--task_name=SST-2", "--data_dir=%s" % data, "--do_train",
+      "--vocab_file=%s" % os.path.join(minilm, "vocab.txt"),
+      "--bert_config_file=%s" % os.path.join(minilm, "bert_config.json"),
+      "--max_seq_length=%d" % max_seq_length, "--train_batch_size=16",
+      "--learning_rate=1e-3", "--num_train_epochs=%d" % epochs, "--seed=1",
+      "--output_dir=%s" % os.path.join(out, "sentiment")], timeout=600)
