@@ -35,6 +35,18 @@ Original checkpoint -> Hugging Face BERT directory:
   the encoder is written: optimizer slots (`adam_m`, `adam_v`), `global_step`
   and task heads (`output_weights`, `cls/*`) are skipped and listed in the log.
 
+  With --head, a fine-tuned head is converted too, for the task classes
+  (encoder names then carry their "bert." prefix):
+  sequence_classification (run_classifier's `output_weights` [labels,
+  hidden], `output_bias`) -> BertForSequenceClassification `classifier.*`;
+  question_answering (run_squad's `cls/squad/output_weights` [2, hidden]:
+  start, end) -> BertForQuestionAnswering `qa_outputs.*`;
+  token_classification (run_ner's `output_weights`, `output_bias` over the
+  sequence output) -> BertForTokenClassification `classifier.*`. The last
+  two have no pooler. config.json gets `id2label`/`label2id` from
+  --labels_file (an export's assets/bert_export.json, or label_list.txt);
+  --head=auto tells the heads apart by their variables and that file.
+
 TF2 Model Garden BERT encoder checkpoint -> original checkpoint:
 
   python convert_checkpoint.py --direction=model_garden_to_bert \
@@ -129,6 +141,28 @@ flags.DEFINE_bool(
     "bert_to_hf only: written to tokenizer_config.json, since the original "
     "format does not record it. Pass --nodo_lower_case for cased models.",
     allow_override=True)
+
+flags.DEFINE_enum(
+    "head", "none", ["none", "auto", "sequence_classification",
+                     "question_answering", "token_classification"],
+    "bert_to_hf only: the task head to convert with the encoder. none: the "
+    "encoder alone (BertModel). sequence_classification: run_classifier's "
+    "output_weights/output_bias -> BertForSequenceClassification "
+    "(classifier.*). question_answering: run_squad's cls/squad/* -> "
+    "BertForQuestionAnswering (qa_outputs.*). token_classification: "
+    "run_ner's output_weights/output_bias -> BertForTokenClassification. "
+    "auto: from the checkpoint's variables; output_weights is a token head "
+    "if --labels_file (or a label_list.txt beside the checkpoint) says so, "
+    "else a sequence head.")
+
+flags.DEFINE_string(
+    "labels_file", None,
+    "bert_to_hf with a classification head: where the label names (for "
+    "config.json's id2label) come from: an export's "
+    "assets/bert_export.json (its task also tells a sequence from a token "
+    "head and marks regression) or a label_list.txt, one name per line as "
+    "run_ner.py writes it. Default: label_list.txt beside the checkpoint if "
+    "there (a token head), else LABEL_0, LABEL_1, ...")
 
 # File names of the two formats.
 BERT_CHECKPOINT = "bert_model.ckpt"
@@ -878,8 +912,13 @@ def model_garden_to_bert(input_dir, output_dir, input_checkpoint=None):
 
 
 def bert_to_hf(input_dir, output_dir, input_checkpoint=None,
-               do_lower_case=True):
-  """Reads an original checkpoint directory and writes a Hugging Face one."""
+               do_lower_case=True, head="none", labels_file=None):
+  """Reads an original checkpoint directory and writes a Hugging Face one.
+
+  With a `head` other than "none", the task head is converted too (see
+  `convert_head`) and the encoder's names get the task classes' "bert."
+  prefix.
+  """
   config = _load_bert_config(_require_file(input_dir, BERT_CONFIG))
   vocab_file = _require_file(input_dir, VOCAB)
   prefix = input_checkpoint or os.path.join(input_dir, BERT_CHECKPOINT)
@@ -888,9 +927,22 @@ def bert_to_hf(input_dir, output_dir, input_checkpoint=None,
                           (prefix, prefix))
   weights, skipped = read_bert_checkpoint(prefix, config)
   vocab = check_vocab(vocab_file, config)
-  _log_skipped(skipped)
   tensors = bert_to_hf_weights(weights, config.num_hidden_layers)
   hf_config = bert_config_to_hf(config, vocab)
+  if head != "none":
+    head_tensors, head_config, used = convert_head(
+        prefix, head, labels_file, config.hidden_size)
+    skipped = [n for n in skipped if n not in used]
+    if head_config["architectures"][0] != "BertForSequenceClassification":
+      # BertForQuestionAnswering and BertForTokenClassification have no
+      # pooler (add_pooling_layer=False).
+      tensors = collections.OrderedDict(
+          (k, v) for k, v in tensors.items() if not k.startswith("pooler."))
+    tensors = collections.OrderedDict(
+        [("bert." + k, v) for k, v in tensors.items()] +
+        list(head_tensors.items()))
+    hf_config.update(head_config)
+  _log_skipped(skipped)
   tokenizer_config = collections.OrderedDict([
       ("tokenizer_class", "BertTokenizer"),
       ("do_lower_case", bool(do_lower_case)),
@@ -906,6 +958,114 @@ def bert_to_hf(input_dir, output_dir, input_checkpoint=None,
     shutil.copyfile(vocab_file, os.path.join(tmp, VOCAB))
 
   return _writer(output_dir, write)
+
+
+# --- task heads (bert_to_hf) -------------------------------------------------
+
+# Checkpoint variables of each head ([num_outputs, hidden] weights, as the
+# original's scripts create them) and the Hugging Face class and layer name.
+HEADS = collections.OrderedDict([
+    ("sequence_classification", (("output_weights", "output_bias"),
+                                 "BertForSequenceClassification",
+                                 "classifier")),
+    ("token_classification", (("output_weights", "output_bias"),
+                              "BertForTokenClassification", "classifier")),
+    ("question_answering", (("cls/squad/output_weights",
+                             "cls/squad/output_bias"),
+                            "BertForQuestionAnswering", "qa_outputs")),
+])
+LABEL_LIST = "label_list.txt"
+
+
+def convert_head(prefix, head, labels_file, hidden_size):
+  """The head of checkpoint `prefix` in Hugging Face names.
+
+  Returns:
+    (tensors: HF name -> array, config.json entries, checkpoint names used).
+  """
+  reader = tf.train.load_checkpoint(prefix)
+  names = reader.get_variable_to_shape_map()
+  labels_file = labels_file or _label_list_beside(prefix)
+  task, labels = read_labels(labels_file) if labels_file else (None, None)
+  kind = _head_kind(head, names, task, prefix)
+  (weight_name, bias_name), architecture, layer = HEADS[kind]
+  for name in (weight_name, bias_name):
+    if name not in names:
+      raise ConversionError(
+          "--head=%s: checkpoint %s has no %s; it is not a fine-tuned %s "
+          "checkpoint." % (kind, prefix, name, architecture))
+  weight = reader.get_tensor(weight_name)
+  bias = reader.get_tensor(bias_name)
+  if (weight.ndim != 2 or weight.shape[1] != hidden_size or
+      bias.shape != (weight.shape[0],)):
+    raise ConversionError(
+        "Checkpoint %s: %s %s and %s %s are not a head [outputs, %d] over "
+        "the encoder." % (prefix, weight_name, list(weight.shape), bias_name,
+                          list(bias.shape), hidden_size))
+  config = collections.OrderedDict([("architectures", [architecture])])
+  if kind != "question_answering":
+    config.update(_label_config(weight.shape[0], labels, task, labels_file))
+  tensors = collections.OrderedDict([
+      (layer + ".weight", np.ascontiguousarray(weight)),
+      (layer + ".bias", np.ascontiguousarray(bias))])
+  tf.logging.info("Converted the %s head (%s, %d outputs) to %s", kind,
+                  weight_name, weight.shape[0], architecture)
+  return tensors, config, (weight_name, bias_name)
+
+
+def _label_list_beside(prefix):
+  path = os.path.join(os.path.dirname(prefix), LABEL_LIST)
+  return path if os.path.isfile(path) else None
+
+
+def _head_kind(head, names, task, prefix):
+  if head != "auto":
+    return head
+  if "cls/squad/output_weights" in names:
+    return "question_answering"
+  if "output_weights" in names:
+    if task == "token_classification":
+      return "token_classification"
+    return "sequence_classification"
+  raise ConversionError(
+      "--head=auto: checkpoint %s has no task head (no output_weights, no "
+      "cls/squad/output_weights); use --head=none for the encoder." % prefix)
+
+
+def read_labels(path):
+  """(task or None, label names or None) of a bert_export.json or a
+  label_list.txt."""
+  if not os.path.isfile(path):
+    raise ConversionError("--labels_file=%s does not exist." % path)
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  if path.endswith(".json"):
+    try:
+      metadata = json.loads(text)
+      return metadata["task"], metadata["labels"]
+    except (ValueError, KeyError, TypeError) as e:
+      raise ConversionError("%s is not an export's bert_export.json (%s)." %
+                            (path, e))
+  labels = [line.strip() for line in text.splitlines() if line.strip()]
+  return "token_classification", labels
+
+
+def _label_config(num_outputs, labels, task, labels_file):
+  """id2label / label2id (and regression's problem_type) of config.json."""
+  if task == "regression" or (labels is None and task is not None):
+    return collections.OrderedDict([("problem_type", "regression"),
+                                    ("num_labels", num_outputs)])
+  if labels is None:
+    labels = ["LABEL_%d" % i for i in range(num_outputs)]
+  if len(labels) != num_outputs:
+    raise ConversionError(
+        "%s names %d labels, but the head has %d outputs." %
+        (labels_file, len(labels), num_outputs))
+  return collections.OrderedDict([
+      ("id2label", collections.OrderedDict(
+          (str(i), str(l)) for i, l in enumerate(labels))),
+      ("label2id", collections.OrderedDict(
+          (str(l), i) for i, l in enumerate(labels)))])
 
 
 def _write_bert_dir(tmp, weights, config, vocab_file):
@@ -974,7 +1134,8 @@ def check_output_dir(output_dir, overwrite):
 
 
 def convert(direction, input_dir, output_dir, input_checkpoint=None,
-            overwrite=False, do_lower_case=True):
+            overwrite=False, do_lower_case=True, head="none",
+            labels_file=None):
   """Converts the model in `input_dir` as `direction` says; see the flags."""
   if not input_dir or not os.path.isdir(input_dir):
     raise ConversionError("--input_dir=%s is not a directory." % input_dir)
@@ -989,8 +1150,12 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
                           "--input_dir.")
   if direction == "hf_to_bert":
     return hf_to_bert(input_dir, output_dir)
+  if head != "none" and direction != "bert_to_hf":
+    raise ConversionError("--head=%s is for --direction=bert_to_hf; the other "
+                          "directions convert the encoder only." % head)
   if direction == "bert_to_hf":
-    return bert_to_hf(input_dir, output_dir, input_checkpoint, do_lower_case)
+    return bert_to_hf(input_dir, output_dir, input_checkpoint, do_lower_case,
+                      head, labels_file)
   if direction == "model_garden_to_bert":
     return model_garden_to_bert(input_dir, output_dir, input_checkpoint)
   raise ConversionError("Unknown --direction=%s." % direction)
@@ -1002,7 +1167,8 @@ def main(_):
     path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
                    input_checkpoint=FLAGS.input_checkpoint,
                    overwrite=FLAGS.overwrite,
-                   do_lower_case=FLAGS.do_lower_case)
+                   do_lower_case=FLAGS.do_lower_case, head=FLAGS.head,
+                   labels_file=FLAGS.labels_file)
   except ConversionError as e:
     # The message names the file or variable; a traceback would hide it.
     sys.exit("convert_checkpoint.py: error: %s" % e)

@@ -31,6 +31,7 @@ from absl import app
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+import export_format
 import predictor
 import runtime
 
@@ -174,8 +175,10 @@ def main(_):
   if FLAGS.batch_size < 1:
     raise ValueError("--batch_size must be positive, not %d." %
                      FLAGS.batch_size)
+  # The input is checked before the model loads: bad lines fail at once.
+  metadata = export_format.read_metadata(FLAGS.saved_model_dir)
+  examples = read_examples(FLAGS.input_file, metadata["task"] == "squad")
   model = predictor.Predictor(FLAGS.saved_model_dir, FLAGS.batch_size)
-  examples = read_examples(FLAGS.input_file, model.task == "squad")
   outputs = predict_all(model, examples, FLAGS.progress_every)
   text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs)
   if FLAGS.output_file == "-":

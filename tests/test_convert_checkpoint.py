@@ -901,3 +901,165 @@ def test_command_line_error_is_one_clear_line(tmp_path):
   assert "is a 'roberta' model" in proc.stderr
   assert "Traceback" not in proc.stderr
   assert not leftovers(tmp_path, "bert")
+
+
+# --- fine-tuned heads to Hugging Face task classes ---------------------------
+
+
+def torch_bert_task_forward(tensors, config, input_ids, token_type_ids,
+                            attention_mask, architecture):
+  """Hugging Face's task classes' forward pass, written out in torch (the
+  optional extra CI installs) over the converted file's names.
+
+  Returns the logits: [batch, labels] (sequence), [batch, seq, labels]
+  (token), or (start, end) [batch, seq] (question answering).
+  """
+  torch = bert_testing.optional_module("torch", "pip install torch")
+  fn = torch.nn.functional
+  w = {k: torch.tensor(v, dtype=torch.float64) for k, v in tensors.items()}
+  ids = torch.tensor(input_ids)
+  batch, seq = ids.shape
+  heads = config["num_attention_heads"]
+  size = config["hidden_size"] // heads
+
+  def linear(x, name):
+    return x @ w[name + ".weight"].T + w[name + ".bias"]
+
+  def norm(x, name):
+    return fn.layer_norm(x, x.shape[-1:], w[name + ".weight"],
+                         w[name + ".bias"], eps=config["layer_norm_eps"])
+
+  def split(t):
+    return t.reshape(batch, seq, heads, size).transpose(1, 2)
+
+  b = "bert."
+  x = (w[b + "embeddings.word_embeddings.weight"][ids] +
+       w[b + "embeddings.position_embeddings.weight"][:seq][None] +
+       w[b + "embeddings.token_type_embeddings.weight"][
+           torch.tensor(token_type_ids)])
+  x = norm(x, b + "embeddings.LayerNorm")
+  blocked = (1.0 - torch.tensor(attention_mask, dtype=torch.float64)) * -1e4
+  act = {"gelu": lambda t: fn.gelu(t, approximate="tanh"),
+         "gelu_new": lambda t: fn.gelu(t, approximate="tanh")}.get(
+             config["hidden_act"], fn.gelu)
+  for i in range(config["num_hidden_layers"]):
+    p = b + "encoder.layer.%d." % i
+    scores = (split(linear(x, p + "attention.self.query")) @
+              split(linear(x, p + "attention.self.key")).transpose(-1, -2))
+    probs = torch.softmax(scores / math.sqrt(size) + blocked[:, None, None],
+                          dim=-1)
+    context = (probs @ split(linear(x, p + "attention.self.value"))
+               ).transpose(1, 2).reshape(batch, seq, -1)
+    x = norm(x + linear(context, p + "attention.output.dense"),
+             p + "attention.output.LayerNorm")
+    x = norm(x + linear(act(linear(x, p + "intermediate.dense")),
+                        p + "output.dense"), p + "output.LayerNorm")
+  if architecture == "BertForSequenceClassification":
+    pooled = torch.tanh(linear(x[:, 0], b + "pooler.dense"))
+    return linear(pooled, "classifier").numpy()
+  if architecture == "BertForTokenClassification":
+    return linear(x, "classifier").numpy()
+  start, end = linear(x, "qa_outputs").split(1, dim=-1)
+  return start.squeeze(-1).numpy(), end.squeeze(-1).numpy()
+
+
+def tf_head_logits(bert_dir, kind, input_ids, token_type_ids, input_mask):
+  """The scripts' own heads, restored from the original checkpoint."""
+  import run_classifier  # pylint: disable=g-import-not-at-top
+  import run_squad  # pylint: disable=g-import-not-at-top
+  config = modeling.BertConfig.from_json_file(
+      os.path.join(bert_dir, "bert_config.json"))
+  with tf.Graph().as_default():
+    args = [tf.constant(v, tf.int32) for v in (input_ids, input_mask,
+                                               token_type_ids)]
+    if kind == "sequence_classification":
+      logits = run_classifier.create_model(
+          config, False, args[0], args[1], args[2],
+          tf.zeros([len(input_ids)], tf.int32), 3, False)[2]
+    elif kind == "question_answering":
+      logits = run_squad.create_model(config, False, args[0], args[1],
+                                      args[2], use_one_hot_embeddings=False)
+    else:  # run_ner's head: one layer over the sequence output.
+      sequence = modeling.BertModel(
+          config, False, args[0], args[1], args[2]).get_sequence_output()
+      weights = tf.get_variable("output_weights", [4, HIDDEN])
+      bias = tf.get_variable("output_bias", [4])
+      logits = tf.einsum("bsh,lh->bsl", sequence, weights) + bias
+    with tf.Session() as sess:
+      tf.train.Saver().restore(sess, os.path.join(bert_dir,
+                                                  "bert_model.ckpt"))
+      return sess.run(logits)
+
+
+HEAD_CASES = {
+    # kind: (head variables, label names, labels file kind)
+    "sequence_classification": (
+        {"output_weights": (3, HIDDEN), "output_bias": (3,)},
+        ["contradiction", "entailment", "neutral"], "json"),
+    "question_answering": (
+        {"cls/squad/output_weights": (2, HIDDEN),
+         "cls/squad/output_bias": (2,)}, None, None),
+    "token_classification": (
+        {"output_weights": (4, HIDDEN), "output_bias": (4,)},
+        ["O", "B-PER", "I-PER", "B-LOC"], "label_list"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HEAD_CASES))
+def test_bert_to_hf_head_logits_equal_torch_forward(tmp_path, kind):
+  head_shapes, labels, labels_kind = HEAD_CASES[kind]
+  rng = np.random.RandomState(5)
+  # Moderate weights keep activations, and so float32 error, small.
+  weights = {k: 0.5 * v for k, v in random_original_weights(seed=3).items()}
+  # Slots and global_step as fine-tuning leaves them, then this head.
+  extra = {k: v for k, v in fine_tuning_leftovers(weights).items()
+           if not k.startswith("output_")}
+  extra.update({k: rng.normal(size=s).astype(np.float32) * 0.5
+                for k, s in head_shapes.items()})
+  src = make_original_dir(tmp_path / "src", weights=weights, extra=extra)
+  labels_file = None
+  if labels_kind == "json":
+    labels_file = str(tmp_path / "bert_export.json")
+    write_json(labels_file, {"format": "bert-savedmodel", "task":
+                             "classification", "labels": labels})
+  elif labels_kind == "label_list":  # run_ner writes it beside checkpoints.
+    with open(os.path.join(src, "label_list.txt"), "w") as f:
+      f.write("\n".join(labels) + "\n")
+  out = str(tmp_path / "hf")
+  convert_checkpoint.convert("bert_to_hf", src, out, head="auto",
+                             labels_file=labels_file)
+  tensors = convert_checkpoint.read_safetensors(os.path.join(out,
+                                                             "model.safetensors"))
+  with open(os.path.join(out, "config.json")) as f:
+    hf_config = json.load(f)
+  architecture = convert_checkpoint.HEADS[kind][1]
+  assert hf_config["architectures"] == [architecture]
+  if labels:
+    assert hf_config["id2label"] == {str(i): l for i, l in enumerate(labels)}
+    assert hf_config["label2id"] == {l: i for i, l in enumerate(labels)}
+  assert all(k.startswith(("bert.", "classifier.", "qa_outputs."))
+             for k in tensors)
+  assert any(k.startswith("bert.pooler.") for k in tensors) == (
+      kind == "sequence_classification")
+  input_ids = np.array([[2, 5, 6, 7, 3, 0], [2, 7, 6, 3, 5, 3]])
+  token_type_ids = np.array([[0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1]])
+  input_mask = np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]])
+  want = tf_head_logits(src, kind, input_ids, token_type_ids, input_mask)
+  got = torch_bert_task_forward(tensors, hf_config, input_ids, token_type_ids,
+                                input_mask, architecture)
+  want, got = np.array(want), np.array(got)
+  assert want.shape == got.shape
+  diff = np.abs(want - got).max()
+  print("%s: max |TF head - torch HF layout| = %.2g (logits up to %.2f)" %
+        (kind, diff, np.abs(want).max()))
+  assert diff < 1e-4
+  assert np.abs(want).max() > 100 * 1e-4  # Not all near zero.
+
+
+def test_bert_to_hf_head_auto_without_head_fails(tmp_path):
+  src = make_original_dir(tmp_path / "src")
+  with pytest.raises(convert_checkpoint.ConversionError,
+                     match="has no task head"):
+    convert_checkpoint.convert("bert_to_hf", src, str(tmp_path / "hf"),
+                               head="auto")
+  assert not (tmp_path / "hf").exists()
