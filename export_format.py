@@ -11,6 +11,7 @@ from __future__ import print_function
 
 import json
 import os
+import warnings
 
 import tensorflow.compat.v1 as tf
 
@@ -28,7 +29,11 @@ TENSORFLOW_TEXT_INSTALL = 'pip install "tensorflow-text==2.15.*"'
 def tensorflow_text():
   """The `tensorflow_text` module, or None if the optional extra is absent."""
   try:
-    import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+    with warnings.catch_warnings():
+      # It imports tensorflow_hub, whose import warns that pkg_resources
+      # is deprecated: nothing a user of this project can act on.
+      warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+      import tensorflow_text as text  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
   return text

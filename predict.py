@@ -27,13 +27,14 @@ import json
 import sys
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import export_format
+import output_files
 import predictor
-import runtime
 
 FLAGS = flags.FLAGS
 
@@ -72,7 +73,7 @@ def read_examples(path, squad):
     data = sys.stdin.buffer.read()
   else:
     if not tf.io.gfile.exists(path):
-      raise ValueError("--input_file=%s does not exist." % path)
+      raise UserError("--input_file=%s does not exist." % path)
     with tf.io.gfile.GFile(path, "rb") as f:
       data = f.read()
   examples = []
@@ -81,7 +82,7 @@ def read_examples(path, squad):
     try:
       line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
     except UnicodeDecodeError as e:
-      raise ValueError("%s:%d: not valid UTF-8 (%s)." % (name, number, e))
+      raise UserError("%s:%d: not valid UTF-8 (%s)." % (name, number, e))
     if not line.strip():
       empty.append(number)
       continue
@@ -102,13 +103,13 @@ def _parse_line(line, squad, name, number):
     try:
       item = json.loads(line)
     except ValueError as e:
-      raise ValueError("%s: not a JSON object (%s)." % (where, e))
+      raise UserError("%s: not a JSON object (%s)." % (where, e))
     if not isinstance(item, dict):
-      raise ValueError("%s: expected a JSON object." % where)
+      raise UserError("%s: expected a JSON object." % where)
     keys = ("question", "context") if squad else ("text_a",)
     missing = [k for k in keys if not isinstance(item.get(k), str)]
     if missing:
-      raise ValueError(
+      raise UserError(
           "%s: expected %s; missing %s." %
           (where, " and ".join('"%s"' % k for k in keys) if squad else
            '"text_a" (and optionally "text_b")',
@@ -118,12 +119,12 @@ def _parse_line(line, squad, name, number):
     return fields, item.get("id")
   fields = line.split("\t")
   if len(fields) > 2:
-    raise ValueError(
+    raise UserError(
         "%s: expected text_a or text_a<TAB>text_b, found %d tab-separated "
         "fields." % (where, len(fields)))
   if squad:
     if len(fields) != 2:
-      raise ValueError(
+      raise UserError(
           "%s: a SQuAD model needs a context: question<TAB>context or "
           "{\"question\": ..., \"context\": ...}." % where)
     return {"question": fields[0], "context": fields[1]}, None
@@ -140,8 +141,8 @@ def predict_all(model, examples, progress_every):
     part = examples[begin:begin + chunk]
     try:
       results = model.predict([item for _, item, _ in part])
-    except ValueError as e:
-      raise ValueError(_with_line(str(e), part))
+    except ValueError as e:  # The predictor's: "input N: ..." of this part.
+      raise UserError(_with_line(str(e), part))
     for (_, _, example_id), result in zip(part, results):
       if example_id is not None:
         result = dict(id=example_id, **result)
@@ -166,29 +167,30 @@ def _with_line(message, part):
 
 
 def main(_):
-  runtime.setup_logging()
   # Progress and problems only: the graph loading's INFO lines are noise here.
   tf.logging.set_verbosity(tf.logging.WARN)
   if not FLAGS.saved_model_dir:
-    raise ValueError("--saved_model_dir is required: the <export_dir>/"
+    raise UserError("--saved_model_dir is required: the <export_dir>/"
                      "<timestamp>/ directory of an --export_dir run.")
   if FLAGS.batch_size < 1:
-    raise ValueError("--batch_size must be positive, not %d." %
+    raise UserError("--batch_size must be positive, not %d." %
                      FLAGS.batch_size)
   # The input is checked before the model loads: bad lines fail at once.
-  metadata = export_format.read_metadata(FLAGS.saved_model_dir)
+  with command_line.reading("--saved_model_dir=%s" % FLAGS.saved_model_dir):
+    metadata = export_format.read_metadata(FLAGS.saved_model_dir)
   examples = read_examples(FLAGS.input_file, metadata["task"] == "squad")
-  model = predictor.Predictor(FLAGS.saved_model_dir, FLAGS.batch_size)
+  with command_line.reading("--saved_model_dir=%s" % FLAGS.saved_model_dir):
+    model = predictor.Predictor(FLAGS.saved_model_dir, FLAGS.batch_size)
   outputs = predict_all(model, examples, FLAGS.progress_every)
   text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs)
   if FLAGS.output_file == "-":
     sys.stdout.write(text)
     sys.stdout.flush()
   else:
-    runtime.write_text_atomically(FLAGS.output_file, text)
+    output_files.write_text_atomically(FLAGS.output_file, text)
   tf.logging.warning("wrote %d predictions to %s", len(outputs),
                      FLAGS.output_file)
 
 
 if __name__ == "__main__":
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

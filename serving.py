@@ -43,6 +43,7 @@ import time
 
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import export_format
 
 # The layout's names (export_format is the library module that the predictor
@@ -70,13 +71,13 @@ def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None):
   if not export_dir:
     return
   if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
-    raise ValueError(
+    raise UserError(
         "--export_dir=%s is a file, not a directory: SavedModels are written "
         "to new subdirectories of it." % export_dir)
   try:
     tf.io.gfile.makedirs(export_dir)
   except (tf.errors.OpError, OSError) as e:
-    raise ValueError("--export_dir=%s cannot be created: %s" % (export_dir, e))
+    raise UserError("--export_dir=%s cannot be created: %s" % (export_dir, e))
   if not will_train:
     checkpoint_to_export(output_dir, init_checkpoint)
 
@@ -92,7 +93,7 @@ def checkpoint_to_export(output_dir, init_checkpoint=None):
     return latest
   if init_checkpoint and tf.io.gfile.exists(init_checkpoint + ".index"):
     return init_checkpoint
-  raise ValueError(
+  raise UserError(
       "--export_dir exports the model trained in --output_dir=%s, which has "
       "no checkpoint: add --do_train, or point --output_dir (or "
       "--init_checkpoint) at a fine-tuned model." % output_dir)
@@ -116,7 +117,7 @@ def export_metadata(task, max_seq_length, do_lower_case, labels=None,
                     **task_params):
   """The bert_export.json dict of a script's export (see the module doc)."""
   if task not in TASKS:
-    raise ValueError("Unknown task kind %r; expected one of %s." %
+    raise UserError("Unknown task kind %r; expected one of %s." %
                      (task, ", ".join(TASKS)))
   metadata = {
       "format": export_format.FORMAT,
@@ -149,7 +150,7 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   """
   checkpoint = checkpoint or tf.train.latest_checkpoint(estimator.model_dir)
   if not checkpoint:
-    raise ValueError("No checkpoint in %s to export." % estimator.model_dir)
+    raise UserError("No checkpoint in %s to export." % estimator.model_dir)
   text_inputs = None
   if metadata is not None and text_signature:
     text_inputs = TEXT_INPUTS.get(metadata["task"])
@@ -190,7 +191,7 @@ def _stage_assets(staging, metadata, vocab_file, text_inputs):
   if metadata is None:
     return {}
   if not vocab_file:
-    raise ValueError("An export with metadata needs its vocab_file.")
+    raise UserError("An export with metadata needs its vocab_file.")
   metadata = dict(metadata, signatures={"serving_default": list(
       SERVING_INPUTS)})
   if text_inputs:
@@ -255,7 +256,7 @@ def _restore(sess, saver, checkpoint):
   missing = [v.op.name for v in tf.global_variables()
              if v.op.name not in available]
   if missing:
-    raise ValueError(
+    raise UserError(
         "Checkpoint %s lacks %d variable(s) of the model, e.g. %s: it is not "
         "a fine-tuned checkpoint of this script and task (a pre-trained one "
         "has no task head). Export the checkpoint of a fine-tuning run "
