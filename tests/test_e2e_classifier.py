@@ -215,7 +215,8 @@ def test_senteval_task_from_processor_module(tmp_path):
     (["--task_name=MRPC", "--data_dir=/nonexistent/dir"],
      "--data_dir=/nonexistent/dir is not a directory"),
     (["--task_name=MRPC", "--do_train=false"],
-     "At least one of `do_train`, `do_eval` or `do_predict' must be True."),
+     "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+     "must be set."),
     (["--task_name=MRPC", "--precision=fp16"],
      "--precision=fp16 needs a GPU and this machine has none"),
     (["--task_name=MRPC", "--distribution_strategy=multi_worker_mirrored"],
