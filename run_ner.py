@@ -89,7 +89,8 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "doc_stride", 64,
     "A sentence of more word pieces than fit in --max_seq_length is split "
-    "into windows that start this many pieces apart.",
+    "into windows that start this many pieces apart (at most "
+    "--max_seq_length - 2 for windows that overlap).",
     allow_override=True)
 flags.DEFINE_string(
     "bert_config_file", None,
@@ -244,11 +245,10 @@ def read_conll(path, label_column=-1, set_type="train"):
     index = _column_index(label_column, len(columns))
     if len(columns) < needed or not 0 < index < len(columns):
       raise ValueError(
-          "%s:%d: expected a token and a tag in column %d (--label_column=%d)"
-          ", found %d column(s): %r" % (path, line_number, index + 1 if
-                                        index >= 0 else label_column,
-                                        label_column, len(columns),
-                                        line[:200]))
+          "%s:%d: expected at least %d columns (the token first, the tag in "
+          "--label_column=%d), found %d: %r" %
+          (path, line_number, max(needed, 2), label_column, len(columns),
+           line[:200]))
     words.append(columns[0])
     labels.append(columns[index])
     line_numbers.append(line_number)
@@ -734,11 +734,14 @@ def validate_flags(bert_config):
   if FLAGS.max_seq_length < 3:
     raise ValueError("--max_seq_length=%d leaves no room for [CLS], a piece "
                      "and [SEP]." % FLAGS.max_seq_length)
-  if not 1 <= FLAGS.doc_stride <= FLAGS.max_seq_length - 2:
-    raise ValueError(
-        "--doc_stride=%d must be between 1 and --max_seq_length - 2 = %d "
-        "(the pieces of one window)." %
-        (FLAGS.doc_stride, FLAGS.max_seq_length - 2))
+  if FLAGS.doc_stride < 1:
+    raise ValueError("--doc_stride=%d must be at least 1." % FLAGS.doc_stride)
+  if FLAGS.doc_stride > FLAGS.max_seq_length - 2:
+    # make_doc_spans never skips a piece: the windows just do not overlap.
+    tf.logging.warning(
+        "--doc_stride=%d is more than the %d pieces of a window: long "
+        "sentences are cut into windows that do not overlap.",
+        FLAGS.doc_stride, FLAGS.max_seq_length - 2)
   if FLAGS.label_column == 0:
     raise ValueError("--label_column counts from 1 (or from -1 at the end); "
                      "0 is not a column.")
