@@ -147,6 +147,8 @@ LABEL_LIST_FILE = "label_list.txt"
 DOCSTART = "-DOCSTART-"
 # How many features convert_examples logs in full.
 NUM_EXAMPLES_TO_LOG = 5
+# Words whose pieces conversion remembers (the cache is cleared when full).
+MAX_CACHED_WORDS = 1 << 17
 
 
 class InputExample(object):
@@ -367,30 +369,26 @@ def resolve_tag_scheme(given, gold_examples):
   return scheme
 
 
-def _word_pieces(tokenizer, word):
-  """A word's pieces; [UNK] for a word the tokenizer drops (e.g. a control
-  character), so that every word still gets a label and a prediction."""
-  return tokenizer.tokenize(word) or ["[UNK]"]
-
-
 def convert_single_example(ex_index, example, label_map, max_seq_length,
-                           tokenizer, doc_stride):
+                           tokenizer, doc_stride, word_cache=None):
   """The windows (`InputFeatures`) of one sentence.
 
   Each window is `[CLS] pieces [SEP]`, zero-padded to `max_seq_length`.
   A window holds up to `max_seq_length - 2` pieces; windows start
-  `doc_stride` pieces apart and the last ends at the sentence's end.
+  `doc_stride` pieces apart and the last ends at the sentence's end. A word
+  the tokenizer drops (a control character, say) becomes [UNK], so that
+  every word has a first piece. `word_cache` (word -> pieces) may be shared
+  across calls.
   """
   if isinstance(example, PaddingInputExample):
     zeros = [0] * max_seq_length
     return [InputFeatures(zeros, zeros, zeros, zeros, zeros,
                           is_real_example=False)]
-  pieces, piece_word, is_first = [], [], []
-  for word_index, word in enumerate(example.words):
-    word_pieces = _word_pieces(tokenizer, word)
-    pieces += word_pieces
-    piece_word += [word_index] * len(word_pieces)
-    is_first += [True] + [False] * (len(word_pieces) - 1)
+  pieces, piece_word, first_pieces = windowing.tokenize_document(
+      example.words, tokenizer, word_cache, unknown_token="[UNK]")
+  is_first = [False] * len(pieces)
+  for p in first_pieces:
+    is_first[p] = True
   piece_ids = tokenizer.convert_tokens_to_ids(pieces)
   word_label_ids = [label_map[l] for l in example.labels]
   cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
@@ -440,14 +438,18 @@ def convert_examples_to_features(examples, label_list, max_seq_length,
   """Every window of every example, in order."""
   label_map = {label: i for i, label in enumerate(label_list)}
   features = []
+  word_cache = {}
   start = time.time()
   for ex_index, example in enumerate(examples):
     if ex_index % 10000 == 0 and ex_index:
       tf.logging.info("Converted %d of %d sentences (%.0f sentences/sec)",
                       ex_index, len(examples),
                       ex_index / max(time.time() - start, 1e-9))
+    if len(word_cache) > MAX_CACHED_WORDS:
+      word_cache.clear()
     features += convert_single_example(ex_index, example, label_map,
-                                       max_seq_length, tokenizer, doc_stride)
+                                       max_seq_length, tokenizer, doc_stride,
+                                       word_cache)
   return features
 
 

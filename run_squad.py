@@ -492,36 +492,7 @@ DocSpan = windowing.DocSpan
 make_doc_spans = windowing.make_doc_spans
 _check_is_max_context = windowing.check_is_max_context
 _max_context_span_indexes = windowing.max_context_span_indexes
-
-
-def tokenize_document(doc_tokens, tokenizer, word_cache=None):
-  """WordPiece-tokenizes each word of a paragraph.
-
-  Args:
-    doc_tokens: the paragraph's white-space separated words.
-    tokenizer: a `FullTokenizer`.
-    word_cache: optional dict word -> pieces, shared across calls: a word
-      always gives the same pieces, and a dict lookup costs far less than a
-      `tokenize` call (cleaning, splitting) for each of the paragraph's words.
-
-  Returns:
-    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
-    word each piece came from, and the first piece of each word.
-  """
-  if word_cache is None:
-    word_cache = {}
-  tok_to_orig_index = []
-  orig_to_tok_index = []
-  all_doc_tokens = []
-  for (i, token) in enumerate(doc_tokens):
-    orig_to_tok_index.append(len(all_doc_tokens))
-    sub_tokens = word_cache.get(token)
-    if sub_tokens is None:
-      sub_tokens = tuple(tokenizer.tokenize(token))
-      word_cache[token] = sub_tokens
-    tok_to_orig_index.extend([i] * len(sub_tokens))
-    all_doc_tokens.extend(sub_tokens)
-  return all_doc_tokens, tok_to_orig_index, orig_to_tok_index
+tokenize_document = windowing.tokenize_document
 
 
 class _DocumentCache(object):

@@ -1,10 +1,11 @@
-"""Overlapping windows over a sequence too long for one model input.
+"""Word pieces of pre-split words, and overlapping windows over them.
 
 run_squad.py splits a long paragraph into windows of word pieces
 `doc_stride` apart, and run_ner.py splits a long sentence the same way; in
 both a piece seen in several windows is scored from the one where it has the
 most context on both sides (the "max-context" rule of the original
-run_squad.py). Pure Python: no TensorFlow.
+run_squad.py). `tokenize_document` gives the pieces of already split words
+and the word of each piece, for both. Pure Python: no TensorFlow.
 """
 
 from __future__ import absolute_import
@@ -88,3 +89,40 @@ def max_context_span_indexes(doc_spans, num_tokens):
         best_score[position] = score
         best_index[position] = span_index
   return best_index
+
+
+def tokenize_document(doc_tokens, tokenizer, word_cache=None,
+                      unknown_token=None):
+  """WordPiece-tokenizes each word of a paragraph (or sentence).
+
+  Args:
+    doc_tokens: the paragraph's white-space separated words.
+    tokenizer: a `FullTokenizer`.
+    word_cache: optional dict word -> pieces, shared across calls: a word
+      always gives the same pieces, and a dict lookup costs far less than a
+      `tokenize` call (cleaning, splitting) for each of the paragraph's words.
+    unknown_token: if given, a word that gives no pieces (e.g. a control
+      character alone) becomes this one piece, so that every word has a
+      first piece (run_ner labels and predicts each word on it); by default
+      it has none, as in the original run_squad.
+
+  Returns:
+    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
+    word each piece came from, and the first piece of each word.
+  """
+  if word_cache is None:
+    word_cache = {}
+  tok_to_orig_index = []
+  orig_to_tok_index = []
+  all_doc_tokens = []
+  for (i, token) in enumerate(doc_tokens):
+    orig_to_tok_index.append(len(all_doc_tokens))
+    sub_tokens = word_cache.get(token)
+    if sub_tokens is None:
+      sub_tokens = tuple(tokenizer.tokenize(token))
+      if not sub_tokens and unknown_token is not None:
+        sub_tokens = (unknown_token,)
+      word_cache[token] = sub_tokens
+    tok_to_orig_index.extend([i] * len(sub_tokens))
+    all_doc_tokens.extend(sub_tokens)
+  return all_doc_tokens, tok_to_orig_index, orig_to_tok_index

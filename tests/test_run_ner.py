@@ -254,3 +254,14 @@ def test_command_rejects_bad_input_before_training(tmp_path, train, dev,
   assert str(tmp_path / "data") in last
   assert not (tmp_path / "out" / "train.tf_record").exists()
   assert not (tmp_path / "out" / "checkpoint").exists()
+
+
+def test_a_word_without_pieces_still_gets_a_label(tokenizer):
+  # U+200B (zero width space) is dropped by the tokenizer's cleaning.
+  example = example_of(["alpha", "\u200b", "beta"], ["O", "B-PER", "O"])
+  (feature,) = run_ner.convert_single_example(
+      0, example, {"O": 0, "B-PER": 1}, 8, tokenizer, 2)
+  assert tokenizer.tokenize("\u200b") == []
+  assert feature.input_ids[2] == tokenizer.vocab["[UNK]"]
+  assert feature.label_ids[:5] == [0, 0, 1, 0, 0]
+  assert feature.token_to_word == {1: 0, 2: 1, 3: 2}
