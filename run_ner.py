@@ -38,6 +38,7 @@ from __future__ import print_function
 
 import collections
 import os
+import re
 import time
 
 from absl import app
@@ -144,6 +145,9 @@ flags.DEFINE_float(
 runtime.define_flags()
 
 LABEL_LIST_FILE = "label_list.txt"
+# Columns are separated by spaces or tabs; other white space (a no-break
+# space, say) is part of a token.
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 DOCSTART = "-DOCSTART-"
 # How many features convert_examples logs in full.
 NUM_EXAMPLES_TO_LOG = 5
@@ -232,15 +236,18 @@ def read_conll(path, label_column=-1, set_type="train"):
           list(line_numbers)))
     del words[:], labels[:], line_numbers[:]
 
-  for line_number, line in enumerate(text.splitlines(), 1):
-    columns = line.split()
+  # Lines end at "\n" alone (not at U+2028 and the like, as for
+  # str.splitlines), so that line numbers are an editor's.
+  for line_number, line in enumerate(text.split("\n"), 1):
+    stripped = line.rstrip("\r").strip(" \t")
+    columns = _COLUMN_SEPARATOR.split(stripped) if stripped else []
     if not columns:
       end_sentence()
       continue
     if columns[0] == DOCSTART:
       end_sentence()
       continue
-    if line[0].isspace():
+    if line[0] in " \t":
       raise ValueError(
           "%s:%d: empty token: the line starts with white space, so its "
           "first column is empty: %r" % (path, line_number, line[:200]))
@@ -744,9 +751,11 @@ def validate_flags(bert_config):
         "--doc_stride=%d is more than the %d pieces of a window: long "
         "sentences are cut into windows that do not overlap.",
         FLAGS.doc_stride, FLAGS.max_seq_length - 2)
-  if FLAGS.label_column == 0:
-    raise ValueError("--label_column counts from 1 (or from -1 at the end); "
-                     "0 is not a column.")
+  if FLAGS.label_column in (0, 1):
+    raise ValueError(
+        "--label_column=%d: columns count from 1 (or from -1 at the end) and "
+        "column 1 is the token; the tag is in a later one." %
+        FLAGS.label_column)
   if FLAGS.data_dir and not tf.io.gfile.isdir(FLAGS.data_dir):
     raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
   runtime.validate_runtime_flags(FLAGS.train_batch_size)

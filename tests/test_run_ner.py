@@ -265,3 +265,12 @@ def test_a_word_without_pieces_still_gets_a_label(tokenizer):
   assert feature.input_ids[2] == tokenizer.vocab["[UNK]"]
   assert feature.label_ids[:5] == [0, 0, 1, 0, 0]
   assert feature.token_to_word == {1: 0, 2: 1, 3: 2}
+
+
+def test_columns_split_at_spaces_and_tabs_only(tmp_path):
+  path = write(tmp_path / "train.txt",
+               "Ann\tB-PER\r\nNew\u00a0York  B-LOC\r\nsaw\u2028it O\n")
+  (example,) = run_ner.read_conll(path)
+  assert example.words == ["Ann", "New\u00a0York", "saw\u2028it"]
+  assert example.labels == ["B-PER", "B-LOC", "O"]
+  assert example.where(2) == "%s:3" % path
