@@ -41,21 +41,28 @@ import os
 import re
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
 import ner_evaluate
+import output_files
 import runtime
+import script_flags
 import tokenization
 import windowing
 
 FLAGS = flags.FLAGS
 
-# As in run_classifier.py, every flag allows override: the scripts share
-# flag names and tests import them into one process.
+script_flags.define("model", "sequence", "output", "tokenizer", "training",
+                    "epoch", "tpu", "performance", "export")
+
+# This script's own flags. Names that another script also defines
+# (`do_eval`, `train_file`, `doc_stride`, ...) allow that, so that several
+# scripts can be imported into one process (tests).
 flags.DEFINE_string(
     "data_dir", None,
     "Directory with train.txt, dev.txt and test.txt in CoNLL layout (each "
@@ -93,57 +100,15 @@ flags.DEFINE_integer(
     "into windows that start this many pieces apart (at most "
     "--max_seq_length - 2 for windows that overlap).",
     allow_override=True)
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model.",
-    allow_override=True)
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-                    allow_override=True)
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where checkpoints, label_list.txt and results "
-    "are written.",
-    allow_override=True)
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).",
-    allow_override=True)
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. True for uncased models, False "
-    "for cased ones (the usual choice for named entities).",
-    allow_override=True)
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "Word pieces per window, [CLS] and [SEP] included; longer sentences are "
-    "split into windows (--doc_stride).",
-    allow_override=True)
-flags.DEFINE_bool("do_train", False, "Whether to run training.",
-                  allow_override=True)
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
                   allow_override=True)
 flags.DEFINE_bool("do_predict", False,
                   "Whether to tag the test set (test_predictions.txt).",
                   allow_override=True)
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
-                     allow_override=True)
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
                      allow_override=True)
 flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
                      allow_override=True)
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
-                   allow_override=True)
-flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.",
-                   allow_override=True)
-flags.DEFINE_float(
-    "warmup_proportion", 0.1,
-    "Proportion of training to perform linear learning rate warmup for.",
-    allow_override=True)
-
-runtime.define_flags()
-
 LABEL_LIST_FILE = "label_list.txt"
 # Columns are separated by spaces or tabs; other white space (a no-break
 # space, say) is part of a token.
@@ -211,19 +176,19 @@ def read_conll(path, label_column=-1, set_type="train"):
   """The sentences of a CoNLL file as `InputExample`s.
 
   Raises:
-    ValueError, naming the file and line: the file is missing, empty or not
+    UserError, naming the file and line: the file is missing, empty or not
       UTF-8, a line has fewer columns than `label_column` needs, or a line
       starts with white space (a sentence with an empty token).
   """
   if not tf.io.gfile.exists(path):
-    raise ValueError("Data file %s does not exist (check --data_dir or "
+    raise UserError("Data file %s does not exist (check --data_dir or "
                      "--%s_file)." % (path, set_type))
   with tf.io.gfile.GFile(path, "rb") as f:
     data = f.read()
   try:
     text = data.decode("utf-8-sig")
   except UnicodeDecodeError as e:
-    raise ValueError("%s:%d: not valid UTF-8 (%s)." %
+    raise UserError("%s:%d: not valid UTF-8 (%s)." %
                      (path, data[:e.start].count(b"\n") + 1, e))
   needed = label_column if label_column > 0 else -label_column + 1
   examples = []
@@ -248,12 +213,12 @@ def read_conll(path, label_column=-1, set_type="train"):
       end_sentence()
       continue
     if line[0] in " \t":
-      raise ValueError(
+      raise UserError(
           "%s:%d: empty token: the line starts with white space, so its "
           "first column is empty: %r" % (path, line_number, line[:200]))
     index = _column_index(label_column, len(columns))
     if len(columns) < needed or not 0 < index < len(columns):
-      raise ValueError(
+      raise UserError(
           "%s:%d: expected at least %d columns (the token first, the tag in "
           "--label_column=%d), found %d: %r" %
           (path, line_number, max(needed, 2), label_column, len(columns),
@@ -263,7 +228,7 @@ def read_conll(path, label_column=-1, set_type="train"):
     line_numbers.append(line_number)
   end_sentence()
   if not examples:
-    raise ValueError("%s has no sentences (expected one `token ... tag` line "
+    raise UserError("%s has no sentences (expected one `token ... tag` line "
                      "per token, a blank line between sentences)." % path)
   return examples
 
@@ -284,7 +249,7 @@ class ConllProcessor(object):
     if self.files[set_type]:
       return self.files[set_type]
     if not data_dir:
-      raise ValueError("Give --data_dir or --%s_file." % set_type)
+      raise UserError("Give --data_dir or --%s_file." % set_type)
     return os.path.join(data_dir, set_type + ".txt")
 
   def get_train_examples(self, data_dir):
@@ -305,30 +270,30 @@ class ConllProcessor(object):
 
 
 def check_tags(examples, scheme, detected=False):
-  """Raises ValueError (file:line) at the first tag not valid in `scheme`."""
+  """Raises UserError (file:line) at the first tag not valid in `scheme`."""
   for example in examples:
     for i, label in enumerate(example.labels):
       error = ner_evaluate.tag_error(label, scheme)
       if error:
-        raise ValueError("%s: %s (--tag_scheme=%s%s)." % (
+        raise UserError("%s: %s (--tag_scheme=%s%s)." % (
             example.where(i), error, scheme,
             ", detected from the gold tags" if detected else ""))
 
 
 def check_labels(examples, label_list, what):
-  """Raises ValueError (file:line) at the first label not in `label_list`."""
+  """Raises UserError (file:line) at the first label not in `label_list`."""
   known = set(label_list)
   for example in examples:
     for i, label in enumerate(example.labels):
       if label not in known:
-        raise ValueError("%s: label %r is not among the labels %s (%s)." %
+        raise UserError("%s: label %r is not among the labels %s (%s)." %
                          (example.where(i), label, what,
                           ", ".join(label_list)))
 
 
 def write_label_list(output_dir, label_list):
   path = os.path.join(output_dir, LABEL_LIST_FILE)
-  runtime.write_text_atomically(path, "".join(l + "\n" for l in label_list))
+  output_files.write_text_atomically(path, "".join(l + "\n" for l in label_list))
   return path
 
 
@@ -336,13 +301,13 @@ def read_label_list(output_dir):
   """The labels a training run wrote to `<output_dir>/label_list.txt`."""
   path = os.path.join(output_dir, LABEL_LIST_FILE)
   if not tf.io.gfile.exists(path):
-    raise ValueError(
+    raise UserError(
         "%s does not exist: without --do_train, --output_dir must hold a "
         "model trained by run_ner.py (it writes the labels there)." % path)
   with tf.io.gfile.GFile(path) as f:
     labels = [line.strip() for line in f if line.strip()]
   if not labels:
-    raise ValueError("%s lists no labels." % path)
+    raise UserError("%s lists no labels." % path)
   return labels
 
 
@@ -352,14 +317,14 @@ def resolve_labels(train_examples, given_labels, output_dir):
   if train_examples is None:
     label_list = read_label_list(output_dir)
     if given_labels and list(given_labels) != label_list:
-      raise ValueError(
+      raise UserError(
           "--labels=%s differs from the labels the model was trained with "
           "(%s in %s)." % (",".join(given_labels), ",".join(label_list),
                            os.path.join(output_dir, LABEL_LIST_FILE)))
     return label_list
   if given_labels:
     if len(set(given_labels)) != len(given_labels):
-      raise ValueError("--labels=%s lists a label twice." %
+      raise UserError("--labels=%s lists a label twice." %
                        ",".join(given_labels))
     check_labels(train_examples, given_labels, "of --labels")
     return list(given_labels)
@@ -496,7 +461,7 @@ def file_based_convert_examples_to_features(examples, label_list,
   while len(features) % batch_multiple:
     features += convert_single_example(0, PaddingInputExample(), {},
                                        max_seq_length, tokenizer, doc_stride)
-  with runtime.TFRecordWriter(output_file) as writer:
+  with output_files.TFRecordWriter(output_file) as writer:
     for feature in features:
       writer.write(_features_to_example(feature).SerializeToString())
   elapsed = max(time.time() - start, 1e-9)
@@ -594,9 +559,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     input_ids = features["input_ids"]
     # A SavedModel's serving inputs have no labels (runtime.export_saved_model).
@@ -710,7 +673,7 @@ def write_predictions(examples, predicted, output_path):
     for word, gold, tag in zip(example.words, example.labels, tags):
       lines.append("%s %s %s\n" % (word, gold, tag))
     lines.append("\n")
-  runtime.write_text_atomically(output_path, "".join(lines))
+  output_files.write_text_atomically(output_path, "".join(lines))
   tf.logging.info("Wrote the tags of %d sentences to %s", len(examples),
                   output_path)
 
@@ -730,21 +693,15 @@ def export_assets(output_dir):
 
 
 def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
+  """Checks the flags before any work starts; raises UserError if wrong."""
   if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
-    raise ValueError(
+    raise UserError(
         "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model was only "
-        "trained up to sequence length %d (--max_seq_length must be at most "
-        "max_position_embeddings of --bert_config_file)" %
-        (FLAGS.max_seq_length, bert_config.max_position_embeddings))
-  if FLAGS.max_seq_length < 3:
-    raise ValueError("--max_seq_length=%d leaves no room for [CLS], a piece "
-                     "and [SEP]." % FLAGS.max_seq_length)
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size, FLAGS.do_train,
+                      FLAGS.export_dir, FLAGS.output_dir)
   if FLAGS.doc_stride < 1:
-    raise ValueError("--doc_stride=%d must be at least 1." % FLAGS.doc_stride)
+    raise UserError("--doc_stride=%d must be at least 1." % FLAGS.doc_stride)
   if FLAGS.doc_stride > FLAGS.max_seq_length - 2:
     # make_doc_spans never skips a piece: the windows just do not overlap.
     tf.logging.warning(
@@ -752,13 +709,12 @@ def validate_flags(bert_config):
         "sentences are cut into windows that do not overlap.",
         FLAGS.doc_stride, FLAGS.max_seq_length - 2)
   if FLAGS.label_column in (0, 1):
-    raise ValueError(
+    raise UserError(
         "--label_column=%d: columns count from 1 (or from -1 at the end) and "
         "column 1 is the token; the tag is in a later one." %
         FLAGS.label_column)
   if FLAGS.data_dir and not tf.io.gfile.isdir(FLAGS.data_dir):
-    raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
-  runtime.validate_runtime_flags(FLAGS.train_batch_size)
+    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
 
 
 def read_inputs(processor):
@@ -786,32 +742,26 @@ def read_inputs(processor):
 
 
 def main(_):
-  runtime.setup_logging()
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags(bert_config)
-  runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir)
 
   processor = ConllProcessor(FLAGS.train_file, FLAGS.dev_file, FLAGS.test_file,
                              FLAGS.label_column)
   splits, label_list, scheme = read_inputs(processor)
   tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
 
-  train_features = None
+  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
   num_train_steps = num_warmup_steps = None
   if FLAGS.do_train:
     write_label_list(FLAGS.output_dir, label_list)
-    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
     train_features = file_based_convert_examples_to_features(
         splits["train"], label_list, FLAGS.max_seq_length, tokenizer,
         FLAGS.doc_stride, train_file)
-    num_train_steps = int(
-        len(train_features) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        len(train_features), processor.path(FLAGS.data_dir, "train"))
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -835,16 +785,22 @@ def main(_):
     train_input_fn = file_based_input_fn_builder(
         train_file, FLAGS.max_seq_length, is_training=True,
         drop_remainder=True)
-    hooks = []
-    if not FLAGS.use_tpu:
-      hooks.append(runtime.ThroughputHook(
-          FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
-          FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, num_train_steps, hooks,
+    runtime.train(estimator, train_input_fn, num_train_steps,
                   input_files=[train_file])
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
-  if FLAGS.do_eval and runtime.is_chief():
+  if runtime.is_chief():
+    evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme)
+  if FLAGS.export_dir and runtime.is_chief():
+    # export_assets(FLAGS.output_dir) lists what the SavedModel should carry.
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
+
+
+def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme):
+  """--do_eval: eval_results.txt on the dev set; --do_predict:
+  test_predictions.txt on the test set. Both log conlleval's report."""
+  if FLAGS.do_eval:
     examples = splits["dev"]
     probabilities = _predict(estimator, "evaluation", examples, label_list,
                              tokenizer, FLAGS.eval_batch_size,
@@ -854,10 +810,11 @@ def main(_):
     result = evaluation.metrics()
     result["eval_loss"] = loss
     result["global_step"] = int(estimator.get_variable_value("global_step"))
-    runtime.write_eval_results(FLAGS.output_dir, result)
-    tf.logging.info("conlleval figures (%s):\n%s", scheme, evaluation.report())
+    output_files.write_eval_results(FLAGS.output_dir, result)
+    tf.logging.info("Dev set, conlleval figures (%s):\n%s", scheme,
+                    evaluation.report())
 
-  if FLAGS.do_predict and runtime.is_chief():
+  if FLAGS.do_predict:
     examples = splits["test"]
     probabilities = _predict(estimator, "prediction", examples, label_list,
                              tokenizer, FLAGS.predict_batch_size,
@@ -868,11 +825,6 @@ def main(_):
                       os.path.join(FLAGS.output_dir, "test_predictions.txt"))
     tf.logging.info("Test set, conlleval figures (%s):\n%s", scheme,
                     evaluation.report())
-
-  if FLAGS.export_dir and runtime.is_chief():
-    # export_assets(FLAGS.output_dir) lists what the SavedModel should carry.
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
 
 
 def _predict(estimator, what, examples, label_list, tokenizer, batch_size,
@@ -901,4 +853,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)
