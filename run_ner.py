@@ -109,6 +109,7 @@ flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
                      allow_override=True)
 flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
                      allow_override=True)
+
 LABEL_LIST_FILE = "label_list.txt"
 # Columns are separated by spaces or tabs; other white space (a no-break
 # space, say) is part of a token.
