@@ -695,9 +695,11 @@ def export_assets(output_dir):
 
 def validate_flags(bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
+  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
+      not FLAGS.export_dir):
     raise UserError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+        "must be set.")
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
                       FLAGS.train_batch_size, FLAGS.do_train,
                       FLAGS.export_dir, FLAGS.output_dir)
@@ -731,6 +733,8 @@ def read_inputs(processor):
   label_list = resolve_labels(splits.get("train"), FLAGS.labels,
                               FLAGS.output_dir)
   gold = splits.get("train") or [e for s in splits.values() for e in s]
+  if not gold:  # An export alone: no tags to read or score.
+    return splits, label_list, FLAGS.tag_scheme
   scheme = resolve_tag_scheme(FLAGS.tag_scheme, gold)
   for examples in splits.values():
     check_tags(examples, scheme, detected=not FLAGS.tag_scheme)

@@ -135,34 +135,50 @@ def test_predictions_file_matches_the_test_set(ner_run):
   assert result.metrics()["eval_f1"] > 0.5
 
 
-def test_predict_again_from_the_output_dir(ner_run, tmp_path):
-  _, out, _, common, _ = ner_run
-  first = (out / "test_predictions.txt").read_text()
-  proc = bert_testing.run_script("run_ner.py", common + ["--do_predict"])
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  assert (out / "test_predictions.txt").read_text() == first
-
-
-def test_export_serves_word_piece_probabilities(ner_run):
-  tmp, out, export, _, _ = ner_run
+def short_sentences_as_features(tmp, out, count=4):
+  """(label list, features of the first `count` test sentences that fit
+  in one window, their predicted tags in test_predictions.txt)."""
   label_list = run_ner.read_label_list(str(out))
   tokenizer = tokenization.FullTokenizer(str(tmp / "vocab.txt"), True)
   predicted = predictions_of(str(out / "test_predictions.txt"))
-  short = [s for s in predicted if len(s[0]) < 12][:4]
+  short = [s for s in predicted if len(s[0]) < 12][:count]
   examples = [run_ner.InputExample("t", w, g) for w, g, _ in short]
   features = run_ner.convert_examples_to_features(
       examples, label_list, 32, tokenizer, 16)
   assert len(features) == len(examples)  # One window each.
-  outputs = bert_testing.serve(bert_testing.only_export(str(export)), {
+  return label_list, features, [tags for _, _, tags in short]
+
+
+def serve_probabilities(export_dir, features):
+  outputs = bert_testing.serve(bert_testing.only_export(str(export_dir)), {
       name: np.array([getattr(f, name) for f in features], np.int32)
       for name in ("input_ids", "input_mask", "segment_ids")})
-  probabilities = outputs["probabilities"]
+  return outputs["probabilities"]
+
+
+def test_export_serves_word_piece_probabilities(ner_run):
+  tmp, out, export, _, _ = ner_run
+  label_list, features, tags = short_sentences_as_features(tmp, out)
+  probabilities = serve_probabilities(export, features)
   assert probabilities.shape == (len(features), 32, len(label_list))
   np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
-  for i, (feature, (_, _, tags)) in enumerate(zip(features, short)):
+  for i, feature in enumerate(features):
     served = [label_list[int(np.argmax(probabilities[i, p]))]
               for p in sorted(feature.token_to_word)]
-    assert served == tags
+    assert served == tags[i]
+
+
+def test_predict_and_export_again_from_the_output_dir(ner_run, tmp_path):
+  # Without --do_train, the labels come from label_list.txt.
+  tmp, out, export, common, _ = ner_run
+  first = (out / "test_predictions.txt").read_text()
+  proc = bert_testing.run_script("run_ner.py", common + [
+      "--do_predict", "--export_dir=%s" % (tmp_path / "export")])
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert (out / "test_predictions.txt").read_text() == first
+  _, features, _ = short_sentences_as_features(tmp, out)
+  np.testing.assert_allclose(serve_probabilities(tmp_path / "export", features),
+                             serve_probabilities(export, features), atol=1e-6)
 
 
 def test_fine_tune_converted_minilm(tmp_path):
