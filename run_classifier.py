@@ -718,7 +718,7 @@ class FileProcessor(DataProcessor):
     self.is_multi_label = self.options.multi_label
     self._label_list = None
     self._examples = {}
-    self._lines = {}  # path -> the line of each example, for errors
+    self._lines = {}  # (split, path) -> each example's line, for errors
     self._header_by_split = {}
 
   def get_train_examples(self, data_dir):
@@ -767,9 +767,9 @@ class FileProcessor(DataProcessor):
 
   def _split_examples(self, split, data_dir):
     path = self.split_path(split, data_dir)
-    if path not in self._examples:
-      self._examples[path] = self.read_examples(path, split)
-    return self._examples[path]
+    if (split, path) not in self._examples:  # dev.tsv may be the test set too
+      self._examples[(split, path)] = self.read_examples(path, split)
+    return self._examples[(split, path)]
 
   def read_examples(self, path, split):
     """`InputExample`s of one file, their labels checked against the label
@@ -792,7 +792,7 @@ class FileProcessor(DataProcessor):
     tf.logging.info("Read %d %s examples from %s", len(examples), split,
                     path)
     if table.has_label:
-      self._lines[path] = lines
+      self._lines[(split, path)] = lines
       if split != "train" or self._label_list is not None:
         self._check_labels(path, examples, lines)
     return examples
@@ -831,6 +831,8 @@ class FileProcessor(DataProcessor):
         raise ValueError(
             "--has_header=false, but --%s_column names a column: give "
             "0-based indexes for a file without a header." % named[0])
+      tf.logging.info("%s: first row is a header (--%s_column is a name)",
+                      path, named[0])
       return True
     if self.options.has_header is not None:
       return self.options.has_header
@@ -841,17 +843,25 @@ class FileProcessor(DataProcessor):
       header = self._header_by_split.get("train", False)
       reason = "as the training file"
     else:
-      if self.options.labels:
-        others = set(self.options.labels)
+      first_labels = set(self._split_label(first[label]))
+      if split != "train" or self.options.labels:
+        known = (self.get_labels() if split != "train"
+                 else self.options.labels)
+        header = not first_labels <= set(known)
+        reason = "its first row's label %r is %s" % (
+            first[label], "not a label" if header else "a label")
       else:
-        others = set()
+        # A header's "label" is a word no other row has, while real labels
+        # repeat; with every label different there is no telling: no header.
+        others = collections.Counter()
         for _, row in rows[1:]:
           if label < len(row):
             others.update(self._split_label(row[label]))
-      header = bool(others) and not (
-          set(self._split_label(first[label])) <= others)
-      reason = "its first row's label %r %s" % (
-          first[label], "is not a label" if header else "is a label")
+        header = (bool(others) and max(others.values()) > 1 and
+                  not first_labels <= set(others))
+        reason = "its first row's label %r is %s" % (
+            first[label], "no label of the other rows" if header else
+            "a label too, or the labels do not repeat")
     self._header_by_split[split] = header
     tf.logging.info("%s: %s (%s; --has_header to say otherwise)", path,
                     "first row is a header" if header else "no header",
@@ -928,9 +938,9 @@ class FileProcessor(DataProcessor):
     self._label_list = labels
     # A training file read already (to count labels, or by the caller) must
     # have no label outside the list.
-    for path, examples in self._examples.items():
-      if path in self._lines:
-        self._check_labels(path, examples, self._lines[path])
+    for key, examples in self._examples.items():
+      if key in self._lines:
+        self._check_labels(key[1], examples, self._lines[key])
     return labels
 
   def _labels_from_training_file(self):
@@ -1049,7 +1059,7 @@ class _DelimitedTable(object):
       return None
     if len(row) < self.min_fields:
       raise ValueError(
-          "%s:%d: %d fields, expected at least %d (the file has %s)." %
+          "%s:%d: %d field(s), expected at least %d (the file has %s)." %
           (self.path, line, len(row), self.min_fields, self._columns_text()))
     return row[self.index[role]]
 

@@ -10,6 +10,7 @@ import bert_testing
 import modeling
 import run_classifier
 import tokenization
+from conftest import SHARED_DATA
 
 
 @pytest.fixture
@@ -315,3 +316,183 @@ def test_create_model_head_names_and_loss():
   expected_per = -np.log(expected_probs[[0, 1], [1, 2]])
   np.testing.assert_allclose(per_v, expected_per, atol=1e-5)
   assert loss_v == pytest.approx(expected_per.mean(), abs=1e-5)
+
+
+# --- the file task (--task_name=file) ---------------------------------------
+
+
+def file_processor(**options):
+  return run_classifier.FileProcessor(
+      run_classifier.FileTaskOptions(**options))
+
+
+def fields(examples):
+  return [(e.guid, e.text_a, e.text_b, e.label) for e in examples]
+
+
+def test_file_task_reads_rfc4180_csv(tmp_path):
+  write(tmp_path / "train.csv",
+        'id,text,label\r\n'
+        '7,"hello, world",pos\r\n'
+        '8,"she said ""no""\nand left",neg\r\n'
+        '9,plain,pos\r\n')
+  p = file_processor(data_dir=str(tmp_path), id_column="id")
+  assert fields(p.get_train_examples(str(tmp_path))) == [
+      ("train-7", "hello, world", None, "pos"),
+      ("train-8", 'she said "no"\nand left', None, "neg"),
+      ("train-9", "plain", None, "pos"),
+  ]
+  assert p.get_labels() == ["neg", "pos"]
+
+
+def test_file_task_unterminated_quote_names_its_line(tmp_path):
+  write(tmp_path / "train.csv",
+        'text,label\n"a\nb",x\n"open quote,y\nlast,x\n')
+  with pytest.raises(ValueError, match=r"train.csv:4: malformed row .*quote"):
+    file_processor(data_dir=str(tmp_path)).get_train_examples(str(tmp_path))
+
+
+def test_file_task_detects_header_from_the_label_column(tmp_path):
+  write(tmp_path / "train.tsv", "1\tgood film\n0\tbad film\n1\tfine\n")
+  write(tmp_path / "dev.tsv", "label\ttext\n0\tdull\n")
+  p = file_processor(data_dir=str(tmp_path), text_a_column="1",
+                     label_column="0")
+  assert fields(p.get_train_examples(None)) == [
+      ("train-0", "good film", None, "1"), ("train-1", "bad film", None, "0"),
+      ("train-2", "fine", None, "1")]
+  # "label" occurs in no other row of dev.tsv's label column: a header.
+  assert fields(p.get_dev_examples(None)) == [("dev-0", "dull", None, "0")]
+  forced = file_processor(data_dir=str(tmp_path), text_a_column="1",
+                          label_column="0", has_header=True)
+  assert [e.text_a for e in forced.get_train_examples(None)] == ["bad film",
+                                                                 "fine"]
+
+
+def test_file_task_reads_json_lines_and_label_lists(tmp_path):
+  write(tmp_path / "train.jsonl",
+        '{"q": "is it ?", "a": "yes", "tags": ["x", "y"], "n": 3}\n\n'
+        '{"q": "or not", "a": "no", "tags": [], "n": 4}\n')
+  p = file_processor(data_dir=str(tmp_path), text_a_column="q",
+                     text_b_column="a", label_column="tags", id_column="n",
+                     multi_label=True)
+  assert fields(p.get_train_examples(None)) == [
+      ("train-3", "is it ?", "yes", ["x", "y"]),
+      ("train-4", "or not", "no", [])]
+  bad = file_processor(data_dir=str(tmp_path), text_a_column="0")
+  with pytest.raises(ValueError, match=r"jsonl columns are keys, not indexes: "
+                     r"--text_a_column=0 \(keys of line 1: a, n, q, tags\)"):
+    bad.get_train_examples(None)
+
+
+def test_file_task_reads_mrpc_as_the_mrpc_processor(tmp_path):
+  data_dir = str(tmp_path / "mrpc")
+  bert_testing.write_mrpc_slice(data_dir, 30, 10)
+  mrpc = run_classifier.MrpcProcessor()
+  p = file_processor(
+      train_file=os.path.join(data_dir, "msr_paraphrase_train.txt"),
+      dev_file=os.path.join(data_dir, "msr_paraphrase_test.txt"),
+      input_format="tsv", text_a_column="#1 String",
+      text_b_column="#2 String", label_column="Quality")
+  for split in ("train", "dev"):
+    got = getattr(p, "get_%s_examples" % split)(None)
+    expected = getattr(mrpc, "get_%s_examples" % split)(data_dir)
+    assert len(got) == len(expected) > 0
+    assert fields(got) == fields(expected)
+
+
+@pytest.mark.parametrize("task,text,label", [("SUBJ", 1, 0), ("CoLA", 0, 1)])
+def test_file_task_reads_senteval_as_the_example_processor(task, text, label):
+  run_classifier.load_processor_modules(
+      os.path.join(bert_testing.ROOT, "examples", "senteval_tasks.py"))
+  data_dir = os.path.join(SHARED_DATA, "senteval", task)
+  p = file_processor(data_dir=data_dir, text_a_column=str(text),
+                     label_column=str(label),
+                     test_file=os.path.join(data_dir, "dev.tsv"))
+  expected = run_classifier.get_processor("senteval")
+  assert fields(p.get_dev_examples(None)) == fields(
+      expected.get_dev_examples(data_dir))
+  assert fields(p.get_test_examples(None)) == fields(
+      expected.get_test_examples(data_dir))
+  assert p.get_labels() == ["0", "1"]
+
+
+def test_file_task_label_list_is_written_and_read_back(tmp_path):
+  write(tmp_path / "train.csv", "text,label\na,b\nc,a\nd,c\ne,a\n")
+  out = tmp_path / "out"
+  out.mkdir()
+  p = file_processor(data_dir=str(tmp_path), output_dir=str(out))
+  assert p.get_labels() == ["a", "b", "c"]
+  assert (out / "label_list.txt").read_text() == "a\nb\nc\n"
+  # A later run keeps the saved order, whatever the files say now.
+  (out / "label_list.txt").write_text("c\na\nb\n")
+  write(tmp_path / "train.csv", "text,label\nz,a\n")
+  assert file_processor(data_dir=str(tmp_path),
+                        output_dir=str(out)).get_labels() == ["c", "a", "b"]
+  with pytest.raises(ValueError, match=r"--labels=a,b,c differs from .*"
+                     r"label_list.txt \(c,a,b\)"):
+    file_processor(data_dir=str(tmp_path), output_dir=str(out),
+                   labels=["a", "b", "c"]).get_labels()
+
+
+@pytest.mark.parametrize("files,options,message", [
+    ({"train.csv": "id,txt,label\n1,a,x\n"}, {},
+     r"train.csv:1: no column named 'text' \(--text_a_column\); the file has "
+     r"columns: 0='id', 1='txt', 2='label'\."),
+    ({"train.tsv": "x\ta\ny\tb\n"}, {"text_a_column": "3", "label_column": "0"},
+     r"train.tsv:1: no column 3 \(--text_a_column\); the file has 2 columns "
+     r"\(0-1\), no header\."),
+    ({"train.csv": "text,label\na,x\nb\nc,y\n"}, {},
+     r"train.csv:3: 1 field\(s\), expected at least 2"),
+    ({"train.csv": "text,label\na,x\n  ,y\n"}, {},
+     r"train.csv:3: empty text in the text_a column 'text' \(--skip_bad_rows"),
+    ({"train.csv": "text,label\na,x\nb,y\n", "dev.csv": "text,label\nc,z\n"},
+     {}, r"dev.csv:2: label 'z' is not one of the training labels: x, y\."),
+    ({"train.csv": "text,label\na,x\n", "dev.csv": "text,label\nc,y\n"},
+     {"labels": ["x"]}, r"dev.csv:2: label 'y' is not one of the --labels "
+     r"labels: x\."),
+    ({"train.csv": "text,label\na,x\nb,y\n"}, {"labels": ["x"]},
+     r"train.csv:3: label 'y' is not one of the --labels labels: x\."),
+    ({"train.csv": "text,label\na,x\n"}, {"has_header": False},
+     r"--has_header=false, but --label_column names a column"),
+    ({"train.csv": "text,label\na,\n"}, {},
+     r"train.csv:2: empty label in the label column 'label'"),
+])
+def test_file_task_bad_input_names_file_and_line(tmp_path, files, options,
+                                                 message):
+  for name, text in files.items():
+    write(tmp_path / name, text)
+  p = file_processor(data_dir=str(tmp_path), **options)
+  with pytest.raises(ValueError, match=message):
+    p.get_labels()
+    p.get_train_examples(None)
+    p.get_dev_examples(None)
+
+
+def test_file_task_skip_bad_rows_counts_them(tmp_path, caplog):
+  write(tmp_path / "train.csv", "text,label\na,x\n,y\nb,x\n \t,x\n")
+  p = file_processor(data_dir=str(tmp_path), skip_bad_rows=True)
+  assert [e.text_a for e in p.get_train_examples(None)] == ["a", "b"]
+  assert p.get_labels() == ["x"]
+  assert "skipped 2 rows with an empty text" in caplog.text
+
+
+def test_file_task_multi_label_column_and_features(tmp_path, tokenizer):
+  write(tmp_path / "train.tsv", "text\ttags\nthe cat\tb; a\nthe dog\t\n"
+        "a mat\tc\n")
+  p = file_processor(data_dir=str(tmp_path), label_column="tags",
+                     multi_label=True, label_separator=";")
+  examples = p.get_train_examples(None)
+  assert [e.label for e in examples] == [["b", "a"], [], ["c"]]
+  labels = p.get_labels()
+  assert labels == ["a", "b", "c"]
+  features = run_classifier.convert_examples_to_features(
+      examples + [run_classifier.PaddingInputExample()], labels, 8, tokenizer,
+      multi_label=True)
+  assert [f.label_id for f in features] == [[1, 1, 0], [0, 0, 0], [0, 0, 1],
+                                            [0, 0, 0]]
+  path = str(tmp_path / "ml.tf_record")
+  run_classifier.file_based_convert_examples_to_features(
+      examples, labels, 8, tokenizer, path, multi_label=True)
+  got = bert_testing.read_features(path, 3, names=("label_ids",))
+  np.testing.assert_array_equal(got["label_ids"], [[1, 1, 0], [0, 0, 0],
+                                                   [0, 0, 1]])
