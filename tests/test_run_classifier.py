@@ -496,3 +496,154 @@ def test_file_task_multi_label_column_and_features(tmp_path, tokenizer):
   got = bert_testing.read_features(path, 3, names=("label_ids",))
   np.testing.assert_array_equal(got["label_ids"], [[1, 1, 0], [0, 0, 0],
                                                    [0, 0, 1]])
+
+
+# --- multi-label, class weights, long documents -----------------------------
+
+
+def head_outputs(logits, labels, **kwargs):
+  """The head's outputs over a pooled output that is `logits` itself (the
+  layer's weights set to the identity, bias 0)."""
+  logits = np.asarray(logits, np.float32)
+  with tf.Graph().as_default():
+    outputs = run_classifier.create_classification_head(
+        tf.constant(logits), tf.constant(labels), logits.shape[1], False, 0.0,
+        **kwargs)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      weights = [v for v in tf.global_variables()
+                 if v.op.name == "output_weights"][0]
+      sess.run(weights.assign(np.eye(logits.shape[1], dtype=np.float32)))
+      return sess.run(outputs)
+
+
+def test_multi_label_head_is_sigmoid_and_binary_cross_entropy():
+  logits = [[2.0, -1.0, 0.5], [-0.5, 0.3, 3.0]]
+  labels = [[1, 0, 1], [0, 0, 1]]
+  loss, per_example, _, probs = head_outputs(logits, labels, multi_label=True)
+  x, y = np.array(logits), np.array(labels, np.float64)
+  p = 1 / (1 + np.exp(-x))
+  bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+  np.testing.assert_allclose(probs, p, atol=1e-6)
+  np.testing.assert_allclose(per_example, bce.mean(1), atol=1e-5)
+  assert loss == pytest.approx(bce.mean(), abs=1e-5)
+  pos = [3.0, 1.0, 0.5]
+  weighted_loss, weighted_per, _, _ = head_outputs(
+      logits, labels, multi_label=True, class_weights=pos)
+  expected = -(np.array(pos) * y * np.log(p) + (1 - y) * np.log(1 - p))
+  assert weighted_loss == pytest.approx(expected.mean(), abs=1e-5)
+  # eval_loss stays the unweighted one.
+  np.testing.assert_allclose(weighted_per, bce.mean(1), atol=1e-5)
+
+
+def test_class_weights_scale_each_examples_cross_entropy():
+  logits = [[1.0, 0.0], [0.2, 0.9], [0.0, 0.0]]
+  labels = [0, 1, 1]
+  x = np.array(logits)
+  nll = -np.log(np.exp(x[[0, 1, 2], labels]) / np.exp(x).sum(1))
+  plain, _, _, _ = head_outputs(logits, labels)
+  assert plain == pytest.approx(nll.mean(), abs=1e-5)
+  weighted, per_example, _, _ = head_outputs(logits, labels,
+                                             class_weights=[0.75, 1.5])
+  assert weighted == pytest.approx(
+      (nll * np.array([0.75, 1.5, 1.5])).mean(), abs=1e-5)
+  np.testing.assert_allclose(per_example, nll, atol=1e-5)
+
+
+def test_balanced_class_weights_are_inverse_frequencies():
+  ex = lambda label: run_classifier.InputExample("g", "t", None, label)
+  examples = [ex("a")] * 6 + [ex("b")] * 2
+  # 8 examples, 2 labels: 8/(2*6) and 8/(2*2).
+  assert run_classifier.class_weights_from_flag(
+      "balanced", examples, ["a", "b"]) == pytest.approx([2 / 3, 2.0])
+  sets = [ex(["a"]), ex(["a", "b"]), ex([]), ex(["a"])]
+  # Positives a=3, b=1 of 4: negatives/positives 1/3 and 3.
+  assert run_classifier.class_weights_from_flag(
+      "balanced", sets, ["a", "b"], multi_label=True) == pytest.approx(
+          [1 / 3, 3.0])
+  assert run_classifier.class_weights_from_flag(
+      "1,2.5", examples, ["a", "b"]) == [1.0, 2.5]
+  with pytest.raises(ValueError, match=r"expected 2 positive numbers, one per "
+                     r"label in the order a,b"):
+    run_classifier.class_weights_from_flag("1,2,3", examples, ["a", "b"])
+  with pytest.raises(ValueError, match=r"label 'c' is on 0 of the 8"):
+    run_classifier.class_weights_from_flag("balanced", examples,
+                                           ["a", "b", "c"])
+  assert run_classifier.class_weights_from_flag(None, examples, ["a"]) is None
+
+
+def test_multi_label_metrics_against_hand_counts():
+  labels = [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]]
+  preds = [[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]]
+  m = run_classifier.multi_label_metrics(labels, preds, ["x", "y", "z z"])
+  # x: tp 2 -> F1 1; y: tp 1, fn 1 -> 2/3; z: fp 1, fn 1 -> 0.
+  assert m["f1_x"] == pytest.approx(1.0)
+  assert m["f1_y"] == pytest.approx(2 / 3)
+  assert m["f1_z_z"] == 0.0
+  assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+  # Pooled: tp 3, fp 1, fn 2 -> 6 / 9.
+  assert m["micro_f1"] == pytest.approx(6 / 9)
+  assert m["subset_accuracy"] == pytest.approx(2 / 4)
+  assert list(m) == run_classifier.multi_label_metric_names(["x", "y", "z z"])
+  assert run_classifier.predicted_label_set([0.7, 0.2, 0.5], ["x", "y", "z"],
+                                            0.5) == ["x", "z"]
+
+
+def test_windows_cover_a_long_text_with_overlap(tokenizer):
+  text = "the cat sat on the mat . a dog ran far"  # 11 tokens
+  ex = run_classifier.InputExample("doc", text, None, "1")
+  features = run_classifier.convert_example_to_windows(
+      4, ex, ["0", "1"], 6, tokenizer, doc_stride=3)
+  windows = [tokenizer.convert_ids_to_tokens(f.input_ids[1:1 + sum(
+      f.input_mask) - 2]) for f in features]
+  words = tokenizer.tokenize(text)
+  # Windows of 4 tokens, 3 apart, until one reaches the end.
+  assert windows == [words[0:4], words[3:7], words[6:10], words[9:11]]
+  assert run_classifier.window_starts(11, 4, 3) == [0, 3, 6, 9]
+  assert {f.example_index for f in features} == {4}
+  assert {f.label_id for f in features} == {1}
+  pair = run_classifier.InputExample("pair", text, "a dog", "0")
+  first = run_classifier.convert_example_to_windows(
+      0, pair, ["0", "1"], 9, tokenizer, doc_stride=2)[0]
+  assert tokenizer.convert_ids_to_tokens(first.input_ids) == [
+      "[CLS]", "the", "cat", "sat", "on", "[SEP]", "a", "dog", "[SEP]"]
+  with pytest.raises(ValueError, match=r"Example pair: --doc_stride=5 is "
+                     r"larger than its window of 4 tokens"):
+    run_classifier.convert_example_to_windows(0, pair, ["0", "1"], 9,
+                                              tokenizer, doc_stride=5)
+
+
+def test_window_aggregation_and_document_predictions():
+  logits = np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0], [5.0, 5.0]])
+  docs, mean = run_classifier.aggregate_windows(logits, [3, 3, 8, -1], "mean")
+  assert docs.tolist() == [3, 8]
+  np.testing.assert_allclose(mean, [[1.0, 0.0], [1.0, 1.0]])
+  _, most = run_classifier.aggregate_windows(logits, [3, 3, 8, -1], "max")
+  np.testing.assert_allclose(most, [[2.0, 1.0], [1.0, 1.0]])
+  predictions = [{"logits": l, "example_index": i}
+                 for l, i in zip(logits, [0, 0, 1, -1])]
+  rows = list(run_classifier.aggregate_window_predictions(predictions, "max"))
+  assert len(rows) == 2
+  e = np.exp([2.0, 1.0])
+  np.testing.assert_allclose(rows[0]["probabilities"], e / e.sum())
+  np.testing.assert_allclose(rows[1]["probabilities"], [0.5, 0.5])
+
+
+def test_document_metrics_of_windows_ignore_padding():
+  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),  # pylint: disable=protected-access
+                                  ["0", "1"])
+  # Document 0 (label 1): only its last window says 1. Document 1 (label 0).
+  arrays = {
+      "logits": np.array([[1, 0], [1, 0], [0, 3], [2, 0], [0, 9]], np.float32),
+      "labels": np.array([1, 1, 1, 0, 1], np.float32),
+      "weights": np.array([1, 1, 1, 1, 0], np.float32),
+      "example_index": np.array([0, 0, 0, 1, -1]),
+  }
+  result = head.compute({k: v.reshape(-1) for k, v in arrays.items()})
+  assert head.names() == ["accuracy", "f1"]
+  assert result["accuracy"] == 1.0 and result["f1"] == 1.0
+  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),  # pylint: disable=protected-access
+                                       ["0", "1"])
+  # Mean of document 0: (1/3, 1) -> still 1.
+  assert mean_head.compute(
+      {k: v.reshape(-1) for k, v in arrays.items()})["accuracy"] == 1.0
