@@ -18,6 +18,13 @@ CoLA) and the rest of GLUE (SST-2, QQP, QNLI, RTE, WNLI, STS-B) are built in.
 A new task is a `DataProcessor` subclass registered with
 `register_processor("name", MyProcessor)` in a module of your own, loaded with
 `--processor_module=my_tasks` (or a path to a .py file): no edit here.
+
+A task in a file of one's own needs no code: `--task_name=file` reads
+train/dev/test files in TSV, CSV or JSON lines, columns chosen by flag
+(`FileProcessor`), its labels kept in `<output_dir>/label_list.txt`. Any task
+can have several labels per text (`--multi_label`: a sigmoid per label),
+weighted classes (`--class_weights`) and texts longer than the model's window
+(`--doc_stride`: windows whose logits are aggregated per document).
 """
 
 from __future__ import absolute_import
@@ -177,8 +184,9 @@ flags.DEFINE_bool(
     "has_header", None,
     "--task_name=file: whether the first row of a tsv/csv file names the "
     "columns. Default: yes when a column is given by name, else detected "
-    "(the first row is a header if its label occurs in no other row) and "
-    "logged.",
+    "and logged (a header's label is not a label: not one of --labels or of "
+    "the training labels, or, in the training file, a value no other row "
+    "has while the others repeat).",
     allow_override=True)
 
 flags.DEFINE_list(
@@ -1325,8 +1333,8 @@ def file_based_convert_examples_to_features(examples, label_list,
   tf.logging.info("Converted %d examples to %s in %.1fs (%.0f examples/sec)",
                   len(examples), output_file, elapsed, len(examples) / elapsed)
   if doc_stride:
-    tf.logging.info("  %d records: windows of %d tokens, %d apart", num_records,
-                    max_seq_length, doc_stride)
+    tf.logging.info("  %d records: windows of --max_seq_length=%d, "
+                    "--doc_stride=%d", num_records, max_seq_length, doc_stride)
   return num_records
 
 

@@ -630,7 +630,8 @@ def test_window_aggregation_and_document_predictions():
 
 
 def test_document_metrics_of_windows_ignore_padding():
-  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),
                                   ["0", "1"])
   # Document 0 (label 1): only its last window says 1. Document 1 (label 0).
   arrays = {
@@ -642,7 +643,7 @@ def test_document_metrics_of_windows_ignore_padding():
   result = head.compute({k: v.reshape(-1) for k, v in arrays.items()})
   assert head.names() == ["accuracy", "f1"]
   assert result["accuracy"] == 1.0 and result["f1"] == 1.0
-  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),  # pylint: disable=protected-access
+  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),
                                        ["0", "1"])
   # Mean of document 0: (1/3, 1) -> still 1.
   assert mean_head.compute(
