@@ -365,14 +365,21 @@ def test_multi_label_metrics_agree_with_predicted_label_sets(tmp_path):
   out = tmp_path / "out"
   common = ["--text_a_column=sentence", "--label_column=tags",
             "--multi_label", "--max_seq_length=16"]
+  export_dir = tmp_path / "export"
   run_ok(file_task_args(
       task_dir, out, *common, "--do_train", "--do_eval", "--do_predict",
       "--test_file=%s" % (task_dir / "dev.csv"), "--train_batch_size=32",
-      "--num_train_epochs=16", "--learning_rate=1e-3"))
+      "--num_train_epochs=16", "--learning_rate=1e-3",
+      "--export_dir=%s" % export_dir))
   labels = (out / "label_list.txt").read_text().split()
   assert labels == ["food", "sport", "tech"]
   probs = np.loadtxt(out / "test_results.tsv")
   assert probs.shape == (100, 3)
+  # The SavedModel serves the same per-label probabilities.
+  served = bert_testing.serve(
+      bert_testing.only_export(str(export_dir)),
+      bert_testing.read_features(str(out / "predict.tf_record"), 16))
+  np.testing.assert_allclose(served["probabilities"], probs, atol=1e-5)
   predicted = [{l for l, p in zip(labels, row) if p >= 0.5} for row in probs]
   result = read_eval_results(out / "eval_results.txt")
   tp = sum(len(g & p) for g, p in zip(gold, predicted))

@@ -648,3 +648,26 @@ def test_document_metrics_of_windows_ignore_padding():
   # Mean of document 0: (1/3, 1) -> still 1.
   assert mean_head.compute(
       {k: v.reshape(-1) for k, v in arrays.items()})["accuracy"] == 1.0
+
+
+def test_windows_padded_to_whole_batches_read_back(tmp_path, tokenizer):
+  examples = [run_classifier.InputExample("a", "the cat sat on the mat", None,
+                                          "1"),
+              run_classifier.InputExample("b", "a dog", None, "0")]
+  path = str(tmp_path / "eval.tf_record")
+  # 6 text tokens in windows of 3, 2 apart: 3 windows; "a dog": 1; padded
+  # with 2 records to 6, two batches of 3 (TPUs need whole batches).
+  num_records = run_classifier.file_based_convert_examples_to_features(
+      examples, ["0", "1"], 5, tokenizer, path, doc_stride=2,
+      pad_to_multiple=3)
+  assert num_records == 6
+  input_fn = run_classifier.file_based_input_fn_builder(path, 5, False, False,
+                                                        windowed=True)
+  with tf.Graph().as_default():
+    batch = tf.data.make_one_shot_iterator(
+        input_fn({"batch_size": 8})).get_next()
+    with tf.Session() as sess:
+      got = sess.run(batch)
+  np.testing.assert_array_equal(got["example_index"], [0, 0, 0, 1, -1, -1])
+  np.testing.assert_array_equal(got["is_real_example"], [1] * 4 + [0] * 2)
+  np.testing.assert_array_equal(got["label_ids"], [1, 1, 1, 0, 0, 0])
