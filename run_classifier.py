@@ -41,67 +41,34 @@ import os
 import sys
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
 
-# Every flag is defined with `allow_override`: several scripts define the same
-# names (`vocab_file`, `max_seq_length`, ...), and tests and tools import them
-# into one process. Run as a command, nothing changes.
+script_flags.define("model", "sequence", "output", "tokenizer", "training",
+                    "epoch", "tpu", "performance", "export")
 
-## Required parameters
+# This script's own flags. Names that another script also defines
+# (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
+# be imported into one process (tests); run as a command nothing changes.
+
 flags.DEFINE_string(
     "data_dir", None,
     "The input data dir. Should contain the .tsv files (or other data files) "
     "for the task.",
     allow_override=True)
 
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.",
-    allow_override=True)
-
 flags.DEFINE_string("task_name", None, "The name of the task to train.",
-    allow_override=True)
-
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where the model checkpoints will be written.",
-    allow_override=True)
-
-## Other parameters
-
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.",
-    allow_override=True)
-
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.",
-    allow_override=True)
-
-flags.DEFINE_bool("do_train", False, "Whether to run training.",
     allow_override=True)
 
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
@@ -112,26 +79,10 @@ flags.DEFINE_bool(
     "Whether to run the model in inference mode on the test set.",
     allow_override=True)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
-    allow_override=True)
-
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
     allow_override=True)
 
 flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
-    allow_override=True)
-
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
-    allow_override=True)
-
-flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.",
-    allow_override=True)
-
-flags.DEFINE_float(
-    "warmup_proportion", 0.1,
-    "Proportion of training to perform linear learning rate warmup for. "
-    "E.g., 0.1 = 10% of training.",
     allow_override=True)
 
 flags.DEFINE_string(
@@ -245,8 +196,6 @@ flags.DEFINE_enum(
     "mean or their element-wise max.",
     allow_override=True)
 
-runtime.define_flags()
-
 
 class InputExample(object):
   """A single training/test example for simple sequence classification."""
@@ -348,12 +297,12 @@ class DataProcessor(object):
       rows = rows[1:]
     for line_number, row in rows:
       if len(row) < min_columns:
-        raise ValueError(
+        raise UserError(
             "%s:%d: expected at least %d tab-separated columns, found %d: %r" %
             (input_file, line_number, min_columns, len(row),
              "\t".join(row)[:200]))
     if not rows:
-      raise ValueError("%s has no data rows." % input_file)
+      raise UserError("%s has no data rows." % input_file)
     return rows
 
 
@@ -379,15 +328,15 @@ def read_tsv_rows(input_file, quotechar=None, delimiter="\t"):
         rows.append((start, row))
       start = reader.line_num + 1
   except csv.Error as e:
-    raise ValueError("%s:%d: malformed row (%s; is a quote left open?)." %
-                     (input_file, start, e))
+    raise UserError("%s:%d: malformed row (%s; is a quote left open?)." %
+                    (input_file, start, e))
   return rows
 
 
 def _read_utf8(input_file):
   """The text of `input_file`; ValueError naming the line if not UTF-8."""
   if not tf.io.gfile.exists(input_file):
-    raise ValueError("Data file %s does not exist (check --data_dir)." %
+    raise UserError("Data file %s does not exist (check --data_dir)." %
                      input_file)
   with tf.io.gfile.GFile(input_file, "rb") as f:
     data = f.read()
@@ -395,7 +344,7 @@ def _read_utf8(input_file):
     return data.decode("utf-8-sig")
   except UnicodeDecodeError as e:
     line = data[:e.start].count(b"\n") + 1
-    raise ValueError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
+    raise UserError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
 
 
 PROCESSORS = collections.OrderedDict()
@@ -411,7 +360,7 @@ def get_processor(task_name):
   """The processor instance for `task_name`; lists the known names if none."""
   key = (task_name or "").lower()
   if key not in PROCESSORS:
-    raise ValueError(
+    raise UserError(
         "Task not found: --task_name=%s. Known tasks: %s (or register your "
         "own with --processor_module)." % (task_name, ", ".join(PROCESSORS)))
   return PROCESSORS[key]()
@@ -422,7 +371,7 @@ def load_processor_modules(spec):
   for name in [s.strip() for s in (spec or "").split(",") if s.strip()]:
     if name.endswith(".py"):
       if not os.path.exists(name):
-        raise ValueError("--processor_module file %s does not exist." % name)
+        raise UserError("--processor_module file %s does not exist." % name)
       module_name = os.path.splitext(os.path.basename(name))[0]
       spec_ = importlib.util.spec_from_file_location(module_name, name)
       module = importlib.util.module_from_spec(spec_)
@@ -638,7 +587,7 @@ class StsbProcessor(GlueProcessor):
       try:
         example.label = float(example.label)
       except ValueError:
-        raise ValueError("%s:%d: score %r is not a number." %
+        raise UserError("%s:%d: score %r is not a number." %
                          (path, line_number, example.label))
     return examples
 
@@ -752,8 +701,8 @@ class FileProcessor(DataProcessor):
       return path
     data_dir = data_dir or self.options.data_dir
     if not data_dir:
-      raise ValueError("--task_name=file needs --data_dir or --%s_file." %
-                       split)
+      raise UserError("--task_name=file needs --data_dir or --%s_file." %
+                      split)
     formats = ([self.options.input_format] if self.options.input_format
                else ["tsv", "csv", "jsonl"])
     candidates = [os.path.join(data_dir, "%s.%s" % (split, f))
@@ -761,16 +710,16 @@ class FileProcessor(DataProcessor):
     for candidate in candidates:
       if tf.io.gfile.exists(candidate):
         return candidate
-    raise ValueError("No %s file: none of %s exists (or give --%s_file)." %
-                     (split, ", ".join(candidates), split))
+    raise UserError("No %s file: none of %s exists (or give --%s_file)." %
+                    (split, ", ".join(candidates), split))
 
   def file_format(self, path):
     if self.options.input_format:
       return self.options.input_format
     ext = os.path.splitext(path)[1].lower()
     if ext not in _EXTENSIONS:
-      raise ValueError("%s: cannot tell its format from the extension %r: "
-                       "give --input_format=tsv|csv|jsonl." % (path, ext))
+      raise UserError("%s: cannot tell its format from the extension %r: "
+                      "give --input_format=tsv|csv|jsonl." % (path, ext))
     return _EXTENSIONS[ext]
 
   def _split_examples(self, split, data_dir):
@@ -796,7 +745,7 @@ class FileProcessor(DataProcessor):
       tf.logging.warning("%s: skipped %d rows with an empty text "
                          "(--skip_bad_rows).", path, skipped)
     if not examples:
-      raise ValueError("%s has no data rows." % path)
+      raise UserError("%s has no data rows." % path)
     tf.logging.info("Read %d %s examples from %s", len(examples), split,
                     path)
     if table.has_label:
@@ -811,7 +760,7 @@ class FileProcessor(DataProcessor):
       for value in (example.label if self.is_multi_label
                     else [example.label]):
         if value not in known:
-          raise ValueError(
+          raise UserError(
               "%s:%d: label %r is not one of the %s labels: %s." %
               (path, line, value, "training" if self.options.labels is None
                else "--labels", ", ".join(self.get_labels())))
@@ -824,7 +773,7 @@ class FileProcessor(DataProcessor):
     rows = read_tsv_rows(path, quotechar='"' if fmt == "csv" else None,
                          delimiter="," if fmt == "csv" else "\t")
     if not rows:
-      raise ValueError("%s has no data rows." % path)
+      raise UserError("%s has no data rows." % path)
     header = self._has_header(path, rows, split)
     return _DelimitedTable(path, rows, header, self.options.columns, split)
 
@@ -836,7 +785,7 @@ class FileProcessor(DataProcessor):
                    if isinstance(_column_key(v), str))
     if named:
       if self.options.has_header is False:
-        raise ValueError(
+        raise UserError(
             "--has_header=false, but --%s_column names a column: give "
             "0-based indexes for a file without a header." % named[0])
       tf.logging.info("%s: first row is a header (--%s_column is a name)",
@@ -895,7 +844,7 @@ class FileProcessor(DataProcessor):
       if text is not None and not text.strip():
         if self.options.skip_bad_rows:
           return None
-        raise ValueError(
+        raise UserError(
             "%s:%d: empty text in the %s column %r (--skip_bad_rows skips "
             "such rows)." % (table.path, line, name,
                              self.options.columns[name]))
@@ -905,13 +854,13 @@ class FileProcessor(DataProcessor):
       labels = self._split_label(raw if raw is not None else "")
       label = labels if self.options.multi_label else labels[0]
       if label == "":
-        raise ValueError("%s:%d: empty label in the label column %r." %
-                         (table.path, line, self.options.columns["label"]))
+        raise UserError("%s:%d: empty label in the label column %r." %
+                        (table.path, line, self.options.columns["label"]))
     elif split == "test":  # A placeholder, as GLUE's test sets.
       label = [] if self.options.multi_label else self.get_labels()[0]
     else:
-      raise ValueError("%s: no label column %r." %
-                       (table.path, self.options.columns["label"]))
+      raise UserError("%s: no label column %r." %
+                      (table.path, self.options.columns["label"]))
     return InputExample(
         guid="%s-%s" % (split, example_id if example_id is not None
                         else index),
@@ -925,7 +874,7 @@ class FileProcessor(DataProcessor):
     saved = read_label_list(saved_path) if saved_path else None
     given = self.options.labels
     if given and saved and given != saved:
-      raise ValueError(
+      raise UserError(
           "--labels=%s differs from %s (%s), the labels this output "
           "directory's model was built with: use a new --output_dir." %
           (",".join(given), saved_path, ",".join(saved)))
@@ -937,8 +886,8 @@ class FileProcessor(DataProcessor):
       labels = self._labels_from_training_file()
       source = "the training file (sorted)"
     if len(set(labels)) != len(labels):
-      raise ValueError("The labels from %s repeat one: %s." %
-                       (source, ",".join(labels)))
+      raise UserError("The labels from %s repeat one: %s." %
+                      (source, ",".join(labels)))
     tf.logging.info("%d labels, from %s: %s", len(labels), source,
                     ", ".join(labels))
     if saved_path and not saved:
@@ -957,7 +906,7 @@ class FileProcessor(DataProcessor):
       counts.update(example.label if self.options.multi_label
                     else [example.label])
     if not counts:
-      raise ValueError("%s has no labels." % self.split_path("train"))
+      raise UserError("%s has no labels." % self.split_path("train"))
     tf.logging.info("Label counts in %s: %s", self.split_path("train"),
                     ", ".join("%s=%d" % (l, counts[l]) for l in sorted(counts)))
     return sorted(counts)
@@ -971,7 +920,7 @@ def read_label_list(path):
     labels = [l.rstrip("\r\n") for l in f.read().splitlines()]
   labels = [l for l in labels if l]
   if not labels:
-    raise ValueError("%s is empty: remove it or give --labels." % path)
+    raise UserError("%s is empty: remove it or give --labels." % path)
   return labels
 
 
@@ -979,8 +928,8 @@ def write_label_list(path, labels):
   """Writes the labels one a line, in output order."""
   for label in labels:
     if not label or "\n" in label or "\r" in label:
-      raise ValueError("Label %r cannot be written to %s." % (label, path))
-  runtime.write_text_atomically(path, "".join(l + "\n" for l in labels))
+      raise UserError("Label %r cannot be written to %s." % (label, path))
+  output_files.write_text_atomically(path, "".join(l + "\n" for l in labels))
   tf.logging.info("Wrote the label list to %s", path)
 
 
@@ -993,11 +942,11 @@ def _read_jsonl_rows(path):
     try:
       value = json.loads(line)
     except ValueError as e:
-      raise ValueError("%s:%d: not a JSON object (%s)." %
-                       (path, line_number, e))
+      raise UserError("%s:%d: not a JSON object (%s)." %
+                      (path, line_number, e))
     if not isinstance(value, dict):
-      raise ValueError("%s:%d: expected a JSON object, found %s." %
-                       (path, line_number, type(value).__name__))
+      raise UserError("%s:%d: expected a JSON object, found %s." %
+                      (path, line_number, type(value).__name__))
     rows.append((line_number, value))
   return rows
 
@@ -1025,7 +974,7 @@ class _DelimitedTable(object):
     self.names = _header_names(rows[0][1]) if has_header else None
     self.rows = rows[1:] if has_header else rows
     if not self.rows:
-      raise ValueError("%s has no data rows (only a header)." % path)
+      raise UserError("%s has no data rows (only a header)." % path)
     self.index = {}
     for role, spec in columns.items():
       key = _column_key(spec)
@@ -1053,20 +1002,20 @@ class _DelimitedTable(object):
         return self.names.index(key)
       if optional:
         return None
-      raise ValueError("%s:1: no column named %r (--%s_column); the file has "
-                       "%s." % (self.path, key, role, self._columns_text()))
+      raise UserError("%s:1: no column named %r (--%s_column); the file has "
+                      "%s." % (self.path, key, role, self._columns_text()))
     if key < len(first):
       return key
     if optional:
       return None
-    raise ValueError("%s:%d: no column %d (--%s_column); the file has %s." %
-                     (self.path, line, key, role, self._columns_text()))
+    raise UserError("%s:%d: no column %d (--%s_column); the file has %s." %
+                    (self.path, line, key, role, self._columns_text()))
 
   def raw(self, line, row, role):
     if role not in self.index:
       return None
     if len(row) < self.min_fields:
-      raise ValueError(
+      raise UserError(
           "%s:%d: %d field(s), expected at least %d (the file has %s)." %
           (self.path, line, len(row), self.min_fields, self._columns_text()))
     return row[self.index[role]]
@@ -1083,15 +1032,15 @@ class _JsonTable(object):
     self.path = path
     self.rows = rows
     if not rows:
-      raise ValueError("%s has no data rows." % path)
+      raise UserError("%s has no data rows." % path)
     self.keys = {}
     for role, spec in columns.items():
       if spec is None:
         continue
       if isinstance(_column_key(spec), int):
-        raise ValueError("%s: jsonl columns are keys, not indexes: "
-                         "--%s_column=%s (keys of line %d: %s)." %
-                         (path, role, spec, rows[0][0],
+        raise UserError("%s: jsonl columns are keys, not indexes: "
+                        "--%s_column=%s (keys of line %d: %s)." %
+                        (path, role, spec, rows[0][0],
                           ", ".join(sorted(rows[0][1]))))
       self.keys[role] = str(spec)
     self.has_label = "label" in self.keys and not (
@@ -1102,8 +1051,8 @@ class _JsonTable(object):
       return None
     key = self.keys[role]
     if key not in row:
-      raise ValueError("%s:%d: no key %r (--%s_column); this line has %s." %
-                       (self.path, line, key, role,
+      raise UserError("%s:%d: no key %r (--%s_column); this line has %s." %
+                      (self.path, line, key, role,
                         ", ".join(sorted(row)) or "no keys"))
     return "" if row[key] is None else row[key]
 
@@ -1172,7 +1121,7 @@ def _label_id(example, label_list, multi_label=False):
   labels = list(example.label) if multi_label else [example.label]
   for label in labels:
     if label not in label_map:
-      raise ValueError(
+      raise UserError(
           "Example %s has label %r, which is not one of get_labels() = %s." %
           (example.guid, label, list(label_list)))
   if not multi_label:
@@ -1252,7 +1201,7 @@ def convert_example_to_windows(ex_index, example, label_list, max_seq_length,
   else:
     window = max_seq_length - 2
   if doc_stride > window:
-    raise ValueError(
+    raise UserError(
         "Example %s: --doc_stride=%d is larger than its window of %d tokens "
         "(--max_seq_length less [CLS], [SEP] and text_b): windows would skip "
         "text." % (example.guid, doc_stride, window))
@@ -1307,7 +1256,7 @@ def file_based_convert_examples_to_features(examples, label_list,
   """
   start = time.time()
   num_records = 0
-  with runtime.TFRecordWriter(output_file) as writer:
+  with output_files.TFRecordWriter(output_file) as writer:
     for (ex_index, example) in enumerate(examples):
       if ex_index % 10000 == 0 and ex_index:
         tf.logging.info("Writing example %d of %d (%.0f examples/sec)",
@@ -1516,7 +1465,7 @@ def compute_metrics(metric_names, labels, predictions, is_regression=False):
     elif name == "spearman":
       out[name] = _pearson(_average_ranks(labels), _average_ranks(predictions))
     else:
-      raise ValueError("Unknown metric %r" % name)
+      raise UserError("Unknown metric %r" % name)
   return out
 
 
@@ -1776,9 +1725,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     input_ids = features["input_ids"]
     input_mask = features["input_mask"]
@@ -1972,58 +1919,53 @@ def _padded(examples, batch_size):
   return examples
 
 
-def _require_examples(examples, split, processor):
+def require_examples(examples, split, processor):
+  """Raises UserError if `processor` read no `split` examples."""
   if not examples:
-    raise ValueError("%s produced no %s examples from --data_dir=%s." %
+    raise UserError("%s produced no %s examples from --data_dir=%s." %
                      (type(processor).__name__, split, FLAGS.data_dir))
 
 
 def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
-    raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model "
-        "was only trained up to sequence length %d (--max_seq_length must be "
-        "at most max_position_embeddings of --bert_config_file)" %
-        (FLAGS.max_seq_length, bert_config.max_position_embeddings))
-  if FLAGS.max_seq_length < 3:
-    raise ValueError("--max_seq_length=%d leaves no room for [CLS] and [SEP]." %
-                     FLAGS.max_seq_length)
-  if FLAGS.data_dir is None:
-    if (FLAGS.task_name or "").lower() != "file":
-      raise ValueError("--data_dir is required (the directory of the task's "
-                       "files).")
-  elif not tf.io.gfile.isdir(FLAGS.data_dir):
-    raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+  """Checks the flags before any work starts; raises UserError if wrong."""
+  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
+      not FLAGS.export_dir):
+    raise UserError(
+        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+        "must be set.")
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size, FLAGS.do_train,
+                      FLAGS.export_dir, FLAGS.output_dir)
+  # The file task may name its files instead (--train_file, ...).
+  needs_data_dir = (FLAGS.task_name or "").lower() != "file" or FLAGS.data_dir
+  if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
+      needs_data_dir and not tf.io.gfile.isdir(FLAGS.data_dir or "")):
+    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
   if FLAGS.doc_stride is not None and not (
       0 < FLAGS.doc_stride <= FLAGS.max_seq_length - 2):
-    raise ValueError(
+    raise UserError(
         "--doc_stride=%d must be between 1 and the window, --max_seq_length "
         "- 2 = %d, or windows would skip text." %
         (FLAGS.doc_stride, FLAGS.max_seq_length - 2))
   if not 0.0 < FLAGS.multi_label_threshold < 1.0:
-    raise ValueError("--multi_label_threshold=%s must be between 0 and 1." %
-                     FLAGS.multi_label_threshold)
-  runtime.validate_runtime_flags(FLAGS.train_batch_size)
+    raise UserError("--multi_label_threshold=%s must be between 0 and 1." %
+                    FLAGS.multi_label_threshold)
 
 
 def check_task_head(processor, task_name, regression):
-  """Whether the task is multi-label; ValueError where the head flags and
+  """Whether the task is multi-label; UserError where the head flags and
   the task do not fit together."""
   multi_label = bool(getattr(processor, "is_multi_label", False))
   if regression and (FLAGS.multi_label or multi_label):
-    raise ValueError("--multi_label cannot be used with %s, a regression "
-                     "task." % task_name)
+    raise UserError("--multi_label cannot be used with %s, a regression "
+                    "task." % task_name)
   if FLAGS.multi_label and not multi_label:
-    raise ValueError(
+    raise UserError(
         "--multi_label needs a task whose labels are sets: --task_name=file "
         "(or a processor with is_multi_label = True), not %s." % task_name)
   if regression and FLAGS.class_weights:
-    raise ValueError("--class_weights cannot be used with %s, a regression "
-                     "task." % task_name)
+    raise UserError("--class_weights cannot be used with %s, a regression "
+                    "task." % task_name)
   return multi_label
 
 
@@ -2046,7 +1988,7 @@ def class_weights_from_flag(spec, examples, label_list, multi_label=False):
     for label in label_list:
       count = counts[label]
       if count == 0 or (multi_label and count == n):
-        raise ValueError(
+        raise UserError(
             "--class_weights=balanced: label %r is on %d of the %d training "
             "examples, so its weight is undefined: give the weights as "
             "numbers." % (label, count, n))
@@ -2057,16 +1999,39 @@ def class_weights_from_flag(spec, examples, label_list, multi_label=False):
     try:
       weights = [float(w) for w in spec.split(",")]
     except ValueError:
-      raise ValueError("--class_weights=%s: expected 'balanced' or numbers "
-                       "separated by commas." % spec)
+      raise UserError("--class_weights=%s: expected 'balanced' or numbers "
+                      "separated by commas." % spec)
     if len(weights) != len(label_list) or min(weights) <= 0:
-      raise ValueError(
+      raise UserError(
           "--class_weights=%s: expected %d positive numbers, one per label "
           "in the order %s." % (spec, len(label_list), ",".join(label_list)))
     how = "given"
   tf.logging.info("Class weights (%s): %s", how, ", ".join(
       "%s=%.4g" % lw for lw in zip(label_list, weights)))
   return weights
+
+
+class FeatureLayout(object):
+  """What a run's records hold beyond the tokens, for conversion, reading
+  and prediction: a score (regression), a label id or (multi-label) a 0/1
+  vector of `num_labels`; one record per example or, with `doc_stride`, per
+  window, whose logits `window_aggregation` combines per document.
+  The default is the original's: one label id per example.
+  """
+
+  def __init__(self, regression=False, multi_label=False, num_labels=None,
+               doc_stride=None, window_aggregation="mean"):
+    self.regression = regression
+    self.multi_label = multi_label
+    self.num_labels = num_labels
+    self.doc_stride = doc_stride
+    self.window_aggregation = window_aggregation
+
+  def input_options(self):
+    """`file_based_input_fn_builder`'s keyword arguments."""
+    return dict(is_regression=self.regression,
+                num_multi_labels=self.num_labels if self.multi_label else None,
+                windowed=bool(self.doc_stride))
 
 
 def read_task_examples(processor):
@@ -2079,45 +2044,39 @@ def read_task_examples(processor):
       ("test", FLAGS.do_predict, processor.get_test_examples)):
     if wanted:
       examples[split] = method(FLAGS.data_dir)
-      _require_examples(examples[split], split, processor)
+      require_examples(examples[split], split, processor)
   return examples
 
 
 def main(_):
-  runtime.setup_logging()
-
   load_processor_modules(FLAGS.processor_module)
   processor = get_processor(FLAGS.task_name)
 
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags(bert_config)
-  runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir)
 
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
   multi_label = check_task_head(processor, FLAGS.task_name, regression)
   num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  layout = FeatureLayout(regression, multi_label, num_labels, FLAGS.doc_stride,
+                         FLAGS.window_aggregation)
   examples = read_task_examples(processor)
 
   num_train_steps = None
   num_warmup_steps = None
   class_weights = None
   if FLAGS.do_train:
-    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
     # Written first: with --doc_stride its windows, not its examples, make
     # the number of steps.
-    num_train_records = file_based_convert_examples_to_features(
-        examples["train"], label_list, FLAGS.max_seq_length, tokenizer,
-        train_file, multi_label, FLAGS.doc_stride)
-    num_train_steps = int(
-        num_train_records / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    train_file, num_train_records = write_train_file(
+        examples["train"], label_list, tokenizer, layout)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        num_train_records, "--data_dir=%s" % FLAGS.data_dir)
     class_weights = class_weights_from_flag(
         FLAGS.class_weights, examples["train"], label_list, multi_label)
 
@@ -2140,73 +2099,105 @@ def main(_):
   estimator = runtime.build_estimator(
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
-  input_options = dict(
-      is_regression=regression,
-      num_multi_labels=num_labels if multi_label else None,
-      windowed=bool(FLAGS.doc_stride))
 
   if FLAGS.do_train:
-    tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num examples = %d", len(examples["train"]))
-    if FLAGS.doc_stride:
-      tf.logging.info("  Num windows = %d", num_train_records)
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
-    tf.logging.info("  Num steps = %d", num_train_steps)
-    train_input_fn = file_based_input_fn_builder(
-        input_file=train_file,
-        seq_length=FLAGS.max_seq_length,
-        is_training=True,
-        drop_remainder=True,
-        **input_options)
-    hooks = []
-    if not FLAGS.use_tpu:
-      hooks.append(runtime.ThroughputHook(
-          FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
-          FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, num_train_steps, hooks,
-                  input_files=[train_file])
+    train(estimator, examples["train"], num_train_steps, label_list,
+          tokenizer, regression, layout, train_file)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
-  if FLAGS.do_eval and runtime.is_chief():
-    eval_input_fn, num_batches = _inference_input_fn(
-        "evaluation", examples["dev"], FLAGS.eval_batch_size,
-        "eval.tf_record", label_list, tokenizer, input_options)
-    # TPUs need a fixed number of full batches; elsewhere read the file once.
-    eval_steps = num_batches if FLAGS.use_tpu else None
-    result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
-    runtime.write_eval_results(FLAGS.output_dir, result)
-
-  if FLAGS.do_predict and runtime.is_chief():
-    predict_input_fn, _ = _inference_input_fn(
-        "prediction", examples["test"], FLAGS.predict_batch_size,
-        "predict.tf_record", label_list, tokenizer, input_options)
-    predictions = estimator.predict(input_fn=predict_input_fn)
-    if FLAGS.doc_stride:
-      predictions = aggregate_window_predictions(
-          predictions, FLAGS.window_aggregation, multi_label, regression)
-    write_test_results(
-        predictions, len(examples["test"]),
-        os.path.join(FLAGS.output_dir, "test_results.tsv"))
-
+  if runtime.is_chief():
+    evaluate_and_predict(estimator, processor, label_list, tokenizer,
+                         regression, layout, examples)
   if FLAGS.export_dir and runtime.is_chief():
     runtime.export_saved_model(estimator, FLAGS.export_dir,
                                FLAGS.max_seq_length)
 
 
+def write_train_file(train_examples, label_list, tokenizer, layout=None):
+  """Writes train.tf_record in --output_dir; returns (its path, how many
+  records: the examples, or with --doc_stride their windows)."""
+  layout = layout or FeatureLayout()
+  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  num_records = file_based_convert_examples_to_features(
+      train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file,
+      layout.multi_label, layout.doc_stride)
+  return train_file, num_records
+
+
+def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
+          regression, layout=None, train_file=None):
+  """--do_train: writes train.tf_record in --output_dir (unless
+  `write_train_file` has: `train_file`) and trains on it."""
+  layout = layout or FeatureLayout(regression)
+  if train_file is None:
+    train_file, _ = write_train_file(train_examples, label_list, tokenizer,
+                                     layout)
+  tf.logging.info("***** Running training *****")
+  tf.logging.info("  Num examples = %d", len(train_examples))
+  tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+  tf.logging.info("  Num steps = %d", num_train_steps)
+  train_input_fn = file_based_input_fn_builder(
+      input_file=train_file,
+      seq_length=FLAGS.max_seq_length,
+      is_training=True,
+      drop_remainder=True,
+      **layout.input_options())
+  runtime.train(estimator, train_input_fn, num_train_steps,
+                input_files=[train_file])
+
+
+def evaluate_and_predict(estimator, processor, label_list, tokenizer,
+                         regression, layout=None, examples=None):
+  """--do_eval: eval_results.txt on the dev set; --do_predict:
+  test_results.tsv on the test set, one row per example (a document's
+  windows aggregated). `examples` (split -> examples) spares reading the
+  files again."""
+  layout = layout or FeatureLayout(regression)
+  examples = dict(examples or {})
+  for split, wanted, method in (
+      ("dev", FLAGS.do_eval, processor.get_dev_examples),
+      ("test", FLAGS.do_predict, processor.get_test_examples)):
+    if wanted and split not in examples:
+      examples[split] = method(FLAGS.data_dir)
+      require_examples(examples[split], split, processor)
+
+  if FLAGS.do_eval:
+    eval_input_fn, num_batches = _inference_input_fn(
+        "evaluation", examples["dev"], FLAGS.eval_batch_size,
+        "eval.tf_record", label_list, tokenizer, layout)
+    # TPUs need a fixed number of full batches; elsewhere read the file once.
+    eval_steps = num_batches if FLAGS.use_tpu else None
+    result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
+    output_files.write_eval_results(FLAGS.output_dir, result)
+
+  if FLAGS.do_predict:
+    predict_input_fn, _ = _inference_input_fn(
+        "prediction", examples["test"], FLAGS.predict_batch_size,
+        "predict.tf_record", label_list, tokenizer, layout)
+    predictions = estimator.predict(input_fn=predict_input_fn)
+    if layout.doc_stride:
+      predictions = aggregate_window_predictions(
+          predictions, layout.window_aggregation, layout.multi_label,
+          layout.regression)
+    write_test_results(
+        predictions, len(examples["test"]),
+        os.path.join(FLAGS.output_dir, "test_results.tsv"))
+
+
 def _inference_input_fn(what, examples, batch_size, file_name, label_list,
-                        tokenizer, input_options):
+                        tokenizer, layout):
   """Pads `examples` (on TPU), writes them to `file_name` in --output_dir and
   returns (an input_fn that reads them once, in order; the number of batches).
 
-  `input_options` are `file_based_input_fn_builder`'s label and window
-  arguments; with windows, the padding is of records, after the windows.
+  With windows (`layout.doc_stride`) the padding is of records, after the
+  windows.
   """
-  windowed = input_options["windowed"]
+  windowed = bool(layout.doc_stride)
   padded = examples if windowed else _padded(examples, batch_size)
   path = os.path.join(FLAGS.output_dir, file_name)
   num_records = file_based_convert_examples_to_features(
       padded, label_list, FLAGS.max_seq_length, tokenizer, path,
-      bool(input_options["num_multi_labels"]), FLAGS.doc_stride,
+      layout.multi_label, layout.doc_stride,
       pad_to_multiple=batch_size if FLAGS.use_tpu and windowed else None)
   tf.logging.info("***** Running %s *****", what)
   tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
@@ -2220,7 +2211,7 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
       seq_length=FLAGS.max_seq_length,
       is_training=False,
       drop_remainder=FLAGS.use_tpu,
-      **input_options)
+      **layout.input_options())
   return input_fn, num_records // batch_size
 
 
@@ -2235,7 +2226,7 @@ def write_test_results(predictions, num_actual_examples, output_path):
   if len(lines) != num_actual_examples:
     raise ValueError("Expected %d predictions, got %d." %
                      (num_actual_examples, len(lines)))
-  runtime.write_text_atomically(output_path, "".join(lines))
+  output_files.write_text_atomically(output_path, "".join(lines))
   tf.logging.info("Wrote %d predictions to %s", len(lines), output_path)
 
 
@@ -2249,4 +2240,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)
