@@ -302,7 +302,8 @@ def test_long_document_is_classified_from_its_last_window(tmp_path):
       "--train_batch_size=32", "--num_train_epochs=10",
       "--learning_rate=1e-3"))
   # 15 words: windows at 0 and 7; 41 words: at 0, 7, 14, 21, 28.
-  assert "Num windows = 600" in proc.stderr
+  assert "600 records: windows of --max_seq_length=16, --doc_stride=7" in \
+      proc.stderr
   assert "Num records = 300" in proc.stderr
   # Balanced classes: weights 1, the loss unchanged.
   assert "Class weights (N/(labels*count)): 0=1, 1=1" in proc.stderr
@@ -428,7 +429,8 @@ def test_file_task_bad_dev_row_stops_before_training(tmp_path):
     (["--task_name=MRPC", "--data_dir=/nonexistent/dir"],
      "--data_dir=/nonexistent/dir is not a directory"),
     (["--task_name=MRPC", "--do_train=false"],
-     "At least one of `do_train`, `do_eval` or `do_predict' must be True."),
+     "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+     "must be set."),
     (["--task_name=MRPC", "--precision=fp16"],
      "--precision=fp16 needs a GPU and this machine has none"),
     (["--task_name=MRPC", "--distribution_strategy=multi_worker_mirrored"],
