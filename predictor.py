@@ -113,7 +113,8 @@ class Predictor(object):
 
     Returns:
       one dict per input: {"label", "probabilities": {label: p}} for
-      classification, {"score"} for regression, {"answer", "score",
+      classification ({"labels", ...} for a multi-label model: those of
+      probability >= 0.5), {"score"} for regression, {"answer", "score",
       "nbest": [{"text", "probability", "start_logit", "end_logit"}]} for
       SQuAD (`score`: the answer's probability among the n-best).
 
@@ -147,6 +148,12 @@ class Predictor(object):
                       np.array(segments, np.int32))["probabilities"]
     if self.task == "regression":
       return [{"score": float(np.ravel(row)[0])} for row in scores]
+    if self.metadata.get("multi_label"):
+      # Independent per-label probabilities: every label of 0.5 or more.
+      return [{"labels": [l for l, p in zip(self.labels, row) if p >= 0.5],
+               "probabilities": {label: float(p)
+                                 for label, p in zip(self.labels, row)}}
+              for row in scores]
     return [{"label": self.labels[int(np.argmax(row))],
              "probabilities": {label: float(p)
                                for label, p in zip(self.labels, row)}}
