@@ -51,6 +51,7 @@ import modeling
 import ner_evaluate
 import output_files
 import runtime
+import serving
 import script_flags
 import tokenization
 import windowing
@@ -679,18 +680,18 @@ def write_predictions(examples, predicted, output_path):
                   output_path)
 
 
-def export_assets(output_dir):
-  """The files a predictor needs beside the SavedModel to return word-level
-  tags: the labels (index -> tag), the vocabulary and the casing.
-
-  Hook for the export-assets work: `runtime.export_saved_model` does not
-  take assets yet; when it does, pass these to it from `main`.
-  """
-  return {
-      LABEL_LIST_FILE: os.path.join(output_dir, LABEL_LIST_FILE),
-      "vocab.txt": FLAGS.vocab_file,
-      "do_lower_case": FLAGS.do_lower_case,
-  }
+def export(estimator, label_list):
+  """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
+  --init_checkpoint) as a SavedModel carrying the vocabulary, the casing and
+  the labels (index -> tag), task token_classification (serving.py)."""
+  serving.export_saved_model(
+      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
+      metadata=serving.export_metadata(
+          "token_classification", FLAGS.max_seq_length, FLAGS.do_lower_case,
+          label_list),
+      vocab_file=FLAGS.vocab_file,
+      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
+                                              FLAGS.init_checkpoint))
 
 
 def validate_flags(bert_config):
@@ -797,9 +798,7 @@ def main(_):
   if runtime.is_chief():
     evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme)
   if FLAGS.export_dir and runtime.is_chief():
-    # export_assets(FLAGS.output_dir) lists what the SavedModel should carry.
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
+    export(estimator, label_list)
 
 
 def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme):

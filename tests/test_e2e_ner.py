@@ -13,6 +13,7 @@ fine-tuned for a few steps as well.
 """
 
 import collections
+import json
 import os
 import time
 
@@ -166,6 +167,12 @@ def test_export_serves_word_piece_probabilities(ner_run):
     served = [label_list[int(np.argmax(probabilities[i, p]))]
               for p in sorted(feature.token_to_word)]
     assert served == tags[i]
+  # The export carries the tags in label_list.txt order (serving.py).
+  with open(os.path.join(bert_testing.only_export(str(export)), "assets",
+                         "bert_export.json")) as f:
+    metadata = json.load(f)
+  assert metadata["task"] == "token_classification"
+  assert metadata["labels"] == label_list
 
 
 def test_predict_and_export_again_from_the_output_dir(ner_run, tmp_path):
