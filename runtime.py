@@ -126,6 +126,22 @@ def define_flags():
       "temporary name and renamed when complete. Its serving_default "
       "signature takes int32 input_ids, input_mask and segment_ids "
       "[batch, max_seq_length]; load it with tf.saved_model.load.")
+  # Issue 18: bert-tensorflow 1.0.4's TPU job name and the optimiser fixes.
+  flags.DEFINE_string(
+      "tpu_job_name", None,
+      "[Optional] Name of the TPU worker job, if it is not the default "
+      "'tpu_worker' (as in bert-tensorflow 1.0.4); passed to TPUConfig.")
+  flags.DEFINE_enum(
+      "learning_rate_decay", "from_step_0",
+      list(optimization.LEARNING_RATE_DECAYS),
+      "Where the linear decay of the learning rate starts. from_step_0: the "
+      "original's, so the rate drops to init_lr * (1 - warmup / total) right "
+      "after warm-up. after_warmup: decay from the peak at the end of "
+      "warm-up to 0 at the last step.")
+  flags.DEFINE_bool(
+      "adam_bias_correction", False,
+      "Divide Adam's moments by 1 - beta^t (AdamW and LAMB), as Adam does; "
+      "off by default, as in the original, so published recipes reproduce.")
 
 
 def validate_runtime_flags(train_batch_size):
@@ -280,7 +296,9 @@ def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
       optimizer_name=FLAGS.optimizer,
       num_accumulation_steps=FLAGS.num_accumulation_steps,
       loss_scale="dynamic" if FLAGS.precision == "fp16" else None,
-      gradient_reducer=_horovod_average if FLAGS.use_horovod else None)
+      gradient_reducer=_horovod_average if FLAGS.use_horovod else None,
+      learning_rate_decay=FLAGS.learning_rate_decay,
+      adam_bias_correction=FLAGS.adam_bias_correction)
 
 
 def _strategy():
@@ -532,7 +550,8 @@ def build_estimator(model_fn, output_dir, train_batch_size,
           iterations_per_loop=FLAGS.iterations_per_loop,
           num_shards=FLAGS.num_tpu_cores,
           per_host_input_for_training=(
-              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2)))
+              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2),
+          tpu_job_name=FLAGS.tpu_job_name))
   return tf.estimator.tpu.TPUEstimator(
       use_tpu=FLAGS.use_tpu,
       model_fn=model_fn,
