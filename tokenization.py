@@ -256,6 +256,11 @@ def preserve_token(token, vocab, preserve_unused_tokens=None):
   return _UNUSED_TOKEN_RE.match(token) is not None
 
 
+def is_unused_token(token):
+  """Whether `token` has the form of a reserved `[unusedN]` vocab entry."""
+  return _UNUSED_TOKEN_RE.match(token) is not None
+
+
 def _flag_value(name, default):
   """The value of flag `name` once flags are parsed, else `default`."""
   if name in flags.FLAGS and flags.FLAGS.is_parsed():
