@@ -1006,8 +1006,11 @@ def _run_from_flags():
                      "without it every masked unit is a single WordPiece.")
   input_files = expand_input_patterns(FLAGS.input_file,
                                       sort_matches=FLAGS.shard_mode != "none")
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  try:
+    tokenizer = tokenization.FullTokenizer(
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  except ValueError as error:  # A bad vocab, or --never_split not in it.
+    raise InputError(str(error))
   check_vocab(tokenizer, FLAGS.vocab_file)
 
   tf.logging.info("*** Reading from input files ***")

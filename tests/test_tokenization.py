@@ -4,6 +4,7 @@ token-for-token agreement with a plain reference implementation on real text.
 """
 
 import collections
+import json
 import random
 import unicodedata
 
@@ -544,3 +545,60 @@ def test_kept_tokens_match_reference_on_real_text(real_lines, real_vocab_file,
     assert tokenizer.tokenize(text) == expected, text
     checked += sum(t in kept_words for t in expected)
   assert checked > 1000
+
+
+# ---------------------------------------------------------------------------
+# The flags on the scripts that tokenise.
+# ---------------------------------------------------------------------------
+
+
+def _script_args(script, tmp_path, vocab_file, config_file):
+  """Enough flags for `script` to reach the building of its tokenizer."""
+  text = write_text_file(tmp_path / "in.txt", u"the cat sat\n\nthe dog ran\n")
+  out = str(tmp_path / "out")
+  common = ["--vocab_file=" + vocab_file]
+  if script == "create_pretraining_data.py":
+    return common + ["--input_file=" + text, "--output_file=" + out]
+  common += ["--bert_config_file=" + config_file]
+  if script == "extract_features.py":
+    return common + ["--input_file=" + text, "--output_file=" + out,
+                     "--init_checkpoint=" + out, "--max_seq_length=16",
+                     "--layers=-1"]
+  if script == "run_squad.py":
+    squad = write_text_file(tmp_path / "dev.json", json.dumps(
+        {"version": "1.1", "data": [{"title": "t", "paragraphs": [
+            {"context": "the cat", "qas": [{"id": "1", "question": "what"}]}
+        ]}]}))
+    return common + ["--do_predict", "--predict_file=" + squad,
+                     "--output_dir=" + out, "--max_seq_length=64",
+                     "--max_query_length=16", "--doc_stride=16"]
+  (tmp_path / "mrpc").mkdir()
+  return common + ["--task_name=mrpc", "--do_eval",
+                   "--data_dir=" + str(tmp_path / "mrpc"),
+                   "--output_dir=" + out, "--max_seq_length=16"]
+
+
+def write_text_file(path, text):
+  path.write_text(text, encoding="utf-8")
+  return str(path)
+
+
+@pytest.mark.parametrize("script", [
+    "run_classifier.py", "run_squad.py", "create_pretraining_data.py",
+    "extract_features.py"])
+def test_scripts_reject_never_split_tokens_outside_the_vocab(tmp_path, script):
+  """Each script that tokenises takes --never_split and
+  --preserve_unused_tokens, and a token that would map to [UNK] stops it
+  with one line naming the token and the vocab file."""
+  import bert_testing  # pylint: disable=g-import-not-at-top
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  config_file = bert_testing.write_config(str(tmp_path / "config.json"),
+                                          len(_KEEP_VOCAB))
+  args = _script_args(script, tmp_path, vocab_file, config_file) + [
+      "--never_split=[MASK],[NOPE],<x>", "--preserve_unused_tokens"]
+  proc = bert_testing.run_script(script, args, timeout=300)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  message = ("--never_split: [NOPE], <x> not in the vocab file %s, so they "
+             "would map to [UNK]" % vocab_file)
+  assert message in proc.stderr, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
