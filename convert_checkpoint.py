@@ -998,6 +998,7 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
 
 def main(_):
   tf.logging.set_verbosity(tf.logging.INFO)
+  tokenization.warn_if_tokenizer_flags_set()
   try:
     path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
                    input_checkpoint=FLAGS.input_checkpoint,

@@ -154,6 +154,7 @@ def check_export_dir(export_dir):
 
 def main(_):
   runtime.setup_logging()
+  tokenization.warn_if_tokenizer_flags_set()
   runtime.tensorflow_hub()  # Fail now if the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
     if not tf.io.gfile.exists(getattr(FLAGS, name)):

@@ -261,6 +261,20 @@ def is_unused_token(token):
   return _UNUSED_TOKEN_RE.match(token) is not None
 
 
+def warn_if_tokenizer_flags_set():
+  """Warns that --never_split / --preserve_unused_tokens do nothing here.
+
+  Importing this module defines both flags, so scripts that import it without
+  tokenising text (checkpoint conversion, TF Hub export) accept them too; a
+  script of that kind calls this so that a user who sets them is told.
+  """
+  set_flags = [name for name in ("never_split", "preserve_unused_tokens")
+               if _flag_value(name, None)]
+  if set_flags:
+    logging.warning("%s: this script does not tokenise text, so the flag "
+                    "has no effect.", ", ".join("--" + n for n in set_flags))
+
+
 def _flag_value(name, default):
   """The value of flag `name` once flags are parsed, else `default`."""
   if name in flags.FLAGS and flags.FLAGS.is_parsed():

@@ -96,7 +96,8 @@ def main():
   with tempfile.TemporaryDirectory() as tmp:
     vocab_file = os.path.join(tmp, "vocab.txt")
     with open(vocab_file, "w", encoding="utf-8") as f:
-      tokens = build_vocab(sentences) + NEVER_SPLIT + UNUSED
+      tokens = build_vocab(sentences)
+      tokens += [t for t in NEVER_SPLIT + UNUSED if t not in tokens]
       f.write("".join(token + "\n" for token in tokens))
     vocab = tokenization.load_vocab(vocab_file)
 

@@ -602,3 +602,15 @@ def test_scripts_reject_never_split_tokens_outside_the_vocab(tmp_path, script):
              "would map to [UNK]" % vocab_file)
   assert message in proc.stderr, proc.stderr[-3000:]
   assert "Traceback" not in proc.stderr
+
+
+def test_scripts_that_do_not_tokenise_warn_about_the_flags(tmp_path):
+  """convert_checkpoint.py imports tokenization (for its vocab reader), so it
+  accepts the flags; setting one is answered with a warning."""
+  import bert_testing  # pylint: disable=g-import-not-at-top
+  proc = bert_testing.run_script("convert_checkpoint.py", [
+      "--direction=hf_to_bert", "--input_dir=%s" % (tmp_path / "none"),
+      "--output_dir=%s" % (tmp_path / "out"), "--never_split=[MASK]"],
+      timeout=300)
+  assert ("--never_split: this script does not tokenise text, so the flag "
+          "has no effect.") in proc.stderr, proc.stderr[-3000:]
