@@ -58,5 +58,8 @@ class _FlatNameFinder(importlib.abc.MetaPathFinder):
     return importlib.util.spec_from_loader(fullname, _AliasLoader())
 
 
-if not any(isinstance(f, _FlatNameFinder) for f in sys.meta_path):
+# Only as the package: a tool that imports this file as a plain module named
+# `__init__` (it has no __path__ then) must not change how imports resolve.
+if "__path__" in globals() and not any(
+    isinstance(f, _FlatNameFinder) for f in sys.meta_path):
   sys.meta_path.insert(0, _FlatNameFinder())

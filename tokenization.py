@@ -56,8 +56,12 @@ from absl import flags
 from absl import logging
 import six
 
-# Guarded: the module may be imported under two names (`tokenization` from a
-# checkout and `bert.tokenization` from the installed package).
+# The flags this module defines, which the scripts that tokenise list in
+# their --help (script_flags' "special_tokens" group).
+TOKENIZER_FLAGS = ("never_split", "preserve_unused_tokens")
+
+# Guarded, for a process that loads the module twice (a checkout's copy and
+# an installed one, say): absl refuses to define a flag a second time.
 if "preserve_unused_tokens" not in flags.FLAGS:
   flags.DEFINE_bool(
       "preserve_unused_tokens", False,
@@ -268,8 +272,7 @@ def warn_if_tokenizer_flags_set():
   tokenising text (checkpoint conversion, TF Hub export) accept them too; a
   script of that kind calls this so that a user who sets them is told.
   """
-  set_flags = [name for name in ("never_split", "preserve_unused_tokens")
-               if _flag_value(name, None)]
+  set_flags = [name for name in TOKENIZER_FLAGS if _flag_value(name, None)]
   if set_flags:
     logging.warning("%s: this script does not tokenise text, so the flag "
                     "has no effect.", ", ".join("--" + n for n in set_flags))
@@ -366,21 +369,25 @@ def _check_kept_tokens(vocab_file, vocab, never_split, preserve_unused_tokens):
         "entries, so the flag changes nothing.", vocab_file)
 
 
-def _embedded_token_regex(never_split):
-  """A regex finding the `never_split` tokens that may sit inside a word.
+def _embedded_tokens(never_split):
+  """The `never_split` tokens that may sit inside a word.
 
   Only tokens that begin and end with punctuation qualify: the basic
   tokenizer splits at both their ends anyway, so cutting them out of a word
   changes nothing else ("a[MASK]b" -> "a", "[MASK]", "b"). Cutting "e-mail"
   out of "xe-mail" would instead give "x", where the tokenizer gives "xe".
   """
-  tokens = [t for t in never_split
-            if len(t) > 1 and _is_punctuation(t[0]) and _is_punctuation(t[-1])]
+  return [t for t in never_split
+          if len(t) > 1 and _is_punctuation(t[0]) and _is_punctuation(t[-1])]
+
+
+def _alternation(tokens):
+  """A regex matching any of `tokens`, longest first ("[MASK]]" before
+  "[MASK]"), or None for no tokens."""
   if not tokens:
     return None
-  # Longest first, so that "[MASK]]" wins over "[MASK]".
-  tokens.sort(key=len, reverse=True)
-  return re.compile(u"|".join(re.escape(t) for t in tokens))
+  return re.compile(u"|".join(
+      re.escape(t) for t in sorted(tokens, key=len, reverse=True)))
 
 
 class BasicTokenizer(object):
@@ -409,7 +416,11 @@ class BasicTokenizer(object):
       kept.update(t for t in vocab if _UNUSED_TOKEN_RE.match(t))
     # Empty with both options off: `_split_word` then runs as the original.
     self._kept_whole = frozenset(kept)
-    self._embedded_re = _embedded_token_regex(self.never_split)
+    embedded = _embedded_tokens(self.never_split)
+    self._embedded_re = _alternation(embedded)
+    # A word with none of their first characters holds none of them: a set
+    # test in C, cheaper than the regex search on every new word.
+    self._embedded_starts = frozenset(t[0] for t in embedded)
 
   def tokenize(self, text):
     """Returns the basic tokens of `text` (str or utf-8 bytes)."""
@@ -425,7 +436,7 @@ class BasicTokenizer(object):
       return self._split_plain_word(word)
     if word in self._kept_whole:
       return [word]
-    if self._embedded_re is None:
+    if self._embedded_re is None or self._embedded_starts.isdisjoint(word):
       return self._split_plain_word(word)
     tokens = []
     start = 0

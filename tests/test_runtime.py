@@ -196,8 +196,8 @@ sys.path.insert(0, %r)
 from absl import flags
 import optimization
 import runtime
-runtime.define_flags()
-flags.DEFINE_string("output_dir", None, "")
+import script_flags
+script_flags.define("output", "training", "tpu", "performance")
 FLAGS = flags.FLAGS
 FLAGS(sys.argv)
 seen = {}
