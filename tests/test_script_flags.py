@@ -65,6 +65,9 @@ def test_each_script_lists_exactly_its_flags():
 
 
 def test_a_group_a_script_did_not_define_reads_as_its_default():
+  # Values of defined flags need parsed flags (as in the other test modules).
+  if not FLAGS.is_parsed():
+    FLAGS.mark_as_parsed()
   defaults = script_flags.group_defaults()
   assert defaults["precision"] == "fp32"
   assert defaults["num_accumulation_steps"] == 1
