@@ -437,3 +437,30 @@ def test_assignment_map_skips_names_not_in_checkpoint(checkpoint):
   assert extra.name not in initialized
   assert amap["bert/pooler/dense/kernel"] == "bert/pooler/dense/kernel"
   assert len(amap) == len(official_variable_shapes())
+
+
+def optimized_op_types(fetches, feed_dict=None, config=None):
+  """How many nodes of each op type the session ran after grappler."""
+  metadata = tf.RunMetadata()
+  with tf.Session(config=config) as sess:
+    sess.run(tf.global_variables_initializer())
+    sess.run(fetches, feed_dict,
+             options=tf.RunOptions(output_partition_graphs=True),
+             run_metadata=metadata)
+  counts = {}
+  for graph in metadata.partition_graphs:
+    for node in graph.node:
+      counts[node.op] = counts.get(node.op, 0) + 1
+  return counts
+
+
+def test_inference_gelu_is_fused_into_the_matmul():
+  # The remapper folds the GELU (and the pooler's tanh) into oneDNN's
+  # _FusedMatMul only when it is written in the form it matches; a form it
+  # does not match leaves Tanh and its multiplies as separate ops.
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    counts = optimized_op_types(model.get_pooled_output())
+  assert "Tanh" not in counts, counts
+  assert "Pow" not in counts and "Square" not in counts, counts
