@@ -207,7 +207,7 @@ class BertModel(object):
 
     with tf.variable_scope(scope, default_name="bert"):
       with tf.variable_scope("embeddings"):
-        (self.embedding_output, self.embedding_table) = embedding_lookup(
+        (self.word_embedding_output, self.embedding_table) = embedding_lookup(
             input_ids=input_ids,
             vocab_size=config.vocab_size,
             embedding_size=config.hidden_size,
@@ -215,7 +215,7 @@ class BertModel(object):
             word_embedding_name="word_embeddings",
             use_one_hot_embeddings=use_one_hot_embeddings)
         self.embedding_output = embedding_postprocessor(
-            input_tensor=self.embedding_output,
+            input_tensor=self.word_embedding_output,
             use_token_type=True,
             token_type_ids=token_type_ids,
             token_type_vocab_size=config.type_vocab_size,
@@ -266,6 +266,11 @@ class BertModel(object):
   def get_all_encoder_layers(self):
     """A list of every block's output, first to last."""
     return self.all_encoder_layers
+
+  def get_word_embedding_output(self):
+    """[batch_size, seq_length, hidden_size]: the word-piece embeddings alone,
+    before segment and position embeddings, layer norm and dropout (1.0.4)."""
+    return self.word_embedding_output
 
   def get_embedding_output(self):
     """The summed, normalised embeddings that enter the first block."""
@@ -413,6 +418,75 @@ def dense_layer(input_tensor, units, activation=None, kernel_initializer=None,
       output = tf.tensordot(input_tensor, tf.cast(kernel, dtype), [[-1], [0]])
     output = tf.nn.bias_add(output, tf.cast(bias, dtype))
     return activation(output) if activation is not None else output
+
+
+def _einsum_dense(input_tensor, equation, variable_shape, kernel_shape,
+                  bias_shape, initializer, activation, name):
+  """The einsum dense layers' shared body, over `tf.layers.dense`'s variables.
+
+  The kernel and bias are created with the 2-D and 1-D `variable_shape` that
+  every BERT checkpoint stores, then reshaped to `kernel_shape` and
+  `bias_shape` for the einsum, so one checkpoint restores into these layers
+  and into `dense_layer` alike. As in `dense_layer`, the weights are cast to
+  the input's type.
+  """
+  with tf.variable_scope(name, default_name="dense"):
+    kernel = tf.get_variable("kernel", shape=variable_shape,
+                             initializer=initializer)
+    bias = tf.get_variable("bias", shape=variable_shape[-1:],
+                           initializer=tf.zeros_initializer())
+  dtype = input_tensor.dtype
+  kernel = tf.reshape(tf.cast(kernel, dtype), kernel_shape)
+  output = tf.einsum(equation, input_tensor, kernel)
+  output += tf.reshape(tf.cast(bias, dtype), bias_shape)
+  return activation(output) if activation is not None else output
+
+
+def dense_layer_3d(input_tensor,
+                   num_attention_heads,
+                   size_per_head,
+                   initializer,
+                   activation,
+                   name=None):
+  """[B, S, D] -> [B, S, N, H] by one einsum (bert-tensorflow 1.0.4).
+
+  The kernel variable is the 2-D [D, N * H] `kernel` of `dense_layer`, so
+  the heads come out split without a reshape of the activations.
+  """
+  width = get_shape_list(input_tensor, expected_rank=3)[-1]
+  heads_width = num_attention_heads * size_per_head
+  return _einsum_dense(input_tensor, "BSD,DNH->BSNH", [width, heads_width],
+                       [width, num_attention_heads, size_per_head],
+                       [num_attention_heads, size_per_head], initializer,
+                       activation, name)
+
+
+def dense_layer_3d_proj(input_tensor,
+                        hidden_size,
+                        num_attention_heads,
+                        head_size,
+                        initializer,
+                        activation,
+                        name=None):
+  """[B, F, N, H] -> [B, F, hidden_size] by one einsum (1.0.4).
+
+  The inverse of `dense_layer_3d`: it merges the heads while projecting,
+  over a 2-D [N * H, hidden_size] `kernel`.
+  """
+  assert_rank(input_tensor, 4)
+  return _einsum_dense(input_tensor, "BFNH,NHD->BFD",
+                       [num_attention_heads * head_size, hidden_size],
+                       [num_attention_heads, head_size, hidden_size],
+                       [hidden_size], initializer, activation, name)
+
+
+def dense_layer_2d(input_tensor, output_size, initializer, activation,
+                   name=None):
+  """[B, S, D] -> [B, S, output_size] by one einsum (1.0.4)."""
+  width = get_shape_list(input_tensor, expected_rank=3)[-1]
+  return _einsum_dense(input_tensor, "BSD,DO->BSO", [width, output_size],
+                       [width, output_size], [output_size], initializer,
+                       activation, name)
 
 
 def embedding_lookup(input_ids,

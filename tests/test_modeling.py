@@ -464,3 +464,65 @@ def test_inference_gelu_is_fused_into_the_matmul():
     counts = optimized_op_types(model.get_pooled_output())
   assert "Tanh" not in counts, counts
   assert "Pow" not in counts and "Square" not in counts, counts
+
+
+def test_einsum_dense_layers_share_variables_and_values_with_matmul():
+  # bert-tensorflow 1.0.4's einsum layers over the 2-D `kernel` variables:
+  # the same variables as the matmul `dense_layer`, the same numbers.
+  rng = np.random.RandomState(5)
+  x = rng.randn(2, 3, 8).astype(np.float32)
+  heads_in = rng.randn(2, 3, 4, 5).astype(np.float32)
+  init = tf.random_normal_initializer(stddev=0.5, seed=1)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    with tf.variable_scope("q"):
+      by_3d = modeling.dense_layer_3d(tf.constant(x), 4, 5, init, None)
+    with tf.variable_scope("q", reuse=True):
+      by_matmul = modeling.dense_layer(tf.constant(x.reshape(6, 8)), 20)
+    with tf.variable_scope("proj"):
+      proj = modeling.dense_layer_3d_proj(tf.constant(heads_in), 8, 4, 5,
+                                          init, tf.tanh)
+    with tf.variable_scope("proj", reuse=True):
+      proj_matmul = modeling.dense_layer(
+          tf.constant(heads_in.reshape(6, 20)), 8, activation=tf.tanh)
+    with tf.variable_scope("ffn"):
+      ffn = modeling.dense_layer_2d(tf.constant(x), 7, init, modeling.gelu,
+                                    name="dense")
+    shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+    sess.run(tf.global_variables_initializer())
+    # Non-zero biases, so that a bias added on the wrong axis shows.
+    for v in tf.global_variables():
+      if v.op.name.endswith("bias"):
+        v.load(rng.randn(*v.shape.as_list()).astype(np.float32), sess)
+    got = sess.run({"3d": by_3d, "matmul": by_matmul, "proj": proj,
+                    "proj_matmul": proj_matmul, "ffn": ffn})
+    weights = {v.op.name: sess.run(v) for v in tf.global_variables()}
+  assert shapes == {"q/dense/kernel": [8, 20], "q/dense/bias": [20],
+                    "proj/dense/kernel": [20, 8], "proj/dense/bias": [8],
+                    "ffn/dense/kernel": [8, 7], "ffn/dense/bias": [7]}
+  assert got["3d"].shape == (2, 3, 4, 5)
+  np.testing.assert_allclose(got["3d"].reshape(6, 20), got["matmul"],
+                             atol=1e-5)
+  np.testing.assert_allclose(
+      got["3d"], (x @ weights["q/dense/kernel"] +
+                  weights["q/dense/bias"]).reshape(2, 3, 4, 5), atol=1e-5)
+  assert got["proj"].shape == (2, 3, 8)
+  np.testing.assert_allclose(got["proj"].reshape(6, 8), got["proj_matmul"],
+                             atol=1e-5)
+  np.testing.assert_allclose(
+      got["ffn"], np_gelu_tanh(x @ weights["ffn/dense/kernel"] +
+                               weights["ffn/dense/bias"]), atol=1e-5)
+
+
+def test_word_embedding_output_is_the_table_rows(checkpoint):
+  weights, ckpt = checkpoint
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    amap, _ = modeling.get_assignment_map_from_checkpoint(
+        tf.trainable_variables(), ckpt)
+    tf.train.init_from_checkpoint(ckpt, amap)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      words = sess.run(model.get_word_embedding_output())
+  np.testing.assert_array_equal(
+      words, weights["bert/embeddings/word_embeddings"][np.array(IDS)])
