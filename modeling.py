@@ -384,8 +384,11 @@ def layer_norm(input_tensor, name=None):
                             initializer=tf.ones_initializer())
     x = tf.cast(input_tensor, tf.float32)
     mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-    scale = tf.math.rsqrt(variance + LAYER_NORM_EPSILON) * gamma
-    return tf.cast(x * scale + (beta - mean * scale), input_tensor.dtype)
+    # Four passes over the activations (subtract, two multiplies, add), and
+    # as few in the gradient; contrib's `x * scale + (beta - mean * scale)`
+    # takes five, since `rsqrt * gamma` is already full-size.
+    normalised = (x - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON)
+    return tf.cast(normalised * gamma + beta, input_tensor.dtype)
 
 
 def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
@@ -690,8 +693,36 @@ def attention_layer(from_tensor,
         "for `batch_size`, `from_seq_length`, and `to_seq_length` "
         "must all be specified.")
 
-  from_2d = reshape_to_matrix(from_tensor)
-  to_2d = reshape_to_matrix(to_tensor)
+  context = _attention_from_matrices(
+      reshape_to_matrix(from_tensor), reshape_to_matrix(to_tensor),
+      attention_mask_adder(attention_mask), num_attention_heads,
+      size_per_head, query_act, key_act, value_act,
+      attention_probs_dropout_prob, initializer_range, batch_size,
+      from_seq_length, to_seq_length)
+  if do_return_2d_tensor:
+    return context
+  return tf.reshape(context, [batch_size, from_seq_length,
+                              num_attention_heads * size_per_head])
+
+
+def attention_mask_adder(attention_mask):
+  """[B, F, T] 1/0 mask -> float32 [B, 1, F, T] of 0 / -10000, or None.
+
+  Built once per encoder rather than once per layer: it is added to every
+  layer's attention scores.
+  """
+  if attention_mask is None:
+    return None
+  blocked = 1.0 - tf.cast(tf.expand_dims(attention_mask, axis=[1]),
+                          tf.float32)
+  return blocked * MASK_ADDER
+
+
+def _attention_from_matrices(from_2d, to_2d, mask_adder, num_attention_heads,
+                             size_per_head, query_act, key_act, value_act,
+                             attention_probs_dropout_prob, initializer_range,
+                             batch_size, from_seq_length, to_seq_length):
+  """`attention_layer` on [B*F, D] / [B*T, D] inputs; returns [B*F, N*H]."""
   width = num_attention_heads * size_per_head
   init = create_initializer(initializer_range)
   query = dense_layer(from_2d, width, query_act, init, name="query")
@@ -705,22 +736,19 @@ def attention_layer(from_tensor,
   value = _split_heads(value, batch_size, num_attention_heads, to_seq_length,
                        size_per_head)
 
-  # [B, N, F, T]
+  # [B, N, F, T]. Written as matmul, scale, add: the form grappler's
+  # remapper fuses into one oneDNN batch matmul.
   scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)
   scores *= 1.0 / math.sqrt(float(size_per_head))
-  if attention_mask is not None:
-    blocked = 1.0 - tf.cast(tf.expand_dims(attention_mask, axis=[1]),
-                            tf.float32)
-    scores += blocked * MASK_ADDER
+  if mask_adder is not None:
+    scores += mask_adder
   probs = tf.nn.softmax(scores)
   # As in the original Transformer, dropout removes whole attended tokens.
   probs = dropout(probs, attention_probs_dropout_prob)
 
   context = tf.matmul(tf.cast(probs, value.dtype), value)  # [B, N, F, H]
   context = tf.transpose(context, [0, 2, 1, 3])  # [B, F, N, H]
-  if do_return_2d_tensor:
-    return tf.reshape(context, [batch_size * from_seq_length, width])
-  return tf.reshape(context, [batch_size, from_seq_length, width])
+  return tf.reshape(context, [batch_size * from_seq_length, width])
 
 
 def transformer_model(input_tensor,
@@ -774,6 +802,7 @@ def transformer_model(input_tensor,
                      (input_width, hidden_size))
 
   init = create_initializer(initializer_range)
+  mask_adder = attention_mask_adder(attention_mask)
   # Blocks work on [batch*seq, width] matrices: one reshape in, one out.
   prev_output = reshape_to_matrix(input_tensor)
   all_layer_outputs = []
@@ -782,18 +811,10 @@ def transformer_model(input_tensor,
       layer_input = prev_output
       with tf.variable_scope("attention"):
         with tf.variable_scope("self"):
-          attended = attention_layer(
-              from_tensor=layer_input,
-              to_tensor=layer_input,
-              attention_mask=attention_mask,
-              num_attention_heads=num_attention_heads,
-              size_per_head=head_size,
-              attention_probs_dropout_prob=attention_probs_dropout_prob,
-              initializer_range=initializer_range,
-              do_return_2d_tensor=True,
-              batch_size=batch_size,
-              from_seq_length=seq_length,
-              to_seq_length=seq_length)
+          attended = _attention_from_matrices(
+              layer_input, layer_input, mask_adder, num_attention_heads,
+              head_size, None, None, None, attention_probs_dropout_prob,
+              initializer_range, batch_size, seq_length, seq_length)
         with tf.variable_scope("output"):
           attention_output = dense_layer(attended, hidden_size,
                                          kernel_initializer=init)
