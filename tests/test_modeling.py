@@ -526,3 +526,20 @@ def test_word_embedding_output_is_the_table_rows(checkpoint):
       words = sess.run(model.get_word_embedding_output())
   np.testing.assert_array_equal(
       words, weights["bert/embeddings/word_embeddings"][np.array(IDS)])
+
+
+def test_bf16_rewrite_keeps_the_gelu_fused(monkeypatch):
+  # The oneDNN bf16 rewrite keeps Tanh in float32 by default, which puts
+  # casts inside the GELU and leaves it unfused; runtime's set-up lists it.
+  import runtime  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv(runtime._BF16_INFERLIST_ENV, raising=False)
+  config = runtime.enable_onednn_bf16_rewrite(tf.ConfigProto())
+  assert os.environ[runtime._BF16_INFERLIST_ENV] == "Tanh"
+  runtime.enable_onednn_bf16_rewrite(config)  # Listed once, not twice.
+  assert os.environ[runtime._BF16_INFERLIST_ENV] == "Tanh"
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    # The sequence output: the GELUs, without the pooler's tanh.
+    counts = optimized_op_types(model.get_sequence_output(), config=config)
+  assert "Tanh" not in counts, counts
