@@ -543,3 +543,62 @@ def test_bf16_rewrite_keeps_the_gelu_fused(monkeypatch):
     # The sequence output: the GELUs, without the pooler's tanh.
     counts = optimized_op_types(model.get_sequence_output(), config=config)
   assert "Tanh" not in counts, counts
+
+
+def test_dropout_drops_at_the_rate_and_scales_what_it_keeps():
+  rng = np.random.RandomState(2)
+  x = rng.rand(3, 257, 101).astype(np.float32) + 0.5  # odd count, no zeros
+  with tf.Graph().as_default(), tf.Session() as sess:
+    tf.set_random_seed(3)
+    x_t = tf.constant(x)
+    y = modeling.dropout(x_t, 0.1)
+    grad = tf.gradients(tf.reduce_sum(y * 2.0), x_t)[0]
+    y_bf16 = modeling.dropout(tf.cast(x_t, tf.bfloat16), 0.3)
+    dynamic = tf.placeholder(tf.float32, [None, None])
+    y_dynamic = modeling.dropout(dynamic, 0.5)
+    got, got_grad, got_bf16 = sess.run([y, grad, y_bf16])
+    again = sess.run(y)
+    got_dynamic = sess.run(y_dynamic, {dynamic: x[0]})
+  kept = got != 0
+  # 77857 draws: a standard error of 0.0011 on the dropped fraction.
+  assert abs(1.0 - kept.mean() - 0.1) < 0.006
+  np.testing.assert_allclose(got[kept], x[kept] / 0.9, rtol=1e-6)
+  np.testing.assert_allclose(got_grad, np.where(kept, 2.0 / 0.9, 0.0),
+                             rtol=1e-6)
+  assert (again != got).any()  # A new mask every step.
+  assert got_bf16.dtype == tf.bfloat16.as_numpy_dtype
+  assert abs(1.0 - (got_bf16 != 0).mean() - 0.3) < 0.01
+  assert abs(1.0 - (got_dynamic != 0).mean() - 0.5) < 0.03
+  assert modeling.dropout(x_t, 0.0) is x_t
+  with pytest.raises(ValueError, match=r"dropout_prob must be in \[0, 1\)"):
+    modeling.dropout(x_t, 1.0)
+
+
+def test_gelu_for_training_has_gelus_values_and_gradient():
+  x = np.linspace(-6, 6, 241).astype(np.float32)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x_t = tf.constant(x)
+    plain, trained = modeling.gelu(x_t), modeling.gelu_for_training(x_t)
+    grads = tf.gradients(plain, x_t)[0], tf.gradients(trained, x_t)[0]
+    got = sess.run([plain, trained] + list(grads))
+  np.testing.assert_allclose(got[1], np_gelu_tanh(x), atol=1e-6)
+  # Against a central difference of the numpy GELU in float64.
+  x64, step = x.astype(np.float64), 1e-5
+  numeric = (np_gelu_tanh(x64 + step) - np_gelu_tanh(x64 - step)) / (2 * step)
+  np.testing.assert_allclose(got[3], numeric, atol=1e-5)
+  np.testing.assert_allclose(got[3], got[2], atol=1e-5)
+
+
+def test_training_graph_uses_the_cheaper_gelu_gradient():
+  # The custom gradient shows as an IdentityN; prediction keeps the plain
+  # form that the remapper fuses.
+  with tf.Graph().as_default() as graph:
+    modeling.BertModel(tiny_config(), True, tf.constant(IDS, tf.int32),
+                       scope="train")
+    modeling.BertModel(tiny_config(), False, tf.constant(IDS, tf.int32),
+                       scope="pred")
+  def op_types(scope):
+    return {op.type for op in graph.get_operations()
+            if op.name.startswith(scope)}
+  assert "IdentityN" in op_types("train/encoder/layer_0/intermediate/")
+  assert "IdentityN" not in op_types("pred/encoder/layer_0/intermediate/")
