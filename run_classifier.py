@@ -56,7 +56,8 @@ import tokenization
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "epoch", "tpu", "performance", "export")
+                    "epoch", "evaluation", "prediction", "tpu", "performance",
+                    "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
@@ -69,20 +70,6 @@ flags.DEFINE_string(
     allow_override=True)
 
 flags.DEFINE_string("task_name", None, "The name of the task to train.",
-    allow_override=True)
-
-flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_predict", False,
-    "Whether to run the model in inference mode on the test set.",
-    allow_override=True)
-
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
-    allow_override=True)
-
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
     allow_override=True)
 
 flags.DEFINE_string(

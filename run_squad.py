@@ -54,7 +54,7 @@ import windowing
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "epoch", "tpu", "performance", "export",
+                    "epoch", "prediction", "tpu", "performance", "export",
                     max_seq_length=384)
 
 # This script's own flags. Names that another script also defines allow
@@ -81,15 +81,6 @@ flags.DEFINE_integer(
     "max_query_length", 64,
     "The maximum number of tokens for the question. Questions longer than "
     "this will be truncated to this length.",
-    allow_override=True)
-
-flags.DEFINE_bool("do_predict", False,
-                  "Whether to run predictions (and evaluation, when the "
-                  "predict_file has answers) on --predict_file.",
-    allow_override=True)
-
-flags.DEFINE_integer("predict_batch_size", 8,
-                     "Total batch size for predictions.",
     allow_override=True)
 
 flags.DEFINE_integer(

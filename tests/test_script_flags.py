@@ -39,7 +39,19 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
-      "eval_batch_size", "predict_batch_size", "processor_module"}
+      "eval_batch_size", "predict_batch_size", "processor_module",
+      # The file task (--task_name=file) and long documents.
+      "input_format", "train_file", "dev_file", "test_file", "text_a_column",
+      "text_b_column", "label_column", "id_column", "has_header", "labels",
+      "skip_bad_rows", "multi_label", "label_separator",
+      "multi_label_threshold", "class_weights", "doc_stride",
+      "window_aggregation"}
+  assert key_flags("run_ner") == TPU | TRAINING | PERFORMANCE | {
+      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
+      "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
+      "predict_batch_size", "train_file", "dev_file", "test_file",
+      "label_column", "labels", "doc_stride", "tag_scheme"}
   assert key_flags("run_pretraining") == TPU | TRAINING | PERFORMANCE | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
@@ -62,13 +74,16 @@ def test_each_script_lists_exactly_its_flags():
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
-def test_a_group_a_script_did_not_define_reads_as_its_default():
+def test_a_group_a_script_did_not_define_reads_as_its_default(monkeypatch):
   defaults = script_flags.group_defaults()
   assert defaults["precision"] == "fp32"
   assert defaults["num_accumulation_steps"] == 1
   assert defaults["use_horovod"] is False
-  if "precision" in FLAGS:
-    assert script_flags.SETTINGS.precision == FLAGS["precision"].value
+  # A process whose script defined no group at all (extract_features has no
+  # --precision): the runtime reads the defaults.
+  monkeypatch.setattr(script_flags, "FLAGS", flags.FlagValues())
+  assert script_flags.SETTINGS.precision == "fp32"
+  assert script_flags.SETTINGS.use_tpu is False
 
 
 def test_help_shows_the_runtime_flags_and_unknown_groups_are_refused():
