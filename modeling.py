@@ -515,7 +515,7 @@ def _einsum_dense(input_tensor, equation, variable_shape, kernel_shape,
 
 def dense_layer_3d(input_tensor,
                    num_attention_heads,
-                   size_per_head,
+                   head_size,
                    initializer,
                    activation,
                    name=None):
@@ -525,16 +525,15 @@ def dense_layer_3d(input_tensor,
   the heads come out split without a reshape of the activations.
   """
   width = get_shape_list(input_tensor, expected_rank=3)[-1]
-  heads_width = num_attention_heads * size_per_head
+  heads_width = num_attention_heads * head_size
   return _einsum_dense(input_tensor, "BSD,DNH->BSNH", [width, heads_width],
-                       [width, num_attention_heads, size_per_head],
-                       [num_attention_heads, size_per_head], initializer,
+                       [width, num_attention_heads, head_size],
+                       [num_attention_heads, head_size], initializer,
                        activation, name)
 
 
 def dense_layer_3d_proj(input_tensor,
                         hidden_size,
-                        num_attention_heads,
                         head_size,
                         initializer,
                         activation,
@@ -542,9 +541,9 @@ def dense_layer_3d_proj(input_tensor,
   """[B, F, N, H] -> [B, F, hidden_size] by one einsum (1.0.4).
 
   The inverse of `dense_layer_3d`: it merges the heads while projecting,
-  over a 2-D [N * H, hidden_size] `kernel`.
+  over a 2-D [N * H, hidden_size] `kernel`; N is the input's third axis.
   """
-  assert_rank(input_tensor, 4)
+  num_attention_heads = get_shape_list(input_tensor, expected_rank=4)[2]
   return _einsum_dense(input_tensor, "BFNH,NHD->BFD",
                        [num_attention_heads * head_size, hidden_size],
                        [num_attention_heads, head_size, hidden_size],

@@ -479,7 +479,7 @@ def test_einsum_dense_layers_share_variables_and_values_with_matmul():
     with tf.variable_scope("q", reuse=True):
       by_matmul = modeling.dense_layer(tf.constant(x.reshape(6, 8)), 20)
     with tf.variable_scope("proj"):
-      proj = modeling.dense_layer_3d_proj(tf.constant(heads_in), 8, 4, 5,
+      proj = modeling.dense_layer_3d_proj(tf.constant(heads_in), 8, 5,
                                           init, tf.tanh)
     with tf.variable_scope("proj", reuse=True):
       proj_matmul = modeling.dense_layer(
