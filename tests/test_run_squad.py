@@ -21,7 +21,6 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import modeling
 import run_squad
-import tokenization
 
 FLAGS = flags.FLAGS
 
@@ -41,9 +40,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("vocab") / "vocab.txt")
-  bert_testing.write_vocab(path, TEXTS)
-  return tokenization.FullTokenizer(path, do_lower_case=True)
+  return bert_testing.tokenizer_for(tmp_path_factory.mktemp("vocab"), TEXTS)
 
 
 # run_squad's defaults, which are the original's.

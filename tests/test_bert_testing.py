@@ -1,0 +1,34 @@
+"""Tests of the test helpers whose mistakes would hide failures elsewhere."""
+
+import pytest
+
+import bert_testing
+
+# Neither an installed module nor one that could ever be.
+ABSENT = "no_such_module_for_bert_tests"
+
+
+def test_require_optional_returns_an_installed_module():
+  assert bert_testing.require_optional("json", "stdlib").dumps([1]) == "[1]"
+
+
+def test_missing_optional_extra_skips_outside_ci(monkeypatch):
+  monkeypatch.delenv("CI", raising=False)
+  with pytest.raises(pytest.skip.Exception) as info:
+    bert_testing.require_optional(ABSENT, "pip install it")
+  assert ABSENT in str(info.value) and "pip install it" in str(info.value)
+
+
+def test_missing_optional_extra_fails_under_ci(monkeypatch):
+  monkeypatch.setenv("CI", "true")
+  with pytest.raises(pytest.fail.Exception) as info:
+    bert_testing.require_optional(ABSENT, "pip install it")
+  assert ABSENT in str(info.value) and "CI=true" in str(info.value)
+
+
+def test_read_eval_results_reads_every_line_as_a_float(tmp_path):
+  path = tmp_path / "eval_results.txt"
+  path.write_text("eval_accuracy = 0.6875\neval_loss = 0.61\n"
+                  "global_step = 8\n\n")
+  assert bert_testing.read_eval_results(path) == {
+      "eval_accuracy": 0.6875, "eval_loss": 0.61, "global_step": 8.0}
