@@ -153,6 +153,26 @@ def write_mrpc_slice(data_dir, num_train, num_test):
   return texts
 
 
+def write_records(path, examples):
+  """Writes each dict of feature name -> list of numbers as a tf.train.Example
+  (a float list where any value is a float, else an int64 list); returns the
+  path. `read_features` reads them back."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def feature(values):
+    values = list(values)
+    if any(isinstance(v, float) for v in values):
+      return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for example in examples:
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          name: feature(values) for name, values in example.items()
+      })).SerializeToString())
+  return str(path)
+
+
 def read_features(path, seq_length,
                   names=("input_ids", "input_mask", "segment_ids")):
   """Every record of a TFRecord file as int32 arrays [num_records, seq]."""

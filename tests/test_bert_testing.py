@@ -32,3 +32,11 @@ def test_read_eval_results_reads_every_line_as_a_float(tmp_path):
                   "global_step = 8\n\n")
   assert bert_testing.read_eval_results(path) == {
       "eval_accuracy": 0.6875, "eval_loss": 0.61, "global_step": 8.0}
+
+
+def test_write_records_round_trips_through_read_features(tmp_path):
+  path = bert_testing.write_records(tmp_path / "r.tfrecord", [
+      {"input_ids": [3, 4], "weights": [1.0, 0.0]},
+      {"input_ids": [5, 6], "weights": [0.5, 1]}])
+  assert bert_testing.read_features(path, 2, names=("input_ids",))[
+      "input_ids"].tolist() == [[3, 4], [5, 6]]
