@@ -57,8 +57,9 @@ import windowing
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "epoch", "tpu", "performance", "export")
+script_flags.define("model", "sequence", "output", "tokenizer",
+                    "special_tokens", "training", "epoch", "evaluation",
+                    "prediction", "tpu", "performance", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `train_file`, `doc_stride`, ...) allow that, so that several
@@ -100,15 +101,6 @@ flags.DEFINE_integer(
     "into windows that start this many pieces apart (at most "
     "--max_seq_length - 2 for windows that overlap).",
     allow_override=True)
-flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
-                  allow_override=True)
-flags.DEFINE_bool("do_predict", False,
-                  "Whether to tag the test set (test_predictions.txt).",
-                  allow_override=True)
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
-                     allow_override=True)
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
-                     allow_override=True)
 
 LABEL_LIST_FILE = "label_list.txt"
 # Columns are separated by spaces or tabs; other white space (a no-break

@@ -40,8 +40,8 @@ import script_flags
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "training", "tpu",
-                    "performance")
+script_flags.define("model", "sequence", "output", "training", "evaluation",
+                    "tpu", "performance")
 
 # This script's own flags. Names that another script also defines (input_file
 # in extract_features, ...) allow that, so that several scripts can be
@@ -58,14 +58,6 @@ flags.DEFINE_integer(
     "max_predictions_per_seq", 20,
     "Maximum number of masked LM predictions per sequence. Must equal the "
     "--max_predictions_per_seq the data was created with.", **_SHARED)
-
-flags.DEFINE_bool(
-    "do_eval", False,
-    "Whether to evaluate (on the --input_file data, for --max_eval_steps "
-    "batches).", **_SHARED)
-
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
-                     **_SHARED)
 
 flags.DEFINE_integer(
     "num_train_steps", 100000,
@@ -306,7 +298,7 @@ def gather_indexes(sequence_tensor, positions):
 
 
 def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
-                     is_training, num_cpu_threads=None, deterministic=False):
+                     is_training, num_cpu_threads=4, deterministic=False):
   """Returns the `input_fn` closure for TPUEstimator.
 
   Training reads several shuffled files at once, interleaved, and shuffles
@@ -322,6 +314,10 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
       input_files, feature_spec(max_seq_length, max_predictions_per_seq),
       is_training, drop_remainder=True, interleave_files=True, repeat=True,
       deterministic=deterministic)
+
+
+# The original's name for it, for code that imports it from here.
+_decode_record = runtime.decode_record
 
 
 def expand_input_files(input_file):

@@ -273,7 +273,9 @@ def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
       optimizer_name=FLAGS.optimizer,
       num_accumulation_steps=FLAGS.num_accumulation_steps,
       loss_scale="dynamic" if FLAGS.precision == "fp16" else None,
-      gradient_reducer=_horovod_average if FLAGS.use_horovod else None)
+      gradient_reducer=_horovod_average if FLAGS.use_horovod else None,
+      learning_rate_decay=FLAGS.learning_rate_decay,
+      adam_bias_correction=FLAGS.adam_bias_correction)
 
 
 def _strategy():
@@ -391,7 +393,8 @@ def build_estimator(model_fn, output_dir, train_batch_size,
           iterations_per_loop=FLAGS.iterations_per_loop,
           num_shards=FLAGS.num_tpu_cores,
           per_host_input_for_training=(
-              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2)))
+              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2),
+          tpu_job_name=FLAGS.tpu_job_name))
   return tf.estimator.tpu.TPUEstimator(
       use_tpu=FLAGS.use_tpu,
       model_fn=model_fn,

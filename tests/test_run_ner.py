@@ -4,7 +4,6 @@ Training runs are in test_e2e_ner.py; here the data side is checked
 in-process, and the one-line errors of the command in a subprocess.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -274,18 +273,3 @@ def test_columns_split_at_spaces_and_tabs_only(tmp_path):
   assert example.words == ["Ann", "New\u00a0York", "saw\u2028it"]
   assert example.labels == ["B-PER", "B-LOC", "O"]
   assert example.where(2) == "%s:3" % path
-
-
-def test_flags_of_the_script_are_its_groups_and_its_own():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  names = {f.name for f in flags.FLAGS.get_key_flags_for_module("run_ner")}
-  own = {"data_dir", "train_file", "dev_file", "test_file", "label_column",
-         "labels", "tag_scheme", "doc_stride", "do_eval", "do_predict",
-         "eval_batch_size", "predict_batch_size"}
-  groups = {"bert_config_file", "init_checkpoint", "max_seq_length",
-            "output_dir", "vocab_file", "do_lower_case", "do_train",
-            "train_batch_size", "learning_rate", "num_train_epochs",
-            "warmup_proportion", "export_dir", "use_tpu", "precision",
-            "num_accumulation_steps", "use_horovod", "seed"}
-  assert own | groups <= names
-  assert not names & {"task_name", "processor_module", "version_2_with_negative"}

@@ -13,10 +13,12 @@ import script_flags
 FLAGS = flags.FLAGS
 
 TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
-       "num_tpu_cores", "iterations_per_loop"}
+       "num_tpu_cores", "iterations_per_loop", "tpu_job_name"}
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
-            "seed", "log_every_n_steps"}
+            "seed", "log_every_n_steps", "learning_rate_decay",
+            "adam_bias_correction"}
+SPECIAL_TOKENS = {"never_split", "preserve_unused_tokens"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
                "distribution_strategy", "num_gpus", "use_horovod"}
 
@@ -35,16 +37,30 @@ def key_flags(module):
 
 
 def test_each_script_lists_exactly_its_flags():
-  assert key_flags("run_classifier") == TPU | TRAINING | PERFORMANCE | {
+  assert key_flags("run_classifier") == (
+      TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
-      "eval_batch_size", "predict_batch_size", "processor_module"}
+      "eval_batch_size", "predict_batch_size", "processor_module",
+      # The file task (--task_name=file) and long documents.
+      "input_format", "train_file", "dev_file", "test_file", "text_a_column",
+      "text_b_column", "label_column", "id_column", "has_header", "labels",
+      "skip_bad_rows", "multi_label", "label_separator",
+      "multi_label_threshold", "class_weights", "doc_stride",
+      "window_aggregation"}
+  assert key_flags("run_ner") == (
+      TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
+      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
+      "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
+      "predict_batch_size", "train_file", "dev_file", "test_file",
+      "label_column", "labels", "doc_stride", "tag_scheme"}
   assert key_flags("run_pretraining") == TPU | TRAINING | PERFORMANCE | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
-  assert key_flags("extract_features") == TPU | {
+  assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "vocab_file",
       "do_lower_case", "input_file", "output_file", "layers", "batch_size",
       "use_one_hot_embeddings"}
@@ -53,22 +69,27 @@ def test_each_script_lists_exactly_its_flags():
   assert not hub & {"bert_config_file", "init_checkpoint", "vocab_file",
                     "do_lower_case"}
   assert {"bert_hub_module_handle", "data_dir", "task_name",
-          "export_dir"} <= hub
+          "export_dir"} | SPECIAL_TOKENS <= hub
   assert key_flags("export_tfhub") == {
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
   squad = key_flags("run_squad")
-  assert TPU | TRAINING | PERFORMANCE <= squad and "export_dir" in squad
+  assert TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS <= squad
+  assert "export_dir" in squad
+  assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
-def test_a_group_a_script_did_not_define_reads_as_its_default():
+def test_a_group_a_script_did_not_define_reads_as_its_default(monkeypatch):
   defaults = script_flags.group_defaults()
   assert defaults["precision"] == "fp32"
   assert defaults["num_accumulation_steps"] == 1
   assert defaults["use_horovod"] is False
-  if "precision" in FLAGS:
-    assert script_flags.SETTINGS.precision == FLAGS["precision"].value
+  # A process whose script defined no group at all (extract_features has no
+  # --precision): the runtime reads the defaults.
+  monkeypatch.setattr(script_flags, "FLAGS", flags.FlagValues())
+  assert script_flags.SETTINGS.precision == "fp32"
+  assert script_flags.SETTINGS.use_tpu is False
 
 
 def test_help_shows_the_runtime_flags_and_unknown_groups_are_refused():
