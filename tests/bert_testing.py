@@ -5,11 +5,14 @@ and a model of 2 layers and hidden size 32-64.
 """
 
 import collections
+import importlib
 import json
 import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,6 +49,21 @@ def write_vocab(path, texts, max_words=3000):
   return vocab
 
 
+def write_tokens(path, tokens):
+  """A vocab file of exactly `tokens`, one a line; returns its path."""
+  with open(str(path), "w", encoding="utf-8") as f:
+    f.write("".join(token + "\n" for token in tokens))
+  return str(path)
+
+
+def tokenizer_for(directory, texts):
+  """A lower-casing FullTokenizer over `write_vocab(directory/vocab.txt)`."""
+  import tokenization  # pylint: disable=g-import-not-at-top
+  path = os.path.join(str(directory), "vocab.txt")
+  write_vocab(path, texts)
+  return tokenization.FullTokenizer(path, do_lower_case=True)
+
+
 def tiny_config_dict(vocab_size, hidden_size=32, max_position_embeddings=128,
                      **overrides):
   config = dict(
@@ -65,13 +83,56 @@ def write_config(path, vocab_size, **kwargs):
   return path
 
 
-def run_script(script, args, timeout=600, env=None):
-  """Runs a top-level script in a subprocess; returns CompletedProcess."""
+def _script_env(env):
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   full_env.update(env or {})
+  return full_env
+
+
+def run_script(script, args, timeout=600, env=None):
+  """Runs a top-level script in a subprocess; returns CompletedProcess."""
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, script)] + list(args),
-      capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
+      capture_output=True, text=True, timeout=timeout, env=_script_env(env),
+      cwd=ROOT)
+
+
+def start_script(script, args, env=None):
+  """Starts a top-level script as `run_script` runs it; returns the Popen
+  (stdout and stderr piped, as text), for runs that overlap."""
+  return subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, script)] + list(args),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=_script_env(env), cwd=ROOT)
+
+
+def read_eval_results(path):
+  """The `key = value` lines of an eval_results.txt, values as floats."""
+  with open(str(path)) as f:
+    return {key: float(value) for key, value in
+            (line.strip().split(" = ") for line in f if line.strip())}
+
+
+def missing_optional(message):
+  """Skips the calling test (or module) for want of an optional extra.
+
+  Under CI=true it fails instead: CI (.ci/run) installs every extra, so a
+  missing one there is a broken install, which must not pass as a skip.
+  """
+  if os.environ.get("CI") == "true":
+    pytest.fail("%s (CI=true, where every optional extra is installed)" %
+                message, pytrace=False)
+  pytest.skip(message, allow_module_level=True)
+
+
+def require_optional(module_name, install_hint):
+  """Imports and returns the optional extra `module_name`; without it, skips
+  (or fails under CI=true) with `install_hint`, e.g. the pip command."""
+  try:
+    return importlib.import_module(module_name)
+  except ImportError as e:
+    missing_optional("optional extra %s is not importable (%s): %s" %
+                     (module_name, e, install_hint))
 
 
 def write_mrpc_slice(data_dir, num_train, num_test):
@@ -90,6 +151,26 @@ def write_mrpc_slice(data_dir, num_train, num_test):
       f.write("\n".join(lines) + "\n")
     texts += [" ".join(line.split("\t")[3:5]) for line in lines[1:]]
   return texts
+
+
+def write_records(path, examples):
+  """Writes each dict of feature name -> list of numbers as a tf.train.Example
+  (a float list where any value is a float, else an int64 list); returns the
+  path. `read_features` reads them back."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def feature(values):
+    values = list(values)
+    if any(isinstance(v, float) for v in values):
+      return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for example in examples:
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          name: feature(values) for name, values in example.items()
+      })).SerializeToString())
+  return str(path)
 
 
 def read_features(path, seq_length,
@@ -145,20 +226,6 @@ def mrpc_train_args(task_dir, output_dir, max_seq_length, *extra):
       "--output_dir=%s" % output_dir, "--max_seq_length=%d" % max_seq_length,
       "--train_batch_size=8", "--num_train_epochs=1", "--learning_rate=1e-4",
   ] + list(extra)
-
-
-def optional_module(name, install):
-  """Imports an optional extra, or skips the test without it; under CI=true
-  (where .ci/run installs the extras) a missing one fails instead."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  import pytest  # pylint: disable=g-import-not-at-top
-  try:
-    return importlib.import_module(name)
-  except ImportError as e:
-    if os.environ.get("CI", "").lower() == "true":
-      raise ImportError("CI installs the optional %s (%s): %s" %
-                        (name, install, e))
-    pytest.skip("optional extra %s not installed: %s" % (name, install))
 
 
 def quickstart_shaped_model(out, max_seq_length=64, epochs=1):

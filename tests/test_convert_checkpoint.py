@@ -98,9 +98,7 @@ def random_original_weights(seed=1, config=None):
 
 
 def write_vocab(path, tokens=VOCAB):
-  with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(tokens) + "\n")
-  return str(path)
+  return bert_testing.write_tokens(path, tokens)
 
 
 def write_json(path, value):
@@ -362,7 +360,7 @@ def test_hf_half_precision_weights_are_widened(tmp_path):
 
 
 def test_pytorch_model_bin_is_read_with_torch(tmp_path):
-  torch = pytest.importorskip("torch", reason="optional extra torch")
+  torch = bert_testing.require_optional("torch", "pip install torch")
   hf_weights = random_hf_weights()
   hf_dir = make_hf_dir(tmp_path / "hf", hf_weights)
   os.remove(hf_dir + "/model.safetensors")
@@ -677,8 +675,8 @@ def test_model_garden_rejects_other_checkpoints(tmp_path):
 
 
 def test_safetensors_files_match_the_package(tmp_path):
-  st = pytest.importorskip("safetensors.numpy",
-                           reason="optional extra safetensors")
+  st = bert_testing.require_optional("safetensors.numpy",
+                                     "pip install safetensors")
   rng = np.random.RandomState(0)
   tensors = {"b.weight": rng.normal(size=(3, 4)).astype(np.float32),
              "a.bias": rng.normal(size=(4,)).astype(np.float32),
@@ -915,7 +913,7 @@ def torch_bert_task_forward(tensors, config, input_ids, token_type_ids,
   Returns the logits: [batch, labels] (sequence), [batch, seq, labels]
   (token), or (start, end) [batch, seq] (question answering).
   """
-  torch = bert_testing.optional_module("torch", "pip install torch")
+  torch = bert_testing.require_optional("torch", "pip install torch")
   fn = torch.nn.functional
   w = {k: torch.tensor(v, dtype=torch.float64) for k, v in tensors.items()}
   ids = torch.tensor(input_ids)

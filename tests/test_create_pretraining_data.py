@@ -17,6 +17,7 @@ from absl.testing import flagsaver
 import pytest
 import tensorflow.compat.v1 as tf
 
+import bert_testing
 import command_line
 import create_pretraining_data as cpd
 import tokenization
@@ -297,10 +298,8 @@ def test_training_instance_str():
 
 
 def write_vocab(directory, tokens=None):
-  path = os.path.join(str(directory), "vocab.txt")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(SPECIAL + list(tokens or WORDS + PIECES)) + "\n")
-  return path
+  return bert_testing.write_tokens(os.path.join(str(directory), "vocab.txt"),
+                                   SPECIAL + list(tokens or WORDS + PIECES))
 
 
 def random_corpus(rng, num_documents, words=None, min_sentences=2,

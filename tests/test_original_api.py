@@ -297,10 +297,6 @@ RELEASE_1_0_4 = {
 
 # Provided by the modeling work of issue 18 on another branch: expected to
 # fail until that lands (the lead removes this at merge).
-MODELING_WORK = {
-    "BertModel.get_word_embedding_output", "dense_layer_3d",
-    "dense_layer_3d_proj", "dense_layer_2d",
-}
 
 _TRAINING_FLAGS = [
     "bert_config_file", "vocab_file", "output_dir", "init_checkpoint",
@@ -356,12 +352,7 @@ def _entries(release):
   for module, names in sorted(release.items()):
     for entry in names:
       name = entry.split("(")[0]
-      marks = []
-      if module == "modeling" and name in MODELING_WORK:
-        marks = [pytest.mark.xfail(strict=False,
-                                   reason="lands with modeling work")]
-      yield pytest.param(module, entry, id="%s.%s" % (module, name),
-                         marks=marks)
+      yield pytest.param(module, entry, id="%s.%s" % (module, name))
 
 
 def _parse(entry):

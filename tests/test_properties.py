@@ -47,9 +47,8 @@ VOCAB_TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("vocab") / "vocab.txt")
-  bert_testing.write_vocab(path, VOCAB_TEXTS)
-  return tokenization.FullTokenizer(path, do_lower_case=True)
+  return bert_testing.tokenizer_for(tmp_path_factory.mktemp("vocab"),
+                                    VOCAB_TEXTS)
 
 
 @SETTINGS

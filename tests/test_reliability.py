@@ -70,29 +70,23 @@ def classifier_args(task_dir, output_dir, *extra):
 def write_pretraining_records(path, num_examples, seed=0):
   """Pre-training examples of random ids, as create_pretraining_data writes."""
   rng = random.Random(seed)
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-  with tf.io.TFRecordWriter(str(path)) as writer:
-    for _ in range(num_examples):
-      n = rng.randrange(12, SEQ_LENGTH + 1)
-      ids = [2] + [rng.randrange(5, PRETRAINING_VOCAB_SIZE)
-                   for _ in range(n - 2)] + [3]
-      positions = sorted(rng.sample(range(1, n - 1), MAX_PREDICTIONS))
-      pad = [0] * (SEQ_LENGTH - n)
-      features = {
-          "input_ids": ints(ids + pad),
-          "input_mask": ints([1] * n + pad),
-          "segment_ids": ints([0] * (n // 2) + [1] * (n - n // 2) + pad),
-          "masked_lm_positions": ints(positions),
-          "masked_lm_ids": ints([ids[p] for p in positions]),
-          "masked_lm_weights": tf.train.Feature(float_list=tf.train.FloatList(
-              value=[1.0] * MAX_PREDICTIONS)),
-          "next_sentence_labels": ints([rng.randrange(2)]),
-      }
-      writer.write(tf.train.Example(features=tf.train.Features(
-          feature=features)).SerializeToString())
+  examples = []
+  for _ in range(num_examples):
+    n = rng.randrange(12, SEQ_LENGTH + 1)
+    ids = [2] + [rng.randrange(5, PRETRAINING_VOCAB_SIZE)
+                 for _ in range(n - 2)] + [3]
+    positions = sorted(rng.sample(range(1, n - 1), MAX_PREDICTIONS))
+    pad = [0] * (SEQ_LENGTH - n)
+    examples.append({
+        "input_ids": ids + pad,
+        "input_mask": [1] * n + pad,
+        "segment_ids": [0] * (n // 2) + [1] * (n - n // 2) + pad,
+        "masked_lm_positions": positions,
+        "masked_lm_ids": [ids[p] for p in positions],
+        "masked_lm_weights": [1.0] * MAX_PREDICTIONS,
+        "next_sentence_labels": [rng.randrange(2)],
+    })
+  return bert_testing.write_records(path, examples)
   return str(path)
 
 
@@ -117,14 +111,6 @@ def pretraining_args(data_dir, output_dir, **overrides):
   return ["--%s=%s" % kv for kv in args.items()]
 
 
-def start_script(script, args):
-  return subprocess.Popen(
-      [sys.executable, os.path.join(bert_testing.ROOT, script)] + list(args),
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      cwd=bert_testing.ROOT,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-
-
 def checkpoint_steps(output_dir):
   return sorted(int(re.search(r"ckpt-(\d+)\.index$", p).group(1))
                 for p in glob.glob(os.path.join(str(output_dir),
@@ -137,7 +123,7 @@ def kill_after_first_checkpoint(script, args, output_dir, timeout=300):
   Returns:
     (pid of the killed process, step of the checkpoint a rerun restores).
   """
-  proc = start_script(script, args)
+  proc = bert_testing.start_script(script, args)
   deadline = time.time() + timeout
   # Wait on the `checkpoint` state file, not on model.ckpt-N.index: the saver
   # writes the index first and names it in the state file a moment later, and
@@ -415,7 +401,7 @@ def test_pretraining_rejects_files_of_another_task_or_format(
         feature).SerializeToString())
   text_file = tmp_path / "corpus.txt"
   text_file.write_text("This is a text corpus, not TFRecords.\n" * 10)
-  procs = [start_script("run_pretraining.py", pretraining_args(
+  procs = [bert_testing.start_script("run_pretraining.py", pretraining_args(
       pretraining, tmp_path / ("out%d" % i), input_file=path))
            for i, path in enumerate([classifier_file, text_file])]
   for proc in procs:
@@ -473,10 +459,10 @@ def test_latin1_text_is_named_with_its_line(task, tmp_path):
   corpus.write_bytes(u"the cat sat .\nthe dog ran .\n\nun caf\u00e9 .\n".encode(
       "latin-1"))
   procs = [
-      start_script("run_classifier.py", [
+      bert_testing.start_script("run_classifier.py", [
           a.replace(str(task), str(data_dir)) if a.startswith("--data_dir")
           else a for a in classifier_args(task, tmp_path / "out")]),
-      start_script("create_pretraining_data.py", [
+      bert_testing.start_script("create_pretraining_data.py", [
           "--input_file=%s" % corpus, "--output_file=%s" % (
               tmp_path / "examples.tfrecord"),
           "--vocab_file=%s" % (task / "vocab.txt")]),
@@ -511,11 +497,6 @@ def test_tsv_quote_characters_are_data(tmp_path):
 # --- reproducibility ----------------------------------------------------------
 
 
-def read_eval_results(path):
-  with open(str(path)) as f:
-    return dict(line.strip().split(" = ") for line in f if line.strip())
-
-
 def test_same_seed_same_metrics_other_seed_other_metrics(task, tmp_path):
   """Equal to the last printed digit, not within a tolerance: on one machine
   with the same thread counts the CPU kernels (oneDNN and Eigen) are
@@ -523,13 +504,13 @@ def test_same_seed_same_metrics_other_seed_other_metrics(task, tmp_path):
   seeds = {"seed1": 1, "seed1_again": 1, "seed2": 2}
   runs = {name: tmp_path / name for name in seeds}
   procs = {
-      name: start_script("run_classifier.py", classifier_args(
+      name: bert_testing.start_script("run_classifier.py", classifier_args(
           task, out, "--do_eval", "--seed=%d" % seeds[name]))
       for name, out in runs.items()}
   for name, proc in procs.items():
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
-  results = {name: read_eval_results(out / "eval_results.txt")
+  results = {name: bert_testing.read_eval_results(out / "eval_results.txt")
              for name, out in runs.items()}
   assert results["seed1"] == results["seed1_again"]
   assert results["seed1"]["eval_loss"] != results["seed2"]["eval_loss"]

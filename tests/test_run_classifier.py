@@ -9,15 +9,13 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import modeling
 import run_classifier
-import tokenization
 from conftest import SHARED_DATA
 
 
 @pytest.fixture
 def tokenizer(tmp_path):
-  path = str(tmp_path / "vocab.txt")
-  bert_testing.write_vocab(path, ["the cat sat on the mat . a dog ran far"])
-  return tokenization.FullTokenizer(path, do_lower_case=True)
+  return bert_testing.tokenizer_for(tmp_path,
+                                    ["the cat sat on the mat . a dog ran far"])
 
 
 def write(path, text, encoding="utf-8"):

@@ -22,7 +22,6 @@ import bert_testing
 import modeling
 import run_squad
 import runtime
-import tokenization
 
 FLAGS = flags.FLAGS
 
@@ -42,9 +41,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("vocab") / "vocab.txt")
-  bert_testing.write_vocab(path, TEXTS)
-  return tokenization.FullTokenizer(path, do_lower_case=True)
+  return bert_testing.tokenizer_for(tmp_path_factory.mktemp("vocab"), TEXTS)
 
 
 # run_squad's defaults, which are the original's.

@@ -1,35 +1,64 @@
 """Tests of runtime.py: distribution, precision, accumulation, run-time errors.
 
-Each runs `run_classifier.py` as a user would, on a small data set whose
-training examples are all the same pair, so that how the records are split
-between workers or micro-batches cannot change the gradients: only the
-arithmetic of the distribution can.
+Each runs `run_classifier.py` as a user would, on 64 distinct training
+pairs, so that what a process reads and what an update applies show in the
+results: workers and Horovod ranks must read disjoint shards (recorded by
+tests/trace_input.py), and an accumulation window must apply all of its
+micro-batches, giving the weights of the one big batch.
 """
 
+import glob
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
-PAIR = "1\t1\t2\tthe cat sat on the mat .\ta cat sat on a mat ."
-OTHER = "0\t3\t4\tthe dog ran far away .\tit rained all day ."
+SEQ_LENGTH = 24
+NUM_TRAIN = 64
+WORDS = ("the cat dog bird sat ran flew on under near mat rug tree house "
+         "today yesterday quickly slowly red green small big").split()
+
+
+def random_pairs(rng, n, first_id):
+  """`n` distinct MRPC rows: a sentence and either itself with one word
+  changed (label 1) or another sentence (label 0)."""
+  rows, seen = [], set()
+  while len(rows) < n:
+    a = [rng.choice(WORDS) for _ in range(rng.randint(4, 9))]
+    label = rng.randint(0, 1)
+    if label:
+      b = list(a)
+      b[rng.randrange(len(b))] = rng.choice(WORDS)
+    else:
+      b = [rng.choice(WORDS) for _ in range(rng.randint(4, 9))]
+    if (tuple(a), tuple(b)) in seen:
+      continue
+    seen.add((tuple(a), tuple(b)))
+    i = first_id + 2 * len(rows)
+    rows.append("%d\t%d\t%d\t%s .\t%s ." % (label, i, i + 1, " ".join(a),
+                                            " ".join(b)))
+  return rows
 
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("runtime")
-  (tmp / "msr_paraphrase_train.txt").write_text(
-      HEADER + "\n" + "\n".join([PAIR] * 64) + "\n")
-  (tmp / "msr_paraphrase_test.txt").write_text(
-      HEADER + "\n" + "\n".join([PAIR, OTHER] * 4) + "\n")
-  vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"), [PAIR, OTHER])
+  rng = random.Random(5)
+  train = random_pairs(rng, NUM_TRAIN, 1)
+  test = random_pairs(rng, 8, 1000)
+  for name, rows in (("msr_paraphrase_train.txt", train),
+                     ("msr_paraphrase_test.txt", test)):
+    (tmp / name).write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+  vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"), [" ".join(WORDS)])
   # No dropout: runs that differ only in distribution must agree.
   bert_testing.write_config(str(tmp / "bert_config.json"), len(vocab),
                             hidden_dropout_prob=0.0,
@@ -38,14 +67,16 @@ def task(tmp_path_factory):
 
 
 def classifier_args(task_dir, output_dir, *extra):
-  return bert_testing.mrpc_train_args(task_dir, output_dir, 24, "--seed=3",
-                                      *extra)
+  return bert_testing.mrpc_train_args(task_dir, output_dir, SEQ_LENGTH,
+                                      "--seed=3", *extra)
 
 
-def final_loss(log):
-  lines = [l for l in log.splitlines() if "Loss for final step:" in l]
-  assert lines, log[-3000:]
-  return float(lines[-1].rsplit(":", 1)[1].strip().rstrip("."))
+def final_losses(log):
+  """Every "Loss for final step" in `log` (one per process that logs)."""
+  losses = [float(l.rsplit(":", 1)[1].strip().rstrip("."))
+            for l in log.splitlines() if "Loss for final step:" in l]
+  assert losses, log[-3000:]
+  return losses
 
 
 def free_ports(n):
@@ -58,30 +89,76 @@ def free_ports(n):
   return ports
 
 
+def traced(trace_prefix, args):
+  """tests/trace_input.py's arguments to run run_classifier.py with `args`."""
+  return [str(trace_prefix), "run_classifier.py"] + list(args)
+
+
+def records_read(trace_prefix, train_record):
+  """For each traced process, the indices (in `train_record`) of the
+  training records it read, in order."""
+  features = bert_testing.read_features(str(train_record), SEQ_LENGTH)
+  index = {tuple(ids): i for i, ids in enumerate(features["input_ids"])}
+  assert len(index) == NUM_TRAIN  # Distinct rows give distinct records.
+  reads = []
+  for path in sorted(glob.glob(str(trace_prefix) + ".*")):
+    with open(path) as f:
+      reads.append([index[tuple(int(i) for i in line.split())]
+                    for line in f])
+  return reads
+
+
+def check_disjoint_shards(reads, num_processes, steps, batch_per_process):
+  """Each process read its own records: no record in two processes' reads,
+  at most its share each, and at least what its steps consumed."""
+  assert len(reads) == num_processes
+  shares = [set(r) for r in reads]
+  for i, share in enumerate(shares):
+    assert len(reads[i]) >= steps * batch_per_process
+    assert len(share) <= NUM_TRAIN // num_processes
+    for other in shares[i + 1:]:
+      assert not share & other, sorted(share & other)
+  print("records read per process: %s; distinct: %s" %
+        ([len(r) for r in reads], [len(s) for s in shares]))
+
+
+def weights(checkpoint_dir):
+  """Every float variable of the latest checkpoint (weights, Adam slots)."""
+  reader = tf.train.load_checkpoint(str(checkpoint_dir))
+  return {name: reader.get_tensor(name) for name, dtype in
+          reader.get_variable_to_dtype_map().items() if dtype == tf.float32}
+
+
+def max_difference(dir_a, dir_b):
+  a, b = weights(dir_a), weights(dir_b)
+  assert set(a) == set(b)
+  return max(float(np.abs(a[name] - b[name]).max()) for name in a)
+
+
 @pytest.fixture(scope="module")
 def single_run(task, tmp_path_factory):
   out = tmp_path_factory.mktemp("single")
   proc = bert_testing.run_script("run_classifier.py",
                                  classifier_args(task, out))
   assert proc.returncode == 0, proc.stderr[-3000:]
-  return out, final_loss(proc.stderr)
+  # 64 examples / batch 8 = 8 steps.
+  assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-8")
+  return out, final_losses(proc.stderr)[-1]
 
 
-def test_two_workers_match_one_process(task, single_run, tmp_path):
+def test_two_workers_read_disjoint_shards_and_agree(task, single_run,
+                                                   tmp_path):
   """MultiWorkerMirroredStrategy over two processes on 127.0.0.1."""
-  _, single_loss = single_run
+  single_out, _ = single_run
   ports = free_ports(2)
   cluster = {"worker": ["127.0.0.1:%d" % p for p in ports]}
-  args = classifier_args(task, tmp_path / "multi",
-                         "--distribution_strategy=multi_worker_mirrored")
-  procs = []
-  for index in range(2):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-    procs.append(subprocess.Popen(
-        [sys.executable, os.path.join(bert_testing.ROOT, "run_classifier.py")]
-        + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env, cwd=bert_testing.ROOT))
+  args = traced(tmp_path / "trace", classifier_args(
+      task, tmp_path / "multi",
+      "--distribution_strategy=multi_worker_mirrored"))
+  procs = [bert_testing.start_script(
+      "tests/trace_input.py", args, env={"TF_CONFIG": json.dumps(
+          {"cluster": cluster, "task": {"type": "worker", "index": index}})})
+           for index in range(2)]
   logs = []
   try:
     for proc in procs:
@@ -92,11 +169,15 @@ def test_two_workers_match_one_process(task, single_run, tmp_path):
     for proc in procs:
       if proc.poll() is None:
         proc.kill()
-  # 64 examples / global batch 8 = 8 steps; each worker reads a batch of 4.
-  assert (tmp_path / "multi" / "model.ckpt-8.index").exists()
-  # The same global batch gives the same loss, up to float summation order.
-  for log in logs:
-    assert final_loss(log) == pytest.approx(single_loss, abs=1e-3)
+  # The global batch of 8 is 4 a worker: 8 steps.
+  assert tf.train.latest_checkpoint(str(tmp_path / "multi")).endswith(
+      "model.ckpt-8")
+  check_disjoint_shards(
+      records_read(tmp_path / "trace", single_out / "train.tf_record"),
+      num_processes=2, steps=8, batch_per_process=4)
+  # The loss is all-reduced: both workers log the global batch's.
+  (loss_0,), (loss_1,) = [final_losses(log) for log in logs]
+  assert loss_0 == pytest.approx(loss_1, abs=1e-6)
 
 
 def test_mirrored_strategy_matches_one_device(task, single_run, tmp_path):
@@ -104,27 +185,47 @@ def test_mirrored_strategy_matches_one_device(task, single_run, tmp_path):
   proc = bert_testing.run_script("run_classifier.py", classifier_args(
       task, tmp_path, "--distribution_strategy=mirrored"))
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert final_loss(proc.stderr) == pytest.approx(single_loss, abs=1e-4)
-  a = tf.train.load_checkpoint(str(single_out / "model.ckpt-8"))
-  b = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-8"))
-  assert set(a.get_variable_to_shape_map()) == set(
-      b.get_variable_to_shape_map())
+  assert final_losses(proc.stderr)[-1] == pytest.approx(single_loss,
+                                                        abs=1e-4)
+  # One replica reads the same batches: the same weights after 8 steps.
+  assert max_difference(single_out, tmp_path) < 1e-5
 
 
-def test_accumulation_counts_updates_and_matches_full_batch(task, single_run,
-                                                            tmp_path):
-  _, single_loss = single_run
+def test_accumulation_applies_every_micro_batch(task, single_run, tmp_path):
+  """4 micro-batches of 2 per update give the weights and Adam moments of
+  batches of 8 (the same records, in the same order); updates from 2 records
+  each, as a window that applied only one of its micro-batches would make,
+  measurably do not."""
+  single_out, _ = single_run
+  accumulated = tmp_path / "accumulated"
   proc = bert_testing.run_script("run_classifier.py", classifier_args(
-      task, tmp_path, "--num_accumulation_steps=4"))
+      task, accumulated, "--num_accumulation_steps=4"))
   assert proc.returncode == 0, proc.stderr[-3000:]
   # Still 8 optimizer updates, from 32 micro-batches of 2.
-  assert (tmp_path / "model.ckpt-8.index").exists()
-  assert not (tmp_path / "model.ckpt-32.index").exists()
-  summary = json.loads((tmp_path / "training_summary.json").read_text())
+  assert tf.train.latest_checkpoint(str(accumulated)).endswith("model.ckpt-8")
+  summary = json.loads((accumulated / "training_summary.json").read_text())
   assert summary["batch_size"] == 8
-  assert final_loss(proc.stderr) == pytest.approx(single_loss, abs=1e-3)
-  names = [n for n, _ in tf.train.list_variables(str(tmp_path))]
+  names = [n for n, _ in tf.train.list_variables(str(accumulated))]
   assert not [n for n in names if "accumulation" in n]
+
+  # 8 updates from batches of 2, the same learning-rate schedule.
+  one_micro_batch = tmp_path / "one_micro_batch"
+  args = [a for a in classifier_args(task, one_micro_batch)
+          if not a.startswith(("--train_batch_size", "--num_train_epochs"))]
+  proc = bert_testing.run_script("run_classifier.py", args + [
+      "--train_batch_size=2", "--num_train_epochs=0.25"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert tf.train.latest_checkpoint(str(one_micro_batch)).endswith(
+      "model.ckpt-8")
+
+  same = max_difference(single_out, accumulated)
+  other = max_difference(single_out, one_micro_batch)
+  print("max weight difference from batch 8: accumulated %.3g, one micro-"
+        "batch per update %.3g" % (same, other))
+  # Measured: 7.5e-09 and 0.053 (the largest differences are in Adam's
+  # moments, which see the gradients most directly).
+  assert same < 1e-6
+  assert other > 1e-3
 
 
 def test_bf16_checkpoint_is_float32_and_restores(task, tmp_path):
@@ -165,29 +266,35 @@ def test_non_finite_loss_stops_training_without_poisoned_checkpoint(
   assert tf.train.latest_checkpoint(str(tmp_path / "out")).endswith("ckpt-0")
 
 
-def test_horovod_two_processes_match_one_process(task, single_run, tmp_path):
+def test_horovod_ranks_read_disjoint_shards_and_keep_one_model(
+    task, single_run, tmp_path):
   """horovodrun with Gloo on localhost (runs where horovod is installed)."""
-  pytest.importorskip("horovod.tensorflow",
-                      reason="optional extra horovod is not installed")
-  _, single_loss = single_run
+  bert_testing.require_optional(
+      "horovod.tensorflow", "see .ci/run for the pip command that builds it")
+  single_out, _ = single_run
   out = tmp_path / "hvd"
   cmd = ["horovodrun", "-np", "2", "-H", "localhost:2", "--gloo",
-         sys.executable, os.path.join(bert_testing.ROOT, "run_classifier.py")
-        ] + classifier_args(task, out, "--use_horovod", "--do_eval")
+         sys.executable, os.path.join(bert_testing.ROOT, "tests",
+                                      "trace_input.py")
+        ] + traced(tmp_path / "trace", classifier_args(
+            task, out, "--use_horovod", "--do_eval"))
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                         cwd=bert_testing.ROOT,
                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   log = proc.stdout + proc.stderr
   assert proc.returncode == 0, log[-3000:]
-  losses = [float(l.rsplit(":", 1)[1].strip().rstrip("."))
-            for l in log.splitlines() if "Loss for final step:" in l]
-  assert len(losses) >= 2  # at least one line per process
-  for loss in losses:
-    assert loss == pytest.approx(single_loss, abs=1e-3)
+  # The global batch of 8 is 4 a rank: 8 steps, each rank on its own shard.
+  check_disjoint_shards(
+      records_read(tmp_path / "trace", single_out / "train.tf_record"),
+      num_processes=2, steps=8, batch_per_process=4)
   # Rank 0 wrote the checkpoint and the results; rank 1 only its scratch dir.
-  assert (out / "model.ckpt-8.index").exists()
+  assert tf.train.latest_checkpoint(str(out)).endswith("model.ckpt-8")
   assert (out / "eval_results.txt").exists()
   assert not (out / "horovod_rank_1" / "eval_results.txt").exists()
+  # Averaged gradients from the broadcast start: both ranks hold one model.
+  scratch = out / "horovod_rank_1"
+  assert tf.train.latest_checkpoint(str(scratch)).endswith("model.ckpt-8")
+  assert max_difference(out, scratch) < 1e-6
 
 
 RUNTIME_FLAGS_SCRIPT = """

@@ -90,7 +90,7 @@ def count_mismatches(vocab_file, do_lower_case, seq_length, firsts, seconds):
 
 @pytest.fixture(scope="module")
 def tf_text():
-  return bert_testing.optional_module("tensorflow_text", TF_TEXT_INSTALL)
+  return bert_testing.require_optional("tensorflow_text", TF_TEXT_INSTALL)
 
 
 @pytest.fixture(scope="module")

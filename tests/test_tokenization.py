@@ -10,6 +10,7 @@ import unicodedata
 
 import pytest
 
+import bert_testing
 import tokenization
 from conftest import SHARED_DATA
 from reference_tokenization import basic_tokenize as ref_basic_tokenize
@@ -24,9 +25,7 @@ from reference_tokenization import tokenize as ref_tokenize
 
 
 def write_vocab(tmp_path, tokens, name="vocab.txt"):
-  path = tmp_path / name
-  path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
-  return str(path)
+  return bert_testing.write_tokens(tmp_path / name, tokens)
 
 
 _SMALL_VOCAB = [
