@@ -34,6 +34,7 @@ import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+import bert_inputs
 from command_line import UserError
 import modeling
 import output_files
@@ -164,28 +165,14 @@ def convert_examples_to_features(examples, seq_length, tokenizer):
   """
   features = []
   for (ex_index, example) in enumerate(examples):
-    tokens_a = tokenizer.tokenize(example.text_a)
     tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
-    if tokens_b:
-      # Room for [CLS] and two [SEP].
-      _truncate_seq_pair(tokens_a, tokens_b, seq_length - 3)
-    else:
-      # Room for [CLS] and [SEP].
-      tokens_a = tokens_a[:seq_length - 2]
-
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-    input_type_ids = [0] * len(tokens)
-    if tokens_b:
-      tokens += tokens_b + ["[SEP]"]
-      input_type_ids += [1] * (len(tokens_b) + 1)
-
-    input_ids = tokenizer.convert_tokens_to_ids(tokens)
+    tokens, input_type_ids, _ = bert_inputs.classifier_inputs(
+        tokenizer.tokenize(example.text_a), tokens_b, seq_length)
+    input_ids = bert_inputs.pad(tokenizer.convert_tokens_to_ids(tokens),
+                                seq_length)
     # Only real tokens are attended to.
-    input_mask = [1] * len(input_ids)
-    padding = [0] * (seq_length - len(input_ids))
-    input_ids += padding
-    input_mask += padding
-    input_type_ids += padding
+    input_mask = bert_inputs.pad([1] * len(tokens), seq_length)
+    input_type_ids = bert_inputs.pad(input_type_ids, seq_length)
 
     if ex_index < 5:
       _log_example(example, tokens, input_ids, input_mask, input_type_ids)
@@ -210,17 +197,7 @@ def _log_example(example, tokens, input_ids, input_mask, input_type_ids):
                   " ".join(str(x) for x in input_type_ids))
 
 
-def _truncate_seq_pair(tokens_a, tokens_b, max_length):
-  """Shortens a pair in place to `max_length` tokens in total.
-
-  A token is taken off the end of the longer sequence at a time: a short
-  sequence loses less of its meaning that way than with equal cuts.
-  """
-  while len(tokens_a) + len(tokens_b) > max_length:
-    if len(tokens_a) > len(tokens_b):
-      tokens_a.pop()
-    else:
-      tokens_b.pop()
+_truncate_seq_pair = bert_inputs.truncate_seq_pair  # The original's name.
 
 
 # `text_a ||| text_b`; a line without the separator is a single sentence.

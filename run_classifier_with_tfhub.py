@@ -156,11 +156,8 @@ def hub_tokenization_info(bert_hub_module_handle):
 
 def validate_flags(processor):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
-      not FLAGS.export_dir):
-    raise UserError(
-        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
-        "must be set.")
+  runtime.check_something_to_do("do_train", "do_eval", "do_predict",
+                                "export_dir")
   if processor.is_regression:
     raise UserError(
         "--task_name=%s is a regression task; run_classifier_with_tfhub.py "

@@ -688,11 +688,8 @@ def export(estimator, label_list):
 
 def validate_flags(bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
-      not FLAGS.export_dir):
-    raise UserError(
-        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
-        "must be set.")
+  runtime.check_something_to_do("do_train", "do_eval", "do_predict",
+                                "export_dir")
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
                       FLAGS.train_batch_size, FLAGS.do_train,
                       FLAGS.export_dir, FLAGS.output_dir)

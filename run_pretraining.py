@@ -439,8 +439,7 @@ def _check_ids(path, example, vocab_size):
 
 def validate_flags(bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval:
-    raise UserError("At least one of `do_train` or `do_eval` must be True.")
+  runtime.check_something_to_do("do_train", "do_eval")
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
                       FLAGS.train_batch_size)
   if not 0 < FLAGS.max_predictions_per_seq <= FLAGS.max_seq_length:

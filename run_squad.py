@@ -540,8 +540,7 @@ def evaluate_predictions(predict_file, prediction_file, null_odds_file=None):
 
 def validate_flags_or_throw(bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_predict and not FLAGS.export_dir:
-    raise UserError("At least one of `do_train` or `do_predict` must be True.")
+  runtime.check_something_to_do("do_train", "do_predict", "export_dir")
   if FLAGS.do_train and not FLAGS.train_file:
     raise UserError(
         "If `do_train` is True, then `train_file` must be specified "

@@ -123,6 +123,15 @@ def check_flags(bert_config=None, max_seq_length=None, train_batch_size=None,
     check_export_dir(export_dir, output_dir, will_train, init_checkpoint)
 
 
+def check_something_to_do(*flag_names):
+  """Raises UserError unless one of the boolean or path flags `flag_names`
+  (e.g. "do_train", "do_eval", "export_dir") is set: a run with none would
+  do nothing at all."""
+  if not any(getattr(FLAGS, name) for name in flag_names):
+    raise UserError("At least one of %s must be set." % ", ".join(
+        "--" + name for name in flag_names))
+
+
 def check_max_seq_length(bert_config, max_seq_length):
   """--max_seq_length must fit the model's position embeddings and hold
   [CLS] and [SEP]."""

@@ -446,8 +446,8 @@ def test_file_task_bad_dev_row_stops_before_training(tmp_path):
     (["--task_name=MRPC", "--data_dir=/nonexistent/dir"],
      "--data_dir=/nonexistent/dir is not a directory"),
     (["--task_name=MRPC", "--do_train=false"],
-     "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
-     "must be set."),
+     "At least one of --do_train, --do_eval, --do_predict, --export_dir must "
+     "be set."),
     pytest.param(
         ["--task_name=MRPC", "--precision=fp16"],
         "--precision=fp16 needs a GPU and this machine has none",
