@@ -649,11 +649,16 @@ def _name_to_features(seq_length, regression=False):
 
 
 def file_based_input_fn_builder(input_file, seq_length, is_training,
-                                drop_remainder, is_regression=False):
-  """Creates an `input_fn` closure to be passed to TPUEstimator."""
+                                drop_remainder, is_regression=False,
+                                bucket_by_length=False):
+  """Creates an `input_fn` closure to be passed to TPUEstimator.
+
+  `bucket_by_length` (CPU/GPU): batches of similar-length examples, each cut
+  to its longest (`runtime.batch_examples`).
+  """
   return runtime.tfrecord_input_fn_builder(
       input_file, _name_to_features(seq_length, is_regression), is_training,
-      drop_remainder)
+      drop_remainder, bucket_by_length=bucket_by_length)
 
 
 def _truncate_seq_pair(tokens_a, tokens_b, max_length):
@@ -908,17 +913,20 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
           scaffold_fn=scaffold_fn)
 
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions={"probabilities": probabilities},
+        mode=mode, predictions=runtime.with_example_index(
+            {"probabilities": probabilities}, features),
         scaffold_fn=scaffold_fn)
 
   return model_fn
 
 
-def input_fn_builder(features, seq_length, is_training, drop_remainder):
+def input_fn_builder(features, seq_length, is_training, drop_remainder,
+                     bucket_by_length=False):
   """An in-memory `input_fn` over a list of `InputFeatures`.
 
   Holds every feature as a graph constant: fine for small sets and for TF
-  Hub demos, not for large data (use the TFRecord path).
+  Hub demos, not for large data (use the TFRecord path). `bucket_by_length`
+  as in `file_based_input_fn_builder`.
   """
   columns = collections.defaultdict(list)
   for feature in features:
@@ -943,10 +951,8 @@ def input_fn_builder(features, seq_length, is_training, drop_remainder):
         "label_ids": tf.constant(columns["label_ids"], shape=[num_examples],
                                  dtype=label_dtype),
     })
-    if is_training:
-      d = d.repeat()
-      d = d.shuffle(buffer_size=100)
-    return d.batch(batch_size=batch_size, drop_remainder=drop_remainder)
+    return runtime.batch_examples(d, batch_size, is_training, drop_remainder,
+                                  bucket_by_length=bucket_by_length)
 
   return input_fn
 
@@ -1055,7 +1061,8 @@ def main(_):
         seq_length=FLAGS.max_seq_length,
         is_training=True,
         drop_remainder=True,
-        is_regression=regression)
+        is_regression=regression,
+        bucket_by_length=FLAGS.bucket_by_length)
     hooks = []
     if not FLAGS.use_tpu:
       hooks.append(runtime.ThroughputHook(
@@ -1110,14 +1117,16 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
       seq_length=FLAGS.max_seq_length,
       is_training=False,
       drop_remainder=FLAGS.use_tpu,
-      is_regression=regression)
+      is_regression=regression,
+      bucket_by_length=FLAGS.bucket_by_length)
   return input_fn, len(padded) // batch_size
 
 
 def write_test_results(predictions, num_actual_examples, output_path):
-  """Writes one tab-separated row of probabilities per real example."""
+  """Writes one tab-separated row of probabilities per real example, in the
+  order of the examples (bucketed predictions are put back in it)."""
   lines = []
-  for prediction in predictions:
+  for prediction in runtime.in_input_order(predictions):
     if len(lines) >= num_actual_examples:
       break  # The rest are padding examples.
     lines.append("\t".join(

@@ -121,7 +121,8 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
           mode=mode, loss=total_loss, eval_metrics=eval_metrics)
 
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions={"probabilities": probabilities})
+        mode=mode, predictions=runtime.with_example_index(
+            {"probabilities": probabilities}, features))
 
   return model_fn
 
@@ -178,7 +179,8 @@ def _input_fn(examples, label_list, tokenizer, name, is_training):
       examples, label_list, FLAGS.max_seq_length, tokenizer, path)
   return run_classifier.file_based_input_fn_builder(
       input_file=path, seq_length=FLAGS.max_seq_length,
-      is_training=is_training, drop_remainder=is_training or FLAGS.use_tpu)
+      is_training=is_training, drop_remainder=is_training or FLAGS.use_tpu,
+      bucket_by_length=FLAGS.bucket_by_length)
 
 
 def _padded(examples, batch_size):

@@ -224,6 +224,8 @@ def test_senteval_task_from_processor_module(tmp_path):
      "--num_accumulation_steps=3 does not divide --train_batch_size=32"),
     (["--task_name=MRPC", "--use_tpu", "--distribution_strategy=mirrored"],
      "--use_tpu and --distribution_strategy=mirrored cannot be combined"),
+    (["--task_name=MRPC", "--use_tpu", "--bucket_by_length"],
+     "--bucket_by_length cannot be combined with --use_tpu"),
 ])
 def test_bad_flags_fail_before_work(tmp_path, args, message):
   bert_testing.write_vocab(str(tmp_path / "vocab.txt"), ["a b"])
