@@ -185,6 +185,25 @@ def test_convert_single_example_pair_layout(tokenizer):
   assert f.label_id == 1 and f.is_real_example
 
 
+def test_in_memory_input_fn_buckets_by_length(tokenizer):
+  texts = ["the cat", "the cat sat on the mat . a dog ran far " * 2, "a dog",
+           "the mat"]
+  features = [run_classifier.convert_single_example(
+      i, run_classifier.InputExample(str(i), t, None, "0"), ["0"], 40,
+      tokenizer) for i, t in enumerate(texts)]
+  lengths = [sum(f.input_mask) for f in features]  # 4, 24, 4, 4
+  input_fn = run_classifier.input_fn_builder(features, 40, False, False,
+                                             bucket_by_length=True)
+  got = list(input_fn({"batch_size": 2}))
+  # The three short ones are of one bucket: a full batch of two, then the
+  # leftovers (one short, the long one) packed together.
+  assert [b["example_index"].numpy().tolist() for b in got] == [[0, 2],
+                                                                [3, 1]]
+  assert [b["input_ids"].shape for b in got] == [(2, 4), (2, lengths[1])]
+  np.testing.assert_array_equal(got[1]["input_ids"][1],
+                                features[1].input_ids[:lengths[1]])
+
+
 def test_truncation_trims_longer_side_first(tokenizer):
   ex = run_classifier.InputExample("g", "the cat sat on the mat", "a dog ran",
                                    "0")
