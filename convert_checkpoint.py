@@ -79,16 +79,15 @@ import os
 import re
 import shutil
 import struct
-import sys
-import uuid
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
-import runtime
+import output_files
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -211,7 +210,7 @@ _LEAVES = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError):
   """The input cannot be converted; the message names the file or variable."""
 
 
@@ -910,13 +909,13 @@ def bert_to_hf(input_dir, output_dir, input_checkpoint=None,
 
 def _write_bert_dir(tmp, weights, config, vocab_file):
   write_bert_checkpoint(weights, os.path.join(tmp, BERT_CHECKPOINT))
-  runtime.write_text_atomically(os.path.join(tmp, BERT_CONFIG),
+  output_files.write_text_atomically(os.path.join(tmp, BERT_CONFIG),
                                 config.to_json_string())
   shutil.copyfile(vocab_file, os.path.join(tmp, VOCAB))
 
 
 def _write_json(path, value):
-  runtime.write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+  output_files.write_text_atomically(path, json.dumps(value, indent=2) + "\n")
 
 
 def _log_skipped(skipped):
@@ -930,36 +929,13 @@ def _log_skipped(skipped):
 
 
 def _writer(output_dir, write):
-  """Runs `write(tmp)` in a new directory beside `output_dir`, then renames.
-
-  Nothing appears under `output_dir` unless `write` finished.
-  """
+  """Runs `write(tmp)` in a new directory beside `output_dir`, which then
+  replaces `output_dir` (`output_files.atomic_directory`): nothing appears
+  under `output_dir` unless `write` finished."""
   output_dir = os.path.abspath(output_dir)
-  parent = os.path.dirname(output_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = os.path.join(parent, ".%s.tmp-%s" % (os.path.basename(output_dir),
-                                             uuid.uuid4().hex[:8]))
-  os.mkdir(tmp)
-  try:
+  with output_files.atomic_directory(output_dir) as tmp:
     write(tmp)
-    _replace_dir(tmp, output_dir)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return output_dir
-
-
-def _replace_dir(new, target):
-  if os.path.isdir(target) and not os.listdir(target):
-    os.rmdir(target)
-  if not os.path.exists(target):
-    os.rename(new, target)
-    return
-  # --overwrite: move the old directory aside only once the new one exists.
-  old = new + "-old"
-  os.rename(target, old)
-  os.rename(new, target)
-  shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output_dir(output_dir, overwrite):
@@ -997,15 +973,10 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
-  try:
-    path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
-                   input_checkpoint=FLAGS.input_checkpoint,
-                   overwrite=FLAGS.overwrite,
-                   do_lower_case=FLAGS.do_lower_case)
-  except ConversionError as e:
-    # The message names the file or variable; a traceback would hide it.
-    sys.exit("convert_checkpoint.py: error: %s" % e)
+  path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
+                 input_checkpoint=FLAGS.input_checkpoint,
+                 overwrite=FLAGS.overwrite,
+                 do_lower_case=FLAGS.do_lower_case)
   tf.logging.info("Wrote %s: %s", path, ", ".join(sorted(os.listdir(path))))
 
 
@@ -1013,4 +984,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("direction")
   flags.mark_flag_as_required("input_dir")
   flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  command_line.run(main)

@@ -59,17 +59,22 @@ import os
 import random
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
+from output_files import TFRecordWriter
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
 
-# Other scripts define some of the same flags (`input_file`, `vocab_file`,
-# `max_seq_length`, ...). `allow_override` lets tests and tools import several
-# scripts into one process; run as a command, nothing changes.
+script_flags.define("tokenizer")
+
+# This script's own flags. Other scripts define some of the same names
+# (`input_file`, `max_seq_length`, ...); `allow_override` lets tests and tools
+# import several scripts into one process; run as a command, nothing changes.
 _SHARED = dict(allow_override=True)
 
 flags.DEFINE_string(
@@ -83,15 +88,6 @@ flags.DEFINE_string(
     "are spread over round-robin. With --shard_mode=file or documents this "
     "is a single path prefix; shards are written to "
     "<output_file>-SSSSS-of-NNNNN.", **_SHARED)
-
-flags.DEFINE_string(
-    "vocab_file", None,
-    "The vocabulary file that the BERT model was trained on.", **_SHARED)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.", **_SHARED)
 
 flags.DEFINE_bool(
     "do_whole_word_mask", False,
@@ -155,7 +151,7 @@ _LOG_EVERY_SECONDS = 15.0
 _NUM_EXAMPLES_TO_LOG = 20
 
 
-class InputError(ValueError):
+class InputError(UserError):
   """Bad flags or input data; the message says what to change."""
 
 
@@ -639,10 +635,6 @@ def _log_example(instance, features):
     tf.logging.info("%s: %s", name, " ".join(str(x) for x in values))
 
 
-def _partial_name(path):
-  return "%s.partial-%d" % (path, os.getpid())
-
-
 def write_instance_to_example_files(instances, tokenizer, max_seq_length,
                                     max_predictions_per_seq, output_files,
                                     num_examples_to_log=_NUM_EXAMPLES_TO_LOG):
@@ -657,10 +649,10 @@ def write_instance_to_example_files(instances, tokenizer, max_seq_length,
   for path in output_files:
     if os.path.dirname(path):
       tf.io.gfile.makedirs(os.path.dirname(path))
-  partial_files = [_partial_name(path) for path in output_files]
-  writers = [tf.io.TFRecordWriter(path) for path in partial_files]
+  writers = []
   progress = _Progress("Instances written")
   try:
+    writers = [TFRecordWriter(path) for path in output_files]
     writer_index = 0
     for (inst_index, instance) in enumerate(instances):
       features = instance_to_features(instance, tokenizer, max_seq_length,
@@ -672,18 +664,12 @@ def write_instance_to_example_files(instances, tokenizer, max_seq_length,
       progress.add()
       if inst_index < num_examples_to_log:
         _log_example(instance, features)
-    for writer in writers:
-      writer.close()
   except BaseException:
     for writer in writers:
-      writer.close()
-    for path in partial_files:
-      if tf.io.gfile.exists(path):
-        tf.io.gfile.remove(path)
+      writer.abort()
     raise
-
-  for partial, final in zip(partial_files, output_files):
-    tf.io.gfile.rename(partial, final, overwrite=True)
+  for writer in writers:
+    writer.close()
   tf.logging.info("Wrote %d total instances", progress.count)
   return progress.count
 
@@ -937,8 +923,9 @@ def _run_from_flags():
                    FLAGS.output_file)
   input_files = expand_input_patterns(FLAGS.input_file,
                                       sort_matches=FLAGS.shard_mode != "none")
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  with command_line.reading("--vocab_file=%s" % FLAGS.vocab_file):
+    tokenizer = tokenization.FullTokenizer(
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
   check_vocab(tokenizer, FLAGS.vocab_file)
 
   tf.logging.info("*** Reading from input files ***")
@@ -985,17 +972,11 @@ def _run_from_flags():
 
 
 def main(_):
-  tf.logging.set_verbosity(tf.logging.INFO)
-  try:
-    _run_from_flags()
-  except InputError as error:
-    tf.logging.error("%s", error)
-    return 1
-  return 0
+  _run_from_flags()
 
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
   flags.mark_flag_as_required("vocab_file")
-  app.run(main)
+  command_line.run(main)

@@ -27,38 +27,21 @@ from __future__ import division
 from __future__ import print_function
 
 import os
-import uuid
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file of the BERT model (bert_config.json).",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "The checkpoint to export, e.g. $BERT_BASE_DIR/bert_model.ckpt.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "vocab_file", None,
-    "The vocabulary the model was trained on; copied into the module.",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether the model lower-cases its input: True for uncased models, "
-    "False for cased ones. Stored in the module's tokenization_info.",
-    allow_override=True)
+script_flags.define("model", "tokenizer")
 
 flags.DEFINE_string(
     "export_dir", None,
@@ -74,7 +57,7 @@ def module_fn_builder(bert_config, vocab_file, do_lower_case):
   """The `module_fn` of `hub.create_module_spec` for a BERT encoder."""
 
   def module_fn(is_training):
-    hub = runtime.tensorflow_hub()
+    hub = command_line.tensorflow_hub()
     inputs = {name: tf.placeholder(tf.int32, [None, None], name=name)
               for name in INPUT_NAMES}
     model = modeling.BertModel(
@@ -99,7 +82,7 @@ def module_fn_builder(bert_config, vocab_file, do_lower_case):
 
 
 def create_module_spec(bert_config, vocab_file, do_lower_case):
-  hub = runtime.tensorflow_hub()
+  hub = command_line.tensorflow_hub()
   return hub.create_module_spec(
       module_fn_builder(bert_config, vocab_file, do_lower_case),
       tags_and_args=[({"train"}, {"is_training": True}),
@@ -111,14 +94,14 @@ def check_checkpoint_has(variable_map, init_checkpoint):
   shapes = dict(tf.train.list_variables(init_checkpoint))
   missing = sorted(n for n in variable_map if n not in shapes)
   if missing:
-    raise ValueError(
+    raise UserError(
         "--init_checkpoint=%s lacks %d variables of the model that "
         "--bert_config_file describes, e.g. %s. Is it a BERT checkpoint of "
         "that config?" % (init_checkpoint, len(missing), ", ".join(
             missing[:5])))
   for name, variable in sorted(variable_map.items()):
     if list(shapes[name]) != variable.shape.as_list():
-      raise ValueError(
+      raise UserError(
           "%s has shape %s in --init_checkpoint=%s but %s in the model of "
           "--bert_config_file." % (name, shapes[name], init_checkpoint,
                                    variable.shape.as_list()))
@@ -127,44 +110,42 @@ def check_checkpoint_has(variable_map, init_checkpoint):
 def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
                   export_dir):
   """Writes the module to `export_dir` (via a temporary directory)."""
-  hub = runtime.tensorflow_hub()
+  hub = command_line.tensorflow_hub()
   spec = create_module_spec(bert_config, vocab_file, do_lower_case)
-  export_dir = export_dir.rstrip("/")
-  tmp_dir = "%s.tmp-%s" % (export_dir, uuid.uuid4().hex[:8])
-  with tf.Graph().as_default():
-    module = hub.Module(spec)
-    check_checkpoint_has(module.variable_map, init_checkpoint)
-    saver = tf.train.Saver(module.variable_map)
-    with tf.Session() as session:
-      saver.restore(session, init_checkpoint)
-      module.export(tmp_dir, session)
-  if tf.io.gfile.exists(export_dir):
-    tf.io.gfile.rmtree(export_dir)  # Checked to be empty.
-  tf.io.gfile.rename(tmp_dir, export_dir)
+  with output_files.atomic_directory(export_dir) as tmp_dir:
+    with tf.Graph().as_default():
+      module = hub.Module(spec)
+      check_checkpoint_has(module.variable_map, init_checkpoint)
+      saver = tf.train.Saver(module.variable_map)
+      with tf.Session() as session:
+        saver.restore(session, init_checkpoint)
+        # hub.Module.export creates its directory itself.
+        tf.io.gfile.rmtree(tmp_dir)
+        module.export(tmp_dir, session)
   tf.logging.info("Wrote the TF Hub module to %s", export_dir)
 
 
 def check_export_dir(export_dir):
   if tf.io.gfile.exists(export_dir) and (
       not tf.io.gfile.isdir(export_dir) or tf.io.gfile.listdir(export_dir)):
-    raise ValueError(
+    raise UserError(
         "--export_dir=%s already exists and is not an empty directory; "
         "choose a new path or remove it." % export_dir)
 
 
 def main(_):
-  runtime.setup_logging()
-  runtime.tensorflow_hub()  # Fail now if the optional package is missing.
+  command_line.tensorflow_hub()  # Fail now if the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
     if not tf.io.gfile.exists(getattr(FLAGS, name)):
-      raise ValueError("--%s=%s does not exist." % (name, getattr(FLAGS, name)))
+      raise UserError("--%s=%s does not exist." % (name, getattr(FLAGS, name)))
   if not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
-    raise ValueError("--init_checkpoint=%s is not a checkpoint." %
+    raise UserError("--init_checkpoint=%s is not a checkpoint." %
                      FLAGS.init_checkpoint)
   check_export_dir(FLAGS.export_dir)
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  with command_line.reading("--do_lower_case"):
+    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
+                                                  FLAGS.init_checkpoint)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   export_module(bert_config, FLAGS.init_checkpoint,
                 os.path.abspath(FLAGS.vocab_file), FLAGS.do_lower_case,
                 FLAGS.export_dir)
@@ -174,4 +155,4 @@ if __name__ == "__main__":
   for required in ("bert_config_file", "init_checkpoint", "vocab_file",
                    "export_dir"):
     flags.mark_flag_as_required(required)
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

@@ -29,21 +29,25 @@ from __future__ import print_function
 
 import json
 import re
-import uuid
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
 
-# Flags that other scripts also define (`vocab_file`, `max_seq_length`, ...)
-# are defined with `allow_override`, so that tests and tools may import
-# several scripts into one process; run as a command nothing changes.
+script_flags.define("model", "sequence", "tokenizer", "tpu")
+
+# This script's own flags. Names that another script also defines
+# (`input_file`, ...) allow that, so that several scripts can be imported
+# into one process (tests); run as a command nothing changes.
 _SHARED = dict(allow_override=True)
 
 flags.DEFINE_string(
@@ -60,31 +64,6 @@ flags.DEFINE_string(
     "Comma-separated indexes of the encoder layers to output: 0 is the first "
     "layer, -1 the last (Python indexing).", **_SHARED)
 
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.", **_SHARED)
-
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.", **_SHARED)
-
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Checkpoint to read the weights from (usually from a pre-trained BERT "
-    "model).", **_SHARED)
-
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-                    **_SHARED)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.", **_SHARED)
-
 flags.DEFINE_integer("batch_size", 32, "Batch size for predictions.",
                      **_SHARED)
 
@@ -94,8 +73,6 @@ flags.DEFINE_bool(
     "tf.gather. On TPUs this should be True since it is much faster.",
     **_SHARED)
 
-# use_tpu, master and num_tpu_cores (same names and defaults as the original).
-runtime.define_flags()
 
 
 class InputExample(object):
@@ -274,16 +251,16 @@ def parse_layer_indexes(layers, num_hidden_layers):
   """The integers of `--layers`, each checked against the model's depth.
 
   Raises:
-    ValueError: an entry is not an integer or names no layer of the model.
+    UserError: an entry is not an integer or names no layer of the model.
   """
   try:
     layer_indexes = [int(x) for x in layers.split(",")]
   except ValueError:
-    raise ValueError("--layers=%s must be comma-separated integers such as "
+    raise UserError("--layers=%s must be comma-separated integers such as "
                      "-1,-2,-3,-4." % layers)
   for index in layer_indexes:
     if not -num_hidden_layers <= index < num_hidden_layers:
-      raise ValueError(
+      raise UserError(
           "--layers=%s: the model has %d layers, so an index must be in "
           "[%d, %d]." % (layers, num_hidden_layers, -num_hidden_layers,
                          num_hidden_layers - 1))
@@ -305,46 +282,16 @@ def feature_json(unique_id, feature, result, layer_indexes):
   return {"linex_index": unique_id, "features": all_features}
 
 
-class _AtomicTextWriter(object):
-  """A text file written under a temporary name and renamed when complete.
-
-  The output can be far larger than memory, so lines are streamed; a run
-  that fails leaves no file under the final name.
-  """
-
-  def __init__(self, path):
-    self._path = path
-    self._tmp_path = "%s.tmp-%s" % (path, uuid.uuid4().hex[:8])
-
-  def __enter__(self):
-    self._writer = tf.io.gfile.GFile(self._tmp_path, "w")
-    return self._writer
-
-  def __exit__(self, exc_type, exc_value, traceback):
-    self._writer.close()
-    if exc_type is None:
-      tf.io.gfile.rename(self._tmp_path, self._path, overwrite=True)
-    elif tf.io.gfile.exists(self._tmp_path):
-      tf.io.gfile.remove(self._tmp_path)
-
-
 def main(_):
-  runtime.setup_logging()
-
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   layer_indexes = parse_layer_indexes(FLAGS.layers,
                                       bert_config.num_hidden_layers)
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "--max_seq_length=%d is longer than max_position_embeddings=%d of "
-        "--bert_config_file." % (FLAGS.max_seq_length,
-                                 bert_config.max_position_embeddings))
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  runtime.check_flags(bert_config, FLAGS.max_seq_length)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
 
-  examples = read_examples(FLAGS.input_file)
+  with command_line.reading("--input_file=%s" % FLAGS.input_file):
+    examples = read_examples(FLAGS.input_file)
   features = convert_examples_to_features(
       examples=examples, seq_length=FLAGS.max_seq_length, tokenizer=tokenizer)
   unique_id_to_feature = {f.unique_id: f for f in features}
@@ -363,7 +310,7 @@ def main(_):
                               seq_length=FLAGS.max_seq_length)
 
   num_written = 0
-  with _AtomicTextWriter(FLAGS.output_file) as writer:
+  with output_files.atomic_text_file(FLAGS.output_file) as writer:
     if features:
       for result in estimator.predict(input_fn, yield_single_examples=True):
         unique_id = int(result["unique_id"])
@@ -381,4 +328,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("init_checkpoint")
   flags.mark_flag_as_required("output_file")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

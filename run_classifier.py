@@ -33,67 +33,34 @@ import os
 import sys
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
 
-# Every flag is defined with `allow_override`: several scripts define the same
-# names (`vocab_file`, `max_seq_length`, ...), and tests and tools import them
-# into one process. Run as a command, nothing changes.
+script_flags.define("model", "sequence", "output", "tokenizer", "training",
+                    "epoch", "tpu", "performance", "bucketing", "export")
 
-## Required parameters
+# This script's own flags. Names that another script also defines
+# (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
+# be imported into one process (tests); run as a command nothing changes.
+
 flags.DEFINE_string(
     "data_dir", None,
     "The input data dir. Should contain the .tsv files (or other data files) "
     "for the task.",
     allow_override=True)
 
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.",
-    allow_override=True)
-
 flags.DEFINE_string("task_name", None, "The name of the task to train.",
-    allow_override=True)
-
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where the model checkpoints will be written.",
-    allow_override=True)
-
-## Other parameters
-
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.",
-    allow_override=True)
-
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.",
-    allow_override=True)
-
-flags.DEFINE_bool("do_train", False, "Whether to run training.",
     allow_override=True)
 
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
@@ -104,26 +71,10 @@ flags.DEFINE_bool(
     "Whether to run the model in inference mode on the test set.",
     allow_override=True)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
-    allow_override=True)
-
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
     allow_override=True)
 
 flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
-    allow_override=True)
-
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
-    allow_override=True)
-
-flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.",
-    allow_override=True)
-
-flags.DEFINE_float(
-    "warmup_proportion", 0.1,
-    "Proportion of training to perform linear learning rate warmup for. "
-    "E.g., 0.1 = 10% of training.",
     allow_override=True)
 
 flags.DEFINE_string(
@@ -132,8 +83,6 @@ flags.DEFINE_string(
     "before looking up --task_name; they register their own DataProcessors "
     "with run_classifier.register_processor(name, cls).",
     allow_override=True)
-
-runtime.define_flags()
 
 
 class InputExample(object):
@@ -233,12 +182,12 @@ class DataProcessor(object):
       rows = rows[1:]
     for line_number, row in rows:
       if len(row) < min_columns:
-        raise ValueError(
+        raise UserError(
             "%s:%d: expected at least %d tab-separated columns, found %d: %r" %
             (input_file, line_number, min_columns, len(row),
              "\t".join(row)[:200]))
     if not rows:
-      raise ValueError("%s has no data rows." % input_file)
+      raise UserError("%s has no data rows." % input_file)
     return rows
 
 
@@ -249,7 +198,7 @@ def read_tsv_rows(input_file, quotechar=None):
     ValueError: the file does not exist or is not UTF-8.
   """
   if not tf.io.gfile.exists(input_file):
-    raise ValueError("Data file %s does not exist (check --data_dir)." %
+    raise UserError("Data file %s does not exist (check --data_dir)." %
                      input_file)
   with tf.io.gfile.GFile(input_file, "rb") as f:
     data = f.read()
@@ -257,7 +206,7 @@ def read_tsv_rows(input_file, quotechar=None):
     text = data.decode("utf-8-sig")
   except UnicodeDecodeError as e:
     line = data[:e.start].count(b"\n") + 1
-    raise ValueError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
+    raise UserError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
   reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
                       quotechar=quotechar)
   rows = []
@@ -281,7 +230,7 @@ def get_processor(task_name):
   """The processor instance for `task_name`; lists the known names if none."""
   key = (task_name or "").lower()
   if key not in PROCESSORS:
-    raise ValueError(
+    raise UserError(
         "Task not found: --task_name=%s. Known tasks: %s (or register your "
         "own with --processor_module)." % (task_name, ", ".join(PROCESSORS)))
   return PROCESSORS[key]()
@@ -292,7 +241,7 @@ def load_processor_modules(spec):
   for name in [s.strip() for s in (spec or "").split(",") if s.strip()]:
     if name.endswith(".py"):
       if not os.path.exists(name):
-        raise ValueError("--processor_module file %s does not exist." % name)
+        raise UserError("--processor_module file %s does not exist." % name)
       module_name = os.path.splitext(os.path.basename(name))[0]
       spec_ = importlib.util.spec_from_file_location(module_name, name)
       module = importlib.util.module_from_spec(spec_)
@@ -508,7 +457,7 @@ class StsbProcessor(GlueProcessor):
       try:
         example.label = float(example.label)
       except ValueError:
-        raise ValueError("%s:%d: score %r is not a number." %
+        raise UserError("%s:%d: score %r is not a number." %
                          (path, line_number, example.label))
     return examples
 
@@ -550,7 +499,7 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
   else:
     label_map = {label: i for (i, label) in enumerate(label_list)}
     if example.label not in label_map:
-      raise ValueError(
+      raise UserError(
           "Example %s has label %r, which is not one of get_labels() = %s." %
           (example.guid, example.label, list(label_list)))
     label_id = label_map[example.label]
@@ -623,7 +572,7 @@ def file_based_convert_examples_to_features(examples, label_list,
   interrupted run leaves no half-written `output_file`.
   """
   start = time.time()
-  with runtime.TFRecordWriter(output_file) as writer:
+  with output_files.TFRecordWriter(output_file) as writer:
     for (ex_index, example) in enumerate(examples):
       if ex_index % 10000 == 0 and ex_index:
         tf.logging.info("Writing example %d of %d (%.0f examples/sec)",
@@ -768,7 +717,7 @@ def compute_metrics(metric_names, labels, predictions, is_regression=False):
     elif name == "spearman":
       out[name] = _pearson(_average_ranks(labels), _average_ranks(predictions))
     else:
-      raise ValueError("Unknown metric %r" % name)
+      raise UserError("Unknown metric %r" % name)
   return out
 
 
@@ -856,9 +805,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     input_ids = features["input_ids"]
     input_mask = features["input_mask"]
@@ -978,60 +925,51 @@ def _padded(examples, batch_size):
   return examples
 
 
-def _require_examples(examples, split, processor):
+def require_examples(examples, split, processor):
+  """Raises UserError if `processor` read no `split` examples."""
   if not examples:
-    raise ValueError("%s produced no %s examples from --data_dir=%s." %
+    raise UserError("%s produced no %s examples from --data_dir=%s." %
                      (type(processor).__name__, split, FLAGS.data_dir))
 
 
 def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
-    raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model "
-        "was only trained up to sequence length %d (--max_seq_length must be "
-        "at most max_position_embeddings of --bert_config_file)" %
-        (FLAGS.max_seq_length, bert_config.max_position_embeddings))
-  if FLAGS.max_seq_length < 3:
-    raise ValueError("--max_seq_length=%d leaves no room for [CLS] and [SEP]." %
-                     FLAGS.max_seq_length)
-  if not tf.io.gfile.isdir(FLAGS.data_dir):
-    raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
-  runtime.validate_runtime_flags(FLAGS.train_batch_size)
+  """Checks the flags before any work starts; raises UserError if wrong."""
+  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
+      not FLAGS.export_dir):
+    raise UserError(
+        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+        "must be set.")
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size, FLAGS.do_train,
+                      FLAGS.export_dir, FLAGS.output_dir)
+  if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
+      not tf.io.gfile.isdir(FLAGS.data_dir or "")):
+    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
 
 
 def main(_):
-  runtime.setup_logging()
-
   load_processor_modules(FLAGS.processor_module)
   processor = get_processor(FLAGS.task_name)
 
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags(bert_config)
-  runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir)
 
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
   num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
 
   train_examples = None
   num_train_steps = None
   num_warmup_steps = None
   if FLAGS.do_train:
     train_examples = processor.get_train_examples(FLAGS.data_dir)
-    _require_examples(train_examples, "train", processor)
-    num_train_steps = int(
-        len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    require_examples(train_examples, "train", processor)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        len(train_examples), "--data_dir=%s" % FLAGS.data_dir)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -1049,43 +987,57 @@ def main(_):
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
   if FLAGS.do_train:
-    train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-    file_based_convert_examples_to_features(
-        train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file)
-    tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num examples = %d", len(train_examples))
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
-    tf.logging.info("  Num steps = %d", num_train_steps)
-    train_input_fn = file_based_input_fn_builder(
-        input_file=train_file,
-        seq_length=FLAGS.max_seq_length,
-        is_training=True,
-        drop_remainder=True,
-        is_regression=regression,
-        bucket_by_length=FLAGS.bucket_by_length)
-    hooks = []
-    if not FLAGS.use_tpu:
-      hooks.append(runtime.ThroughputHook(
-          FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
-          FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, num_train_steps, hooks,
-                  input_files=[train_file])
+    train(estimator, train_examples, num_train_steps, label_list, tokenizer,
+          regression)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
-  if FLAGS.do_eval and runtime.is_chief():
+  if runtime.is_chief():
+    evaluate_and_predict(estimator, processor, label_list, tokenizer,
+                         regression)
+  if FLAGS.export_dir and runtime.is_chief():
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
+
+
+def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
+          regression):
+  """--do_train: writes train.tf_record in --output_dir and trains on it."""
+  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  file_based_convert_examples_to_features(
+      train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file)
+  tf.logging.info("***** Running training *****")
+  tf.logging.info("  Num examples = %d", len(train_examples))
+  tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+  tf.logging.info("  Num steps = %d", num_train_steps)
+  train_input_fn = file_based_input_fn_builder(
+      input_file=train_file,
+      seq_length=FLAGS.max_seq_length,
+      is_training=True,
+      drop_remainder=True,
+      is_regression=regression,
+      bucket_by_length=FLAGS.bucket_by_length)
+  runtime.train(estimator, train_input_fn, num_train_steps,
+                input_files=[train_file])
+
+
+def evaluate_and_predict(estimator, processor, label_list, tokenizer,
+                         regression):
+  """--do_eval: eval_results.txt on the dev set; --do_predict:
+  test_results.tsv on the test set."""
+  if FLAGS.do_eval:
     eval_examples = processor.get_dev_examples(FLAGS.data_dir)
-    _require_examples(eval_examples, "dev", processor)
+    require_examples(eval_examples, "dev", processor)
     eval_input_fn, num_batches = _inference_input_fn(
         "evaluation", eval_examples, FLAGS.eval_batch_size, "eval.tf_record",
         label_list, tokenizer, regression)
     # TPUs need a fixed number of full batches; elsewhere read the file once.
     eval_steps = num_batches if FLAGS.use_tpu else None
     result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
-    runtime.write_eval_results(FLAGS.output_dir, result)
+    output_files.write_eval_results(FLAGS.output_dir, result)
 
-  if FLAGS.do_predict and runtime.is_chief():
+  if FLAGS.do_predict:
     predict_examples = processor.get_test_examples(FLAGS.data_dir)
-    _require_examples(predict_examples, "test", processor)
+    require_examples(predict_examples, "test", processor)
     predict_input_fn, _ = _inference_input_fn(
         "prediction", predict_examples, FLAGS.predict_batch_size,
         "predict.tf_record", label_list, tokenizer, regression)
@@ -1093,10 +1045,6 @@ def main(_):
         estimator.predict(input_fn=predict_input_fn),
         len(predict_examples),
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
-
-  if FLAGS.export_dir and runtime.is_chief():
-    runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
 
 
 def _inference_input_fn(what, examples, batch_size, file_name, label_list,
@@ -1134,7 +1082,7 @@ def write_test_results(predictions, num_actual_examples, output_path):
   if len(lines) != num_actual_examples:
     raise ValueError("Expected %d predictions, got %d." %
                      (num_actual_examples, len(lines)))
-  runtime.write_text_atomically(output_path, "".join(lines))
+  output_files.write_text_atomically(output_path, "".join(lines))
   tf.logging.info("Wrote %d predictions to %s", len(lines), output_path)
 
 
@@ -1147,4 +1095,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

@@ -24,14 +24,15 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-import os
-
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
+import output_files
 import run_classifier
 import runtime
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -41,6 +42,14 @@ flags.DEFINE_string(
     "Handle for the BERT TF-Hub module: a directory written by "
     "export_tfhub.py, or the URL of a TF1-format (hub.Module) BERT module.",
     allow_override=True)
+
+# run_classifier.py's flags that mean something here (the model, its
+# vocabulary and casing come from the module).
+script_flags.define("sequence", "output", "training", "epoch", "tpu",
+                    "performance", "bucketing", "export")
+script_flags.adopt(["data_dir", "task_name", "do_eval", "do_predict",
+                    "eval_batch_size", "predict_batch_size",
+                    "processor_module"])
 
 # The head's dropout on the pooled output, as the original's keep_prob=0.9.
 HEAD_DROPOUT = 0.1
@@ -56,7 +65,7 @@ def create_model(is_training, input_ids, input_mask, segment_ids, labels,
   Returns:
     (loss, per_example_loss, logits, probabilities)
   """
-  hub = runtime.tensorflow_hub()
+  hub = command_line.tensorflow_hub()
   tags = {"train"} if is_training else set()
   bert_module = hub.Module(bert_hub_module_handle, tags=tags, trainable=True)
   bert_outputs = bert_module(
@@ -80,9 +89,7 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     input_ids = features["input_ids"]
     if "label_ids" in features:
@@ -129,7 +136,7 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
 
 def create_tokenizer_from_hub_module(bert_hub_module_handle):
   """A FullTokenizer of the module's vocabulary and casing."""
-  hub = runtime.tensorflow_hub()
+  hub = command_line.tensorflow_hub()
   with tf.Graph().as_default():
     bert_module = hub.Module(bert_hub_module_handle)
     tokenization_info = bert_module(signature="tokenization_info",
@@ -144,72 +151,46 @@ def create_tokenizer_from_hub_module(bert_hub_module_handle):
 
 
 def validate_flags(processor):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict:
-    raise ValueError(
-        "At least one of `do_train`, `do_eval` or `do_predict' must be True.")
+  """Checks the flags before any work starts; raises UserError if wrong."""
+  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
+      not FLAGS.export_dir):
+    raise UserError(
+        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+        "must be set.")
   if processor.is_regression:
-    raise ValueError(
+    raise UserError(
         "--task_name=%s is a regression task; run_classifier_with_tfhub.py "
         "fine-tunes classifiers only (use run_classifier.py)." %
         FLAGS.task_name)
   handle = FLAGS.bert_hub_module_handle
   if "://" not in handle and not tf.io.gfile.isdir(handle):
-    raise ValueError(
+    raise UserError(
         "--bert_hub_module_handle=%s is neither a module directory nor a URL "
         "(export_tfhub.py writes a module from a checkpoint)." % handle)
-  if not tf.io.gfile.isdir(FLAGS.data_dir):
-    raise ValueError("--data_dir=%s is not a directory." % FLAGS.data_dir)
-  runtime.validate_runtime_flags(FLAGS.train_batch_size)
-
-
-def _examples(processor, split):
-  """The examples of `split` ("train", "dev", "test"); never empty."""
-  examples = getattr(processor, "get_%s_examples" % split)(FLAGS.data_dir)
-  if not examples:
-    raise ValueError("%s produced no %s examples from --data_dir=%s." %
-                     (type(processor).__name__, split, FLAGS.data_dir))
-  return examples
-
-
-def _input_fn(examples, label_list, tokenizer, name, is_training):
-  """Writes `<output_dir>/<name>.tf_record`; returns an input_fn over it."""
-  path = os.path.join(FLAGS.output_dir, name + ".tf_record")
-  run_classifier.file_based_convert_examples_to_features(
-      examples, label_list, FLAGS.max_seq_length, tokenizer, path)
-  return run_classifier.file_based_input_fn_builder(
-      input_file=path, seq_length=FLAGS.max_seq_length,
-      is_training=is_training, drop_remainder=is_training or FLAGS.use_tpu,
-      bucket_by_length=FLAGS.bucket_by_length)
-
-
-def _padded(examples, batch_size):
-  """On TPU, pads `examples` to whole batches of PaddingInputExamples."""
-  examples = list(examples)
-  while FLAGS.use_tpu and len(examples) % batch_size:
-    examples.append(run_classifier.PaddingInputExample())
-  return examples
+  runtime.check_flags(train_batch_size=FLAGS.train_batch_size,
+                      will_train=FLAGS.do_train, export_dir=FLAGS.export_dir,
+                      output_dir=FLAGS.output_dir)
+  if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
+      not tf.io.gfile.isdir(FLAGS.data_dir or "")):
+    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
 
 
 def main(_):
-  runtime.setup_logging()
   run_classifier.load_processor_modules(FLAGS.processor_module)
   processor = run_classifier.get_processor(FLAGS.task_name)
   validate_flags(processor)
-  runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
-
-  label_list = processor.get_labels()
   tokenizer = create_tokenizer_from_hub_module(FLAGS.bert_hub_module_handle)
+  output_files.prepare_output_dir(FLAGS.output_dir)
+  label_list = processor.get_labels()
 
   train_examples = None
   num_train_steps = None
   num_warmup_steps = None
   if FLAGS.do_train:
-    train_examples = _examples(processor, "train")
-    num_train_steps = int(
-        len(train_examples) / FLAGS.train_batch_size * FLAGS.num_train_epochs)
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    train_examples = processor.get_train_examples(FLAGS.data_dir)
+    run_classifier.require_examples(train_examples, "train", processor)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        len(train_examples), "--data_dir=%s" % FLAGS.data_dir)
 
   model_fn = model_fn_builder(
       num_labels=len(label_list),
@@ -223,41 +204,12 @@ def main(_):
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
   if FLAGS.do_train:
-    train_input_fn = _input_fn(train_examples, label_list, tokenizer, "train",
-                               is_training=True)
-    tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num examples = %d", len(train_examples))
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
-    tf.logging.info("  Num steps = %d", num_train_steps)
-    hooks = []
-    if not FLAGS.use_tpu:
-      hooks.append(runtime.ThroughputHook(
-          FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
-          FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, num_train_steps, hooks)
-
+    run_classifier.train(estimator, train_examples, num_train_steps,
+                         label_list, tokenizer, regression=False)
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
-  if FLAGS.do_eval and runtime.is_chief():
-    eval_examples = _padded(_examples(processor, "dev"), FLAGS.eval_batch_size)
-    eval_input_fn = _input_fn(eval_examples, label_list, tokenizer, "eval",
-                              is_training=False)
-    tf.logging.info("***** Running evaluation *****")
-    eval_steps = (len(eval_examples) // FLAGS.eval_batch_size
-                  if FLAGS.use_tpu else None)
-    result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
-    runtime.write_eval_results(FLAGS.output_dir, result)
-
-  if FLAGS.do_predict and runtime.is_chief():
-    predict_examples = _examples(processor, "test")
-    num_actual = len(predict_examples)
-    predict_input_fn = _input_fn(
-        _padded(predict_examples, FLAGS.predict_batch_size), label_list,
-        tokenizer, "predict", is_training=False)
-    tf.logging.info("***** Running prediction *****")
-    run_classifier.write_test_results(
-        estimator.predict(input_fn=predict_input_fn), num_actual,
-        os.path.join(FLAGS.output_dir, "test_results.tsv"))
-
+  if runtime.is_chief():
+    run_classifier.evaluate_and_predict(estimator, processor, label_list,
+                                        tokenizer, regression=False)
   if FLAGS.export_dir and runtime.is_chief():
     runtime.export_saved_model(estimator, FLAGS.export_dir,
                                FLAGS.max_seq_length)
@@ -268,4 +220,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("bert_hub_module_handle")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

@@ -28,25 +28,25 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 
 FLAGS = flags.FLAGS
 
-# Flags that other scripts also define (`bert_config_file`, `max_seq_length`,
-# ...) are defined with `allow_override`, so that tests and tools may import
-# several scripts into one process; run as a command nothing changes.
-_SHARED = dict(allow_override=True)
+script_flags.define("model", "sequence", "output", "training", "tpu",
+                    "performance")
 
-## Required parameters
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.", **_SHARED)
+# This script's own flags. Names that another script also defines (input_file
+# in extract_features, ...) allow that, so that several scripts can be
+# imported into one process (tests); run as a command nothing changes.
+_SHARED = dict(allow_override=True)
 
 flags.DEFINE_string(
     "input_file", None,
@@ -54,42 +54,18 @@ flags.DEFINE_string(
     "a comma-separated list of them. Every glob must match at least one "
     "file.", **_SHARED)
 
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where the model checkpoints and eval results will "
-    "be written.", **_SHARED)
-
-## Other parameters
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model). Without "
-    "it, pre-training starts from random weights.", **_SHARED)
-
-flags.DEFINE_integer(
-    "max_seq_length", 128,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Must equal the --max_seq_length the data was created with.", **_SHARED)
-
 flags.DEFINE_integer(
     "max_predictions_per_seq", 20,
     "Maximum number of masked LM predictions per sequence. Must equal the "
     "--max_predictions_per_seq the data was created with.", **_SHARED)
-
-flags.DEFINE_bool("do_train", False, "Whether to run training.", **_SHARED)
 
 flags.DEFINE_bool(
     "do_eval", False,
     "Whether to evaluate (on the --input_file data, for --max_eval_steps "
     "batches).", **_SHARED)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
-                     **_SHARED)
-
 flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
                      **_SHARED)
-
-flags.DEFINE_float("learning_rate", 5e-5,
-                   "The initial learning rate for the optimizer.", **_SHARED)
 
 flags.DEFINE_integer(
     "num_train_steps", 100000,
@@ -104,11 +80,6 @@ flags.DEFINE_integer(
     "max_eval_steps", 100,
     "Number of eval batches (the eval data repeats, so this many are always "
     "run).", **_SHARED)
-
-runtime.define_flags()
-
-# Files read at once (at most) and parsing threads in the input pipeline.
-_NUM_CPU_THREADS = 4
 
 
 def feature_spec(max_seq_length, max_predictions_per_seq):
@@ -139,9 +110,7 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     if mode not in (tf.estimator.ModeKeys.TRAIN, tf.estimator.ModeKeys.EVAL):
       raise ValueError("Only TRAIN and EVAL modes are supported: %s" % mode)
@@ -337,53 +306,22 @@ def gather_indexes(sequence_tensor, positions):
 
 
 def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
-                     is_training, num_cpu_threads=_NUM_CPU_THREADS,
-                     deterministic=False):
+                     is_training, num_cpu_threads=None, deterministic=False):
   """Returns the `input_fn` closure for TPUEstimator.
 
-  Training reads up to `num_cpu_threads` shuffled files at once, interleaved,
-  and shuffles records again. The interleaving follows the files' read speed
-  unless `deterministic` (with --seed, so that runs repeat exactly).
-  Evaluation reads the files in order. Both repeat (evaluation runs a fixed
-  number of steps) and drop the last partial batch, since TPUs need fixed
-  shapes.
+  Training reads several shuffled files at once, interleaved, and shuffles
+  records again. The interleaving follows the files' read speed unless
+  `deterministic` (with --seed, so that runs repeat exactly). Evaluation
+  reads the files in order. Both repeat (evaluation runs a fixed number of
+  steps) and drop the last partial batch, since TPUs need fixed shapes.
+  `num_cpu_threads` is the original's argument, no longer needed: tf.data
+  chooses the parallelism.
   """
-  name_to_features = feature_spec(max_seq_length, max_predictions_per_seq)
-
-  def input_fn(params):
-    """The `input_fn` for TPUEstimator."""
-    batch_size = params["batch_size"]
-    if is_training:
-      d = tf.data.Dataset.from_tensor_slices(tf.constant(input_files))
-      d = d.repeat()
-      d = d.shuffle(buffer_size=len(input_files))
-      cycle_length = min(num_cpu_threads, len(input_files))
-      # Not deterministic by default: a file that is slow to read does not
-      # hold up the others, and the order is random anyway.
-      d = d.interleave(
-          tf.data.TFRecordDataset,
-          cycle_length=cycle_length,
-          num_parallel_calls=cycle_length,
-          deterministic=deterministic)
-      d = d.shuffle(buffer_size=100)
-    else:
-      d = tf.data.TFRecordDataset(input_files)
-      d = d.repeat()
-    d = d.map(lambda record: _decode_record(record, name_to_features),
-              num_parallel_calls=num_cpu_threads)
-    d = d.batch(batch_size, drop_remainder=True)
-    return d.prefetch(1)
-
-  return input_fn
-
-
-def _decode_record(record, name_to_features):
-  """Parses one serialized example; int64 becomes int32, as TPUs need."""
-  example = tf.parse_single_example(record, name_to_features)
-  for name in list(example.keys()):
-    if example[name].dtype == tf.int64:
-      example[name] = tf.cast(example[name], tf.int32)
-  return example
+  del num_cpu_threads
+  return runtime.tfrecord_input_fn_builder(
+      input_files, feature_spec(max_seq_length, max_predictions_per_seq),
+      is_training, drop_remainder=True, interleave_files=True, repeat=True,
+      deterministic=deterministic)
 
 
 def expand_input_files(input_file):
@@ -395,13 +333,13 @@ def expand_input_files(input_file):
   """
   patterns = [p.strip() for p in (input_file or "").split(",") if p.strip()]
   if not patterns:
-    raise ValueError("--input_file is required: the TFRecord files written by "
+    raise UserError("--input_file is required: the TFRecord files written by "
                      "create_pretraining_data.py.")
   input_files = []
   for pattern in patterns:
     matches = tf.io.gfile.glob(pattern)
     if not matches:
-      raise ValueError("--input_file pattern %r matches no file." % pattern)
+      raise UserError("--input_file pattern %r matches no file." % pattern)
     input_files.extend(sorted(matches))
   return input_files
 
@@ -433,14 +371,14 @@ def check_input_files(input_files, max_seq_length, max_predictions_per_seq,
     try:
       example = tf.train.Example.FromString(record)
     except Exception as e:  # pylint: disable=broad-except
-      raise ValueError("Input file %s does not hold tf.train.Example records "
+      raise UserError("Input file %s does not hold tf.train.Example records "
                        "(%s)." % (path, e))
     for name, feature in spec.items():
       _check_feature(path, example, name, feature)
     if vocab_size is not None:
       _check_ids(path, example, vocab_size)
   if not num_with_records:
-    raise ValueError("None of the %d input files holds an example: %s" %
+    raise UserError("None of the %d input files holds an example: %s" %
                      (len(input_files), ", ".join(input_files[:5])))
 
 
@@ -449,7 +387,7 @@ def _first_record(path):
     for record in tf.io.tf_record_iterator(path):
       return record
   except tf.errors.OpError as e:
-    raise ValueError("Input file %s cannot be read as a TFRecord file: %s" %
+    raise UserError("Input file %s cannot be read as a TFRecord file: %s" %
                      (path, e.message))
   return None
 
@@ -468,14 +406,14 @@ _LENGTH_FLAGS = {
 def _check_feature(path, example, name, feature):
   """Raises a ValueError saying what to change if `name` does not fit."""
   if name not in example.features.feature:
-    raise ValueError(
+    raise UserError(
         "Input file %s has no feature %r: is it pre-training data from "
         "create_pretraining_data.py?" % (path, name))
   value = example.features.feature[name]
   kind = "float_list" if feature.dtype == tf.float32 else "int64_list"
   actual_kind = value.WhichOneof("kind")
   if actual_kind != kind:
-    raise ValueError("Input file %s: feature %r is a %s, expected a %s." %
+    raise UserError("Input file %s: feature %r is a %s, expected a %s." %
                      (path, name, actual_kind or "empty feature", kind))
   length = len(getattr(value, kind).value)
   expected = feature.shape[0]
@@ -483,9 +421,9 @@ def _check_feature(path, example, name, feature):
     return
   flag = _LENGTH_FLAGS.get(name)
   if flag is None:
-    raise ValueError("Input file %s: feature %r has %d values, expected %d." %
+    raise UserError("Input file %s: feature %r has %d values, expected %d." %
                      (path, name, length, expected))
-  raise ValueError(
+  raise UserError(
       "Input file %s: feature %r has length %d but --%s=%d. The data was "
       "created with --%s=%d: pass --%s=%d here, or re-create the data with "
       "the value you want." % (path, name, length, flag, expected, flag,
@@ -497,35 +435,26 @@ def _check_ids(path, example, vocab_size):
     ids = example.features.feature[name].int64_list.value
     largest = max(ids) if ids else 0
     if largest >= vocab_size:
-      raise ValueError(
+      raise UserError(
           "Input file %s: %s holds id %d but vocab_size in --bert_config_file "
           "is %d. The data was created with a different vocab_file." %
           (path, name, largest, vocab_size))
 
 
 def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
+  """Checks the flags before any work starts; raises UserError if wrong."""
   if not FLAGS.do_train and not FLAGS.do_eval:
-    raise ValueError("At least one of `do_train` or `do_eval` must be True.")
-  if FLAGS.export_dir:
-    raise ValueError(
-        "--export_dir is not supported by run_pretraining.py: fine-tune with "
-        "run_classifier.py or run_squad.py and export from there.")
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "--max_seq_length=%d is longer than max_position_embeddings=%d of "
-        "--bert_config_file." % (FLAGS.max_seq_length,
-                                 bert_config.max_position_embeddings))
+    raise UserError("At least one of `do_train` or `do_eval` must be True.")
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size)
   if not 0 < FLAGS.max_predictions_per_seq <= FLAGS.max_seq_length:
-    raise ValueError("--max_predictions_per_seq=%d must be in [1, "
-                     "--max_seq_length=%d]." %
-                     (FLAGS.max_predictions_per_seq, FLAGS.max_seq_length))
+    raise UserError("--max_predictions_per_seq=%d must be in [1, "
+                    "--max_seq_length=%d]." %
+                    (FLAGS.max_predictions_per_seq, FLAGS.max_seq_length))
 
 
 def main(_):
-  runtime.setup_logging()
-
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags(bert_config)
   input_files = expand_input_files(FLAGS.input_file)
   tf.logging.info("*** Input Files ***")
@@ -533,7 +462,7 @@ def main(_):
     tf.logging.info("  %s", input_file)
   check_input_files(input_files, FLAGS.max_seq_length,
                     FLAGS.max_predictions_per_seq, bert_config.vocab_size)
-  runtime.check_output_dir(FLAGS.output_dir)
+  output_files.prepare_output_dir(FLAGS.output_dir)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -558,12 +487,7 @@ def main(_):
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         is_training=True,
         deterministic=FLAGS.seed is not None)
-    hooks = []
-    if not FLAGS.use_tpu:
-      hooks.append(runtime.ThroughputHook(
-          FLAGS.train_batch_size, FLAGS.num_train_steps,
-          FLAGS.log_every_n_steps, FLAGS.output_dir))
-    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps, hooks,
+    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps,
                   input_files=input_files)
 
   # With Horovod, rank 0 alone evaluates and writes the results.
@@ -578,11 +502,11 @@ def main(_):
         is_training=False)
     result = estimator.evaluate(input_fn=eval_input_fn,
                                 steps=FLAGS.max_eval_steps)
-    runtime.write_eval_results(FLAGS.output_dir, result)
+    output_files.write_eval_results(FLAGS.output_dir, result)
 
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

@@ -38,35 +38,27 @@ import os
 import random
 import time
 
-from absl import app
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+from command_line import UserError
 import modeling
+import output_files
 import runtime
+import script_flags
 import squad_evaluate
 import tokenization
 
 FLAGS = flags.FLAGS
 
-## Required parameters
-flags.DEFINE_string(
-    "bert_config_file", None,
-    "The config json file corresponding to the pre-trained BERT model. "
-    "This specifies the model architecture.",
-    allow_override=True)
+script_flags.define("model", "sequence", "output", "tokenizer", "training",
+                    "epoch", "tpu", "performance", "bucketing", "export",
+                    max_seq_length=384)
 
-flags.DEFINE_string("vocab_file", None,
-                    "The vocabulary file that the BERT model was trained on.",
-    allow_override=True)
+# This script's own flags. Names that another script also defines allow
+# that, so that several scripts can be imported into one process (tests).
 
-flags.DEFINE_string(
-    "output_dir", None,
-    "The output directory where the model checkpoints and predictions will "
-    "be written.",
-    allow_override=True)
-
-## Other parameters
 flags.DEFINE_string("train_file", None,
                     "SQuAD json for training. E.g., train-v1.1.json",
     allow_override=True)
@@ -75,24 +67,6 @@ flags.DEFINE_string(
     "predict_file", None,
     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json. If "
     "it holds gold answers, EM/F1 are written to eval_results.json.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "init_checkpoint", None,
-    "Initial checkpoint (usually from a pre-trained BERT model).",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_lower_case", True,
-    "Whether to lower case the input text. Should be True for uncased "
-    "models and False for cased models.",
-    allow_override=True)
-
-flags.DEFINE_integer(
-    "max_seq_length", 384,
-    "The maximum total input sequence length after WordPiece tokenization. "
-    "Sequences longer than this will be truncated, and sequences shorter "
-    "than this will be padded.",
     allow_override=True)
 
 flags.DEFINE_integer(
@@ -108,32 +82,13 @@ flags.DEFINE_integer(
     "this will be truncated to this length.",
     allow_override=True)
 
-flags.DEFINE_bool("do_train", False, "Whether to run training.",
-    allow_override=True)
-
 flags.DEFINE_bool("do_predict", False,
                   "Whether to run predictions (and evaluation, when the "
                   "predict_file has answers) on --predict_file.",
     allow_override=True)
 
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.",
-    allow_override=True)
-
 flags.DEFINE_integer("predict_batch_size", 8,
                      "Total batch size for predictions.",
-    allow_override=True)
-
-flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for Adam.",
-    allow_override=True)
-
-flags.DEFINE_float("num_train_epochs", 3.0,
-                   "Total number of training epochs to perform.",
-    allow_override=True)
-
-flags.DEFINE_float(
-    "warmup_proportion", 0.1,
-    "Proportion of training to perform linear learning rate warmup for. "
-    "E.g., 0.1 = 10% of training.",
     allow_override=True)
 
 flags.DEFINE_integer(
@@ -164,8 +119,6 @@ flags.DEFINE_float(
     "If null_score - best_non_null is greater than the threshold predict null.",
     allow_override=True)
 
-runtime.define_flags()
-
 # Feature ids start here so that they never collide with example indexes.
 FIRST_UNIQUE_ID = 1000000000
 
@@ -177,16 +130,14 @@ LOG_EVERY_N_EXAMPLES = 5000
 
 
 def _flag(name, value=None):
-  """`value` if given, else the flag's value (its default before parsing).
+  """`value` if given, else flag `name`, which the original's functions read.
 
-  Lets the data functions be called from tests and notebooks without parsing
-  the command line, while the script itself is driven by its flags.
+  `read_squad_examples` and `write_predictions` read
+  --version_2_with_negative, --null_score_diff_threshold and
+  --verbose_logging as the original's did, unless the caller passes them;
+  unparsed (tests, notebooks) the flag's default is used.
   """
-  if value is not None:
-    return value
-  if FLAGS.is_parsed():
-    return FLAGS[name].value
-  return FLAGS[name].default
+  return value if value is not None else script_flags.value(name)
 
 
 class SquadExample(object):
@@ -314,34 +265,34 @@ def split_paragraph(paragraph_text):
 
 
 def load_squad_json(input_file):
-  """Returns the "data" list of a SQuAD file; bad files raise ValueError.
+  """Returns the "data" list of a SQuAD file; bad files raise UserError.
 
   The message names the file and, for a JSON syntax error, its position.
   """
   if not tf.io.gfile.exists(input_file):
-    raise ValueError("SQuAD file %s does not exist." % input_file)
+    raise UserError("SQuAD file %s does not exist." % input_file)
   with tf.io.gfile.GFile(input_file, "rb") as reader:
     raw = reader.read()
   try:
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
-    raise ValueError("%s is not UTF-8 text: byte %d: %s" %
+    raise UserError("%s is not UTF-8 text: byte %d: %s" %
                      (input_file, e.start, e.reason))
   try:
     dataset = json.loads(text)
   except json.JSONDecodeError as e:
-    raise ValueError("%s is not valid JSON: %s at line %d column %d (char %d)"
+    raise UserError("%s is not valid JSON: %s at line %d column %d (char %d)"
                      % (input_file, e.msg, e.lineno, e.colno, e.pos))
   if not isinstance(dataset, dict) or not isinstance(dataset.get("data"),
                                                      list):
-    raise ValueError("%s is not a SQuAD file: it needs a top-level object "
+    raise UserError("%s is not a SQuAD file: it needs a top-level object "
                      "with a \"data\" list." % input_file)
   return dataset["data"]
 
 
 def _require_field(obj, field, kind, where, input_file):
   if not isinstance(obj, dict) or field not in obj:
-    raise ValueError("%s: %s has no \"%s\" field (%s)." %
+    raise UserError("%s: %s has no \"%s\" field (%s)." %
                      (input_file, where, field, kind))
   return obj[field]
 
@@ -357,7 +308,7 @@ def _iter_paragraphs(data, input_file):
                                input_file)
       qas = _require_field(paragraph, "qas", "paragraph", where, input_file)
       if not isinstance(context, str) or not isinstance(qas, list):
-        raise ValueError("%s: %s needs a string \"context\" and a list "
+        raise UserError("%s: %s needs a string \"context\" and a list "
                          "\"qas\"." % (input_file, where))
       yield where, context, qas
 
@@ -366,18 +317,18 @@ def _training_answer(qa, qas_id, version_2_with_negative, input_file):
   """Returns (is_impossible, answer dict or None) of a training question."""
   is_impossible = bool(qa.get("is_impossible", False))
   if is_impossible and not version_2_with_negative:
-    raise ValueError(
+    raise UserError(
         "%s: question %s is marked is_impossible, which only SQuAD 2.0 has; "
         "pass --version_2_with_negative to train on it." %
         (input_file, qas_id))
   if is_impossible:
     return True, None
   if "answers" not in qa:
-    raise ValueError("%s: training question %s has no \"answers\" field." %
+    raise UserError("%s: training question %s has no \"answers\" field." %
                      (input_file, qas_id))
   answers = qa["answers"]
   if not isinstance(answers, list) or len(answers) != 1:
-    raise ValueError(
+    raise UserError(
         "%s: training question %s has %s answers; for training, each "
         "question should have exactly 1 answer%s." %
         (input_file, qas_id,
@@ -388,7 +339,7 @@ def _training_answer(qa, qas_id, version_2_with_negative, input_file):
   if (not isinstance(answer, dict) or
       not isinstance(answer.get("text"), str) or
       not isinstance(answer.get("answer_start"), int)):
-    raise ValueError("%s: the answer of training question %s needs a string "
+    raise UserError("%s: the answer of training question %s needs a string "
                      "\"text\" and an integer \"answer_start\"." %
                      (input_file, qas_id))
   return False, answer
@@ -431,7 +382,7 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
     not found at `answer_start` are left out with a warning naming them.
 
   Raises:
-    ValueError: a malformed file, naming it (and the question id or position).
+    UserError: a malformed file, naming it (and the question id or position).
   """
   version_2_with_negative = _flag("version_2_with_negative",
                                   version_2_with_negative)
@@ -801,7 +752,7 @@ def _log_conversion_progress(done, total, num_features, start_time):
       done / elapsed)
 
 
-class FeatureWriter(object):
+class FeatureWriter(output_files.TFRecordWriter):
   """Writes `InputFeatures` to a TFRecord file as `tf.train.Example`s.
 
   The file appears under its name only once `close()` has run, so a run that
@@ -809,14 +760,16 @@ class FeatureWriter(object):
   """
 
   def __init__(self, filename, is_training):
+    super(FeatureWriter, self).__init__(filename)
     self.filename = filename
     self.is_training = is_training
-    self.num_features = 0
-    self._writer = runtime.TFRecordWriter(filename)
+
+  @property
+  def num_features(self):
+    return self.count
 
   def process_feature(self, feature):
     """Serializes one feature and appends it to the file."""
-    self.num_features += 1
     values = collections.OrderedDict()
     values["unique_ids"] = [feature.unique_id]
     values["input_ids"] = feature.input_ids
@@ -830,23 +783,7 @@ class FeatureWriter(object):
         name: tf.train.Feature(int64_list=tf.train.Int64List(value=value))
         for name, value in values.items()
     }))
-    self._writer.write(example.SerializeToString())
-
-  def close(self):
-    self._writer.close()
-
-  def abort(self):
-    """Drops the partial file (after an error)."""
-    self._writer.abort()
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, exc_type, exc_value, traceback):
-    if exc_type is None:
-      self.close()
-    else:
-      self.abort()
+    self.write(example.SerializeToString())
 
 
 # ---------------------------------------------------------------------------
@@ -907,9 +844,7 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
-    tf.logging.info("*** Features ***")
-    for name in sorted(features.keys()):
-      tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    runtime.log_features(features)
 
     is_training = (mode == tf.estimator.ModeKeys.TRAIN)
     start_logits, end_logits = create_model(
@@ -1168,12 +1103,12 @@ def write_predictions(all_examples, all_features, all_results, n_best_size,
       all_examples, all_features, all_results, n_best_size, max_answer_length,
       do_lower_case, version_2_with_negative, null_score_diff_threshold,
       verbose_logging)
-  runtime.write_text_atomically(output_prediction_file,
+  output_files.write_text_atomically(output_prediction_file,
                                 json.dumps(predictions, indent=4) + "\n")
-  runtime.write_text_atomically(output_nbest_file,
+  output_files.write_text_atomically(output_nbest_file,
                                 json.dumps(nbest, indent=4) + "\n")
   if version_2_with_negative:
-    runtime.write_text_atomically(output_null_log_odds_file,
+    output_files.write_text_atomically(output_null_log_odds_file,
                                   json.dumps(null_odds, indent=4) + "\n")
   return predictions
 
@@ -1278,39 +1213,36 @@ def evaluate_predictions(predict_file, prediction_file, null_odds_file=None):
 
 
 def validate_flags_or_throw(bert_config):
-  """Checks the flags before any work starts; raises ValueError if wrong."""
-  if not FLAGS.do_train and not FLAGS.do_predict:
-    raise ValueError("At least one of `do_train` or `do_predict` must be True.")
+  """Checks the flags before any work starts; raises UserError if wrong."""
+  if not FLAGS.do_train and not FLAGS.do_predict and not FLAGS.export_dir:
+    raise UserError("At least one of `do_train` or `do_predict` must be True.")
   if FLAGS.do_train and not FLAGS.train_file:
-    raise ValueError(
+    raise UserError(
         "If `do_train` is True, then `train_file` must be specified "
         "(--train_file=train-v1.1.json).")
   if FLAGS.do_predict and not FLAGS.predict_file:
-    raise ValueError(
+    raise UserError(
         "If `do_predict` is True, then `predict_file` must be specified "
         "(--predict_file=dev-v1.1.json).")
   for name in ("train_file", "predict_file"):
     path = getattr(FLAGS, name)
     wanted = FLAGS.do_train if name == "train_file" else FLAGS.do_predict
     if wanted and not tf.io.gfile.exists(path):
-      raise ValueError("--%s=%s does not exist." % (name, path))
+      raise UserError("--%s=%s does not exist." % (name, path))
 
-  if FLAGS.max_seq_length > bert_config.max_position_embeddings:
-    raise ValueError(
-        "Cannot use sequence length %d because the BERT model "
-        "was only trained up to sequence length %d (--max_seq_length must be "
-        "at most max_position_embeddings of --bert_config_file)" %
-        (FLAGS.max_seq_length, bert_config.max_position_embeddings))
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size, FLAGS.do_train,
+                      FLAGS.export_dir, FLAGS.output_dir)
   if FLAGS.max_query_length < 1:
-    raise ValueError("--max_query_length must be positive, not %d." %
+    raise UserError("--max_query_length must be positive, not %d." %
                      FLAGS.max_query_length)
   if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
-    raise ValueError(
+    raise UserError(
         "The max_seq_length (%d) must be greater than max_query_length "
         "(%d) + 3" % (FLAGS.max_seq_length, FLAGS.max_query_length))
   max_tokens_for_doc = FLAGS.max_seq_length - FLAGS.max_query_length - 3
   if FLAGS.doc_stride < 1 or FLAGS.doc_stride >= max_tokens_for_doc:
-    raise ValueError(
+    raise UserError(
         "--doc_stride=%d must be at least 1 and smaller than --max_seq_length "
         "- --max_query_length - 3 = %d - %d - 3 = %d, the paragraph tokens "
         "that fit in one window; otherwise consecutive windows do not overlap "
@@ -1321,21 +1253,8 @@ def validate_flags_or_throw(bert_config):
   for name in ("n_best_size", "max_answer_length", "train_batch_size",
                "predict_batch_size"):
     if getattr(FLAGS, name) < 1:
-      raise ValueError("--%s must be positive, not %d." %
+      raise UserError("--%s must be positive, not %d." %
                        (name, getattr(FLAGS, name)))
-
-
-def _num_train_steps(num_examples):
-  num_train_steps = int(num_examples / FLAGS.train_batch_size *
-                        FLAGS.num_train_epochs)
-  if num_train_steps < 1:
-    raise ValueError(
-        "--train_file=%s gives %d training questions: with "
-        "--train_batch_size=%d and --num_train_epochs=%s that is no training "
-        "step. Use more data, a smaller batch or more epochs." %
-        (FLAGS.train_file, num_examples, FLAGS.train_batch_size,
-         FLAGS.num_train_epochs))
-  return num_train_steps
 
 
 def convert_to_tfrecord(examples, tokenizer, output_file, is_training,
@@ -1384,23 +1303,6 @@ def write_train_features(tokenizer, train_examples):
   return train_file, num_features
 
 
-def train(estimator, train_file, num_train_steps):
-  """Trains on train.tf_record for `num_train_steps` steps."""
-  train_input_fn = input_fn_builder(
-      input_file=train_file,
-      seq_length=FLAGS.max_seq_length,
-      is_training=True,
-      drop_remainder=True,
-      bucket_by_length=FLAGS.bucket_by_length)
-  hooks = []
-  if not FLAGS.use_tpu:
-    hooks.append(runtime.ThroughputHook(
-        FLAGS.train_batch_size, num_train_steps, FLAGS.log_every_n_steps,
-        FLAGS.output_dir))
-  runtime.train(estimator, train_input_fn, num_train_steps, hooks,
-                input_files=[train_file])
-
-
 def predict(estimator, tokenizer):
   """Predicts on --predict_file; writes the predictions and, with gold
   answers, eval_results.json. Returns (stats, eval result or None)."""
@@ -1408,7 +1310,7 @@ def predict(estimator, tokenizer):
   eval_examples = read_squad_examples(FLAGS.predict_file, is_training=False,
                                       stats=stats)
   if not eval_examples:
-    raise ValueError("--predict_file=%s has no questions." %
+    raise UserError("--predict_file=%s has no questions." %
                      FLAGS.predict_file)
   if stats.num_impossible and not FLAGS.version_2_with_negative:
     tf.logging.warning(
@@ -1461,24 +1363,18 @@ def predict(estimator, tokenizer):
   tf.logging.info("***** Eval results *****")
   for key, value in result.items():
     tf.logging.info("  %s = %s", key, value)
-  runtime.write_text_atomically(
+  output_files.write_text_atomically(
       os.path.join(FLAGS.output_dir, "eval_results.json"),
       json.dumps(result, indent=2) + "\n")
   return stats, result
 
 
 def main(_):
-  runtime.setup_logging()
-
-  tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                FLAGS.init_checkpoint)
-  bert_config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags_or_throw(bert_config)
-  runtime.check_output_dir(FLAGS.output_dir)
-  runtime.check_export_dir(FLAGS.export_dir, FLAGS.output_dir, FLAGS.do_train)
-
-  tokenizer = tokenization.FullTokenizer(
-      vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir)
 
   train_examples = None
   train_stats = None
@@ -1486,8 +1382,8 @@ def main(_):
   num_warmup_steps = None
   if FLAGS.do_train:
     train_examples, train_stats = read_train_examples()
-    num_train_steps = _num_train_steps(len(train_examples))
-    num_warmup_steps = int(num_train_steps * FLAGS.warmup_proportion)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        len(train_examples), "--train_file=%s" % FLAGS.train_file)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -1510,7 +1406,14 @@ def main(_):
     tf.logging.info("  Num steps = %d", num_train_steps)
     # The features are on disk; the examples are not needed while training.
     del train_examples
-    train(estimator, train_file, num_train_steps)
+    train_input_fn = input_fn_builder(
+        input_file=train_file,
+        seq_length=FLAGS.max_seq_length,
+        is_training=True,
+        drop_remainder=True,
+        bucket_by_length=FLAGS.bucket_by_length)
+    runtime.train(estimator, train_input_fn, num_train_steps,
+                  input_files=[train_file])
   predict_stats = None
   # With Horovod, rank 0 alone predicts and writes the results.
   if FLAGS.do_predict and runtime.is_chief():
@@ -1544,4 +1447,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  app.run(runtime.exit_on_user_error(main))
+  command_line.run(main)

@@ -1,162 +1,77 @@
-"""What every BERT training script shares: flags, Estimator, inputs, logging.
+"""What every BERT training script shares: Estimator, training, inputs, flow.
 
-The original scripts each repeated the same TPU flags, `RunConfig` and
-`TPUEstimator` set-up, checkpoint warm start, TFRecord input function and
-result writing. They live here once, and `run_classifier.py`, `run_squad.py`
-and `run_pretraining.py` call them, so that every script behaves the same.
+The original scripts each repeated the same `RunConfig` and `TPUEstimator`
+set-up, checkpoint warm start, TFRecord input function and training loop.
+They live here once, and `run_classifier.py`, `run_squad.py`,
+`run_pretraining.py` and `run_classifier_with_tfhub.py` call them, so that
+every script behaves the same. The steps of a script's `main()` that are not
+its own come from here, in this order:
+
+  check_flags(...)          every flag checked before any file is touched
+  prepare_output_dir(...)   (output_files) the directory, stale temp files
+  num_train_steps(...)      one formula, zero steps refused
+  build_estimator(...)      TPUEstimator, or an Estimator over a strategy
+  train(...)                with progress logging and clear failures
+  estimator.evaluate / predict, export_saved_model
 
 Nothing here knows about a task: scripts pass their `model_fn`, their feature
-spec and their batch sizes. This module may import the library modules
-(`modeling`, `optimization`, `tokenization`) and never a script.
+spec and their batch sizes. Flags are defined in `script_flags`, output files
+written by `output_files`, errors reported by `command_line`. This module
+may import the library modules (`modeling`, `optimization`, `tokenization`)
+and those, never a script.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
-import functools
 import inspect
 import json
 import math
 import os
-import re
-import socket
-import sys
 import time
-import urllib.request
-import uuid
 
-from absl import flags
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
+import command_line
+from command_line import UserError
 import modeling
 import optimization
+import output_files
+import script_flags
+import tokenization
 
-FLAGS = flags.FLAGS
+# Flag values; those of groups the running script has not defined read as
+# their defaults (script_flags.SETTINGS).
+FLAGS = script_flags.SETTINGS
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
+PRECISIONS = script_flags.PRECISIONS
+STRATEGIES = script_flags.STRATEGIES
 
 # --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
-BUCKET_WIDTH = 16
+BUCKET_WIDTH = script_flags.BUCKET_WIDTH
 # The feature that carries each example's position in its input file through
 # a bucketed evaluation or prediction, whose batches are out of order.
 EXAMPLE_INDEX = "example_index"
-
-
-def define_flags():
-  """Defines the flags common to all training scripts (TPU, checkpoints...).
-
-  Safe to call more than once (a script that imports another script's module,
-  as `run_classifier_with_tfhub.py` does, gets each flag once).
-  """
-  if "use_tpu" in FLAGS:
-    return
-  flags.DEFINE_integer("save_checkpoints_steps", 1000,
-                       "How often to save the model checkpoint.")
-  flags.DEFINE_integer("iterations_per_loop", 1000,
-                       "How many steps to make in each estimator call.")
-  flags.DEFINE_bool("use_tpu", False, "Whether to use TPU or GPU/CPU.")
-  flags.DEFINE_string(
-      "tpu_name", None,
-      "The Cloud TPU to use for training. This should be either the name "
-      "used when creating the Cloud TPU, or a grpc://ip.address.of.tpu:8470 "
-      "url.")
-  flags.DEFINE_string(
-      "tpu_zone", None,
-      "[Optional] GCE zone where the Cloud TPU is located in. If not "
-      "specified, we will attempt to automatically detect the GCE project from "
-      "metadata.")
-  flags.DEFINE_string(
-      "gcp_project", None,
-      "[Optional] Project name for the Cloud TPU-enabled project. If not "
-      "specified, we will attempt to automatically detect the GCE project from "
-      "metadata.")
-  flags.DEFINE_string("master", None, "[Optional] TensorFlow master URL.")
-  flags.DEFINE_integer(
-      "num_tpu_cores", 8,
-      "Only used if `use_tpu` is True. Total number of TPU cores to use.")
-  flags.DEFINE_enum(
-      "optimizer", "adamw", ["adamw", "lamb"],
-      "adamw: Adam with decoupled weight decay, as the original BERT. lamb: "
-      "layer-wise adaptive steps (You et al. 2019), for large batches.")
-  flags.DEFINE_integer(
-      "seed", None,
-      "Graph-level random seed (initialisation, dropout, shuffling). Unset, "
-      "runs differ from each other as the original's did.")
-  flags.DEFINE_integer(
-      "log_every_n_steps", 100,
-      "How often to log steps/sec, examples/sec, loss and ETA in training.")
-  flags.DEFINE_enum(
-      "precision", "fp32", list(PRECISIONS),
-      "Arithmetic of the encoder. bf16: bfloat16 matmuls with float32 "
-      "variables, layer norm, softmax and loss (CPUs with AVX512_BF16/AMX, "
-      "GPUs from Ampere, TPUs); checkpoints stay float32. fp16: float16 on "
-      "GPU with dynamic loss scaling.")
-  flags.DEFINE_enum(
-      "bf16_implementation", "grappler", ["grappler", "cast"],
-      "How --precision=bf16 is done. grappler: TensorFlow's "
-      "auto_mixed_precision_onednn_bfloat16 rewrite of the float32 graph "
-      "(fastest on CPU, see README). cast: explicit casts in the model "
-      "(BertModel(compute_type=tf.bfloat16)); use it on GPU/TPU.")
-  flags.DEFINE_bool(
-      "use_xla", False,
-      "Compile the graph with XLA (session-level global JIT). On CPU it also "
-      "needs TF_XLA_FLAGS=--tf_xla_cpu_global_jit; see the README for when "
-      "it helps.")
-  flags.DEFINE_integer(
-      "num_accumulation_steps", 1,
-      "Average gradients over this many micro-batches of train_batch_size / "
-      "num_accumulation_steps examples before each update, so that a large "
-      "train_batch_size fits in memory. Must divide train_batch_size.")
-  flags.DEFINE_enum(
-      "distribution_strategy", "none", list(STRATEGIES),
-      "tf.distribute engine for CPU/GPU training. mirrored: all local GPUs "
-      "(--num_gpus), or the CPU; multi_worker_mirrored: several machines "
-      "described by the TF_CONFIG environment variable. train_batch_size is "
-      "the global batch.")
-  flags.DEFINE_integer(
-      "num_gpus", 0,
-      "GPUs to mirror over with --distribution_strategy=mirrored (0: CPU).")
-  flags.DEFINE_bool(
-      "use_horovod", False,
-      "Data-parallel training with Horovod (optional package), launched with "
-      "`horovodrun -np N python <script> ... --use_horovod`. train_batch_size "
-      "is the global batch; rank 0 writes checkpoints and results.")
-  flags.DEFINE_bool(
-      "bucket_by_length", False,
-      "CPU/GPU: batch examples of similar length together (buckets %d word "
-      "pieces wide, from the input_mask of each example) and pad each batch "
-      "to its longest example instead of --max_seq_length. Same results, "
-      "less work on padding; prediction results keep the input order. Not "
-      "with --use_tpu, whose shapes must be static." % BUCKET_WIDTH)
-  flags.DEFINE_string(
-      "export_dir", None,
-      "Directory to write a SavedModel for serving after training and "
-      "evaluation, from the last checkpoint in --output_dir. Each export is a "
-      "new subdirectory <export_dir>/<unix timestamp>/, written under a "
-      "temporary name and renamed when complete. Its serving_default "
-      "signature takes int32 input_ids, input_mask and segment_ids "
-      "[batch, max_seq_length]; load it with tf.saved_model.load.")
 
 
 def validate_runtime_flags(train_batch_size):
   """Rejects inconsistent runtime flags before any work starts."""
   strategy = FLAGS.distribution_strategy
   if FLAGS.use_horovod and (FLAGS.use_tpu or strategy != "none"):
-    raise ValueError("--use_horovod cannot be combined with --use_tpu or "
+    raise UserError("--use_horovod cannot be combined with --use_tpu or "
                      "--distribution_strategy=%s." % strategy)
   if FLAGS.use_tpu and FLAGS.bucket_by_length:
-    raise ValueError(
+    raise UserError(
         "--bucket_by_length cannot be combined with --use_tpu: TPU batches "
         "must all have the static shape [batch, max_seq_length].")
   if FLAGS.use_tpu and strategy != "none":
-    raise ValueError(
+    raise UserError(
         "--use_tpu and --distribution_strategy=%s cannot be combined: "
         "TPUEstimator distributes over TPU cores itself." % strategy)
   if FLAGS.precision == "fp16" and not tf.config.list_physical_devices("GPU"):
-    raise ValueError(
+    raise UserError(
         "--precision=fp16 needs a GPU and this machine has none; use "
         "--precision=bf16 on CPU, or --precision=fp32.")
   if (FLAGS.precision == "bf16" and not FLAGS.use_tpu and
@@ -167,24 +82,122 @@ def validate_runtime_flags(train_batch_size):
         "the graph in float32, and --bf16_implementation=cast runs slower "
         "than fp32.")
   if strategy == "multi_worker_mirrored" and not os.environ.get("TF_CONFIG"):
-    raise ValueError(
+    raise UserError(
         "--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
         "environment variable describing the cluster and this task.")
   if FLAGS.num_accumulation_steps < 1:
-    raise ValueError("--num_accumulation_steps must be at least 1.")
+    raise UserError("--num_accumulation_steps must be at least 1.")
   if train_batch_size % FLAGS.num_accumulation_steps != 0:
-    raise ValueError(
+    raise UserError(
         "--num_accumulation_steps=%d does not divide --train_batch_size=%d." %
         (FLAGS.num_accumulation_steps, train_batch_size))
   if FLAGS.num_accumulation_steps > 1 and strategy != "none":
-    raise ValueError(
+    raise UserError(
         "--num_accumulation_steps > 1 is not supported together with "
         "--distribution_strategy=%s; use a larger number of replicas or a "
         "single device." % strategy)
   replicas = num_replicas()
   if train_batch_size % replicas != 0:
-    raise ValueError("--train_batch_size=%d is not divisible by the %d "
+    raise UserError("--train_batch_size=%d is not divisible by the %d "
                      "replicas." % (train_batch_size, replicas))
+
+
+def check_flags(bert_config=None, max_seq_length=None, train_batch_size=None,
+                will_train=False, export_dir=None, output_dir=None):
+  """The checks every training script makes first, before touching a file.
+
+  Args:
+    bert_config: the `BertConfig` of --bert_config_file, whose
+      max_position_embeddings bounds `max_seq_length`.
+    max_seq_length: --max_seq_length.
+    train_batch_size: the global training batch, checked against the
+      replicas and accumulation steps of the runtime flags.
+    will_train: whether this run trains (without, --export_dir needs a
+      checkpoint in `output_dir` already).
+    export_dir, output_dir: --export_dir and --output_dir.
+
+  Raises:
+    UserError: naming the flag at fault.
+  """
+  if bert_config is not None and max_seq_length is not None:
+    check_max_seq_length(bert_config, max_seq_length)
+  if train_batch_size is not None:
+    if train_batch_size < 1:
+      raise UserError("--train_batch_size must be positive, not %d." %
+                      train_batch_size)
+    validate_runtime_flags(train_batch_size)
+  if export_dir:
+    check_export_dir(export_dir, output_dir, will_train)
+
+
+def check_max_seq_length(bert_config, max_seq_length):
+  """--max_seq_length must fit the model's position embeddings and hold
+  [CLS] and [SEP]."""
+  if max_seq_length > bert_config.max_position_embeddings:
+    raise UserError(
+        "Cannot use sequence length %d because the BERT model was only "
+        "trained up to sequence length %d: --max_seq_length must be at most "
+        "max_position_embeddings of --bert_config_file." %
+        (max_seq_length, bert_config.max_position_embeddings))
+  if max_seq_length < 3:
+    raise UserError("--max_seq_length=%d leaves no room for [CLS] and [SEP]." %
+                    max_seq_length)
+
+
+def load_bert_config(bert_config_file):
+  """`BertConfig.from_json_file`, its errors naming --bert_config_file."""
+  if not bert_config_file:
+    raise UserError("--bert_config_file is required.")
+  with command_line.reading("--bert_config_file=%s" % bert_config_file):
+    return modeling.BertConfig.from_json_file(bert_config_file)
+
+
+def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None):
+  """The `FullTokenizer` of --vocab_file and --do_lower_case, its errors
+  naming the flag; also checks the casing against an official checkpoint's
+  name in --init_checkpoint."""
+  if not vocab_file:
+    raise UserError("--vocab_file is required.")
+  with command_line.reading("--do_lower_case"):
+    tokenization.validate_case_matches_checkpoint(do_lower_case,
+                                                  init_checkpoint)
+  with command_line.reading("--vocab_file=%s" % vocab_file):
+    return tokenization.FullTokenizer(vocab_file=vocab_file,
+                                      do_lower_case=do_lower_case)
+
+
+def num_train_steps(num_examples, train_batch_size, num_train_epochs, source):
+  """Steps of `num_train_epochs` over `num_examples` training examples, as
+  the original counted them (the last partial batch of an epoch dropped).
+
+  Raises:
+    UserError: that is no step at all; `source` (e.g. "--data_dir=...")
+      names where the examples came from.
+  """
+  steps = int(num_examples / train_batch_size * num_train_epochs)
+  if steps < 1:
+    raise UserError(
+        "%s gives %d training examples: with --train_batch_size=%d and "
+        "--num_train_epochs=%s that is no training step. Use more data, a "
+        "smaller batch or more epochs." %
+        (source, num_examples, train_batch_size, num_train_epochs))
+  return steps
+
+
+def epoch_schedule(num_examples, source):
+  """(num_train_steps, num_warmup_steps) for --num_train_epochs over
+  `num_examples` at --train_batch_size, warming up over --warmup_proportion
+  of the steps (`source` names where the examples came from)."""
+  steps = num_train_steps(num_examples, FLAGS.train_batch_size,
+                          FLAGS.num_train_epochs, source)
+  return steps, int(steps * FLAGS.warmup_proportion)
+
+
+def log_features(features):
+  """Logs the names and shapes of a model_fn's input features."""
+  tf.logging.info("*** Features ***")
+  for name in sorted(features.keys()):
+    tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
 
 
 def cpu_has_native_bf16():
@@ -200,7 +213,7 @@ def cpu_has_native_bf16():
 def num_replicas():
   """Replicas the global batch is split over (1 without a strategy)."""
   if FLAGS.use_horovod:
-    return horovod().size()
+    return command_line.horovod().size()
   if FLAGS.distribution_strategy == "mirrored":
     return max(FLAGS.num_gpus, 1)
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
@@ -210,38 +223,6 @@ def num_replicas():
   return 1
 
 
-def horovod():
-  """The initialised `horovod.tensorflow` module (an optional extra)."""
-  try:
-    import horovod.tensorflow as hvd  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    raise ValueError(
-        "--use_horovod needs the optional package horovod: "
-        "HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 pip install "
-        "horovod==0.28.1")
-  if not hvd.is_initialized():
-    hvd.init()
-  return hvd
-
-
-TENSORFLOW_HUB_INSTALL = 'pip install "tensorflow-hub==0.15.0" "setuptools<81"'
-
-
-def tensorflow_hub():
-  """The `tensorflow_hub` module (an optional extra) with `hub.Module`."""
-  try:
-    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError(
-        "TF Hub modules need the optional package tensorflow-hub (%s): %s" %
-        (e, TENSORFLOW_HUB_INSTALL))
-  if not hasattr(hub, "Module"):
-    raise ImportError(
-        "tensorflow-hub %s has no hub.Module (removed in 0.16), which TF1 "
-        "BERT modules need: %s" % (hub.__version__, TENSORFLOW_HUB_INSTALL))
-  return hub
-
-
 def _horovod_on():
   # Library use (tests, notebooks) may build input functions unparsed.
   return FLAGS.is_parsed() and FLAGS.use_horovod
@@ -249,20 +230,24 @@ def _horovod_on():
 
 def is_chief():
   """Whether this process writes checkpoints and results (Horovod rank 0)."""
-  return not _horovod_on() or horovod().rank() == 0
+  return not _horovod_on() or command_line.horovod().rank() == 0
 
 
 def _horovod_average(grads):
   """Averages every gradient over the Horovod processes."""
-  hvd = horovod()
+  hvd = command_line.horovod()
   return [None if g is None else hvd.allreduce(
       tf.convert_to_tensor(g), op=hvd.Average) for g in grads]
 
 
-def _input_shard():
-  """(number of shards, this process's shard) for input files."""
-  if _horovod_on():
-    return horovod().size(), horovod().rank()
+def _input_shard(input_context=None, is_training=True):
+  """(number of shards, this worker's shard) of the input records: one per
+  input pipeline of a multi-worker strategy, or, in training, one per
+  Horovod process."""
+  if input_context is not None and input_context.num_input_pipelines > 1:
+    return input_context.num_input_pipelines, input_context.input_pipeline_id
+  if _horovod_on() and is_training:
+    return command_line.horovod().size(), command_line.horovod().rank()
   return 1, 0
 
 
@@ -285,7 +270,8 @@ def session_config():
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
   if FLAGS.use_horovod:
-    config.gpu_options.visible_device_list = str(horovod().local_rank())
+    config.gpu_options.visible_device_list = str(
+        command_line.horovod().local_rank())
   return config
 
 
@@ -314,139 +300,6 @@ def _strategy():
   return None
 
 
-def setup_logging():
-  """INFO logging, each line once.
-
-  TensorFlow's logger has a handler of its own; passing its records on to the
-  handler absl installs as well would print every line twice.
-  """
-  tf.logging.set_verbosity(tf.logging.INFO)
-  tf.get_logger().propagate = False
-
-
-def check_output_dir(output_dir):
-  """Creates `output_dir`, failing early and clearly if it cannot be used.
-
-  A `gs://` directory needs Google Cloud credentials (`check_gcs_credentials`)
-  before it is touched, so that a machine without any fails at once instead
-  of waiting on the network. A local directory must take a new file: as root,
-  permission bits say little, and /proc or a read-only mount refuse writes
-  anyway. Temporary files of runs of this machine that were killed while
-  writing are removed (`remove_stale_temp_files`).
-  """
-  if not output_dir:
-    raise ValueError("--output_dir is required.")
-  if output_dir.startswith("gs://"):
-    check_gcs_credentials("--output_dir=%s" % output_dir)
-  try:
-    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
-      raise ValueError("--output_dir=%s is a file, not a directory." %
-                       output_dir)
-    tf.io.gfile.makedirs(output_dir)
-  except (tf.errors.OpError, OSError) as e:
-    raise ValueError("--output_dir=%s cannot be created: %s" %
-                     (output_dir, error_text(e)))
-  if "://" not in output_dir:
-    probe = temp_path(os.path.join(output_dir, ".write_test"))
-    try:
-      with open(probe, "w"):
-        pass
-      os.remove(probe)
-    except OSError as e:
-      raise ValueError("--output_dir=%s is not writable: %s" %
-                       (output_dir, e.strerror or e))
-    remove_stale_temp_files(output_dir)
-
-
-def check_gcs_credentials(what):
-  """Raises ValueError, saying how to provide them, if TensorFlow would find
-  no Google Cloud credentials for `what` (a `gs://` flag, named in the
-  message).
-
-  Looks where TensorFlow's GCS client looks: $GOOGLE_APPLICATION_CREDENTIALS,
-  gcloud's application default credentials ($CLOUDSDK_CONFIG or
-  ~/.config/gcloud), and the metadata server of a Google Cloud VM, given one
-  second to answer (skipped with NO_GCE_CHECK=true, as TensorFlow does).
-  """
-  if os.environ.get("GOOGLE_AUTH_TOKEN_FOR_TESTING"):
-    return
-  key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-  if key_file:
-    if not os.path.isfile(key_file):
-      raise ValueError("%s: GOOGLE_APPLICATION_CREDENTIALS=%s is not a file." %
-                       (what, key_file))
-    return
-  config_dir = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(
-      os.path.expanduser("~"), ".config", "gcloud")
-  if os.path.isfile(os.path.join(config_dir,
-                                 "application_default_credentials.json")):
-    return
-  if (os.environ.get("NO_GCE_CHECK", "").lower() != "true" and
-      _metadata_server_reachable()):
-    return
-  raise ValueError(
-      "%s is on Google Cloud Storage, but no Google Cloud credentials were "
-      "found. Set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
-      "file, or run `gcloud auth application-default login`, or run on a "
-      "Google Cloud VM or TPU; or use a local directory." % what)
-
-
-def _metadata_server_reachable(timeout=1.0):
-  """Whether a Google Cloud metadata server answers within `timeout` seconds.
-
-  As google-auth checks: the reply must carry `Metadata-Flavor: Google` (a
-  proxy or firewall may answer anything), and no proxy is used.
-  """
-  # An IP address: looking up metadata.google.internal could hang.
-  host = os.environ.get("GCE_METADATA_IP", "169.254.169.254")
-  request = urllib.request.Request("http://%s/" % host,
-                                   headers={"Metadata-Flavor": "Google"})
-  opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-  try:
-    with opener.open(request, timeout=timeout) as response:
-      return response.headers.get("Metadata-Flavor") == "Google"
-  except Exception:  # pylint: disable=broad-except
-    return False  # Refused, timed out, not HTTP: not a metadata server.
-
-
-def error_text(error):
-  """The message of `error`; for a TensorFlow error, the line that says what
-  went wrong, without the graph node and stack TensorFlow adds."""
-  if not isinstance(error, tf.errors.OpError):
-    return str(error)
-  lines = [l.strip() for l in (error.message or "").splitlines() if l.strip()]
-  for i, line in enumerate(lines[:-1]):
-    if line.startswith("Node: "):
-      return lines[i + 1]
-  return lines[0] if lines else type(error).__name__
-
-
-# Errors that say what to fix: a flag, a path, an input file (and, below,
-# NonFiniteLossError: the loss).
-USER_ERRORS = (ValueError, OSError, tf.errors.NotFoundError,
-               tf.errors.PermissionDeniedError, tf.errors.DataLossError)
-
-
-def exit_on_user_error(main):
-  """Wraps a script's `main` for `app.run`: a `USER_ERRORS` error ends the
-  run with one line, `<script>: error: <message>`, and exit status 1.
-
-  The messages of these errors name the flag, file or step at fault; a
-  traceback, from deep inside TensorFlow for some, would only bury them.
-  Other exceptions keep their traceback.
-  """
-
-  @functools.wraps(main)
-  def wrapped(argv):
-    try:
-      return main(argv)
-    except USER_ERRORS + (NonFiniteLossError,) as e:
-      sys.exit("%s: error: %s" % (os.path.basename(sys.argv[0]),
-                                  error_text(e)))
-
-  return wrapped
-
-
 # The inputs of an exported model's serving_default signature.
 SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
@@ -460,15 +313,15 @@ def check_export_dir(export_dir, output_dir, will_train):
   if not export_dir:
     return
   if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
-    raise ValueError(
+    raise UserError(
         "--export_dir=%s is a file, not a directory: SavedModels are written "
         "to new subdirectories of it." % export_dir)
   try:
     tf.io.gfile.makedirs(export_dir)
   except (tf.errors.OpError, OSError) as e:
-    raise ValueError("--export_dir=%s cannot be created: %s" % (export_dir, e))
+    raise UserError("--export_dir=%s cannot be created: %s" % (export_dir, e))
   if not will_train and not tf.train.latest_checkpoint(output_dir):
-    raise ValueError(
+    raise UserError(
         "--export_dir exports the model trained in --output_dir=%s, which has "
         "no checkpoint: add --do_train, or point --output_dir at a "
         "fine-tuned model." % output_dir)
@@ -499,7 +352,7 @@ def export_saved_model(estimator, export_dir, seq_length):
     the path of the SavedModel.
   """
   if not tf.train.latest_checkpoint(estimator.model_dir):
-    raise ValueError("No checkpoint in %s to export." % estimator.model_dir)
+    raise UserError("No checkpoint in %s to export." % estimator.model_dir)
   path = estimator.export_saved_model(export_dir,
                                       serving_input_receiver_fn(seq_length))
   if isinstance(path, bytes):
@@ -518,14 +371,13 @@ def build_estimator(model_fn, output_dir, train_batch_size,
   converted). `train_batch_size` is the global batch: each replica and each
   accumulation micro-step reads its share.
   """
-  validate_runtime_flags(train_batch_size)
   micro_batch = train_batch_size // FLAGS.num_accumulation_steps
   if FLAGS.use_horovod:
-    micro_batch //= horovod().size()
+    micro_batch //= command_line.horovod().size()
     if not is_chief():
       # Only rank 0 keeps checkpoints; the others train in a scratch dir.
       output_dir = os.path.join(output_dir, "horovod_rank_%d" %
-                                horovod().rank())
+                                command_line.horovod().rank())
   strategy = _strategy()
   if strategy is not None:
     return _distributed_estimator(model_fn, output_dir, strategy,
@@ -630,19 +482,24 @@ def _with_batch_size(input_fn, batch_size):
   return wrapped
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
   """Training stopped because the loss became NaN or infinite."""
 
 
-class InputDataError(ValueError):
+class InputDataError(UserError):
   """An input file is corrupt or truncated, found while reading it."""
 
 
-def train(estimator, input_fn, max_steps, hooks=None, input_files=None):
+def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
+          batch_size=None):
   """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
   which is how Estimator starts a MultiWorkerMirroredStrategy cluster.
 
-  `input_files`, the files `input_fn` reads, are named if one is corrupt.
+  Off TPU, progress (steps/sec, examples/sec, loss, ETA) is logged every
+  --log_every_n_steps and a summary written at the end (`ThroughputHook`);
+  on TPU, TPUEstimator logs it. `batch_size` defaults to
+  --train_batch_size. `input_files`, the files `input_fn` reads, are named
+  if one is corrupt.
 
   Raises:
     NonFiniteLossError: the loss became NaN or infinite; the step that
@@ -650,6 +507,11 @@ def train(estimator, input_fn, max_steps, hooks=None, input_files=None):
     InputDataError: an input file is truncated or corrupt (TensorFlow finds
       it only when reading reaches the damage).
   """
+  hooks = list(hooks or [])
+  if not FLAGS.use_tpu:
+    hooks.append(ThroughputHook(
+        batch_size or FLAGS.train_batch_size, max_steps,
+        FLAGS.log_every_n_steps, FLAGS.output_dir))
   last = [h for h in hooks or () if isinstance(h, ThroughputHook)]
   try:
     _train(estimator, input_fn, max_steps, hooks)
@@ -661,7 +523,8 @@ def train(estimator, input_fn, max_steps, hooks=None, input_files=None):
         "Input files: %s. A file cut short, e.g. by an interrupted copy or "
         "write, cannot be read past the damage: copy or create it again. "
         "The checkpoints in %s are intact; a rerun resumes from the last." %
-        (" after step %d" % step if step is not None else "", error_text(e),
+        (" after step %d" % step if step is not None else "",
+         command_line.error_text(e),
          ", ".join(files[:5]) + (" and %d more" % (len(files) - 5)
                                  if len(files) > 5 else "") or "?",
          estimator.model_dir))
@@ -681,7 +544,7 @@ def _train(estimator, input_fn, max_steps, hooks):
   if FLAGS.use_horovod:
     # Every process starts from rank 0's initial weights.
     hooks = list(hooks or []) + [
-        horovod().BroadcastGlobalVariablesHook(0)]
+        command_line.horovod().BroadcastGlobalVariablesHook(0)]
   if FLAGS.distribution_strategy == "multi_worker_mirrored":
     # train_and_evaluate wants the Estimator itself, not the wrapper.
     input_fn = _with_batch_size(input_fn, estimator.batch_sizes["train"])
@@ -726,36 +589,49 @@ def init_from_checkpoint(init_checkpoint, use_tpu):
   return scaffold_fn
 
 
+def decode_record(record, name_to_features):
+  """Parses one serialized example; int64 becomes int32, which TPUs need and
+  which costs nothing elsewhere."""
+  example = tf.parse_single_example(record, name_to_features)
+  for name in list(example.keys()):
+    if example[name].dtype == tf.int64:
+      example[name] = tf.cast(example[name], tf.int32)
+  return example
+
+
 def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
                               drop_remainder, shuffle_buffer=100,
-                              bucket_by_length=False):
+                              interleave_files=False, repeat=None,
+                              deterministic=True, bucket_by_length=False):
   """An `input_fn` over TFRecord files of fixed-length features.
 
-  int64 features are cast to int32, which TPUs need and which costs nothing
-  elsewhere. Training repeats and shuffles; evaluation reads once, in order
-  (with `bucket_by_length`, see `batch_examples`).
+  Training repeats and shuffles; evaluation reads once, in order (or, with
+  `repeat`, over and over, for a fixed number of steps). Each worker of a
+  multi-worker strategy or Horovod reads its own share of the records.
+
+  With `interleave_files` (pre-training on many files), training reads the
+  files in shuffled order, several at once, interleaved; unless
+  `deterministic`, a file that is slow to read does not hold up the others.
+
+  With `bucket_by_length` (CPU/GPU), batches hold examples of similar length,
+  each cut to its longest (see `batch_examples`).
   """
   if isinstance(input_files, str):
     input_files = [input_files]
 
-  def decode_record(record):
-    example = tf.parse_single_example(record, name_to_features)
-    for name in list(example.keys()):
-      if example[name].dtype == tf.int64:
-        example[name] = tf.cast(example[name], tf.int32)
-    return example
-
   def input_fn(params, input_context=None):
-    d = tf.data.TFRecordDataset(input_files)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-      # Each worker reads its own share of the records.
-      d = d.shard(input_context.num_input_pipelines,
-                  input_context.input_pipeline_id)
-    num_shards, shard = _input_shard()
-    if num_shards > 1 and is_training:
-      d = d.shard(num_shards, shard)
-    d = batch_examples(d, params["batch_size"], is_training, drop_remainder,
-                       shuffle_buffer, decode_record, bucket_by_length)
+    num_shards, shard = _input_shard(input_context, is_training)
+    if is_training and interleave_files:
+      d = _interleaved_records(input_files, deterministic, num_shards, shard)
+    else:
+      d = tf.data.TFRecordDataset(input_files)
+      if num_shards > 1:
+        # Each worker reads its own share of the records.
+        d = d.shard(num_shards, shard)
+    d = batch_examples(
+        d, params["batch_size"], is_training, drop_remainder, shuffle_buffer,
+        lambda record: decode_record(record, name_to_features),
+        bucket_by_length, repeat=repeat)
     return d.prefetch(tf.data.AUTOTUNE)
 
   return input_fn
@@ -763,29 +639,34 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
 
 def batch_examples(dataset, batch_size, is_training, drop_remainder,
                    shuffle_buffer=100, decode=None, bucket_by_length=False,
-                   mask_feature="input_mask"):
+                   mask_feature="input_mask", repeat=None):
   """Batches a dataset of feature dicts padded to one length.
 
-  Training repeats and shuffles (`shuffle_buffer` records, before `decode`);
-  evaluation and prediction read once, in order. `decode`, if given, maps
-  each record to its feature dict.
+  Training shuffles (`shuffle_buffer` records, before `decode`); evaluation
+  and prediction read in order. Training repeats, and so does anything with
+  `repeat`; the rest reads once. `decode`, if given, maps each record to its
+  feature dict.
 
   With `bucket_by_length` (CPU/GPU only: shapes vary), see `_by_length`:
   batches hold examples of similar length and are trimmed to the longest;
   each training epoch still sees every example once.
   """
+  if repeat is None:
+    repeat = is_training
   if bucket_by_length:
     return _by_length(dataset, batch_size, is_training, shuffle_buffer,
-                      decode, mask_feature)
+                      decode, mask_feature, repeat)
+  if repeat:
+    dataset = dataset.repeat()
   if is_training:
-    dataset = dataset.repeat().shuffle(buffer_size=shuffle_buffer)
+    dataset = dataset.shuffle(buffer_size=shuffle_buffer)
   if decode is not None:
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def _by_length(dataset, batch_size, is_training, shuffle_buffer, decode,
-               mask_feature):
+               mask_feature, repeat):
   """Length-bucketed batches, one epoch at a time.
 
   Each example's length is the number of ones in its `mask_feature`; lengths
@@ -826,7 +707,7 @@ def _by_length(dataset, batch_size, is_training, shuffle_buffer, decode,
   dataset = dataset.map(
       lambda batch: _cut_to_longest(batch, seq_length, mask_feature),
       num_parallel_calls=tf.data.AUTOTUNE)
-  return dataset.repeat() if is_training else dataset
+  return dataset.repeat() if repeat else dataset
 
 
 def _cut_to_longest(batch, seq_length, mask_feature):
@@ -857,7 +738,7 @@ def in_input_order(predictions):
   index come from an input read in order and pass through as they are.
 
   Raises:
-    ValueError: the predictions skipped an input position.
+    RuntimeError: the predictions skipped an input position (a bug).
   """
   pending = {}
   position = 0
@@ -870,136 +751,39 @@ def in_input_order(predictions):
       yield pending.pop(position)
       position += 1
   if pending:
-    raise ValueError(
+    raise RuntimeError(
         "Bucketed prediction lost examples: got no prediction for input "
         "position %d, but for %d later ones." % (position, len(pending)))
 
 
-def temp_path(path):
-  """Where to write `path` before renaming it: `<path>.tmp-<host>-<pid>-<hex>`.
+# How many files pre-training reads at once.
+_MAX_FILES_READ_AT_ONCE = 4
 
-  The host and process id let `remove_stale_temp_files` tell the leftovers
-  of a killed run from a file that a live process is still writing.
+
+def _interleaved_records(input_files, deterministic, num_shards, shard):
+  """The records of `input_files`, shuffled file order, several files read
+  at once; endless (each file restarts when it ends).
+
+  A worker `shard` of `num_shards` reads its own files, or, with fewer
+  files than workers, its own records of each file: shards taken after the
+  shuffle would differ in order between unseeded workers, and overlap.
   """
-  return "%s.tmp-%s-%d-%s" % (path, socket.gethostname(), os.getpid(),
-                              uuid.uuid4().hex[:8])
-
-
-_TEMP_NAME_RE = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
-
-
-def remove_stale_temp_files(directory):
-  """Removes the `temp_path` files in `directory` whose writer, a process of
-  this host, no longer runs (it was killed while writing).
-
-  Files of live processes, or of other hosts sharing the directory, stay.
-
-  Returns:
-    the names of the files removed.
-  """
-  host = socket.gethostname()
-  removed = []
-  for name in sorted(tf.io.gfile.listdir(directory)):
-    match = _TEMP_NAME_RE.search(name)
-    if (not match or match.group("host") != host or
-        _process_exists(int(match.group("pid")))):
-      continue
-    try:
-      tf.io.gfile.remove(os.path.join(directory, name))
-    except (tf.errors.OpError, OSError):
-      continue  # Removed by another process, or a directory: not ours.
-    removed.append(name)
-  if removed:
-    tf.logging.warning("Removed %d temporary file(s) that an interrupted run "
-                       "left in %s: %s", len(removed), directory,
-                       ", ".join(removed))
-  return removed
-
-
-def _process_exists(pid):
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except OSError:
-    return True  # It exists but belongs to another user.
-  return True
-
-
-def _remove_quietly(path):
-  try:
-    if tf.io.gfile.exists(path):
-      tf.io.gfile.remove(path)
-  except (tf.errors.OpError, OSError):
-    pass
-
-
-class TFRecordWriter(object):
-  """Writes a TFRecord file under a temporary name and renames it when done.
-
-  A run killed while writing leaves no file under the final name, so a later
-  run never reads a half-written file as if it were complete; the next run
-  in the same output directory removes the temporary file (`check_output_dir`).
-  """
-
-  def __init__(self, path):
-    self.path = path
-    self._tmp_path = temp_path(path)
-    self._writer = tf.io.TFRecordWriter(self._tmp_path)
-    self.count = 0
-
-  def write(self, serialized):
-    self._writer.write(serialized)
-    self.count += 1
-
-  def close(self):
-    try:
-      self._writer.close()
-      tf.io.gfile.rename(self._tmp_path, self.path, overwrite=True)
-    except BaseException:
-      _remove_quietly(self._tmp_path)
-      raise
-
-  def abort(self):
-    self._writer.close()
-    _remove_quietly(self._tmp_path)
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, exc_type, exc_value, traceback):
-    if exc_type is None:
-      self.close()
-    else:
-      self.abort()
-
-
-def write_text_atomically(path, text):
-  """Writes `text` to `path` so that readers see the old file or the new one.
-
-  If writing fails (a full disk, an error), the old file stays as it was and
-  the temporary file is removed.
-  """
-  tmp_path = temp_path(path)
-  try:
-    with tf.io.gfile.GFile(tmp_path, "w") as writer:
-      writer.write(text)
-    tf.io.gfile.rename(tmp_path, path, overwrite=True)
-  except BaseException:
-    _remove_quietly(tmp_path)
-    raise
-
-
-def write_eval_results(output_dir, result, file_name="eval_results.txt"):
-  """Logs and writes `key = value` lines, sorted by key, as the original."""
-  lines = []
-  tf.logging.info("***** Eval results *****")
-  for key in sorted(result.keys()):
-    tf.logging.info("  %s = %s", key, str(result[key]))
-    lines.append("%s = %s\n" % (key, str(result[key])))
-  path = os.path.join(output_dir, file_name)
-  write_text_atomically(path, "".join(lines))
-  return path
+  d = tf.data.Dataset.from_tensor_slices(tf.constant(input_files))
+  read = tf.data.TFRecordDataset
+  if num_shards > 1 and len(input_files) >= num_shards:
+    d = d.shard(num_shards, shard)
+    num_files = len(range(shard, len(input_files), num_shards))
+  else:
+    num_files = len(input_files)
+    if num_shards > 1:
+      read = lambda path: tf.data.TFRecordDataset(path).shard(num_shards,
+                                                              shard)
+  d = d.repeat()
+  d = d.shuffle(buffer_size=num_files)
+  cycle_length = min(_MAX_FILES_READ_AT_ONCE, num_files)
+  return d.interleave(read, cycle_length=cycle_length,
+                      num_parallel_calls=cycle_length,
+                      deterministic=deterministic)
 
 
 class ThroughputHook(tf.train.SessionRunHook):
@@ -1081,7 +865,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     line = json.dumps(summary, sort_keys=True)
     tf.logging.info("TRAINING_SUMMARY %s", line)
     if self._output_dir:
-      write_text_atomically(
+      output_files.write_text_atomically(
           os.path.join(self._output_dir, "training_summary.json"), line + "\n")
 
 

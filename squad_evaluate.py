@@ -40,6 +40,7 @@ import collections
 import json
 import os
 import re
+import socket
 import string
 import sys
 import uuid
@@ -457,15 +458,26 @@ def evaluate(dataset_file, prediction_file, na_prob_file=None,
   return evaluate_v2(dataset, preds, na_probs, na_prob_thresh)
 
 
+def temp_path(path):
+  """Where to write `path` before renaming it: `<path>.tmp-<host>-<pid>-<hex>`.
+
+  The project's one naming scheme for files being written (its TensorFlow
+  scripts use it through `output_files`): the host and process id let a
+  later run tell the leftovers of a killed writer from a file that a live
+  process is still writing. It lives here because this module must stay free
+  of TensorFlow and the rest of the project may import it.
+  """
+  return "%s.tmp-%s-%d-%s" % (path, socket.gethostname(), os.getpid(),
+                              uuid.uuid4().hex[:8])
+
+
 def write_json_atomically(path, obj):
   """Writes json.dumps(obj) to `path` so readers never see a partial file.
 
-  The data goes to a fresh file in the same directory (same file system, so
-  os.replace is atomic) that is renamed over `path` once complete.
+  The data goes to `temp_path(path)` (same directory, so os.replace is
+  atomic), renamed over `path` once complete.
   """
-  directory = os.path.dirname(os.path.abspath(path))
-  tmp_path = os.path.join(directory, ".%s.%s.tmp" % (os.path.basename(path),
-                                                     uuid.uuid4().hex))
+  tmp_path = temp_path(path)
   # Mode 0o666 lets the umask decide permissions, as a plain open() would.
   fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   try:

@@ -28,10 +28,10 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import convert_checkpoint
 import modeling
+import output_files
 import run_classifier
 import run_pretraining
 import run_squad
-import runtime
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 ROWS = [
@@ -264,7 +264,7 @@ def test_stale_temp_files_only_of_dead_processes_are_removed(tmp_path):
   for path in (stale, live, other_host, unrelated):
     with open(path, "w") as f:
       f.write("x")
-  assert runtime.remove_stale_temp_files(str(tmp_path)) == [
+  assert output_files.remove_stale_temp_files(str(tmp_path)) == [
       os.path.basename(stale)]
   assert sorted(os.listdir(str(tmp_path))) == sorted(
       os.path.basename(p) for p in (live, other_host, unrelated))
@@ -306,7 +306,7 @@ def assert_old_file_and_nothing_else(directory, name, old_text):
 def test_eval_results_failing_half_way_keep_the_old_file(tmp_path, disk_full):
   (tmp_path / "eval_results.txt").write_text("eval_accuracy = 0.5\n")
   with pytest.raises(OSError, match="No space left"):
-    runtime.write_eval_results(str(tmp_path), {"eval_accuracy": 0.75,
+    output_files.write_eval_results(str(tmp_path), {"eval_accuracy": 0.75,
                                                "eval_loss": 0.25})
   assert_old_file_and_nothing_else(tmp_path, "eval_results.txt",
                                    "eval_accuracy = 0.5\n")
@@ -636,7 +636,7 @@ def test_unusable_output_dir_is_refused_at_once(tmp_path, monkeypatch,
     (tmp_path / "a_file").write_text("x")
   start = time.time()
   with pytest.raises(ValueError) as error:
-    runtime.check_output_dir(output_dir)
+    output_files.prepare_output_dir(output_dir)
   assert message in str(error.value)
   assert time.time() - start < 5
 
@@ -645,7 +645,7 @@ def test_gcs_key_file_that_does_not_exist_is_named(monkeypatch):
   monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
   with pytest.raises(ValueError, match="GOOGLE_APPLICATION_CREDENTIALS="
                      "/nonexistent/key.json is not a file"):
-    runtime.check_output_dir("gs://bucket/out")
+    output_files.prepare_output_dir("gs://bucket/out")
 
 
 class _MetadataHandler(http.server.BaseHTTPRequestHandler):
@@ -673,7 +673,7 @@ def test_metadata_server_is_recognised_by_its_reply(monkeypatch, flavor,
   try:
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:%d" %
                        server.server_address[1])
-    assert runtime._metadata_server_reachable() == found  # pylint: disable=protected-access
+    assert output_files._metadata_server_reachable() == found  # pylint: disable=protected-access
   finally:
     server.shutdown()
     server.server_close()
@@ -684,7 +684,7 @@ def test_metadata_server_probe_is_bounded(monkeypatch):
   # once, where a proxy answers for every address).
   monkeypatch.setenv("GCE_METADATA_IP", "10.255.255.1")
   start = time.time()
-  assert not runtime._metadata_server_reachable(timeout=1.0)  # pylint: disable=protected-access
+  assert not output_files._metadata_server_reachable(timeout=1.0)  # pylint: disable=protected-access
   assert time.time() - start < 3
 
 

@@ -279,6 +279,41 @@ def test_input_fn_gives_fixed_int32_batches(workdir, is_training):
   assert set(batch["input_mask"].reshape(-1)) <= {0, 1}
 
 
+def _records_seen(input_files, num_batches, num_pipelines=1, pipeline_id=0):
+  """The distinct examples (their input_ids) of `num_batches` training
+  batches of 4 that worker `pipeline_id` of `num_pipelines` reads."""
+  input_fn = run_pretraining.input_fn_builder(
+      input_files, SEQ_LENGTH, MAX_PREDICTIONS, is_training=True)
+  context = tf.distribute.InputContext(num_input_pipelines=num_pipelines,
+                                       input_pipeline_id=pipeline_id)
+  seen = set()
+  with tf.Graph().as_default():
+    features = tf.data.make_one_shot_iterator(
+        input_fn({"batch_size": 4}, input_context=context)).get_next()
+    with tf.Session() as sess:
+      for _ in range(num_batches):
+        seen.update(tuple(row) for row in sess.run(features["input_ids"]))
+  return seen
+
+
+@pytest.mark.parametrize("num_files", [1, 3])
+def test_training_workers_read_disjoint_shares_of_the_data(tmp_path,
+                                                           workdir,
+                                                           num_files):
+  """With several workers (a multi-worker strategy or Horovod), each reads
+  its own share of the examples, whether there are more files than workers
+  or fewer, and together they read them all."""
+  files = [write_pretraining_data(tmp_path / ("part%d.tfrecord" % i),
+                                  workdir["tokenizer"], 24 // num_files,
+                                  seed=10 + i) for i in range(num_files)]
+  everything = _records_seen(files, 60)
+  assert len(everything) > 16  # Few duplicates among the 24 random examples.
+  shares = [_records_seen(files, 60, 2, i) for i in (0, 1)]
+  assert not shares[0] & shares[1]
+  assert shares[0] | shares[1] == everything
+  assert min(len(shares[0]), len(shares[1])) >= len(everything) // 4
+
+
 def test_input_files_are_checked_against_the_lengths(workdir):
   data_file = workdir["data_file"]
   run_pretraining.check_input_files(

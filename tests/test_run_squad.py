@@ -21,6 +21,7 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import modeling
 import run_squad
+import runtime
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -730,9 +731,10 @@ def test_too_little_training_data_is_an_error(parsed_flags):
   parsed_flags.train_batch_size = 32
   parsed_flags.num_train_epochs = 1.0
   parsed_flags.train_file = "small.json"
-  with pytest.raises(ValueError, match="no training step"):
-    run_squad._num_train_steps(10)
-  assert run_squad._num_train_steps(64) == 2
+  with pytest.raises(ValueError, match="small.json gives 10 training.*no "
+                     "training step"):
+    runtime.num_train_steps(10, 32, 1.0, "--train_file=small.json")
+  assert runtime.num_train_steps(64, 32, 1.0, "--train_file=small.json") == 2
 
 
 def test_flag_defaults_match_the_original():

@@ -265,7 +265,7 @@ def test_in_input_order_restores_order_and_finds_gaps():
   assert [p["p"] for p in runtime.in_input_order(shuffled)] == [0, 10, 20, 30]
   unindexed = [{"p": 5}, {"p": 1}]
   assert list(runtime.in_input_order(unindexed)) == unindexed
-  with pytest.raises(ValueError, match="got no prediction for input "
+  with pytest.raises(RuntimeError, match="got no prediction for input "
                      "position 1, but for 2 later ones"):
     list(runtime.in_input_order(
         [{runtime.EXAMPLE_INDEX: i} for i in (0, 2, 3)]))

@@ -22,7 +22,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_testing
 import modeling
-import runtime
+import command_line
 
 SEQ_LENGTH = 32
 TOLERANCE = 1e-5
@@ -188,4 +188,4 @@ def test_import_needs_no_tensorflow_hub(monkeypatch):
     monkeypatch.delitem(sys.modules, name, raising=False)
     __import__(name)
   with pytest.raises(ImportError, match="tensorflow-hub==0.15.0"):
-    runtime.tensorflow_hub()
+    command_line.tensorflow_hub()

@@ -1,0 +1,211 @@
+"""How every script starts and ends on the command line.
+
+- A quiet start: imported first by a script run as a command, this module
+  sets TensorFlow's C++ log level (unless the user set TF_CPP_MIN_LOG_LEVEL)
+  and drops the three "Unable to register cu... factory" lines that
+  TensorFlow 2.15 prints at import on every machine, GPU or not. A healthy
+  run then prints no line that looks like an error. `--verbosity=1` (or
+  TF_CPP_MIN_LOG_LEVEL=0) gives everything back, the compat API's
+  deprecation warnings included.
+- One error path: bad input raises `UserError` (its message names the flag,
+  file or line, and what was expected); `run` ends such a run with one line,
+  `<script>: error: <message>`, and exit status 1. Any other exception keeps
+  its traceback: it is a bug, and the traceback is what finds it.
+- Optional packages (Horovod, TensorFlow Hub), imported only when a flag asks
+  for them, with an error that says what to install.
+
+This module imports TensorFlow only inside functions, so that importing it
+first can still change how TensorFlow starts.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import contextlib
+import functools
+import os
+import re
+import sys
+import tempfile
+
+
+class UserError(ValueError):
+  """Bad input: a flag, a path or an input file. The message says what to fix.
+
+  A ValueError, so that library callers that catch ValueError keep working.
+  """
+
+
+# TensorFlow 2.15 registers its CUDA plugins twice at import and says so at
+# ERROR level, with or without a GPU (fixed in later releases).
+_IMPORT_NOISE = re.compile(
+    r"Unable to register cu(DNN|FFT|BLAS) factory: Attempting to register "
+    r"factory for plugin cu\w+ when one has already been registered")
+
+
+def _run_as_script():
+  """Whether the main program is one of this project's scripts."""
+  main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+  if not main_file:
+    return False
+  here = os.path.dirname(os.path.abspath(__file__))
+  return os.path.dirname(os.path.abspath(main_file)) == here
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow without its start-up noise, unless the user set
+  TF_CPP_MIN_LOG_LEVEL (then TensorFlow prints what that level says)."""
+  if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    return
+  # 2: C++ errors only; the INFO and WARNING lines of a healthy start (CPU
+  # features, oneDNN, TensorRT) go.
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  with _stderr_filtered(_IMPORT_NOISE):
+    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+
+
+@contextlib.contextmanager
+def _stderr_filtered(pattern):
+  """Runs the block with file descriptor 2 captured, then writes back every
+  line that does not match `pattern` (C++ code writes to the descriptor, not
+  to sys.stderr)."""
+  try:
+    sys.stderr.flush()
+    saved = os.dup(2)
+  except (OSError, ValueError):
+    yield  # No real descriptor 2 (an embedding host): nothing to filter.
+    return
+  with tempfile.TemporaryFile(mode="w+b") as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      for line in captured.read().decode("utf-8", "replace").splitlines(True):
+        if not pattern.search(line):
+          sys.stderr.write(line)
+      sys.stderr.flush()
+
+
+if _run_as_script():
+  import_tensorflow_quietly()
+
+
+def setup_logging():
+  """INFO logging, each line once; deprecation warnings only if asked for.
+
+  TensorFlow's logger has a handler of its own; passing its records on to the
+  handler absl installs as well would print every line twice. The compat
+  API's deprecation warnings (a score of them per run, about TensorFlow's
+  own internals) are shown with `--verbosity=1` or more.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
+  verbosity = flags.FLAGS.verbosity if flags.FLAGS.is_parsed() else 0
+  tf.logging.set_verbosity(tf.logging.DEBUG if verbosity >= 1 else
+                           tf.logging.INFO)
+  tf.get_logger().propagate = False
+  deprecation._PRINT_DEPRECATION_WARNINGS = verbosity >= 1  # pylint: disable=protected-access
+
+
+def error_text(error):
+  """The message of `error`; for a TensorFlow error, the line that says what
+  went wrong, without the graph node and stack TensorFlow adds."""
+  tf_errors = sys.modules.get("tensorflow.python.framework.errors_impl")
+  if tf_errors is None or not isinstance(error, tf_errors.OpError):
+    return str(error)
+  lines = [l.strip() for l in (error.message or "").splitlines() if l.strip()]
+  for i, line in enumerate(lines[:-1]):
+    if line.startswith("Node: "):
+      return lines[i + 1]
+  return lines[0] if lines else type(error).__name__
+
+
+def script_name():
+  return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "bert"
+
+
+def exit_on_user_error(main):
+  """Wraps a script's `main`: a `UserError` ends the run with one line,
+  `<script>: error: <message>`, and exit status 1. Other exceptions pass."""
+
+  @functools.wraps(main)
+  def wrapped(argv):
+    try:
+      return main(argv)
+    except UserError as e:
+      sys.exit("%s: error: %s" % (script_name(), error_text(e)))
+
+  return wrapped
+
+
+def run(main):
+  """`absl.app.run(main)` with the logging and the error path above."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+
+  @functools.wraps(main)
+  def main_with_logging(argv):
+    setup_logging()
+    return main(argv)
+
+  app.run(exit_on_user_error(main_with_logging))
+
+
+@contextlib.contextmanager
+def reading(what):
+  """Turns the ValueError or OSError that a library function raises while
+  reading the input `what` (e.g. "--bert_config_file=x.json") into a
+  UserError naming it.
+
+  Library modules raise plain ValueErrors for bad input, as the original's
+  did; the scripts wrap the places where they hand them user input.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  try:
+    yield
+  except UserError:
+    raise
+  except (ValueError, OSError, tf.errors.NotFoundError,
+          tf.errors.PermissionDeniedError, tf.errors.DataLossError,
+          tf.errors.InvalidArgumentError) as e:
+    text = error_text(e)
+    raise UserError(text if what in text else "%s: %s" % (what, text))
+
+
+HOROVOD_INSTALL = ("HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 pip install "
+                   "horovod==0.28.1")
+
+
+def horovod():
+  """The initialised `horovod.tensorflow` module (an optional extra)."""
+  try:
+    import horovod.tensorflow as hvd  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise UserError("--use_horovod needs the optional package horovod: %s" %
+                    HOROVOD_INSTALL)
+  if not hvd.is_initialized():
+    hvd.init()
+  return hvd
+
+
+TENSORFLOW_HUB_INSTALL = 'pip install "tensorflow-hub==0.15.0" "setuptools<81"'
+
+
+def tensorflow_hub():
+  """The `tensorflow_hub` module (an optional extra) with `hub.Module`."""
+  try:
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(
+        "TF Hub modules need the optional package tensorflow-hub (%s): %s" %
+        (e, TENSORFLOW_HUB_INSTALL))
+  if not hasattr(hub, "Module"):
+    raise ImportError(
+        "tensorflow-hub %s has no hub.Module (removed in 0.16), which TF1 "
+        "BERT modules need: %s" % (hub.__version__, TENSORFLOW_HUB_INSTALL))
+  return hub

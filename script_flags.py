@@ -1,0 +1,298 @@
+"""Command-line flags that several scripts share, in groups each script opts into.
+
+A script calls `define("model", "training", ...)` with the groups that
+mean something to it; they are then listed in its `--help` beside its own
+flags (absl shows only a module's "key" flags there; the rest are in
+`--helpfull`). Each flag keeps the name, default and meaning it has in the
+original scripts.
+
+Every group may be defined by several scripts in one process (tests, and
+`run_classifier_with_tfhub.py`, which imports `run_classifier.py`): a flag
+that exists already is left as it is. Where a script's default differs from
+the group's (run_squad's `max_seq_length` of 384), the script passes it; in
+a process that imports several scripts the first definition's default wins,
+and such processes set their flags explicitly.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import functools
+import inspect
+import sys
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
+# --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
+BUCKET_WIDTH = 16
+
+
+# The names each running `_group` function defines, innermost last.
+_collecting = []
+
+
+# While set, `_define` records defaults instead of defining flags.
+_defaults_only = []
+
+
+def _define(kind, name, default, help_text, **kwargs):
+  if _defaults_only:
+    _defaults_only[-1][name] = default
+    return
+  if name in FLAGS:
+    pass
+  elif kind == "enum":
+    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text)
+  else:
+    getattr(flags, "DEFINE_" + kind)(name, default, help_text, **kwargs)
+  if _collecting:
+    _collecting[-1].append(name)
+
+
+def _group(define_fn):
+  """Makes a `define_*_flags` function return the names of its flags."""
+
+  @functools.wraps(define_fn)
+  def wrapped(**kwargs):
+    _collecting.append([])
+    try:
+      define_fn(**kwargs)
+    finally:
+      names = _collecting.pop()
+    return names
+
+  return wrapped
+
+
+def _calling_module_name(depth):
+  """The module name absl files the caller's flags under (for a script run
+  as a command, its path, as absl does)."""
+  name = sys._getframe(depth + 1).f_globals.get("__name__")  # pylint: disable=protected-access
+  return sys.argv[0] if name == "__main__" else name
+
+
+def define(*groups, **defaults):
+  """Defines the flag `groups` and lists them in the calling script's --help.
+
+  Args:
+    *groups: names of groups: "model", "sequence", "output", "tokenizer",
+      "training", "epoch", "tpu", "performance", "bucketing", "export".
+    **defaults: a default that differs from the group's, by flag name (only
+      `max_seq_length` so far).
+  """
+  names = []
+  for group in groups:
+    define_fn = globals()["define_%s_flags" % group]
+    names.extend(define_fn(**{
+        k: v for k, v in defaults.items()
+        if k in inspect.signature(define_fn).parameters}))
+  _register(names, _calling_module_name(1))
+
+
+def adopt(names):
+  """Lists the existing flags `names` in the calling script's --help (flags
+  another script defined and this one uses too)."""
+  _register(names, _calling_module_name(1))
+
+
+def _register(names, module_name):
+  for name in names:
+    FLAGS.register_key_flag_for_module(module_name, FLAGS[name])
+
+
+@_group
+def define_model_flags():
+  """The pre-trained model: its config and checkpoint."""
+  _define("string", "bert_config_file", None,
+          "The config json file corresponding to the pre-trained BERT model. "
+          "This specifies the model architecture.")
+  _define("string", "init_checkpoint", None,
+          "Initial checkpoint (usually from a pre-trained BERT model).")
+
+
+@_group
+def define_sequence_flags(max_seq_length=128):
+  """The length every input is truncated or padded to."""
+  _define("integer", "max_seq_length", max_seq_length,
+          "The maximum total input sequence length after WordPiece "
+          "tokenization. Sequences longer than this will be truncated, and "
+          "sequences shorter than this will be padded.")
+
+
+@_group
+def define_output_flags():
+  """Where a training script writes checkpoints and results."""
+  _define("string", "output_dir", None,
+          "The output directory where the model checkpoints and results will "
+          "be written.")
+
+
+@_group
+def define_tokenizer_flags():
+  """The vocabulary and casing that text is tokenised with."""
+  _define("string", "vocab_file", None,
+          "The vocabulary file that the BERT model was trained on.")
+  _define("bool", "do_lower_case", True,
+          "Whether to lower case the input text. Should be True for uncased "
+          "models and False for cased models.")
+
+
+@_group
+def define_training_flags():
+  """Training: batch, learning rate, optimiser, checkpoints, progress."""
+  _define("bool", "do_train", False, "Whether to run training.")
+  _define("integer", "train_batch_size", 32,
+          "Total batch size for training (over all replicas and "
+          "accumulation steps).")
+  _define("float", "learning_rate", 5e-5,
+          "The initial learning rate for Adam.")
+  _define("integer", "save_checkpoints_steps", 1000,
+          "How often to save the model checkpoint.")
+  _define("enum", "optimizer", "adamw",
+          "adamw: Adam with decoupled weight decay, as the original BERT. "
+          "lamb: layer-wise adaptive steps (You et al. 2019), for large "
+          "batches.", enum_values=["adamw", "lamb"])
+  _define("integer", "num_accumulation_steps", 1,
+          "Average gradients over this many micro-batches of "
+          "train_batch_size / num_accumulation_steps examples before each "
+          "update, so that a large train_batch_size fits in memory. Must "
+          "divide train_batch_size.")
+  _define("integer", "seed", None,
+          "Graph-level random seed (initialisation, dropout, shuffling). "
+          "Unset, runs differ from each other as the original's did.")
+  _define("integer", "log_every_n_steps", 100,
+          "How often to log steps/sec, examples/sec, loss and ETA in "
+          "training.")
+
+
+@_group
+def define_epoch_flags():
+  """Training length in epochs of a fine-tuning set, with linear warm-up."""
+  _define("float", "num_train_epochs", 3.0,
+          "Total number of training epochs to perform.")
+  _define("float", "warmup_proportion", 0.1,
+          "Proportion of training to perform linear learning rate warmup "
+          "for. E.g., 0.1 = 10% of training.")
+
+
+@_group
+def define_tpu_flags():
+  """Cloud TPU, as the original scripts had them."""
+  _define("bool", "use_tpu", False, "Whether to use TPU or GPU/CPU.")
+  _define("string", "tpu_name", None,
+          "The Cloud TPU to use for training. This should be either the name "
+          "used when creating the Cloud TPU, or a grpc://ip.address.of.tpu:8470 "
+          "url.")
+  _define("string", "tpu_zone", None,
+          "[Optional] GCE zone where the Cloud TPU is located in. If not "
+          "specified, we will attempt to automatically detect the GCE project "
+          "from metadata.")
+  _define("string", "gcp_project", None,
+          "[Optional] Project name for the Cloud TPU-enabled project. If not "
+          "specified, we will attempt to automatically detect the GCE project "
+          "from metadata.")
+  _define("string", "master", None, "[Optional] TensorFlow master URL.")
+  _define("integer", "num_tpu_cores", 8,
+          "Only used if `use_tpu` is True. Total number of TPU cores to use.")
+  _define("integer", "iterations_per_loop", 1000,
+          "How many steps to make in each estimator call.")
+
+
+@_group
+def define_performance_flags():
+  """Precision, XLA and distribution over devices or machines."""
+  _define("enum", "precision", "fp32",
+          "Arithmetic of the encoder. bf16: bfloat16 matmuls with float32 "
+          "variables, layer norm, softmax and loss (CPUs with "
+          "AVX512_BF16/AMX, GPUs from Ampere, TPUs); checkpoints stay "
+          "float32. fp16: float16 on GPU with dynamic loss scaling.",
+          enum_values=list(PRECISIONS))
+  _define("enum", "bf16_implementation", "grappler",
+          "How --precision=bf16 is done. grappler: TensorFlow's "
+          "auto_mixed_precision_onednn_bfloat16 rewrite of the float32 graph "
+          "(fastest on CPU, see README). cast: explicit casts in the model "
+          "(BertModel(compute_type=tf.bfloat16)); use it on GPU/TPU.",
+          enum_values=["grappler", "cast"])
+  _define("bool", "use_xla", False,
+          "Compile the graph with XLA (session-level global JIT). On CPU it "
+          "also needs TF_XLA_FLAGS=--tf_xla_cpu_global_jit; see the README "
+          "for when it helps.")
+  _define("enum", "distribution_strategy", "none",
+          "tf.distribute engine for CPU/GPU training. mirrored: all local "
+          "GPUs (--num_gpus), or the CPU; multi_worker_mirrored: several "
+          "machines described by the TF_CONFIG environment variable. "
+          "train_batch_size is the global batch.",
+          enum_values=list(STRATEGIES))
+  _define("integer", "num_gpus", 0,
+          "GPUs to mirror over with --distribution_strategy=mirrored (0: "
+          "CPU).")
+  _define("bool", "use_horovod", False,
+          "Data-parallel training with Horovod (optional package), launched "
+          "with `horovodrun -np N python <script> ... --use_horovod`. "
+          "train_batch_size is the global batch; rank 0 writes checkpoints "
+          "and results.")
+
+
+@_group
+def define_bucketing_flags():
+  """Batches cut to their longest example instead of --max_seq_length."""
+  _define("bool", "bucket_by_length", False,
+          "CPU/GPU: batch examples of similar length together (buckets %d "
+          "word pieces wide, lengths from each example's input_mask) and "
+          "pad each batch to its longest example instead of "
+          "--max_seq_length. Same results with less work on padding; "
+          "prediction results keep the input order. Not with --use_tpu, "
+          "whose shapes must be static." % BUCKET_WIDTH)
+
+
+@_group
+def define_export_flags():
+  """A SavedModel for serving, written at the end of the run."""
+  _define("string", "export_dir", None,
+          "Directory to write a SavedModel for serving after training and "
+          "evaluation, from the last checkpoint in --output_dir. Each export "
+          "is a new subdirectory <export_dir>/<unix timestamp>/, written "
+          "under a temporary name and renamed when complete. Its "
+          "serving_default signature takes int32 input_ids, input_mask and "
+          "segment_ids [batch, max_seq_length]; load it with "
+          "tf.saved_model.load.")
+
+
+def value(name):
+  """The flag's value, or its default before the command line is parsed
+  (library use: tests and notebooks call script functions unparsed)."""
+  if FLAGS.is_parsed():
+    return FLAGS[name].value
+  return FLAGS[name].default
+
+
+@functools.lru_cache(maxsize=None)
+def group_defaults():
+  """{flag name: default} of every flag of every group, defined or not."""
+  _defaults_only.append({})
+  try:
+    for name, define_fn in sorted(globals().items()):
+      if name.startswith("define_") and name.endswith("_flags"):
+        define_fn()
+  finally:
+    defaults = _defaults_only.pop()
+  return defaults
+
+
+class _Settings(object):
+  """Flag values for the shared runtime: a flag of a group that the running
+  script did not define (extract_features has no --precision) reads as its
+  default, so the runtime needs no case for each script."""
+
+  def __getattr__(self, name):
+    if name not in FLAGS and name in group_defaults():
+      return group_defaults()[name]
+    return getattr(FLAGS, name)
+
+
+SETTINGS = _Settings()
