@@ -222,7 +222,8 @@ def main():
     runner.examples, runner.seconds = 0, 0.0
   # Each reads the rest of the test file once.
   rates["predict", False], rates["predict", True] = alternately(
-      "prediction", runners, len(test_lengths), 5)
+      "prediction", runners,
+      -(-len(test_lengths) // args.predict_batch_size), 5)
   print("load after:  " + uptime())
 
   print("| input | train ex/s | vs padded | predict ex/s | vs padded |")
