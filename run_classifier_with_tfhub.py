@@ -45,11 +45,9 @@ flags.DEFINE_string(
 
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
-script_flags.define("sequence", "output", "training", "epoch", "tpu",
-                    "performance", "bucketing", "export")
-script_flags.adopt(["data_dir", "task_name", "do_eval", "do_predict",
-                    "eval_batch_size", "predict_batch_size",
-                    "processor_module"])
+script_flags.define("sequence", "output", "training", "epoch", "evaluation",
+                    "prediction", "tpu", "performance", "bucketing", "export")
+script_flags.adopt(["data_dir", "task_name", "processor_module"])
 
 # The head's dropout on the pooled output, as the original's keep_prob=0.9.
 HEAD_DROPOUT = 0.1

@@ -51,9 +51,10 @@ STRATEGIES = script_flags.STRATEGIES
 
 # --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
 BUCKET_WIDTH = script_flags.BUCKET_WIDTH
-# The feature that carries each example's position in its input file through
-# a bucketed evaluation or prediction, whose batches are out of order.
-EXAMPLE_INDEX = "example_index"
+# The feature that carries each record's position in its input file through
+# a bucketed evaluation or prediction, whose batches are out of order. (Not
+# "example_index": long-document windows have that, the document of each.)
+EXAMPLE_INDEX = "input_position"
 
 
 def validate_runtime_flags(train_batch_size):
