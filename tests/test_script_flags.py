@@ -45,7 +45,7 @@ def test_each_script_lists_exactly_its_flags():
       "text_b_column", "label_column", "id_column", "has_header", "labels",
       "skip_bad_rows", "multi_label", "label_separator",
       "multi_label_threshold", "class_weights", "doc_stride",
-      "window_aggregation"}
+      "window_aggregation", "bucket_by_length"}
   assert key_flags("run_ner") == TPU | TRAINING | PERFORMANCE | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
@@ -65,12 +65,13 @@ def test_each_script_lists_exactly_its_flags():
   assert not hub & {"bert_config_file", "init_checkpoint", "vocab_file",
                     "do_lower_case"}
   assert {"bert_hub_module_handle", "data_dir", "task_name",
-          "export_dir"} <= hub
+          "export_dir", "bucket_by_length"} <= hub
   assert key_flags("export_tfhub") == {
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
   squad = key_flags("run_squad")
   assert TPU | TRAINING | PERFORMANCE <= squad and "export_dir" in squad
+  assert "bucket_by_length" in squad  # For training (README).
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
