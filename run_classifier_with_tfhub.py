@@ -45,8 +45,9 @@ flags.DEFINE_string(
 
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
-script_flags.define("sequence", "output", "training", "epoch", "evaluation",
-                    "prediction", "tpu", "performance", "bucketing", "export")
+script_flags.define("sequence", "output", "special_tokens", "training",
+                    "epoch", "evaluation", "prediction", "tpu", "performance",
+                    "bucketing", "export")
 script_flags.adopt(["data_dir", "task_name", "processor_module"])
 
 # The head's dropout on the pooled output, as the original's keep_prob=0.9.
