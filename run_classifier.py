@@ -61,7 +61,7 @@ FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "epoch", "evaluation",
-                    "prediction", "tpu", "performance", "export")
+                    "prediction", "tpu", "performance", "bucketing", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
@@ -1320,16 +1320,19 @@ def _name_to_features(seq_length, regression=False, num_multi_labels=None,
 
 def file_based_input_fn_builder(input_file, seq_length, is_training,
                                 drop_remainder, is_regression=False,
-                                num_multi_labels=None, windowed=False):
+                                num_multi_labels=None, windowed=False,
+                                bucket_by_length=False):
   """Creates an `input_fn` closure to be passed to TPUEstimator.
 
   `num_multi_labels` (multi-label) makes `label_ids` a 0/1 vector of that
   length; `windowed` reads the `example_index` of long-document windows.
+  `bucket_by_length` (CPU/GPU): batches of similar-length examples, each cut
+  to its longest (`runtime.batch_examples`).
   """
   return runtime.tfrecord_input_fn_builder(
       input_file, _name_to_features(seq_length, is_regression,
                                     num_multi_labels, windowed),
-      is_training, drop_remainder)
+      is_training, drop_remainder, bucket_by_length=bucket_by_length)
 
 
 # Kept under its original name; the layout is in bert_inputs, which the
@@ -1783,7 +1786,9 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
       if "example_index" in features:
         predictions["example_index"] = features["example_index"]
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions=predictions, scaffold_fn=scaffold_fn)
+        mode=mode, predictions=runtime.with_example_index(predictions,
+                                                          features),
+        scaffold_fn=scaffold_fn)
 
   return model_fn
 
@@ -1855,11 +1860,13 @@ def _document_prediction(window_logits, how, multi_label, regression):
           "logits": logits[0]}
 
 
-def input_fn_builder(features, seq_length, is_training, drop_remainder):
+def input_fn_builder(features, seq_length, is_training, drop_remainder,
+                     bucket_by_length=False):
   """An in-memory `input_fn` over a list of `InputFeatures`.
 
   Holds every feature as a graph constant: fine for small sets and for TF
-  Hub demos, not for large data (use the TFRecord path).
+  Hub demos, not for large data (use the TFRecord path). `bucket_by_length`
+  as in `file_based_input_fn_builder`.
   """
   columns = collections.defaultdict(list)
   for feature in features:
@@ -1884,10 +1891,8 @@ def input_fn_builder(features, seq_length, is_training, drop_remainder):
         "label_ids": tf.constant(columns["label_ids"], shape=[num_examples],
                                  dtype=label_dtype),
     })
-    if is_training:
-      d = d.repeat()
-      d = d.shuffle(buffer_size=100)
-    return d.batch(batch_size=batch_size, drop_remainder=drop_remainder)
+    return runtime.batch_examples(d, batch_size, is_training, drop_remainder,
+                                  bucket_by_length=bucket_by_length)
 
   return input_fn
 
@@ -2140,6 +2145,7 @@ def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
       seq_length=FLAGS.max_seq_length,
       is_training=True,
       drop_remainder=True,
+      bucket_by_length=FLAGS.bucket_by_length,
       **layout.input_options())
   runtime.train(estimator, train_input_fn, num_train_steps,
                 input_files=[train_file])
@@ -2173,7 +2179,9 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
     predict_input_fn, _ = _inference_input_fn(
         "prediction", examples["test"], FLAGS.predict_batch_size,
         "predict.tf_record", label_list, tokenizer, layout)
-    predictions = estimator.predict(input_fn=predict_input_fn)
+    # Bucketed (--bucket_by_length) predictions come out of order.
+    predictions = runtime.in_input_order(
+        estimator.predict(input_fn=predict_input_fn))
     if layout.doc_stride:
       predictions = aggregate_window_predictions(
           predictions, layout.window_aggregation, layout.multi_label,
@@ -2237,6 +2245,7 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
       seq_length=FLAGS.max_seq_length,
       is_training=False,
       drop_remainder=FLAGS.use_tpu,
+      bucket_by_length=FLAGS.bucket_by_length,
       **layout.input_options())
   return input_fn, num_records // batch_size
 

@@ -48,7 +48,7 @@ flags.DEFINE_string(
 # vocabulary and casing come from the module).
 script_flags.define("sequence", "output", "special_tokens", "training",
                     "epoch", "evaluation", "prediction", "tpu", "performance",
-                    "export")
+                    "bucketing", "export")
 script_flags.adopt(["data_dir", "task_name", "processor_module"])
 
 # The head's dropout on the pooled output, as the original's keep_prob=0.9.
@@ -128,7 +128,8 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
           mode=mode, loss=total_loss, eval_metrics=eval_metrics)
 
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions={"probabilities": probabilities})
+        mode=mode, predictions=runtime.with_example_index(
+            {"probabilities": probabilities}, features))
 
   return model_fn
 

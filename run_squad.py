@@ -53,7 +53,8 @@ FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "epoch", "prediction",
-                    "tpu", "performance", "export", max_seq_length=384)
+                    "tpu", "performance", "bucketing", "export",
+                    max_seq_length=384)
 
 # This script's own flags. Names that another script also defines allow
 # that, so that several scripts can be imported into one process (tests).
@@ -454,8 +455,13 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
   return model_fn
 
 
-def input_fn_builder(input_file, seq_length, is_training, drop_remainder):
-  """An `input_fn` over a TFRecord file written by `FeatureWriter`."""
+def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
+                     bucket_by_length=False):
+  """An `input_fn` over a TFRecord file written by `FeatureWriter`.
+
+  `bucket_by_length` (CPU/GPU, see `runtime.batch_examples`) is for training:
+  `train` uses it, prediction does not (see `predict`).
+  """
   name_to_features = {
       "unique_ids": tf.io.FixedLenFeature([], tf.int64),
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
@@ -466,7 +472,8 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder):
     name_to_features["start_positions"] = tf.io.FixedLenFeature([], tf.int64)
     name_to_features["end_positions"] = tf.io.FixedLenFeature([], tf.int64)
   return runtime.tfrecord_input_fn_builder(input_file, name_to_features,
-                                           is_training, drop_remainder)
+                                           is_training, drop_remainder,
+                                           bucket_by_length=bucket_by_length)
 
 
 # ---------------------------------------------------------------------------
@@ -654,6 +661,9 @@ def predict(estimator, tokenizer):
   tf.logging.info("  Num split examples = %d", num_features)
   tf.logging.info("  Batch size = %d", FLAGS.predict_batch_size)
 
+  # Padded to --max_seq_length even with --bucket_by_length: the n-best
+  # search ranks every position's logit, padding included (as the original
+  # does), so logits cut to a batch's longest window could change answers.
   predict_input_fn = input_fn_builder(
       input_file=os.path.join(FLAGS.output_dir, "eval.tf_record"),
       seq_length=FLAGS.max_seq_length,
@@ -733,7 +743,8 @@ def main(_):
         input_file=train_file,
         seq_length=FLAGS.max_seq_length,
         is_training=True,
-        drop_remainder=True)
+        drop_remainder=True,
+        bucket_by_length=FLAGS.bucket_by_length)
     runtime.train(estimator, train_input_fn, num_train_steps,
                   input_files=[train_file])
   predict_stats = None

@@ -31,6 +31,8 @@ FLAGS = flags.FLAGS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
+# --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
+BUCKET_WIDTH = 16
 
 
 # The names each running `_group` function defines, innermost last.
@@ -83,7 +85,7 @@ def define(*groups, **defaults):
   Args:
     *groups: names of groups: "model", "sequence", "output", "tokenizer",
       "special_tokens", "training", "epoch", "evaluation", "prediction", "tpu",
-      "performance", "export".
+      "performance", "bucketing", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -283,6 +285,18 @@ def define_performance_flags():
           "with `horovodrun -np N python <script> ... --use_horovod`. "
           "train_batch_size is the global batch; rank 0 writes checkpoints "
           "and results.")
+
+
+@_group
+def define_bucketing_flags():
+  """Batches cut to their longest example instead of --max_seq_length."""
+  _define("bool", "bucket_by_length", False,
+          "CPU/GPU: batch examples of similar length together (buckets %d "
+          "word pieces wide, lengths from each example's input_mask) and "
+          "pad each batch to its longest example instead of "
+          "--max_seq_length. Same results with less work on padding; "
+          "prediction results keep the input order. Not with --use_tpu, "
+          "whose shapes must be static." % BUCKET_WIDTH)
 
 
 @_group

@@ -459,6 +459,8 @@ def test_file_task_bad_dev_row_stops_before_training(tmp_path):
      "--num_accumulation_steps=3 does not divide --train_batch_size=32"),
     (["--task_name=MRPC", "--use_tpu", "--distribution_strategy=mirrored"],
      "--use_tpu and --distribution_strategy=mirrored cannot be combined"),
+    (["--task_name=MRPC", "--use_tpu", "--bucket_by_length"],
+     "--bucket_by_length cannot be combined with --use_tpu"),
     (["--task_name=sts-b", "--multi_label"],
      "--multi_label cannot be used with sts-b, a regression task."),
     (["--task_name=MRPC", "--multi_label"],

@@ -9,6 +9,7 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import modeling
 import run_classifier
+import runtime
 from conftest import SHARED_DATA
 
 
@@ -184,6 +185,25 @@ def test_convert_single_example_pair_layout(tokenizer):
   assert f.label_id == 1 and f.is_real_example
 
 
+def test_in_memory_input_fn_buckets_by_length(tokenizer):
+  texts = ["the cat", "the cat sat on the mat . a dog ran far " * 2, "a dog",
+           "the mat"]
+  features = [run_classifier.convert_single_example(
+      i, run_classifier.InputExample(str(i), t, None, "0"), ["0"], 40,
+      tokenizer) for i, t in enumerate(texts)]
+  lengths = [sum(f.input_mask) for f in features]  # 4, 24, 4, 4
+  input_fn = run_classifier.input_fn_builder(features, 40, False, False,
+                                             bucket_by_length=True)
+  got = list(input_fn({"batch_size": 2}))
+  # The three short ones are of one bucket: a full batch of two, then the
+  # leftovers (one short, the long one) packed together.
+  assert [b[runtime.EXAMPLE_INDEX].numpy().tolist() for b in got] == [[0, 2],
+                                                                [3, 1]]
+  assert [b["input_ids"].shape for b in got] == [(2, 4), (2, lengths[1])]
+  np.testing.assert_array_equal(got[1]["input_ids"][1],
+                                features[1].input_ids[:lengths[1]])
+
+
 def test_truncation_trims_longer_side_first(tokenizer):
   ex = run_classifier.InputExample("g", "the cat sat on the mat", "a dog ran",
                                    "0")
@@ -314,6 +334,59 @@ def test_create_model_head_names_and_loss():
   expected_per = -np.log(expected_probs[[0, 1], [1, 2]])
   np.testing.assert_allclose(per_v, expected_per, atol=1e-5)
   assert loss_v == pytest.approx(expected_per.mean(), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def mrpc_trained(tmp_path_factory):
+  """A tiny model trained (padded) on 96 real MRPC pairs, for inference."""
+  tmp = tmp_path_factory.mktemp("bucketing")
+  texts = bert_testing.write_mrpc_slice(str(tmp / "data"), 96, 45)
+  vocab = bert_testing.write_vocab(str(tmp / "data" / "vocab.txt"), texts)
+  bert_testing.write_config(str(tmp / "data" / "bert_config.json"),
+                            len(vocab))
+  proc = bert_testing.run_script("run_classifier.py", bert_testing.
+                                 mrpc_train_args(tmp / "data", tmp / "train",
+                                                 64, "--seed=2"))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return tmp
+
+
+def infer(tmp, name, *extra):
+  """--do_eval and --do_predict (batch 4) from the trained checkpoint."""
+  out = tmp / name
+  args = [a for a in bert_testing.mrpc_train_args(tmp / "data", out, 64)
+          if a != "--do_train"]
+  proc = bert_testing.run_script("run_classifier.py", args + [
+      "--do_eval", "--do_predict", "--eval_batch_size=4",
+      "--predict_batch_size=4",
+      "--init_checkpoint=%s" % (tmp / "train" / "model.ckpt-12")] +
+                                 list(extra))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out, proc.stderr
+
+
+def test_bucket_by_length_gives_the_padded_results_in_order(mrpc_trained):
+  padded, _ = infer(mrpc_trained, "padded")
+  bucketed, log = infer(mrpc_trained, "bucketed", "--bucket_by_length")
+  # The model got batches of any length (runtime tests check the lengths).
+  assert "name = input_ids, shape = (None, None)" in log
+  rows = (padded / "test_results.tsv").read_text().splitlines()
+  assert len(rows) == 45 and len(set(rows)) > 40  # Rows tell examples apart.
+  # Same rows in the same order, to the last digit: padding columns change
+  # nothing, and the predictions are put back in input order.
+  assert (bucketed / "test_results.tsv").read_text() == (
+      padded / "test_results.tsv").read_text()
+  metrics = lambda out: dict(
+      line.split(" = ") for line in
+      (out / "eval_results.txt").read_text().splitlines())
+  expected = metrics(padded)
+  # `loss` is Estimator's mean of per-batch mean losses: batches of other
+  # examples give another mean; eval_loss is the per-example mean.
+  del expected["loss"]
+  assert {k: v for k, v in metrics(bucketed).items() if k != "loss"} == (
+      expected)
+  assert set(expected) == {"eval_accuracy", "eval_f1", "eval_loss",
+                           "global_step"}
 
 
 # --- the file task (--task_name=file) ---------------------------------------

@@ -1,10 +1,12 @@
-"""Tests of runtime.py: distribution, precision, accumulation, run-time errors.
+"""Tests of runtime.py: distribution, precision, accumulation, run-time errors,
+length-bucketed input.
 
-Each runs `run_classifier.py` as a user would, on 64 distinct training
+Most run `run_classifier.py` as a user would, on 64 distinct training
 pairs, so that what a process reads and what an update applies show in the
 results: workers and Horovod ranks must read disjoint shards (recorded by
 tests/trace_input.py), and an accumulation window must apply all of its
-micro-batches, giving the weights of the one big batch.
+micro-batches, giving the weights of the one big batch. The bucketing tests
+read the input pipeline's batches directly.
 """
 
 import glob
@@ -20,6 +22,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import runtime
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 SEQ_LENGTH = 24
@@ -295,6 +298,83 @@ def test_horovod_ranks_read_disjoint_shards_and_keep_one_model(
   scratch = out / "horovod_rank_1"
   assert tf.train.latest_checkpoint(str(scratch)).endswith("model.ckpt-8")
   assert max_difference(out, scratch) < 1e-6
+
+
+SEQ_LENGTH = 64
+
+
+def padded_examples(lengths):
+  """Feature dicts as run_classifier writes them: ids 1..length then zeros,
+  and an `id` column to tell the examples apart."""
+  mask = np.zeros([len(lengths), SEQ_LENGTH], np.int32)
+  for row, length in enumerate(lengths):
+    mask[row, :length] = 1
+  ids = mask * (np.arange(SEQ_LENGTH, dtype=np.int32) + 1)
+  return {"input_ids": ids, "input_mask": mask, "segment_ids": mask,
+          "id": np.arange(len(lengths), dtype=np.int32)}
+
+
+def batches(columns, batch_size, is_training, num_batches=None):
+  d = runtime.batch_examples(tf.data.Dataset.from_tensor_slices(columns),
+                             batch_size, is_training, drop_remainder=False,
+                             shuffle_buffer=20, bucket_by_length=True)
+  return list(d.take(num_batches) if num_batches else d)
+
+
+LENGTHS = np.random.RandomState(7).randint(1, SEQ_LENGTH + 1, size=45)
+
+
+def test_bucketed_batches_are_cut_to_their_longest_example():
+  columns = padded_examples(LENGTHS)
+  got = batches(columns, 4, is_training=False)
+  padded_cells = 0
+  for batch in got:
+    rows = batch["id"].numpy()
+    width = LENGTHS[rows].max()
+    padded_cells += width * len(rows)
+    for name in ("input_ids", "input_mask", "segment_ids"):
+      assert batch[name].shape == (len(rows), width)
+      # Only padding columns are dropped: the rows are the written ones.
+      np.testing.assert_array_equal(batch[name].numpy(),
+                                    columns[name][rows, :width])
+    np.testing.assert_array_equal(batch[runtime.EXAMPLE_INDEX].numpy(), rows)
+  # Each bucket leaves fewer than 4 examples over, packed into at most
+  # num_buckets last batches; all batches before them are of one bucket.
+  num_buckets = SEQ_LENGTH // runtime.BUCKET_WIDTH
+  for batch in got[:-num_buckets]:
+    assert len(batch["id"]) == 4
+    buckets = (LENGTHS[batch["id"].numpy()] - 1) // runtime.BUCKET_WIDTH
+    assert len(set(buckets)) == 1, buckets
+  assert padded_cells < 0.75 * len(LENGTHS) * SEQ_LENGTH
+  # Evaluation reads every example exactly once.
+  assert sorted(np.concatenate([b["id"].numpy() for b in got])) == list(
+      range(len(LENGTHS)))
+
+
+def test_bucketed_training_sees_every_example_once_per_epoch():
+  batch_size = 4
+  per_epoch = -(-len(LENGTHS) // batch_size)  # Leftovers packed: ceil(N/B).
+  got = batches(padded_examples(LENGTHS), batch_size, is_training=True,
+                num_batches=3 * per_epoch)
+  orders = []
+  for epoch in range(3):
+    ids = np.concatenate([b["id"].numpy() for b in
+                          got[epoch * per_epoch:(epoch + 1) * per_epoch]])
+    assert sorted(ids) == list(range(len(LENGTHS)))
+    orders.append(list(ids))
+  assert orders[0] != orders[1] != orders[2]  # Reshuffled every epoch.
+  assert runtime.EXAMPLE_INDEX not in got[0]
+
+
+def test_in_input_order_restores_order_and_finds_gaps():
+  shuffled = [{runtime.EXAMPLE_INDEX: i, "p": i * 10} for i in (2, 0, 3, 1)]
+  assert [p["p"] for p in runtime.in_input_order(shuffled)] == [0, 10, 20, 30]
+  unindexed = [{"p": 5}, {"p": 1}]
+  assert list(runtime.in_input_order(unindexed)) == unindexed
+  with pytest.raises(RuntimeError, match="got no prediction for input "
+                     "position 1, but for 2 later ones"):
+    list(runtime.in_input_order(
+        [{runtime.EXAMPLE_INDEX: i} for i in (0, 2, 3)]))
 
 
 RUNTIME_FLAGS_SCRIPT = """

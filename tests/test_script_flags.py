@@ -48,7 +48,7 @@ def test_each_script_lists_exactly_its_flags():
       "text_b_column", "label_column", "id_column", "has_header", "labels",
       "skip_bad_rows", "multi_label", "label_separator",
       "multi_label_threshold", "class_weights", "doc_stride",
-      "window_aggregation"}
+      "window_aggregation", "bucket_by_length"}
   assert key_flags("run_ner") == (
       TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
@@ -69,7 +69,7 @@ def test_each_script_lists_exactly_its_flags():
   assert not hub & {"bert_config_file", "init_checkpoint", "vocab_file",
                     "do_lower_case"}
   assert {"bert_hub_module_handle", "data_dir", "task_name",
-          "export_dir"} | SPECIAL_TOKENS <= hub
+          "export_dir", "bucket_by_length"} | SPECIAL_TOKENS <= hub
   assert key_flags("export_tfhub") == {
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
@@ -77,6 +77,7 @@ def test_each_script_lists_exactly_its_flags():
   assert TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS <= squad
   assert "export_dir" in squad
   assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
+  assert "bucket_by_length" in squad  # For training (README).
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
