@@ -236,8 +236,7 @@ class BertModel(object):
             num_hidden_layers=config.num_hidden_layers,
             num_attention_heads=config.num_attention_heads,
             intermediate_size=config.intermediate_size,
-            intermediate_act_fn=_activation_for(config.hidden_act,
-                                                is_training),
+            intermediate_act_fn=get_activation(config.hidden_act),
             hidden_dropout_prob=config.hidden_dropout_prob,
             attention_probs_dropout_prob=config.attention_probs_dropout_prob,
             initializer_range=config.initializer_range,
@@ -296,33 +295,6 @@ def gelu(x):
   return 0.5 * x * (1.0 + tf.tanh(inner))
 
 
-@tf.custom_gradient
-def gelu_for_training(x):
-  """`gelu` with a hand-written gradient, for graphs that train.
-
-  The same values as `gelu` (within float rounding). The gradient,
-  h + x * (1 - t^2) * (0.5 * c + 1.5 * c * 0.044715 * x^2) with
-  t = tanh(c * (x + 0.044715 * x^3)) and h = 0.5 * (1 + t), reuses the
-  forward's x^2, t and h and fuses 1 - t^2 into one TanhGrad: 15 element-wise
-  ops forward and backward where automatic differentiation takes 19, one of
-  them a three-way AddN. Prediction graphs keep `gelu`, whose plain form the
-  remapper fuses into the matmul (a custom gradient wraps its ops in an
-  IdentityN that the fusion does not see through).
-  """
-  c = math.sqrt(2.0 / math.pi)
-  x_squared = tf.square(x)
-  t = tf.tanh(x * (c + (c * 0.044715) * x_squared))
-  h = 0.5 + 0.5 * t
-  def grad(dy):
-    slope = (0.5 * c) + (1.5 * c * 0.044715) * x_squared
-    return dy * h + tf.raw_ops.TanhGrad(y=t, dy=dy * x * slope)
-  return x * h, grad
-
-
-# Activations replaced by an equal form with a cheaper gradient in training.
-_TRAINING_FORMS = {gelu: gelu_for_training}
-
-
 def gelu_exact(x):
   """GELU in its exact erf form, which other ecosystems call "gelu"."""
   return x * (0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0))))
@@ -355,14 +327,6 @@ def get_activation(activation_string):
     raise ValueError("Unsupported activation: %s (expected one of %s)" %
                      (name, ", ".join(sorted(_ACTIVATIONS))))
   return _ACTIVATIONS[name]
-
-
-def _activation_for(activation_string, is_training):
-  """`get_activation`, with the cheaper-gradient form in training graphs."""
-  activation = get_activation(activation_string)
-  if is_training:
-    return _TRAINING_FORMS.get(activation, activation)
-  return activation
 
 
 def get_assignment_map_from_checkpoint(tvars, init_checkpoint):
