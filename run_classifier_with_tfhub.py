@@ -34,6 +34,7 @@ import run_classifier
 import runtime
 import script_flags
 import tokenization
+import training_loop
 
 FLAGS = flags.FLAGS
 
@@ -45,8 +46,8 @@ flags.DEFINE_string(
 
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
-script_flags.define("sequence", "output", "training", "epoch", "tpu",
-                    "performance", "export")
+script_flags.define("sequence", "output", "training", "evaluation", "epoch",
+                    "tpu", "performance", "export")
 script_flags.adopt(["data_dir", "task_name", "do_eval", "do_predict",
                     "eval_batch_size", "predict_batch_size",
                     "processor_module"])
@@ -115,12 +116,15 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
 
       def metric_fn(per_example_loss, label_ids, logits, is_real_example):
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {
+        metrics = {
             "eval_accuracy": tf.metrics.accuracy(
                 label_ids, predictions, weights=is_real_example),
             "eval_loss": tf.metrics.mean(per_example_loss,
                                          weights=is_real_example),
         }
+        metrics.update(run_classifier.confusion_matrix_metric(
+            label_ids, predictions, num_labels, is_real_example))
+        return metrics
 
       eval_metrics = (metric_fn,
                       [per_example_loss, label_ids, logits, is_real_example])
@@ -178,9 +182,13 @@ def main(_):
   run_classifier.load_processor_modules(FLAGS.processor_module)
   processor = run_classifier.get_processor(FLAGS.task_name)
   validate_flags(processor)
-  tokenizer = create_tokenizer_from_hub_module(FLAGS.bert_hub_module_handle)
-  output_files.prepare_output_dir(FLAGS.output_dir)
   label_list = processor.get_labels()
+  # This script's head reports accuracy and loss, not the task's metrics.
+  dev_examples, best_metric = run_classifier.check_evaluation_flags(
+      processor, label_list, False, ())
+  tokenizer = create_tokenizer_from_hub_module(FLAGS.bert_hub_module_handle)
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
 
   train_examples = None
   num_train_steps = None
@@ -202,16 +210,24 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
-  if FLAGS.do_train:
+  evaluate = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    evaluate = run_classifier.dev_evaluation(
+        estimator, dev_examples, label_list, tokenizer, regression=False)
+  if FLAGS.do_train and runtime.training_needed(FLAGS.output_dir,
+                                                num_train_steps):
     run_classifier.train(estimator, train_examples, num_train_steps,
-                         label_list, tokenizer, regression=False)
+                         label_list, tokenizer, regression=False,
+                         evaluate=evaluate, best_metric=best_metric)
+  best = training_loop.best_checkpoint(FLAGS.output_dir)
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
-    run_classifier.evaluate_and_predict(estimator, processor, label_list,
-                                        tokenizer, regression=False)
+    run_classifier.evaluate_and_predict(
+        estimator, processor, label_list, tokenizer, regression=False,
+        checkpoint_path=best, evaluate=evaluate)
   if FLAGS.export_dir and runtime.is_chief():
     runtime.export_saved_model(estimator, FLAGS.export_dir,
-                               FLAGS.max_seq_length)
+                               FLAGS.max_seq_length, checkpoint_path=best)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def define(*groups, **defaults):
 
   Args:
     *groups: names of groups: "model", "sequence", "output", "tokenizer",
-      "training", "epoch", "tpu", "performance", "export".
+      "training", "evaluation", "epoch", "tpu", "performance", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -165,7 +165,44 @@ def define_training_flags():
           "Unset, runs differ from each other as the original's did.")
   _define("integer", "log_every_n_steps", 100,
           "How often to log steps/sec, examples/sec, loss and ETA in "
-          "training.")
+          "training (the first and last steps are always logged).")
+  _define("integer", "save_summary_steps", 100,
+          "How often to write TensorBoard summaries (loss, learning_rate, "
+          "global_norm, examples_per_sec, global_step/sec) under "
+          "--output_dir; view them with `tensorboard --logdir=<output_dir>`.")
+  _define("integer", "keep_checkpoint_max", 5,
+          "How many recent checkpoints to keep in --output_dir (older ones "
+          "are deleted; the best one under <output_dir>/best/ never is).")
+  _define("bool", "overwrite_output_dir", False,
+          "Start over: remove the checkpoints and outputs of a previous run "
+          "in --output_dir first. Without it, training resumes from the "
+          "last checkpoint there. Refused if the directory holds files this "
+          "project does not write.")
+
+
+@_group
+def define_evaluation_flags():
+  """Evaluation during training, best checkpoint and early stopping."""
+  _define("integer", "eval_every_n_steps", 0,
+          "Evaluate on the dev set every this many training steps and at the "
+          "end, appending each result to <output_dir>/eval_history.jsonl "
+          "(0: evaluate only after training).")
+  _define("string", "best_checkpoint_metric", None,
+          "Evaluation metric that chooses the best checkpoint, copied to "
+          "<output_dir>/best/ (default: the task's main metric, e.g. "
+          "eval_accuracy; f1 for SQuAD; eval_pearson for STS-B; "
+          "masked_lm_accuracy for pre-training).")
+  _define("enum", "best_checkpoint_mode", "max",
+          "Whether a larger (max) or smaller (min, e.g. for eval_loss) "
+          "--best_checkpoint_metric is better.", enum_values=["max", "min"])
+  _define("integer", "early_stopping_patience", 0,
+          "Stop training after this many evaluations in a row without an "
+          "improvement of --best_checkpoint_metric by more than "
+          "--early_stopping_min_delta (0: never stop early). Needs "
+          "--eval_every_n_steps.")
+  _define("float", "early_stopping_min_delta", 0.0,
+          "The smallest change of --best_checkpoint_metric that counts as an "
+          "improvement for --early_stopping_patience.")
 
 
 @_group
@@ -241,7 +278,8 @@ def define_export_flags():
   """A SavedModel for serving, written at the end of the run."""
   _define("string", "export_dir", None,
           "Directory to write a SavedModel for serving after training and "
-          "evaluation, from the last checkpoint in --output_dir. Each export "
+          "evaluation, from the best checkpoint (<output_dir>/best/, with "
+          "--eval_every_n_steps) or else the last one in --output_dir. Each export "
           "is a new subdirectory <export_dir>/<unix timestamp>/, written "
           "under a temporary name and renamed when complete. Its "
           "serving_default signature takes int32 input_ids, input_mask and "
