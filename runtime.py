@@ -831,6 +831,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     self._timed_steps = 0
     self._timed_wall = 0.0
     self._final_loss = None
+    self._logged_step = None  # Of the last progress line, over all sessions.
     self.last_step = None
 
   def begin(self):
@@ -860,9 +861,11 @@ class ThroughputHook(tf.train.SessionRunHook):
     if results.get("loss") is not None:
       self._final_loss = float(results["loss"])
     if self._last_time is None:
+      # The first step of a session: no speed yet (graph optimisation).
       self._last_time = now
       self._logged = self._summarised = (now, step)
-      if self.last_step == self._start_step:
+      if (self._logged_step is None or
+          step - self._logged_step >= self._every_n_steps):
         self._log_progress(step, None)
       self.last_step = step
       return
@@ -871,7 +874,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     self._timed_wall += now - self._last_time
     self._last_time = now
     self.last_step = step
-    if step - self._logged[1] >= self._every_n_steps:
+    if step - self._logged_step >= self._every_n_steps:
       self._log_progress(step, self._rate(self._logged, now, step))
       self._logged = (now, step)
     if (self._summary_steps and self._output_dir and
@@ -884,6 +887,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     return (step - since[1]) / max(now - since[0], 1e-9)
 
   def _log_progress(self, step, steps_per_sec):
+    self._logged_step = step
     if steps_per_sec:
       remaining = max(self._num_train_steps - step, 0)
       speed = "%.2f steps/sec, %.1f examples/sec, " % (
@@ -907,7 +911,7 @@ class ThroughputHook(tf.train.SessionRunHook):
   def end(self, session):
     if self._last_time is None:
       return
-    if self._logged[1] != self.last_step:
+    if self._logged_step != self.last_step:
       rate = self._rate(self._logged, self._last_time, self.last_step)
       self._log_progress(self.last_step, rate)
     if self._output_dir and self._summary_steps:

@@ -6,6 +6,7 @@ that the eval metrics are written, then fine-tunes run_classifier.py from
 the checkpoint it wrote.
 """
 
+import json
 import math
 import os
 import random
@@ -406,13 +407,14 @@ def read_eval_results(path):
 
 @pytest.fixture(scope="module")
 def pretrained(workdir):
-  """A short pre-training run with evaluation, in a subprocess."""
+  """A short pre-training run with evaluation, also at step 20, in a
+  subprocess."""
   output_dir = workdir["dir"] / "pretrain_out"
   result = bert_testing.run_script("run_pretraining.py", pretraining_args(
       workdir, output_dir, do_train=True, do_eval=True, train_batch_size=16,
       eval_batch_size=8, learning_rate=1e-3, num_train_steps=40,
       num_warmup_steps=4, max_eval_steps=8, log_every_n_steps=10,
-      save_checkpoints_steps=1000, seed=7))
+      save_checkpoints_steps=1000, seed=7, eval_every_n_steps=20))
   assert result.returncode == 0, result.stderr[-3000:]
   return {"dir": output_dir, "log": result.stderr}
 
@@ -436,7 +438,19 @@ def test_eval_results_have_the_four_metrics(pretrained):
   for key in ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
               "next_sentence_loss"):
     assert key in result
-  assert result["global_step"] == 40
+  # Those of the best checkpoint of the evaluations during training.
+  history = [json.loads(l) for l in
+             (pretrained["dir"] / "eval_history.jsonl").open()]
+  assert [h["step"] for h in history] == [20, 40]
+  best = max(history, key=lambda h: (h["masked_lm_accuracy"], -h["step"]))
+  assert result["global_step"] == best["step"]
+  assert result["masked_lm_accuracy"] == pytest.approx(
+      best["masked_lm_accuracy"])
+  assert tf.train.latest_checkpoint(str(pretrained["dir"] / "best")).endswith(
+      "model.ckpt-%d" % best["step"])
+  for entry in history:
+    assert set(entry) >= {"masked_lm_accuracy", "masked_lm_loss",
+                          "next_sentence_accuracy", "next_sentence_loss"}
   assert 0.0 < result["masked_lm_accuracy"] <= 1.0
   assert 0.0 <= result["next_sentence_accuracy"] <= 1.0
   assert (pretrained["dir"] / "training_summary.json").exists()

@@ -22,7 +22,11 @@ TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
        "num_tpu_cores", "iterations_per_loop"}
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
-            "seed", "log_every_n_steps"}
+            "seed", "log_every_n_steps", "save_summary_steps",
+            "keep_checkpoint_max", "overwrite_output_dir"}
+EVALUATION = {"eval_every_n_steps", "best_checkpoint_metric",
+              "best_checkpoint_mode", "early_stopping_patience",
+              "early_stopping_min_delta"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
                "distribution_strategy", "num_gpus", "use_horovod"}
 
@@ -32,12 +36,14 @@ def key_flags(module):
 
 
 def test_each_script_lists_exactly_its_flags():
-  assert key_flags("run_classifier") == TPU | TRAINING | PERFORMANCE | {
+  assert key_flags("run_classifier") == TPU | TRAINING | EVALUATION | (
+      PERFORMANCE) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
       "eval_batch_size", "predict_batch_size", "processor_module"}
-  assert key_flags("run_pretraining") == TPU | TRAINING | PERFORMANCE | {
+  assert key_flags("run_pretraining") == TPU | TRAINING | EVALUATION | (
+      PERFORMANCE) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
@@ -55,7 +61,8 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
   squad = key_flags("run_squad")
-  assert TPU | TRAINING | PERFORMANCE <= squad and "export_dir" in squad
+  assert TPU | TRAINING | EVALUATION | PERFORMANCE <= squad
+  assert "export_dir" in squad and EVALUATION <= hub
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
