@@ -216,27 +216,32 @@ class BestTracker(object):
     return bool(self.patience) and self.evaluations_since_best >= self.patience
 
   def record(self, step, checkpoint_path, metrics):
-    """Logs, stores and compares the evaluation of `checkpoint_path`."""
+    """Logs, stores and compares the evaluation of `checkpoint_path`.
+
+    The best checkpoint is copied before the history line is written: a run
+    killed in between evaluates that step again when resumed.
+    """
     entry = dict(_scalars(metrics), step=step)
     entry.pop("global_step", None)  # The same as "step".
+    improved = self._update(entry)
+    if improved:
+      self._keep_as_best(checkpoint_path, metrics)
     self.history.append(entry)
     append_history(self.output_dir, entry)
     write_eval_summaries(self.output_dir, step, entry)
-    improved = self._update(entry)
     tf.logging.info(
         "Evaluation at step %d: %s%s", step,
         ", ".join("%s = %.4g" % (k, v) for k, v in sorted(entry.items())
-                  if k not in ("step", "global_step")),
+                  if k != "step"),
         " (new best %s)" % self.metric if improved else "")
-    if improved:
-      self._keep_as_best(checkpoint_path, metrics)
     if self._out_of_patience():
       self.stopped = True
       tf.logging.warning(
           "Early stopping at step %d: %s has not improved by more than %g for "
-          "%d evaluations; the best is %s = %s at step %d.", step,
+          "%d evaluations; the best is %s = %s at step %s.", step,
           self.metric, self.min_delta, self.patience, self.metric,
-          self.best[self.metric], self.best["step"])
+          *((self.best[self.metric], self.best["step"]) if self.best
+            else ("?", "?")))
 
   def _keep_as_best(self, checkpoint_path, metrics):
     best_dir = os.path.join(self.output_dir, BEST_DIR)
