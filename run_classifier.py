@@ -838,16 +838,19 @@ _FIRST_RESULTS = ("eval_accuracy", "eval_loss")
 
 def format_eval_results(result, label_list):
   """eval_results.txt: `key = value` lines, eval_accuracy and eval_loss
-  first, the rest sorted, and the confusion matrix with its label names."""
+  first, the rest sorted, then the confusion matrix, one count a line:
+  `eval_confusion_<gold label>_predicted_<label> = N`. Every value stays a
+  number, so parsers of the original's file keep working."""
   keys = [k for k in _FIRST_RESULTS if k in result]
   keys += sorted(k for k in result
                  if k not in _FIRST_RESULTS and k != "eval_confusion_matrix")
   lines = ["%s = %s\n" % (k, str(result[k])) for k in keys]
   if "eval_confusion_matrix" in result:
     counts = np.asarray(result["eval_confusion_matrix"]).astype(np.int64)
-    lines.append("eval_confusion_matrix = %s (rows: gold %s; columns: "
-                 "predicted, same order)\n" %
-                 (json.dumps(counts.tolist()), ", ".join(label_list)))
+    for i, gold in enumerate(label_list):
+      for j, predicted in enumerate(label_list):
+        lines.append("eval_confusion_%s_predicted_%s = %d\n" %
+                     (gold, predicted, counts[i, j]))
   return "".join(lines)
 
 
