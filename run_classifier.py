@@ -29,7 +29,6 @@ import csv
 import importlib
 import importlib.util
 import io
-import json
 import os
 import sys
 import time
