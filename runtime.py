@@ -11,7 +11,10 @@ its own come from here, in this order:
   prepare_output_dir(...)   (output_files) the directory, stale temp files
   num_train_steps(...)      one formula, zero steps refused
   build_estimator(...)      TPUEstimator, or an Estimator over a strategy
-  train(...)                with progress logging and clear failures
+  training_needed(...)      says whether a checkpoint there is resumed
+  train(...)                with progress logging and clear failures, and
+                            an exact resume with --seed (training_loop
+                            calls it between evaluations)
   estimator.evaluate / predict, export_saved_model
 
 Nothing here knows about a task: scripts pass their `model_fn`, their feature
