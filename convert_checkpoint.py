@@ -938,17 +938,6 @@ def _writer(output_dir, write):
   return output_dir
 
 
-def check_output_dir(output_dir, overwrite):
-  """Fails before any work if `output_dir` would be clobbered."""
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise ConversionError("--output_dir=%s is a file, not a directory." %
-                          output_dir)
-  if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
-    raise ConversionError(
-        "--output_dir=%s already exists and is not empty; choose a new "
-        "directory or pass --overwrite." % output_dir)
-
-
 def convert(direction, input_dir, output_dir, input_checkpoint=None,
             overwrite=False, do_lower_case=True):
   """Converts the model in `input_dir` as `direction` says; see the flags."""
@@ -958,7 +947,8 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
     raise ConversionError("--output_dir is required.")
   if os.path.abspath(input_dir) == os.path.abspath(output_dir):
     raise ConversionError("--output_dir must differ from --input_dir.")
-  check_output_dir(output_dir, overwrite)
+  output_files.check_new_directory(output_dir, "--output_dir", "--overwrite",
+                                   overwrite)
   if input_checkpoint and direction == "hf_to_bert":
     raise ConversionError("--input_checkpoint is not used with "
                           "--direction=hf_to_bert; the weights are read from "

@@ -125,14 +125,6 @@ def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
   tf.logging.info("Wrote the TF Hub module to %s", export_dir)
 
 
-def check_export_dir(export_dir):
-  if tf.io.gfile.exists(export_dir) and (
-      not tf.io.gfile.isdir(export_dir) or tf.io.gfile.listdir(export_dir)):
-    raise UserError(
-        "--export_dir=%s already exists and is not an empty directory; "
-        "choose a new path or remove it." % export_dir)
-
-
 def main(_):
   command_line.tensorflow_hub()  # Fail now if the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
@@ -141,7 +133,7 @@ def main(_):
   if not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
     raise UserError("--init_checkpoint=%s is not a checkpoint." %
                      FLAGS.init_checkpoint)
-  check_export_dir(FLAGS.export_dir)
+  output_files.check_new_directory(FLAGS.export_dir, "--export_dir")
   with command_line.reading("--do_lower_case"):
     tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
                                                   FLAGS.init_checkpoint)

@@ -293,6 +293,24 @@ def prepare_output_dir(output_dir, flag="--output_dir", overwrite=False):
     clear_previous_run(output_dir, flag)
 
 
+def check_new_directory(path, flag, overwrite_flag=None, overwrite=False):
+  """Fails before any work if writing the directory `path` would clobber
+  something: it must not exist, or be an empty directory (or, with
+  `overwrite`, any directory).
+
+  Raises:
+    UserError: naming `flag`, and `overwrite_flag` if there is one.
+  """
+  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    raise UserError("%s=%s is a file, not a directory." % (flag, path))
+  if (tf.io.gfile.isdir(path) and tf.io.gfile.listdir(path) and
+      not overwrite):
+    raise UserError(
+        "%s=%s already exists and is not empty; choose a new directory%s." %
+        (flag, path, " or pass %s" % overwrite_flag if overwrite_flag else
+         " or remove it"))
+
+
 def check_gcs_credentials(what):
   """Raises UserError, saying how to provide them, if TensorFlow would find
   no Google Cloud credentials for `what` (a `gs://` flag, named in the

@@ -18,6 +18,13 @@ CoLA) and the rest of GLUE (SST-2, QQP, QNLI, RTE, WNLI, STS-B) are built in.
 A new task is a `DataProcessor` subclass registered with
 `register_processor("name", MyProcessor)` in a module of your own, loaded with
 `--processor_module=my_tasks` (or a path to a .py file): no edit here.
+
+A task in a file of one's own needs no code: `--task_name=file` reads
+train/dev/test files in TSV, CSV or JSON lines, columns chosen by flag
+(`FileProcessor`), its labels kept in `<output_dir>/label_list.txt`. Any task
+can have several labels per text (`--multi_label`: a sigmoid per label),
+weighted classes (`--class_weights`) and texts longer than the model's window
+(`--doc_stride`: windows whose logits are aggregated per document).
 """
 
 from __future__ import absolute_import
@@ -29,6 +36,7 @@ import csv
 import importlib
 import importlib.util
 import io
+import json
 import os
 import sys
 import time
@@ -49,7 +57,8 @@ import training_loop
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "evaluation", "epoch", "tpu", "performance", "export")
+                    "eval_during_training", "epoch", "evaluation",
+                    "prediction", "tpu", "performance", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
@@ -64,25 +73,115 @@ flags.DEFINE_string(
 flags.DEFINE_string("task_name", None, "The name of the task to train.",
     allow_override=True)
 
-flags.DEFINE_bool("do_eval", False, "Whether to run eval on the dev set.",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "do_predict", False,
-    "Whether to run the model in inference mode on the test set.",
-    allow_override=True)
-
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
-    allow_override=True)
-
-flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.",
-    allow_override=True)
-
 flags.DEFINE_string(
     "processor_module", None,
     "Comma-separated Python modules (import paths or .py files) to import "
     "before looking up --task_name; they register their own DataProcessors "
     "with run_classifier.register_processor(name, cls).",
+    allow_override=True)
+
+## The file task (--task_name=file): a CSV, TSV or JSON-lines file by flags.
+flags.DEFINE_enum(
+    "input_format", None, ["tsv", "csv", "jsonl"],
+    "--task_name=file: how the files are laid out. tsv: tab-separated, quotes "
+    "are data (as GLUE's files); csv: RFC 4180 (quoted fields may hold "
+    "commas, quotes and newlines); jsonl: one JSON object per line. Default: "
+    "from the file extension (.tsv/.txt, .csv, .jsonl/.json).",
+    allow_override=True)
+
+for _split in ("train", "dev", "test"):
+  flags.DEFINE_string(
+      "%s_file" % _split, None,
+      "--task_name=file: the %s file. Default: %s.<tsv|csv|jsonl> in "
+      "--data_dir." % (_split, _split),
+      allow_override=True)
+
+flags.DEFINE_string(
+    "text_a_column", "text",
+    "--task_name=file: the column of the (first) text: a header name or a "
+    "0-based index (a JSON key for jsonl).",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "text_b_column", None,
+    "--task_name=file: the column of the second text of a pair (optional).",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "label_column", "label",
+    "--task_name=file: the column of the label (name or 0-based index). "
+    "Optional in the test file.",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "id_column", None,
+    "--task_name=file: a column of example ids (optional; default: the row "
+    "number).",
+    allow_override=True)
+
+flags.DEFINE_bool(
+    "has_header", None,
+    "--task_name=file: whether the first row of a tsv/csv file names the "
+    "columns. Default: yes when a column is given by name, else detected "
+    "and logged (a header's label is not a label: not one of --labels or of "
+    "the training labels, or, in the training file, a value no other row "
+    "has while the others repeat).",
+    allow_override=True)
+
+flags.DEFINE_list(
+    "labels", None,
+    "--task_name=file: the labels, comma-separated, in the order of the "
+    "model's outputs. Default: the labels of the training file, sorted. "
+    "Either way they are written to <output_dir>/label_list.txt, which later "
+    "runs on that directory read back.",
+    allow_override=True)
+
+flags.DEFINE_bool(
+    "skip_bad_rows", False,
+    "--task_name=file: skip (and count) rows whose text is empty instead of "
+    "stopping with an error.",
+    allow_override=True)
+
+## Multi-label, class weights, long documents.
+flags.DEFINE_bool(
+    "multi_label", False,
+    "--task_name=file: each row has a set of labels (separated by "
+    "--label_separator in the label column, or a JSON list): a sigmoid per "
+    "label with binary cross-entropy instead of a softmax.",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "label_separator", ",",
+    "With --multi_label: the separator of the labels in the label column.",
+    allow_override=True)
+
+flags.DEFINE_float(
+    "multi_label_threshold", 0.5,
+    "With --multi_label: a label is predicted when its probability is at "
+    "least this.",
+    allow_override=True)
+
+flags.DEFINE_string(
+    "class_weights", None,
+    "Weights of the labels in the training loss: 'balanced' (inverse "
+    "frequency in the training set; with --multi_label, positive weights "
+    "negatives/positives) or comma-separated numbers in label order. Default: "
+    "none, the original's loss.",
+    allow_override=True)
+
+flags.DEFINE_integer(
+    "doc_stride", None,
+    "Long documents: split a text_a longer than the window (--max_seq_length "
+    "less [CLS], [SEP] and text_b) into windows this many tokens apart, "
+    "train on each with the document's label and aggregate a document's "
+    "windows at evaluation and prediction. Default: off, long texts are "
+    "truncated as in the original.",
+    allow_override=True)
+
+flags.DEFINE_enum(
+    "window_aggregation", "mean", ["mean", "max"],
+    "With --doc_stride: how a document's window logits become one: their "
+    "mean or their element-wise max.",
     allow_override=True)
 
 
@@ -124,12 +223,15 @@ class InputFeatures(object):
                input_mask,
                segment_ids,
                label_id,
-               is_real_example=True):
+               is_real_example=True,
+               example_index=None):
     self.input_ids = input_ids
     self.input_mask = input_mask
     self.segment_ids = segment_ids
-    self.label_id = label_id
+    self.label_id = label_id  # An int, a float (regression), a 0/1 list
     self.is_real_example = is_real_example
+    # With long-document windows: which example this window is of.
+    self.example_index = example_index
 
 
 class DataProcessor(object):
@@ -192,30 +294,45 @@ class DataProcessor(object):
     return rows
 
 
-def read_tsv_rows(input_file, quotechar=None):
-  """Reads a TSV file into (1-based line number, row) pairs.
+def read_tsv_rows(input_file, quotechar=None, delimiter="\t"):
+  """Reads a TSV (or, with `delimiter=","` and `quotechar='"'`, a CSV) file
+  into (1-based line number, row) pairs.
+
+  The line number is where the row starts (a quoted CSV field may span
+  lines). With a `quotechar` the file is read strictly (RFC 4180): a quote
+  left open is an error, not the rest of the file swallowed into one field.
 
   Raises:
-    ValueError: the file does not exist or is not UTF-8.
+    ValueError: the file does not exist, is not UTF-8 or is malformed.
   """
+  text = _read_utf8(input_file)
+  reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                      quotechar=quotechar, strict=quotechar is not None)
+  rows = []
+  start = 1
+  try:
+    for row in reader:
+      if row:  # Blank lines, e.g. a trailing one, are not examples.
+        rows.append((start, row))
+      start = reader.line_num + 1
+  except csv.Error as e:
+    raise UserError("%s:%d: malformed row (%s; is a quote left open?)." %
+                    (input_file, start, e))
+  return rows
+
+
+def _read_utf8(input_file):
+  """The text of `input_file`; ValueError naming the line if not UTF-8."""
   if not tf.io.gfile.exists(input_file):
     raise UserError("Data file %s does not exist (check --data_dir)." %
                      input_file)
   with tf.io.gfile.GFile(input_file, "rb") as f:
     data = f.read()
   try:
-    text = data.decode("utf-8-sig")
+    return data.decode("utf-8-sig")
   except UnicodeDecodeError as e:
     line = data[:e.start].count(b"\n") + 1
     raise UserError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
-  reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t",
-                      quotechar=quotechar)
-  rows = []
-  for row in reader:
-    if not row:  # Blank lines, e.g. a trailing one, are not examples.
-      continue
-    rows.append((reader.line_num, row))
-  return rows
 
 
 PROCESSORS = collections.OrderedDict()
@@ -472,39 +589,492 @@ for _name, _cls in (("xnli", XnliProcessor), ("mnli", MnliProcessor),
   register_processor(_name, _cls)
 
 
+# --- The file task: --task_name=file -------------------------------------
+
+LABEL_LIST_FILE = "label_list.txt"
+
+_EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl",
+               ".json": "jsonl"}
+
+
+class FileTaskOptions(object):
+  """How `FileProcessor` reads its files: the file-task flags as values.
+
+  Columns are header names or 0-based indexes (an int, or a string of
+  digits); for jsonl they are keys. `has_header` None means: detect.
+  `output_dir` is where `label_list.txt` is kept (None: nowhere).
+  """
+
+  def __init__(self, data_dir=None, input_format=None, train_file=None,
+               dev_file=None, test_file=None, text_a_column="text",
+               text_b_column=None, label_column="label", id_column=None,
+               has_header=None, labels=None, multi_label=False,
+               label_separator=",", skip_bad_rows=False, output_dir=None):
+    self.data_dir = data_dir
+    self.input_format = input_format
+    self.files = {"train": train_file, "dev": dev_file, "test": test_file}
+    self.columns = {"text_a": text_a_column, "text_b": text_b_column,
+                    "label": label_column, "id": id_column}
+    self.has_header = has_header
+    self.labels = list(labels) if labels else None
+    self.multi_label = multi_label
+    self.label_separator = label_separator
+    self.skip_bad_rows = skip_bad_rows
+    self.output_dir = output_dir
+
+  @classmethod
+  def from_flags(cls):
+    return cls(
+        data_dir=FLAGS.data_dir, input_format=FLAGS.input_format,
+        train_file=FLAGS.train_file, dev_file=FLAGS.dev_file,
+        test_file=FLAGS.test_file, text_a_column=FLAGS.text_a_column,
+        text_b_column=FLAGS.text_b_column, label_column=FLAGS.label_column,
+        id_column=FLAGS.id_column, has_header=FLAGS.has_header,
+        labels=FLAGS.labels, multi_label=FLAGS.multi_label,
+        label_separator=FLAGS.label_separator,
+        skip_bad_rows=FLAGS.skip_bad_rows, output_dir=FLAGS.output_dir)
+
+
+def _column_key(spec):
+  """An int index for "3" or 3, else the name; None stays None."""
+  if spec is None or isinstance(spec, int):
+    return spec
+  spec = str(spec).strip()
+  return int(spec) if spec.isdigit() else spec
+
+
+class FileProcessor(DataProcessor):
+  """`--task_name=file`: examples from a TSV, CSV or JSON-lines file chosen
+  and laid out by flags (`FileTaskOptions`), no code needed.
+
+  The labels are `--labels`, or else those of the training file, sorted; they
+  are written to `<output_dir>/label_list.txt` and, when that file exists,
+  read back from it, so their order (the model's outputs) never changes
+  between training, evaluation, prediction and export. With `multi_label`
+  an example's label is a list of labels (possibly empty).
+
+  Every error names the file and line and says what was expected; bad rows
+  stop the run before any training, or, with `skip_bad_rows`, rows with an
+  empty text are skipped and counted.
+  """
+
+  def __init__(self, options=None):
+    self.options = options or FileTaskOptions.from_flags()
+    self.is_multi_label = self.options.multi_label
+    self._label_list = None
+    self._examples = {}
+    self._lines = {}  # (split, path) -> each example's line, for errors
+    self._header_by_split = {}
+
+  def get_train_examples(self, data_dir):
+    return self._split_examples("train", data_dir)
+
+  def get_dev_examples(self, data_dir):
+    return self._split_examples("dev", data_dir)
+
+  def get_test_examples(self, data_dir):
+    return self._split_examples("test", data_dir)
+
+  def get_labels(self):
+    if self._label_list is None:
+      self._label_list = self._resolve_labels()
+    return list(self._label_list)
+
+  # -- files --
+
+  def split_path(self, split, data_dir=None):
+    """The file of `split`: its flag, else `<split>.<ext>` in `data_dir`."""
+    path = self.options.files[split]
+    if path:
+      return path
+    data_dir = data_dir or self.options.data_dir
+    if not data_dir:
+      raise UserError("--task_name=file needs --data_dir or --%s_file." %
+                      split)
+    formats = ([self.options.input_format] if self.options.input_format
+               else ["tsv", "csv", "jsonl"])
+    candidates = [os.path.join(data_dir, "%s.%s" % (split, f))
+                  for f in formats]
+    for candidate in candidates:
+      if tf.io.gfile.exists(candidate):
+        return candidate
+    raise UserError("No %s file: none of %s exists (or give --%s_file)." %
+                    (split, ", ".join(candidates), split))
+
+  def file_format(self, path):
+    if self.options.input_format:
+      return self.options.input_format
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _EXTENSIONS:
+      raise UserError("%s: cannot tell its format from the extension %r: "
+                      "give --input_format=tsv|csv|jsonl." % (path, ext))
+    return _EXTENSIONS[ext]
+
+  def _split_examples(self, split, data_dir):
+    path = self.split_path(split, data_dir)
+    if (split, path) not in self._examples:  # dev.tsv may be the test set too
+      self._examples[(split, path)] = self.read_examples(path, split)
+    return self._examples[(split, path)]
+
+  def read_examples(self, path, split):
+    """`InputExample`s of one file, their labels checked against the label
+    list (except for the training file that makes the list)."""
+    table = self._read_table(path, split)
+    examples, lines = [], []
+    skipped = 0
+    for line, row in table.rows:
+      example = self._example(table, line, row, split, len(examples))
+      if example is None:
+        skipped += 1
+        continue
+      examples.append(example)
+      lines.append(line)
+    if skipped:
+      tf.logging.warning("%s: skipped %d rows with an empty text "
+                         "(--skip_bad_rows).", path, skipped)
+    if not examples:
+      raise UserError("%s has no data rows." % path)
+    tf.logging.info("Read %d %s examples from %s", len(examples), split,
+                    path)
+    if table.has_label:
+      self._lines[(split, path)] = lines
+      if split != "train" or self._label_list is not None:
+        self._check_labels(path, examples, lines)
+    return examples
+
+  def _check_labels(self, path, examples, lines):
+    known = set(self.get_labels())
+    for example, line in zip(examples, lines):
+      for value in (example.label if self.is_multi_label
+                    else [example.label]):
+        if value not in known:
+          raise UserError(
+              "%s:%d: label %r is not one of the %s labels: %s." %
+              (path, line, value, "training" if self.options.labels is None
+               else "--labels", ", ".join(self.get_labels())))
+
+  def _read_table(self, path, split):
+    fmt = self.file_format(path)
+    if fmt == "jsonl":
+      return _JsonTable(path, _read_jsonl_rows(path), self.options.columns,
+                        split)
+    rows = read_tsv_rows(path, quotechar='"' if fmt == "csv" else None,
+                         delimiter="," if fmt == "csv" else "\t")
+    if not rows:
+      raise UserError("%s has no data rows." % path)
+    header = self._has_header(path, rows, split)
+    return _DelimitedTable(path, rows, header, self.options.columns, split)
+
+  def _has_header(self, path, rows, split):
+    """Whether the first row is a header: --has_header, or implied by named
+    columns, or detected from the label column. Logged when detected."""
+    columns = self.options.columns
+    named = sorted(k for k, v in columns.items()
+                   if isinstance(_column_key(v), str))
+    if named:
+      if self.options.has_header is False:
+        raise UserError(
+            "--has_header=false, but --%s_column names a column: give "
+            "0-based indexes for a file without a header." % named[0])
+      tf.logging.info("%s: first row is a header (--%s_column is a name)",
+                      path, named[0])
+      return True
+    if self.options.has_header is not None:
+      return self.options.has_header
+    label = _column_key(columns["label"])
+    first = rows[0][1]
+    if label is None or label >= len(first):
+      # No label here (a test file): the training file's layout.
+      header = self._header_by_split.get("train", False)
+      reason = "as the training file"
+    else:
+      first_labels = set(self._split_label(first[label]))
+      if split != "train" or self.options.labels:
+        known = (self.get_labels() if split != "train"
+                 else self.options.labels)
+        header = not first_labels <= set(known)
+        reason = "its first row's label %r is %s" % (
+            first[label], "not a label" if header else "a label")
+      else:
+        # A header's "label" is a word no other row has, while real labels
+        # repeat; with every label different there is no telling: no header.
+        others = collections.Counter()
+        for _, row in rows[1:]:
+          if label < len(row):
+            others.update(self._split_label(row[label]))
+        header = (bool(others) and max(others.values()) > 1 and
+                  not first_labels <= set(others))
+        reason = "its first row's label %r is %s" % (
+            first[label], "no label of the other rows" if header else
+            "a label too, or the labels do not repeat")
+    self._header_by_split[split] = header
+    tf.logging.info("%s: %s (%s; --has_header to say otherwise)", path,
+                    "first row is a header" if header else "no header",
+                    reason)
+    return header
+
+  # -- rows to examples --
+
+  def _split_label(self, value):
+    if isinstance(value, list):  # jsonl
+      return [_unicode(str(v)).strip() for v in value]
+    value = _unicode(str(value)).strip()
+    if not self.options.multi_label:
+      return [value]
+    return [v.strip() for v in value.split(self.options.label_separator)
+            if v.strip()]
+
+  def _example(self, table, line, row, split, index):
+    """An `InputExample` of one row, or None for a row skipped as bad."""
+    text_a = table.value(line, row, "text_a")
+    text_b = table.value(line, row, "text_b")
+    for name, text in (("text_a", text_a), ("text_b", text_b)):
+      if text is not None and not text.strip():
+        if self.options.skip_bad_rows:
+          return None
+        raise UserError(
+            "%s:%d: empty text in the %s column %r (--skip_bad_rows skips "
+            "such rows)." % (table.path, line, name,
+                             self.options.columns[name]))
+    example_id = table.value(line, row, "id")
+    if table.has_label:
+      raw = table.raw(line, row, "label")
+      labels = self._split_label(raw if raw is not None else "")
+      label = labels if self.options.multi_label else labels[0]
+      if label == "":
+        raise UserError("%s:%d: empty label in the label column %r." %
+                        (table.path, line, self.options.columns["label"]))
+    elif split == "test":  # A placeholder, as GLUE's test sets.
+      label = [] if self.options.multi_label else self.get_labels()[0]
+    else:
+      raise UserError("%s: no label column %r." %
+                      (table.path, self.options.columns["label"]))
+    return InputExample(
+        guid="%s-%s" % (split, example_id if example_id is not None
+                        else index),
+        text_a=text_a, text_b=text_b, label=label)
+
+  # -- labels --
+
+  def _resolve_labels(self):
+    saved_path = (os.path.join(self.options.output_dir, LABEL_LIST_FILE)
+                  if self.options.output_dir else None)
+    saved = read_label_list(saved_path) if saved_path else None
+    given = self.options.labels
+    if given and saved and given != saved:
+      raise UserError(
+          "--labels=%s differs from %s (%s), the labels this output "
+          "directory's model was built with: use a new --output_dir." %
+          (",".join(given), saved_path, ",".join(saved)))
+    if given:
+      labels, source = given, "--labels"
+    elif saved:
+      labels, source = saved, saved_path
+    else:
+      labels = self._labels_from_training_file()
+      source = "the training file (sorted)"
+    if len(set(labels)) != len(labels):
+      raise UserError("The labels from %s repeat one: %s." %
+                      (source, ",".join(labels)))
+    tf.logging.info("%d labels, from %s: %s", len(labels), source,
+                    ", ".join(labels))
+    if saved_path and not saved:
+      write_label_list(saved_path, labels)
+    self._label_list = labels
+    # A training file read already (to count labels, or by the caller) must
+    # have no label outside the list.
+    for key, examples in self._examples.items():
+      if key in self._lines:
+        self._check_labels(key[1], examples, self._lines[key])
+    return labels
+
+  def _labels_from_training_file(self):
+    counts = collections.Counter()
+    for example in self._split_examples("train", None):
+      counts.update(example.label if self.options.multi_label
+                    else [example.label])
+    if not counts:
+      raise UserError("%s has no labels." % self.split_path("train"))
+    tf.logging.info("Label counts in %s: %s", self.split_path("train"),
+                    ", ".join("%s=%d" % (l, counts[l]) for l in sorted(counts)))
+    return sorted(counts)
+
+
+def read_label_list(path):
+  """The labels in `path` (one a line), or None if there is no such file."""
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path, "r") as f:
+    labels = [l.rstrip("\r\n") for l in f.read().splitlines()]
+  labels = [l for l in labels if l]
+  if not labels:
+    raise UserError("%s is empty: remove it or give --labels." % path)
+  return labels
+
+
+def write_label_list(path, labels):
+  """Writes the labels one a line, in output order."""
+  for label in labels:
+    if not label or "\n" in label or "\r" in label:
+      raise UserError("Label %r cannot be written to %s." % (label, path))
+  output_files.write_text_atomically(path, "".join(l + "\n" for l in labels))
+  tf.logging.info("Wrote the label list to %s", path)
+
+
+def _read_jsonl_rows(path):
+  """(line number, object) pairs of a JSON-lines file."""
+  rows = []
+  for line_number, line in enumerate(_read_utf8(path).splitlines(), 1):
+    if not line.strip():
+      continue
+    try:
+      value = json.loads(line)
+    except ValueError as e:
+      raise UserError("%s:%d: not a JSON object (%s)." %
+                      (path, line_number, e))
+    if not isinstance(value, dict):
+      raise UserError("%s:%d: expected a JSON object, found %s." %
+                      (path, line_number, type(value).__name__))
+    rows.append((line_number, value))
+  return rows
+
+
+# A byte-order mark that went through cp1252 and back to UTF-8, as at the
+# start of the MSR paraphrase files ("\xef\xbb\xbf" read as three characters).
+_MANGLED_BOM = u"\u00ef\u00bb\u00bf"
+
+
+def _header_names(row):
+  """Column names, without a stray byte-order mark before the first."""
+  names = [_unicode(n).strip() for n in row]
+  if names:
+    for bom in (_MANGLED_BOM, u"\ufeff"):
+      if names[0].startswith(bom):
+        names[0] = names[0][len(bom):]
+  return names
+
+
+class _DelimitedTable(object):
+  """The rows of a TSV/CSV file and where each needed column is in them."""
+
+  def __init__(self, path, rows, has_header, columns, split):
+    self.path = path
+    self.names = _header_names(rows[0][1]) if has_header else None
+    self.rows = rows[1:] if has_header else rows
+    if not self.rows:
+      raise UserError("%s has no data rows (only a header)." % path)
+    self.index = {}
+    for role, spec in columns.items():
+      key = _column_key(spec)
+      if key is None:
+        continue
+      optional = role == "label" and split == "test"
+      index = self._resolve(role, key, optional)
+      if index is not None:
+        self.index[role] = index
+    self.has_label = "label" in self.index
+    # Rows must have every column used; a short one is an error.
+    self.min_fields = max(self.index.values()) + 1
+
+  def _columns_text(self):
+    if self.names is not None:
+      return "columns: " + ", ".join(
+          "%d=%r" % (i, n) for i, n in enumerate(self.names))
+    return "%d columns (0-%d), no header" % (len(self.rows[0][1]),
+                                              len(self.rows[0][1]) - 1)
+
+  def _resolve(self, role, key, optional):
+    line, first = self.rows[0]
+    if isinstance(key, str):
+      if key in self.names:
+        return self.names.index(key)
+      if optional:
+        return None
+      raise UserError("%s:1: no column named %r (--%s_column); the file has "
+                      "%s." % (self.path, key, role, self._columns_text()))
+    if key < len(first):
+      return key
+    if optional:
+      return None
+    raise UserError("%s:%d: no column %d (--%s_column); the file has %s." %
+                    (self.path, line, key, role, self._columns_text()))
+
+  def raw(self, line, row, role):
+    if role not in self.index:
+      return None
+    if len(row) < self.min_fields:
+      raise UserError(
+          "%s:%d: %d field(s), expected at least %d (the file has %s)." %
+          (self.path, line, len(row), self.min_fields, self._columns_text()))
+    return row[self.index[role]]
+
+  def value(self, line, row, role):
+    raw = self.raw(line, row, role)
+    return None if raw is None else _unicode(raw)
+
+
+class _JsonTable(object):
+  """The objects of a JSON-lines file, read by key."""
+
+  def __init__(self, path, rows, columns, split):
+    self.path = path
+    self.rows = rows
+    if not rows:
+      raise UserError("%s has no data rows." % path)
+    self.keys = {}
+    for role, spec in columns.items():
+      if spec is None:
+        continue
+      if isinstance(_column_key(spec), int):
+        raise UserError("%s: jsonl columns are keys, not indexes: "
+                        "--%s_column=%s (keys of line %d: %s)." %
+                        (path, role, spec, rows[0][0],
+                          ", ".join(sorted(rows[0][1]))))
+      self.keys[role] = str(spec)
+    self.has_label = "label" in self.keys and not (
+        split == "test" and self.keys["label"] not in rows[0][1])
+
+  def raw(self, line, row, role):
+    if role not in self.keys or (role == "label" and not self.has_label):
+      return None
+    key = self.keys[role]
+    if key not in row:
+      raise UserError("%s:%d: no key %r (--%s_column); this line has %s." %
+                      (self.path, line, key, role,
+                        ", ".join(sorted(row)) or "no keys"))
+    return "" if row[key] is None else row[key]
+
+  def value(self, line, row, role):
+    raw = self.raw(line, row, role)
+    if raw is None:
+      return None
+    return _unicode(raw if isinstance(raw, str) else json.dumps(raw))
+
+
+register_processor("file", FileProcessor)
+
+
 def _is_regression(label_list):
   return not label_list or label_list == [None]
 
 
 def convert_single_example(ex_index, example, label_list, max_seq_length,
-                           tokenizer):
+                           tokenizer, multi_label=False):
   """Converts one `InputExample` into an `InputFeatures`.
 
   The layout is `[CLS] A [SEP]` (segment 0) then `B [SEP]` (segment 1),
   zero-padded to `max_seq_length`; pairs are trimmed one token at a time from
-  the longer side. With `label_list` None (regression), the label is a float.
+  the longer side. With `label_list` None (regression), the label is a float;
+  with `multi_label`, the example's label is a list of labels and `label_id`
+  is a 0/1 vector in `label_list` order.
 
   Raises:
     ValueError: the example's label is not in `label_list`.
   """
   if isinstance(example, PaddingInputExample):
-    return InputFeatures(
-        input_ids=[0] * max_seq_length,
-        input_mask=[0] * max_seq_length,
-        segment_ids=[0] * max_seq_length,
-        label_id=0.0 if _is_regression(label_list) else 0,
-        is_real_example=False)
+    return _padding_features(label_list, max_seq_length, multi_label)
 
-  if _is_regression(label_list):
-    label_id = float(example.label)
-  else:
-    label_map = {label: i for (i, label) in enumerate(label_list)}
-    if example.label not in label_map:
-      raise UserError(
-          "Example %s has label %r, which is not one of get_labels() = %s." %
-          (example.guid, example.label, list(label_list)))
-    label_id = label_map[example.label]
-
+  label_id = _label_id(example, label_list, multi_label)
   tokens_a = tokenizer.tokenize(example.text_a)
   tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else None
   if tokens_b:
@@ -512,7 +1082,47 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
     _truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)
   elif len(tokens_a) > max_seq_length - 2:
     tokens_a = tokens_a[0:(max_seq_length - 2)]
+  return _features_from_tokens(ex_index, example, tokens_a, tokens_b,
+                               label_id, max_seq_length, tokenizer)
 
+
+def _padding_features(label_list, max_seq_length, multi_label=False):
+  if _is_regression(label_list):
+    label_id = 0.0
+  elif multi_label:
+    label_id = [0] * len(label_list)
+  else:
+    label_id = 0
+  return InputFeatures(
+      input_ids=[0] * max_seq_length,
+      input_mask=[0] * max_seq_length,
+      segment_ids=[0] * max_seq_length,
+      label_id=label_id,
+      is_real_example=False)
+
+
+def _label_id(example, label_list, multi_label=False):
+  """The float score, label index, or (multi-label) 0/1 vector of `example`."""
+  if _is_regression(label_list):
+    return float(example.label)
+  label_map = {label: i for (i, label) in enumerate(label_list)}
+  labels = list(example.label) if multi_label else [example.label]
+  for label in labels:
+    if label not in label_map:
+      raise UserError(
+          "Example %s has label %r, which is not one of get_labels() = %s." %
+          (example.guid, label, list(label_list)))
+  if not multi_label:
+    return label_map[example.label]
+  vector = [0] * len(label_list)
+  for label in labels:
+    vector[label_map[label]] = 1
+  return vector
+
+
+def _features_from_tokens(ex_index, example, tokens_a, tokens_b, label_id,
+                          max_seq_length, tokenizer, example_index=None):
+  """`InputFeatures` of `[CLS] A [SEP] B [SEP]`, tokens already fitted."""
   tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
   segment_ids = [0] * len(tokens)
   if tokens_b:
@@ -541,7 +1151,54 @@ def convert_single_example(ex_index, example, label_list, max_seq_length,
       input_mask=input_mask,
       segment_ids=segment_ids,
       label_id=label_id,
-      is_real_example=True)
+      is_real_example=True,
+      example_index=example_index)
+
+
+def window_starts(num_tokens, window, stride):
+  """Where the windows of a text of `num_tokens` tokens start: every
+  `stride` tokens until one reaches the end (as run_squad's doc spans)."""
+  starts = [0]
+  while starts[-1] + window < num_tokens:
+    starts.append(starts[-1] + stride)
+  return starts
+
+
+def convert_example_to_windows(ex_index, example, label_list, max_seq_length,
+                               tokenizer, doc_stride, multi_label=False):
+  """`InputFeatures` of each window of a long `text_a`, `doc_stride` tokens
+  apart, all with the example's label and `example_index=ex_index`.
+
+  A `text_b` is kept whole in every window, cut to half the room if longer.
+  A `PaddingInputExample` gives one padding feature (`example_index` -1).
+
+  Raises:
+    ValueError: the label is unknown, or `doc_stride` is larger than the
+      window, which would skip tokens between windows.
+  """
+  if isinstance(example, PaddingInputExample):
+    feature = _padding_features(label_list, max_seq_length, multi_label)
+    feature.example_index = -1
+    return [feature]
+  label_id = _label_id(example, label_list, multi_label)
+  tokens_a = tokenizer.tokenize(example.text_a)
+  tokens_b = tokenizer.tokenize(example.text_b) if example.text_b else []
+  if tokens_b:
+    tokens_b = tokens_b[:(max_seq_length - 3) // 2]
+    window = max_seq_length - 3 - len(tokens_b)
+  else:
+    window = max_seq_length - 2
+  if doc_stride > window:
+    raise UserError(
+        "Example %s: --doc_stride=%d is larger than its window of %d tokens "
+        "(--max_seq_length less [CLS], [SEP] and text_b): windows would skip "
+        "text." % (example.guid, doc_stride, window))
+  return [
+      _features_from_tokens(ex_index, example, tokens_a[start:start + window],
+                            tokens_b, label_id, max_seq_length, tokenizer,
+                            example_index=ex_index)
+      for start in window_starts(len(tokens_a), window, doc_stride)
+  ]
 
 
 def _features_to_example(feature):
@@ -553,57 +1210,103 @@ def _features_to_example(feature):
   if isinstance(feature.label_id, float):
     label = tf.train.Feature(
         float_list=tf.train.FloatList(value=[feature.label_id]))
+  elif isinstance(feature.label_id, (list, tuple)):  # multi-label
+    label = ints(feature.label_id)
   else:
     label = ints([feature.label_id])
-  return tf.train.Example(features=tf.train.Features(feature={
+  columns = {
       "input_ids": ints(feature.input_ids),
       "input_mask": ints(feature.input_mask),
       "segment_ids": ints(feature.segment_ids),
       "label_ids": label,
       "is_real_example": ints([int(feature.is_real_example)]),
-  }))
+  }
+  if feature.example_index is not None:
+    columns["example_index"] = ints([feature.example_index])
+  return tf.train.Example(features=tf.train.Features(feature=columns))
 
 
 def file_based_convert_examples_to_features(examples, label_list,
                                             max_seq_length, tokenizer,
-                                            output_file):
+                                            output_file, multi_label=False,
+                                            doc_stride=None,
+                                            pad_to_multiple=None):
   """Converts `examples` to features and writes them to a TFRecord file.
 
-  The file is written under a temporary name and renamed at the end, so an
-  interrupted run leaves no half-written `output_file`.
+  With `doc_stride`, a long example becomes several windows
+  (`convert_example_to_windows`). With `pad_to_multiple` (TPUs), padding
+  records follow until their number is a multiple of it. The file is written
+  under a temporary name and renamed at the end, so an interrupted run leaves
+  no half-written `output_file`.
+
+  Returns:
+    the number of records written.
   """
   start = time.time()
+  num_records = 0
   with output_files.TFRecordWriter(output_file) as writer:
     for (ex_index, example) in enumerate(examples):
       if ex_index % 10000 == 0 and ex_index:
         tf.logging.info("Writing example %d of %d (%.0f examples/sec)",
                         ex_index, len(examples),
                         ex_index / max(time.time() - start, 1e-9))
-      feature = convert_single_example(ex_index, example, label_list,
-                                       max_seq_length, tokenizer)
+      if doc_stride:
+        features = convert_example_to_windows(
+            ex_index, example, label_list, max_seq_length, tokenizer,
+            doc_stride, multi_label)
+      else:
+        features = [convert_single_example(ex_index, example, label_list,
+                                           max_seq_length, tokenizer,
+                                           multi_label)]
+      for feature in features:
+        writer.write(_features_to_example(feature).SerializeToString())
+      num_records += len(features)
+    while pad_to_multiple and num_records % pad_to_multiple:
+      feature = _padding_features(label_list, max_seq_length, multi_label)
+      feature.example_index = -1 if doc_stride else None
       writer.write(_features_to_example(feature).SerializeToString())
+      num_records += 1
   elapsed = max(time.time() - start, 1e-9)
   tf.logging.info("Converted %d examples to %s in %.1fs (%.0f examples/sec)",
                   len(examples), output_file, elapsed, len(examples) / elapsed)
+  if doc_stride:
+    tf.logging.info("  %d records: windows of --max_seq_length=%d, "
+                    "--doc_stride=%d", num_records, max_seq_length, doc_stride)
+  return num_records
 
 
-def _name_to_features(seq_length, regression=False):
-  return {
+def _name_to_features(seq_length, regression=False, num_multi_labels=None,
+                      windowed=False):
+  if regression:
+    label = tf.FixedLenFeature([], tf.float32)
+  elif num_multi_labels:
+    label = tf.FixedLenFeature([num_multi_labels], tf.int64)
+  else:
+    label = tf.FixedLenFeature([], tf.int64)
+  name_to_features = {
       "input_ids": tf.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.FixedLenFeature([seq_length], tf.int64),
-      "label_ids": tf.FixedLenFeature(
-          [], tf.float32 if regression else tf.int64),
+      "label_ids": label,
       "is_real_example": tf.FixedLenFeature([], tf.int64),
   }
+  if windowed:
+    name_to_features["example_index"] = tf.FixedLenFeature([], tf.int64)
+  return name_to_features
 
 
 def file_based_input_fn_builder(input_file, seq_length, is_training,
-                                drop_remainder, is_regression=False):
-  """Creates an `input_fn` closure to be passed to TPUEstimator."""
+                                drop_remainder, is_regression=False,
+                                num_multi_labels=None, windowed=False):
+  """Creates an `input_fn` closure to be passed to TPUEstimator.
+
+  `num_multi_labels` (multi-label) makes `label_ids` a 0/1 vector of that
+  length; `windowed` reads the `example_index` of long-document windows.
+  """
   return runtime.tfrecord_input_fn_builder(
-      input_file, _name_to_features(seq_length, is_regression), is_training,
-      drop_remainder)
+      input_file, _name_to_features(seq_length, is_regression,
+                                    num_multi_labels, windowed),
+      is_training, drop_remainder)
 
 
 def _truncate_seq_pair(tokens_a, tokens_b, max_length):
@@ -622,7 +1325,8 @@ def _truncate_seq_pair(tokens_a, tokens_b, max_length):
 
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
                  labels, num_labels, use_one_hot_embeddings,
-                 is_regression=False, compute_type=tf.float32):
+                 is_regression=False, compute_type=tf.float32,
+                 multi_label=False, class_weights=None):
   """Creates a classification model: BERT's pooled output, then one layer.
 
   The head's variables are `output_weights` [num_labels, hidden] and
@@ -630,7 +1334,8 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
   loss is the squared error and the "probabilities" are the scores. In
   training the pooled output gets dropout at the config's
   `hidden_dropout_prob`: 0.1 in every official config, the rate the original
-  fixed, and 0 where a config turns dropout off.
+  fixed, and 0 where a config turns dropout off. `multi_label` and
+  `class_weights`: see `create_classification_head`.
 
   Returns:
     (loss, per_example_loss, logits, probabilities)
@@ -646,15 +1351,26 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
 
   return create_classification_head(
       model.get_pooled_output(), labels, num_labels, is_training,
-      bert_config.hidden_dropout_prob, is_regression)
+      bert_config.hidden_dropout_prob, is_regression, multi_label,
+      class_weights)
 
 
 def create_classification_head(output_layer, labels, num_labels, is_training,
-                               dropout_prob, is_regression=False):
+                               dropout_prob, is_regression=False,
+                               multi_label=False, class_weights=None):
   """One layer over a pooled representation: `output_weights`, `output_bias`.
 
   Shared by `create_model` and run_classifier_with_tfhub.py, whose pooled
   output comes from a hub module.
+
+  Single-label: softmax and cross-entropy, as the original. `multi_label`:
+  `labels` are 0/1 [batch, num_labels], the probabilities are a sigmoid per
+  label and the loss is binary cross-entropy averaged over the labels.
+  `class_weights` ([num_labels] floats) weigh the training loss: the
+  cross-entropy of an example by its label's weight, or (multi-label) the
+  positive term of each label (`pos_weight`). `per_example_loss`, which
+  evaluation averages into `eval_loss`, stays unweighted so that runs with
+  and without weights compare.
 
   Returns:
     (loss, per_example_loss, logits, probabilities); for regression the
@@ -680,12 +1396,36 @@ def create_classification_head(output_layer, labels, num_labels, is_training,
       loss = tf.reduce_mean(per_example_loss)
       return (loss, per_example_loss, logits, logits)
 
+    if multi_label:
+      return _multi_label_loss(logits, labels, class_weights)
+
     probabilities = tf.nn.softmax(logits, axis=-1)
     log_probs = tf.nn.log_softmax(logits, axis=-1)
     one_hot_labels = tf.one_hot(labels, depth=num_labels, dtype=tf.float32)
     per_example_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
-    loss = tf.reduce_mean(per_example_loss)
+    if class_weights is None:
+      loss = tf.reduce_mean(per_example_loss)
+    else:
+      weights = tf.gather(tf.constant(class_weights, per_example_loss.dtype),
+                          labels)
+      loss = tf.reduce_mean(per_example_loss * weights)
     return (loss, per_example_loss, logits, probabilities)
+
+
+def _multi_label_loss(logits, labels, pos_weights):
+  """(loss, per_example_loss, logits, probabilities) of a sigmoid per label."""
+  targets = tf.cast(labels, logits.dtype)
+  per_label = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets,
+                                                      logits=logits)
+  per_example_loss = tf.reduce_mean(per_label, axis=-1)
+  if pos_weights is None:
+    loss = tf.reduce_mean(per_example_loss)
+  else:
+    weighted = tf.nn.weighted_cross_entropy_with_logits(
+        labels=targets, logits=logits,
+        pos_weight=tf.constant(pos_weights, logits.dtype))
+    loss = tf.reduce_mean(weighted)
+  return (loss, per_example_loss, logits, tf.sigmoid(logits))
 
 
 def compute_metrics(metric_names, labels, predictions, is_regression=False):
@@ -767,26 +1507,273 @@ def _collected(values, name):
   return store, store.assign(tf.concat([store, values], axis=0))
 
 
+def _numpy_metric_ops(tensors, compute, names):
+  """Streaming (value, update_op) pairs of metrics numpy computes at the end
+  from every batch's `tensors` (a dict of name -> tensor [batch, ...]).
+
+  `compute` takes a dict of the same names to the concatenated arrays, each
+  flattened to 1-D, and returns a dict over `names`; the metrics are
+  `eval_<name>`.
+  """
+  keys = sorted(tensors)
+  stores, updates = [], []
+  for key in keys:
+    store, update = _collected(tf.reshape(tensors[key], [-1]), "metric_" + key)
+    stores.append(store)
+    updates.append(update)
+  update = tf.group(*updates)
+
+  def run(*arrays):
+    result = compute(dict(zip(keys, arrays)))
+    return np.array([result[n] for n in names], np.float32)
+
+  values = tf.numpy_function(run, stores, tf.float32)
+  return {"eval_" + name: (values[i], update)
+          for i, name in enumerate(names)}
+
+
 def _task_metric_ops(metric_names, labels, predictions, weights, regression):
   """Streaming (value, update_op) pairs for the GLUE metrics of a task."""
   if not metric_names:
     return {}
   dtype = tf.float32 if regression else tf.int64
-  labels_all, up_labels = _collected(tf.cast(labels, dtype), "metric_labels")
-  preds_all, up_preds = _collected(tf.cast(predictions, dtype), "metric_preds")
-  weights_all, up_weights = _collected(tf.cast(weights, tf.float32),
-                                       "metric_weights")
-  update = tf.group(up_labels, up_preds, up_weights)
 
-  def compute(l, p, w):
-    real = w > 0
-    result = compute_metrics(metric_names, l[real], p[real], regression)
-    return np.array([result[n] for n in metric_names], np.float32)
+  def compute(arrays):
+    real = arrays["weights"] > 0
+    return compute_metrics(metric_names, arrays["labels"][real],
+                           arrays["preds"][real], regression)
 
-  values = tf.numpy_function(compute, [labels_all, preds_all, weights_all],
-                             tf.float32)
-  return {"eval_" + name: (values[i], update)
-          for i, name in enumerate(metric_names)}
+  return _numpy_metric_ops(
+      {"labels": tf.cast(labels, dtype), "preds": tf.cast(predictions, dtype),
+       "weights": tf.cast(weights, tf.float32)}, compute, metric_names)
+
+
+def multi_label_metric_names(label_list):
+  """The names `multi_label_metrics` returns, in a fixed order."""
+  return (["micro_f1", "macro_f1", "subset_accuracy"] +
+          ["f1_" + _metric_safe(label) for label in label_list])
+
+
+def _metric_safe(label):
+  """A label as part of a metric name (one word in eval_results.txt)."""
+  return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def multi_label_metrics(labels, predictions, label_list):
+  """Micro-F1, macro-F1, subset accuracy and each label's F1.
+
+  Args:
+    labels, predictions: 0/1 arrays [num_examples, num_labels].
+    label_list: the label names, for the per-label `f1_<label>`.
+
+  Micro-F1 pools every (example, label) decision; macro-F1 is the mean of the
+  per-label F1s, a label never gold nor predicted counting 0 (as
+  scikit-learn's default); subset accuracy counts examples whose whole label
+  set is right.
+  """
+  labels = np.asarray(labels, np.int64).reshape(-1, len(label_list)) > 0
+  predictions = np.asarray(predictions, np.int64).reshape(labels.shape) > 0
+  tp = np.sum(labels & predictions, axis=0).astype(np.float64)
+  fp = np.sum(~labels & predictions, axis=0).astype(np.float64)
+  fn = np.sum(labels & ~predictions, axis=0).astype(np.float64)
+  per_label = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+  micro = (2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())
+           if tp.sum() else 0.0)
+  out = {
+      "micro_f1": float(micro),
+      "macro_f1": float(np.mean(per_label)) if len(label_list) else 0.0,
+      "subset_accuracy": (float(np.mean(np.all(labels == predictions, axis=1)))
+                          if labels.shape[0] else 0.0),
+  }
+  for label, f1 in zip(label_list, per_label):
+    out["f1_" + _metric_safe(label)] = float(f1)
+  return out
+
+
+def aggregate_windows(logits, example_index, how="mean"):
+  """Per-document logits from the logits of their windows.
+
+  Args:
+    logits: [num_windows, num_labels].
+    example_index: [num_windows], the document of each window; negative for
+      padding, which is dropped.
+    how: "mean" or "max" (element-wise over a document's windows).
+
+  Returns:
+    (document indexes in order of first appearance, [num_docs, num_labels]).
+  """
+  logits = np.asarray(logits, np.float64)
+  example_index = np.asarray(example_index).reshape(-1)
+  order = []
+  groups = collections.defaultdict(list)
+  for row, doc in enumerate(example_index):
+    if doc < 0:
+      continue
+    if doc not in groups:
+      order.append(doc)
+    groups[doc].append(row)
+  reduce_fn = {"mean": np.mean, "max": np.max}[how]
+  aggregated = np.array([reduce_fn(logits[groups[d]], axis=0) for d in order])
+  return np.array(order, np.int64), aggregated.reshape(len(order), -1)
+
+
+def _softmax(logits):
+  shifted = logits - np.max(logits, axis=-1, keepdims=True)
+  exp = np.exp(shifted)
+  return exp / np.sum(exp, axis=-1, keepdims=True)
+
+
+def _sigmoid(logits):
+  return 1.0 / (1.0 + np.exp(-logits))
+
+
+def probabilities_from_logits(logits, multi_label=False, regression=False):
+  """What the model's `probabilities` output is, from (aggregated) logits."""
+  logits = np.asarray(logits, np.float64)
+  if regression:
+    return logits
+  return _sigmoid(logits) if multi_label else _softmax(logits)
+
+
+def predicted_label_set(probabilities, label_list, threshold=0.5):
+  """Multi-label: the labels whose probability is at least `threshold`, in
+  label-list order (possibly none)."""
+  return [label for label, p in zip(label_list, np.atleast_1d(probabilities))
+          if p >= threshold]
+
+
+class _EvalHead(object):
+  """What numpy evaluation needs to know of the head: how many outputs,
+  whether multi-label (and its threshold), how windows aggregate."""
+
+  def __init__(self, num_labels, multi_label, threshold, window_aggregation,
+               regression, metric_names, label_list):
+    self.num_labels = num_labels
+    self.multi_label = multi_label
+    self.threshold = threshold
+    self.window_aggregation = window_aggregation
+    self.regression = regression
+    self.metric_names = tuple(metric_names)
+    self.label_list = list(label_list or [])
+
+  def names(self):
+    if self.multi_label:
+      return multi_label_metric_names(self.label_list)
+    if self.regression:
+      return list(self.metric_names)
+    return ["accuracy"] + [n for n in self.metric_names if n != "accuracy"]
+
+  def compute(self, arrays):
+    """Document-level metrics from the collected window (or example) rows."""
+    logits = arrays["logits"].reshape(-1, self.num_labels)
+    width = self.num_labels if self.multi_label else 1
+    labels = arrays["labels"].reshape(-1, width)
+    real = arrays["weights"] > 0
+    if "example_index" in arrays:
+      index = np.where(real, arrays["example_index"], -1)
+      docs, logits = aggregate_windows(logits, index, self.window_aggregation)
+      # Every window of a document has its label; take the first's.
+      first_row = {d: r for r, d in reversed(list(enumerate(index)))}
+      labels = labels[[first_row[d] for d in docs]]
+    else:
+      logits, labels = logits[real], labels[real]
+    if self.multi_label:
+      preds = (_sigmoid(logits) >= self.threshold).astype(np.int64)
+      return multi_label_metrics(labels, preds, self.label_list)
+    if self.regression:
+      return compute_metrics(self.names(), labels[:, 0], logits[:, 0], True)
+    return compute_metrics(self.names(), labels[:, 0].astype(np.int64),
+                           np.argmax(logits, axis=-1))
+
+
+def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
+                     num_train_steps, num_warmup_steps, use_tpu,
+                     use_one_hot_embeddings, is_regression=False,
+                     metric_names=(), multi_label=False, class_weights=None,
+                     window_aggregation=None, multi_label_threshold=0.5,
+                     label_list=None):
+  """Returns a `model_fn` closure for TPUEstimator.
+
+  Training uses the optimiser, precision and accumulation of the runtime
+  flags (`runtime.create_train_op`). Evaluation reports `eval_accuracy`
+  (classification) and `eval_loss` as the original, plus `eval_<name>` for
+  each of `metric_names` ("f1", "mcc", "pearson", "spearman").
+
+  `multi_label` (sigmoid head; `label_list` names the per-label metrics)
+  reports `eval_micro_f1`, `eval_macro_f1`, `eval_subset_accuracy` and
+  `eval_f1_<label>` instead, a label predicted at `multi_label_threshold`.
+  `class_weights` weigh the training loss (`create_classification_head`).
+  `window_aggregation` ("mean"/"max"; None: no windows) means the features are
+  long-document windows with an `example_index`: the metrics are of
+  documents, their windows' logits aggregated, `eval_loss` the mean over
+  windows, and predictions add `logits` and `example_index` for
+  `aggregate_window_predictions`.
+  """
+  eval_head = _EvalHead(num_labels, multi_label, multi_label_threshold,
+                        window_aggregation, is_regression, metric_names,
+                        label_list)
+
+  def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+    """The `model_fn` for TPUEstimator."""
+    runtime.log_features(features)
+
+    input_ids = features["input_ids"]
+    input_mask = features["input_mask"]
+    segment_ids = features["segment_ids"]
+    batch = tf.shape(input_ids)[:1]
+    if "label_ids" in features:
+      label_ids = features["label_ids"]
+    elif multi_label:  # A SavedModel's serving inputs: no labels.
+      label_ids = tf.zeros(tf.concat([batch, [num_labels]], 0), tf.int32)
+    else:  # A SavedModel's serving inputs (runtime.export_saved_model).
+      label_ids = tf.zeros(batch, tf.float32 if is_regression else tf.int32)
+    if "is_real_example" in features:
+      is_real_example = tf.cast(features["is_real_example"], dtype=tf.float32)
+    else:
+      is_real_example = tf.ones(batch, dtype=tf.float32)
+
+    is_training = (mode == tf.estimator.ModeKeys.TRAIN)
+    (total_loss, per_example_loss, logits, probabilities) = create_model(
+        bert_config, is_training, input_ids, input_mask, segment_ids,
+        label_ids, num_labels, use_one_hot_embeddings, is_regression,
+        runtime.compute_type(), multi_label,
+        class_weights if is_training else None)
+
+    scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
+
+    if mode == tf.estimator.ModeKeys.TRAIN:
+      runtime.register_train_loss(total_loss)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, train_op=train_op,
+          scaffold_fn=scaffold_fn)
+
+    if mode == tf.estimator.ModeKeys.EVAL:
+      if multi_label or window_aggregation:
+        tensors = {"per_example_loss": per_example_loss,
+                   "labels": label_ids, "logits": logits,
+                   "weights": is_real_example}
+        if window_aggregation:
+          tensors["example_index"] = features["example_index"]
+        eval_metrics = (_numpy_metric_fn(eval_head), tensors)
+      else:
+        eval_metrics = (_metric_fn(is_regression, metric_names),
+                        [per_example_loss, label_ids, logits,
+                         is_real_example])
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, eval_metrics=eval_metrics,
+          scaffold_fn=scaffold_fn)
+
+    predictions = {"probabilities": probabilities}
+    if window_aggregation:
+      predictions["logits"] = logits
+      if "example_index" in features:
+        predictions["example_index"] = features["example_index"]
+    return tf.estimator.tpu.TPUEstimatorSpec(
+        mode=mode, predictions=predictions, scaffold_fn=scaffold_fn)
+
+  return model_fn
 
 
 def confusion_matrix_metric(labels, predictions, num_labels, weights):
@@ -863,81 +1850,73 @@ def write_eval_results(output_dir, result, label_list):
       os.path.join(output_dir, "eval_results.txt"), text)
 
 
-def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
-                     num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings, is_regression=False,
-                     metric_names=()):
-  """Returns a `model_fn` closure for TPUEstimator.
+def _metric_fn(is_regression, metric_names):
+  """The original's metrics: accuracy and loss, streaming in TensorFlow."""
 
-  Training uses the optimiser, precision and accumulation of the runtime
-  flags (`runtime.create_train_op`). Evaluation reports `eval_accuracy` (classification) and `eval_loss` as the
-  original, plus `eval_<name>` for each of `metric_names` ("f1", "mcc",
-  "pearson", "spearman").
-  """
-
-  def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
-    """The `model_fn` for TPUEstimator."""
-    runtime.log_features(features)
-
-    input_ids = features["input_ids"]
-    input_mask = features["input_mask"]
-    segment_ids = features["segment_ids"]
-    if "label_ids" in features:
-      label_ids = features["label_ids"]
-    else:  # A SavedModel's serving inputs (runtime.export_saved_model).
-      label_ids = tf.zeros(tf.shape(input_ids)[:1],
-                           tf.float32 if is_regression else tf.int32)
-    if "is_real_example" in features:
-      is_real_example = tf.cast(features["is_real_example"], dtype=tf.float32)
+  def metric_fn(per_example_loss, label_ids, logits, is_real_example):
+    if is_regression:
+      predictions = tf.squeeze(logits, axis=-1)
+      metrics = {}
     else:
-      is_real_example = tf.ones(tf.shape(label_ids), dtype=tf.float32)
+      predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+      metrics = {"eval_accuracy": tf.metrics.accuracy(
+          labels=label_ids, predictions=predictions,
+          weights=is_real_example)}
+      metrics.update(confusion_matrix_metric(
+          label_ids, predictions, int(logits.shape[-1]), is_real_example))
+    metrics["eval_loss"] = tf.metrics.mean(
+        values=per_example_loss, weights=is_real_example)
+    metrics.update(_task_metric_ops(metric_names, label_ids, predictions,
+                                    is_real_example, is_regression))
+    return metrics
 
-    is_training = (mode == tf.estimator.ModeKeys.TRAIN)
-    (total_loss, per_example_loss, logits, probabilities) = create_model(
-        bert_config, is_training, input_ids, input_mask, segment_ids,
-        label_ids, num_labels, use_one_hot_embeddings, is_regression,
-        runtime.compute_type())
+  return metric_fn
 
-    scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
-    if mode == tf.estimator.ModeKeys.TRAIN:
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op,
-          scaffold_fn=scaffold_fn)
+def _numpy_metric_fn(eval_head):
+  """Metrics of multi-label heads and of documents made of windows."""
 
-    if mode == tf.estimator.ModeKeys.EVAL:
+  def metric_fn(per_example_loss, labels, logits, weights,
+                example_index=None):
+    tensors = {"logits": tf.cast(logits, tf.float32), "weights": weights,
+               "labels": tf.cast(labels, tf.float32)}
+    if example_index is not None:
+      tensors["example_index"] = tf.cast(example_index, tf.int64)
+    metrics = _numpy_metric_ops(tensors, eval_head.compute, eval_head.names())
+    metrics["eval_loss"] = tf.metrics.mean(values=per_example_loss,
+                                           weights=weights)
+    return metrics
 
-      def metric_fn(per_example_loss, label_ids, logits, is_real_example):
-        if is_regression:
-          predictions = tf.squeeze(logits, axis=-1)
-          metrics = {}
-        else:
-          predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-          metrics = {"eval_accuracy": tf.metrics.accuracy(
-              labels=label_ids, predictions=predictions,
-              weights=is_real_example)}
-          metrics.update(confusion_matrix_metric(
-              label_ids, predictions, num_labels, is_real_example))
-        metrics["eval_loss"] = tf.metrics.mean(
-            values=per_example_loss, weights=is_real_example)
-        metrics.update(_task_metric_ops(metric_names, label_ids, predictions,
-                                        is_real_example, is_regression))
-        return metrics
+  return metric_fn
 
-      eval_metrics = (metric_fn,
-                      [per_example_loss, label_ids, logits, is_real_example])
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, eval_metrics=eval_metrics,
-          scaffold_fn=scaffold_fn)
 
-    return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions={"probabilities": probabilities},
-        scaffold_fn=scaffold_fn)
+def aggregate_window_predictions(predictions, how="mean", multi_label=False,
+                                 regression=False):
+  """One prediction per document from the predictions of its windows.
 
-  return model_fn
+  `predictions` (from a model built with `window_aggregation`) come in
+  input order, a document's windows together, with `example_index` -1 for
+  padding. Yields `{"probabilities": ...}` per document, from the aggregated
+  logits, in order.
+  """
+  current, rows = None, []
+  for prediction in predictions:
+    index = int(prediction["example_index"])
+    if index != current and rows:
+      yield _document_prediction(rows, how, multi_label, regression)
+      rows = []
+    current = index
+    if index >= 0:
+      rows.append(prediction["logits"])
+  if rows:
+    yield _document_prediction(rows, how, multi_label, regression)
+
+
+def _document_prediction(window_logits, how, multi_label, regression):
+  _, logits = aggregate_windows(window_logits, [0] * len(window_logits), how)
+  return {"probabilities": probabilities_from_logits(logits[0], multi_label,
+                                                     regression),
+          "logits": logits[0]}
 
 
 def input_fn_builder(features, seq_length, is_training, drop_remainder):
@@ -978,14 +1957,22 @@ def input_fn_builder(features, seq_length, is_training, drop_remainder):
 
 
 def convert_examples_to_features(examples, label_list, max_seq_length,
-                                 tokenizer):
-  """Converts a list of `InputExample`s into a list of `InputFeatures`."""
+                                 tokenizer, multi_label=False, doc_stride=None):
+  """Converts a list of `InputExample`s into a list of `InputFeatures`:
+  one each, or with `doc_stride` one per window (`example_index` says whose).
+  """
   features = []
   for (ex_index, example) in enumerate(examples):
     if ex_index % 10000 == 0 and ex_index:
       tf.logging.info("Writing example %d of %d", ex_index, len(examples))
-    features.append(convert_single_example(ex_index, example, label_list,
-                                           max_seq_length, tokenizer))
+    if doc_stride:
+      features.extend(convert_example_to_windows(
+          ex_index, example, label_list, max_seq_length, tokenizer,
+          doc_stride, multi_label))
+    else:
+      features.append(convert_single_example(
+          ex_index, example, label_list, max_seq_length, tokenizer,
+          multi_label))
   return features
 
 
@@ -1016,15 +2003,29 @@ def validate_flags(bert_config):
                       FLAGS.train_batch_size, FLAGS.do_train,
                       FLAGS.export_dir, FLAGS.output_dir,
                       init_checkpoint=FLAGS.init_checkpoint)
+  # The file task may name its files instead (--train_file, ...).
+  needs_data_dir = (FLAGS.task_name or "").lower() != "file" or FLAGS.data_dir
   if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
-      not tf.io.gfile.isdir(FLAGS.data_dir or "")):
+      needs_data_dir and not tf.io.gfile.isdir(FLAGS.data_dir or "")):
     raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+  if FLAGS.doc_stride is not None and not (
+      0 < FLAGS.doc_stride <= FLAGS.max_seq_length - 2):
+    raise UserError(
+        "--doc_stride=%d must be between 1 and the window, --max_seq_length "
+        "- 2 = %d, or windows would skip text." %
+        (FLAGS.doc_stride, FLAGS.max_seq_length - 2))
+  if not 0.0 < FLAGS.multi_label_threshold < 1.0:
+    raise UserError("--multi_label_threshold=%s must be between 0 and 1." %
+                    FLAGS.multi_label_threshold)
 
 
-def evaluation_metrics(label_list, regression, metric_names):
+def evaluation_metrics(label_list, regression, metric_names,
+                       multi_label=False):
   """(metric names the evaluation reports, the default best-checkpoint one)."""
   names = ["eval_loss"] + ["eval_" + n for n in metric_names]
-  if not regression:
+  if multi_label:
+    names += multi_label_metric_names(label_list)
+  elif not regression:
     names.append("eval_accuracy")
     for label in label_list:
       names += ["eval_%s_%s" % (m, label) for m in ("precision", "recall", "f1")]
@@ -1035,7 +2036,8 @@ def evaluation_metrics(label_list, regression, metric_names):
   return names, default
 
 
-def check_evaluation_flags(processor, label_list, regression, metric_names):
+def check_evaluation_flags(processor, label_list, regression, metric_names,
+                           multi_label=False):
   """The evaluation flags' checks; returns (dev examples or None, metric).
 
   With --eval_every_n_steps the dev set is read now, so that a missing one
@@ -1049,9 +2051,106 @@ def check_evaluation_flags(processor, label_list, regression, metric_names):
     if not dev_examples and not no_dev:
       no_dev = "%s read no dev examples from --data_dir=%s." % (
           type(processor).__name__, FLAGS.data_dir)
-  names, default = evaluation_metrics(label_list, regression, metric_names)
+  names, default = evaluation_metrics(label_list, regression, metric_names,
+                                      multi_label)
   metric = training_loop.check_flags(names, default, no_dev)
   return dev_examples, metric
+
+
+def check_task_head(processor, task_name, regression):
+  """Whether the task is multi-label; UserError where the head flags and
+  the task do not fit together."""
+  multi_label = bool(getattr(processor, "is_multi_label", False))
+  if regression and (FLAGS.multi_label or multi_label):
+    raise UserError("--multi_label cannot be used with %s, a regression "
+                    "task." % task_name)
+  if FLAGS.multi_label and not multi_label:
+    raise UserError(
+        "--multi_label needs a task whose labels are sets: --task_name=file "
+        "(or a processor with is_multi_label = True), not %s." % task_name)
+  if regression and FLAGS.class_weights:
+    raise UserError("--class_weights cannot be used with %s, a regression "
+                    "task." % task_name)
+  return multi_label
+
+
+def class_weights_from_flag(spec, examples, label_list, multi_label=False):
+  """The loss weights `--class_weights` asks for, in label order, or None.
+
+  "balanced": single-label, N / (num_labels * count) for each label (weights
+  averaging 1 over the training set); multi-label, negatives / positives
+  per label, the positive weight that balances each sigmoid. Otherwise
+  comma-separated numbers, one per label. Logged.
+  """
+  if not spec:
+    return None
+  if spec.strip().lower() == "balanced":
+    counts = collections.Counter()
+    for example in examples:
+      counts.update(example.label if multi_label else [example.label])
+    n = len(examples)
+    weights = []
+    for label in label_list:
+      count = counts[label]
+      if count == 0 or (multi_label and count == n):
+        raise UserError(
+            "--class_weights=balanced: label %r is on %d of the %d training "
+            "examples, so its weight is undefined: give the weights as "
+            "numbers." % (label, count, n))
+      weights.append((n - count) / count if multi_label
+                     else n / (len(label_list) * count))
+    how = "negatives/positives" if multi_label else "N/(labels*count)"
+  else:
+    try:
+      weights = [float(w) for w in spec.split(",")]
+    except ValueError:
+      raise UserError("--class_weights=%s: expected 'balanced' or numbers "
+                      "separated by commas." % spec)
+    if len(weights) != len(label_list) or min(weights) <= 0:
+      raise UserError(
+          "--class_weights=%s: expected %d positive numbers, one per label "
+          "in the order %s." % (spec, len(label_list), ",".join(label_list)))
+    how = "given"
+  tf.logging.info("Class weights (%s): %s", how, ", ".join(
+      "%s=%.4g" % lw for lw in zip(label_list, weights)))
+  return weights
+
+
+class FeatureLayout(object):
+  """What a run's records hold beyond the tokens, for conversion, reading
+  and prediction: a score (regression), a label id or (multi-label) a 0/1
+  vector of `num_labels`; one record per example or, with `doc_stride`, per
+  window, whose logits `window_aggregation` combines per document.
+  The default is the original's: one label id per example.
+  """
+
+  def __init__(self, regression=False, multi_label=False, num_labels=None,
+               doc_stride=None, window_aggregation="mean"):
+    self.regression = regression
+    self.multi_label = multi_label
+    self.num_labels = num_labels
+    self.doc_stride = doc_stride
+    self.window_aggregation = window_aggregation
+
+  def input_options(self):
+    """`file_based_input_fn_builder`'s keyword arguments."""
+    return dict(is_regression=self.regression,
+                num_multi_labels=self.num_labels if self.multi_label else None,
+                windowed=bool(self.doc_stride))
+
+
+def read_task_examples(processor):
+  """The examples of every split the run uses, read before any training so
+  that a bad row of the dev or test file stops the run at once."""
+  examples = {}
+  for split, wanted, method in (
+      ("train", FLAGS.do_train, processor.get_train_examples),
+      ("dev", FLAGS.do_eval, processor.get_dev_examples),
+      ("test", FLAGS.do_predict, processor.get_test_examples)):
+    if wanted:
+      examples[split] = method(FLAGS.data_dir)
+      require_examples(examples[split], split, processor)
+  return examples
 
 
 def main(_):
@@ -1062,23 +2161,34 @@ def main(_):
   validate_flags(bert_config)
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
+  multi_label = check_task_head(processor, FLAGS.task_name, regression)
   num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
   dev_examples, best_metric = check_evaluation_flags(
-      processor, label_list, regression, metric_names)
+      processor, label_list, regression, metric_names, multi_label)
   tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
                                      FLAGS.init_checkpoint)
   output_files.prepare_output_dir(FLAGS.output_dir,
                                   overwrite=FLAGS.overwrite_output_dir)
 
-  train_examples = None
+  layout = FeatureLayout(regression, multi_label, num_labels, FLAGS.doc_stride,
+                         FLAGS.window_aggregation)
+  examples = read_task_examples(processor)
+  if dev_examples is not None:
+    examples["dev"] = dev_examples
+
   num_train_steps = None
   num_warmup_steps = None
+  class_weights = None
   if FLAGS.do_train:
-    train_examples = processor.get_train_examples(FLAGS.data_dir)
-    require_examples(train_examples, "train", processor)
+    # Written first: with --doc_stride its windows, not its examples, make
+    # the number of steps.
+    train_file, num_train_records = write_train_file(
+        examples["train"], label_list, tokenizer, layout)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        len(train_examples), "--data_dir=%s" % FLAGS.data_dir)
+        num_train_records, "--data_dir=%s" % FLAGS.data_dir)
+    class_weights = class_weights_from_flag(
+        FLAGS.class_weights, examples["train"], label_list, multi_label)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -1090,37 +2200,57 @@ def main(_):
       use_tpu=FLAGS.use_tpu,
       use_one_hot_embeddings=FLAGS.use_tpu,
       is_regression=regression,
-      metric_names=metric_names)
+      metric_names=metric_names,
+      multi_label=multi_label,
+      class_weights=class_weights,
+      window_aggregation=FLAGS.window_aggregation if FLAGS.doc_stride else None,
+      multi_label_threshold=FLAGS.multi_label_threshold,
+      label_list=label_list)
   estimator = runtime.build_estimator(
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
   evaluate = None
   if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
-    evaluate = dev_evaluation(estimator, dev_examples, label_list, tokenizer,
-                              regression)
+    evaluate = dev_evaluation(estimator, examples["dev"], label_list,
+                              tokenizer, layout)
   if FLAGS.do_train and runtime.training_needed(
       FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
-    train(estimator, train_examples, num_train_steps, label_list, tokenizer,
-          regression, evaluate, best_metric)
+    train(estimator, examples["train"], num_train_steps, label_list,
+          tokenizer, regression, layout, train_file, evaluate, best_metric)
   best = training_loop.best_checkpoint(FLAGS.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
     evaluate_and_predict(estimator, processor, label_list, tokenizer,
-                         regression, checkpoint_path=best, evaluate=evaluate)
+                         regression, layout, examples, checkpoint_path=best,
+                         evaluate=evaluate)
   if FLAGS.export_dir and runtime.is_chief():
     runtime.export_saved_model(estimator, FLAGS.export_dir,
                                FLAGS.max_seq_length, checkpoint_path=best)
 
 
-def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
-          regression, evaluate=None, best_metric=None):
-  """--do_train: writes train.tf_record in --output_dir and trains on it,
-  evaluating with `evaluate` every --eval_every_n_steps."""
+def write_train_file(train_examples, label_list, tokenizer, layout=None):
+  """Writes train.tf_record in --output_dir; returns (its path, how many
+  records: the examples, or with --doc_stride their windows)."""
+  layout = layout or FeatureLayout()
   train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-  file_based_convert_examples_to_features(
-      train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file)
+  num_records = file_based_convert_examples_to_features(
+      train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file,
+      layout.multi_label, layout.doc_stride)
+  return train_file, num_records
+
+
+def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
+          regression, layout=None, train_file=None, evaluate=None,
+          best_metric=None):
+  """--do_train: writes train.tf_record in --output_dir (unless
+  `write_train_file` has: `train_file`) and trains on it, evaluating with
+  `evaluate` (a `dev_evaluation`) every --eval_every_n_steps."""
+  layout = layout or FeatureLayout(regression)
+  if train_file is None:
+    train_file, _ = write_train_file(train_examples, label_list, tokenizer,
+                                     layout)
   tf.logging.info("***** Running training *****")
   tf.logging.info("  Num examples = %d", len(train_examples))
   tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
@@ -1130,7 +2260,7 @@ def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
       seq_length=FLAGS.max_seq_length,
       is_training=True,
       drop_remainder=True,
-      is_regression=regression)
+      **layout.input_options())
   training_loop.train_and_evaluate(
       estimator, train_input_fn, num_train_steps, evaluate=evaluate,
       metric=best_metric, input_files=[train_file],
@@ -1139,12 +2269,12 @@ def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
 
 
 def dev_evaluation(estimator, eval_examples, label_list, tokenizer,
-                   regression):
+                   layout):
   """A function from a checkpoint path (None: the last) to the metrics of
   the dev set `eval_examples`, which are written to eval.tf_record once."""
   eval_input_fn, num_batches = _inference_input_fn(
       "evaluation", eval_examples, FLAGS.eval_batch_size, "eval.tf_record",
-      label_list, tokenizer, regression)
+      label_list, tokenizer, layout)
   # TPUs need a fixed number of full batches; elsewhere read the file once.
   eval_steps = num_batches if FLAGS.use_tpu else None
 
@@ -1157,54 +2287,76 @@ def dev_evaluation(estimator, eval_examples, label_list, tokenizer,
 
 
 def evaluate_and_predict(estimator, processor, label_list, tokenizer,
-                         regression, checkpoint_path=None, evaluate=None):
+                         regression, layout=None, examples=None,
+                         checkpoint_path=None, evaluate=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
-  test_results.tsv on the test set; both of `checkpoint_path` (default the
-  last checkpoint). `evaluate` is a `dev_evaluation` made already."""
+  test_results.tsv on the test set, one row per example (a document's
+  windows aggregated); both of `checkpoint_path` (default: the last
+  checkpoint). `examples` (split -> examples) spares reading the files
+  again, `evaluate` (a `dev_evaluation`) writing eval.tf_record again."""
   if checkpoint_path:
     tf.logging.info("Results are those of the best checkpoint, %s.",
                     checkpoint_path)
+  layout = layout or FeatureLayout(regression)
+  examples = dict(examples or {})
+  for split, wanted, method in (
+      ("dev", FLAGS.do_eval, processor.get_dev_examples),
+      ("test", FLAGS.do_predict, processor.get_test_examples)):
+    if wanted and split not in examples:
+      examples[split] = method(FLAGS.data_dir)
+      require_examples(examples[split], split, processor)
+
   if FLAGS.do_eval:
     if evaluate is None:
-      eval_examples = processor.get_dev_examples(FLAGS.data_dir)
-      require_examples(eval_examples, "dev", processor)
-      evaluate = dev_evaluation(estimator, eval_examples, label_list,
-                                tokenizer, regression)
-    write_eval_results(FLAGS.output_dir, evaluate(checkpoint_path), label_list)
+      evaluate = dev_evaluation(estimator, examples["dev"], label_list,
+                                tokenizer, layout)
+    write_eval_results(FLAGS.output_dir, evaluate(checkpoint_path),
+                       label_list)
 
   if FLAGS.do_predict:
-    predict_examples = processor.get_test_examples(FLAGS.data_dir)
-    require_examples(predict_examples, "test", processor)
     predict_input_fn, _ = _inference_input_fn(
-        "prediction", predict_examples, FLAGS.predict_batch_size,
-        "predict.tf_record", label_list, tokenizer, regression)
+        "prediction", examples["test"], FLAGS.predict_batch_size,
+        "predict.tf_record", label_list, tokenizer, layout)
+    predictions = estimator.predict(input_fn=predict_input_fn,
+                                    checkpoint_path=checkpoint_path)
+    if layout.doc_stride:
+      predictions = aggregate_window_predictions(
+          predictions, layout.window_aggregation, layout.multi_label,
+          layout.regression)
     write_test_results(
-        estimator.predict(input_fn=predict_input_fn,
-                          checkpoint_path=checkpoint_path),
-        len(predict_examples),
+        predictions, len(examples["test"]),
         os.path.join(FLAGS.output_dir, "test_results.tsv"))
 
 
 def _inference_input_fn(what, examples, batch_size, file_name, label_list,
-                        tokenizer, regression):
+                        tokenizer, layout):
   """Pads `examples` (on TPU), writes them to `file_name` in --output_dir and
   returns (an input_fn that reads them once, in order; the number of batches).
+
+  With windows (`layout.doc_stride`) the padding is of records, after the
+  windows.
   """
-  padded = _padded(examples, batch_size)
+  windowed = bool(layout.doc_stride)
+  padded = examples if windowed else _padded(examples, batch_size)
   path = os.path.join(FLAGS.output_dir, file_name)
-  file_based_convert_examples_to_features(
-      padded, label_list, FLAGS.max_seq_length, tokenizer, path)
+  num_records = file_based_convert_examples_to_features(
+      padded, label_list, FLAGS.max_seq_length, tokenizer, path,
+      layout.multi_label, layout.doc_stride,
+      pad_to_multiple=batch_size if FLAGS.use_tpu and windowed else None)
   tf.logging.info("***** Running %s *****", what)
   tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
                   len(examples), len(padded) - len(examples))
+  if windowed:
+    tf.logging.info("  Num records = %d (windows, and padding on TPU)",
+                    num_records)
   tf.logging.info("  Batch size = %d", batch_size)
   input_fn = file_based_input_fn_builder(
       input_file=path,
       seq_length=FLAGS.max_seq_length,
       is_training=False,
       drop_remainder=FLAGS.use_tpu,
-      is_regression=regression)
-  return input_fn, len(padded) // batch_size
+      **layout.input_options())
+  return input_fn, num_records // batch_size
 
 
 def write_test_results(predictions, num_actual_examples, output_path):
@@ -1226,7 +2378,8 @@ if __name__ == "__main__":
   # Processor modules `import run_classifier`: let them get this module rather
   # than a second copy that would define every flag again.
   sys.modules.setdefault("run_classifier", sys.modules[__name__])
-  flags.mark_flag_as_required("data_dir")
+  # --data_dir: required unless --task_name=file names its files
+  # (validate_flags).
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("bert_config_file")

@@ -46,11 +46,10 @@ flags.DEFINE_string(
 
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
-script_flags.define("sequence", "output", "training", "evaluation", "epoch",
-                    "tpu", "performance", "export")
-script_flags.adopt(["data_dir", "task_name", "do_eval", "do_predict",
-                    "eval_batch_size", "predict_batch_size",
-                    "processor_module"])
+script_flags.define("sequence", "output", "training", "eval_during_training",
+                    "epoch", "evaluation", "prediction", "tpu", "performance",
+                    "export")
+script_flags.adopt(["data_dir", "task_name", "processor_module"])
 
 # The head's dropout on the pooled output, as the original's keep_prob=0.9.
 HEAD_DROPOUT = 0.1
@@ -213,7 +212,8 @@ def main(_):
   evaluate = None
   if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
     evaluate = run_classifier.dev_evaluation(
-        estimator, dev_examples, label_list, tokenizer, regression=False)
+        estimator, dev_examples, label_list, tokenizer,
+        run_classifier.FeatureLayout())
   if FLAGS.do_train and runtime.training_needed(FLAGS.output_dir,
                                                 num_train_steps):
     run_classifier.train(estimator, train_examples, num_train_steps,

@@ -43,8 +43,8 @@ import training_loop
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "training", "evaluation",
-                    "tpu", "performance")
+script_flags.define("model", "sequence", "output", "training",
+                    "eval_during_training", "evaluation", "tpu", "performance")
 
 # This script's own flags. Names that another script also defines (input_file
 # in extract_features, ...) allow that, so that several scripts can be
@@ -61,14 +61,6 @@ flags.DEFINE_integer(
     "max_predictions_per_seq", 20,
     "Maximum number of masked LM predictions per sequence. Must equal the "
     "--max_predictions_per_seq the data was created with.", **_SHARED)
-
-flags.DEFINE_bool(
-    "do_eval", False,
-    "Whether to evaluate (on the --input_file data, for --max_eval_steps "
-    "batches).", **_SHARED)
-
-flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.",
-                     **_SHARED)
 
 flags.DEFINE_integer(
     "num_train_steps", 100000,

@@ -50,11 +50,13 @@ import script_flags
 import squad_evaluate
 import tokenization
 import training_loop
+import windowing
 
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "evaluation", "epoch", "tpu", "performance", "export",
+                    "eval_during_training", "epoch", "prediction", "tpu",
+                    "performance", "export",
                     max_seq_length=384)
 
 # This script's own flags. Names that another script also defines allow
@@ -81,15 +83,6 @@ flags.DEFINE_integer(
     "max_query_length", 64,
     "The maximum number of tokens for the question. Questions longer than "
     "this will be truncated to this length.",
-    allow_override=True)
-
-flags.DEFINE_bool("do_predict", False,
-                  "Whether to run predictions (and evaluation, when the "
-                  "predict_file has answers) on --predict_file.",
-    allow_override=True)
-
-flags.DEFINE_integer("predict_batch_size", 8,
-                     "Total batch size for predictions.",
     allow_override=True)
 
 flags.DEFINE_integer(
@@ -437,37 +430,13 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
 # Features: WordPiece tokens in overlapping windows.
 # ---------------------------------------------------------------------------
 
-DocSpan = collections.namedtuple("DocSpan", ["start", "length"])
-
-
-def tokenize_document(doc_tokens, tokenizer, word_cache=None):
-  """WordPiece-tokenizes each word of a paragraph.
-
-  Args:
-    doc_tokens: the paragraph's white-space separated words.
-    tokenizer: a `FullTokenizer`.
-    word_cache: optional dict word -> pieces, shared across calls: a word
-      always gives the same pieces, and a dict lookup costs far less than a
-      `tokenize` call (cleaning, splitting) for each of the paragraph's words.
-
-  Returns:
-    (all_doc_tokens, tok_to_orig_index, orig_to_tok_index): the pieces, the
-    word each piece came from, and the first piece of each word.
-  """
-  if word_cache is None:
-    word_cache = {}
-  tok_to_orig_index = []
-  orig_to_tok_index = []
-  all_doc_tokens = []
-  for (i, token) in enumerate(doc_tokens):
-    orig_to_tok_index.append(len(all_doc_tokens))
-    sub_tokens = word_cache.get(token)
-    if sub_tokens is None:
-      sub_tokens = tuple(tokenizer.tokenize(token))
-      word_cache[token] = sub_tokens
-    tok_to_orig_index.extend([i] * len(sub_tokens))
-    all_doc_tokens.extend(sub_tokens)
-  return all_doc_tokens, tok_to_orig_index, orig_to_tok_index
+# The windowing is shared with run_ner.py; these names stay importable from
+# here as the original's.
+DocSpan = windowing.DocSpan
+make_doc_spans = windowing.make_doc_spans
+_check_is_max_context = windowing.check_is_max_context
+_max_context_span_indexes = windowing.max_context_span_indexes
+tokenize_document = windowing.tokenize_document
 
 
 class _DocumentCache(object):
@@ -531,80 +500,6 @@ def _improve_answer_span(doc_tokens, input_start, input_end, tokenizer,
       if " ".join(doc_tokens[new_start:(new_end + 1)]) == tok_answer_text:
         return new_start, new_end
   return input_start, input_end
-
-
-def make_doc_spans(num_tokens, max_tokens_for_doc, doc_stride):
-  """Windows of at most `max_tokens_for_doc` pieces, `doc_stride` apart.
-
-  The last window ends at the last piece; a window never starts past the end
-  of the previous one, so every piece is in at least one window.
-  """
-  doc_spans = []
-  start_offset = 0
-  while start_offset < num_tokens:
-    length = min(num_tokens - start_offset, max_tokens_for_doc)
-    doc_spans.append(DocSpan(start=start_offset, length=length))
-    if start_offset + length == num_tokens:
-      break
-    start_offset += min(length, doc_stride)
-  return doc_spans
-
-
-def _context_score(doc_span, position):
-  """How much context `position` has in `doc_span` (None if not in it).
-
-  The score is the smaller of its left and right context (their sum is fixed
-  by the window length), plus a little for longer windows to break ties.
-  """
-  end = doc_span.start + doc_span.length - 1
-  if position < doc_span.start or position > end:
-    return None
-  left = position - doc_span.start
-  right = end - position
-  return min(left, right) + 0.01 * doc_span.length
-
-
-def _check_is_max_context(doc_spans, cur_span_index, position):
-  """Whether `cur_span_index` is the window with most context for a piece.
-
-  A piece in several windows gets scores from each; we keep those of the
-  window where it has the most context on both sides (the first such window
-  on ties). E.g. in windows "the man went to the", "to the store and
-  bought" and "and bought a gallon of", "bought" counts in the third (1 left,
-  3 right) rather than in the second (4 left, 0 right).
-  """
-  best_score = None
-  best_span_index = None
-  for (span_index, doc_span) in enumerate(doc_spans):
-    score = _context_score(doc_span, position)
-    if score is not None and (best_score is None or score > best_score):
-      best_score = score
-      best_span_index = span_index
-  return cur_span_index == best_span_index
-
-
-def _max_context_span_indexes(doc_spans, num_tokens):
-  """For each piece, the index of its max-context window.
-
-  The same choice as `_check_is_max_context`, computed for all pieces in one
-  pass over the windows instead of one pass per piece and window.
-  """
-  if len(doc_spans) == 1:
-    return [0] * num_tokens
-  best_index = [None] * num_tokens
-  best_score = [None] * num_tokens
-  for (span_index, doc_span) in enumerate(doc_spans):
-    start = doc_span.start
-    end = start + doc_span.length - 1
-    bonus = 0.01 * doc_span.length
-    for position in range(start, end + 1):
-      # _context_score, inlined: this loop runs for every piece of every
-      # window of every question.
-      score = min(position - start, end - position) + bonus
-      if best_score[position] is None or score > best_score[position]:
-        best_score[position] = score
-        best_index[position] = span_index
-  return best_index
 
 
 def _window_maps(doc_span, doc_span_index, doc_offset, tok_to_orig_index,

@@ -79,7 +79,8 @@ def define(*groups, **defaults):
 
   Args:
     *groups: names of groups: "model", "sequence", "output", "tokenizer",
-      "training", "evaluation", "epoch", "tpu", "performance", "export".
+      "training", "eval_during_training", "epoch", "evaluation",
+      "prediction", "tpu", "performance", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -181,7 +182,7 @@ def define_training_flags():
 
 
 @_group
-def define_evaluation_flags():
+def define_eval_during_training_flags():
   """Evaluation during training, best checkpoint and early stopping."""
   _define("integer", "eval_every_n_steps", 0,
           "Evaluate on the dev set every this many training steps and at the "
@@ -213,6 +214,22 @@ def define_epoch_flags():
   _define("float", "warmup_proportion", 0.1,
           "Proportion of training to perform linear learning rate warmup "
           "for. E.g., 0.1 = 10% of training.")
+
+
+@_group
+def define_evaluation_flags():
+  """Evaluation on the dev data."""
+  _define("bool", "do_eval", False, "Whether to run eval on the dev set.")
+  _define("integer", "eval_batch_size", 8, "Total batch size for eval.")
+
+
+@_group
+def define_prediction_flags():
+  """Prediction on the test data."""
+  _define("bool", "do_predict", False,
+          "Whether to run the model in inference mode on the test set and "
+          "write its predictions.")
+  _define("integer", "predict_batch_size", 8, "Total batch size for predict.")
 
 
 @_group

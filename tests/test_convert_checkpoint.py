@@ -19,6 +19,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import command_line
 import convert_checkpoint
 import modeling
 
@@ -859,7 +860,7 @@ def test_existing_output_needs_overwrite(tmp_path):
   out = tmp_path / "bert"
   out.mkdir()  # An empty directory is fine.
   convert_checkpoint.convert("hf_to_bert", hf_dir, str(out))
-  with pytest.raises(convert_checkpoint.ConversionError,
+  with pytest.raises(command_line.UserError,
                      match=r"not empty; choose a new directory or pass "
                      r"--overwrite"):
     convert_checkpoint.convert("hf_to_bert", hf_dir, str(out))

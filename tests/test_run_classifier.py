@@ -10,6 +10,7 @@ import bert_testing
 import modeling
 import run_classifier
 import tokenization
+from conftest import SHARED_DATA
 
 
 @pytest.fixture
@@ -315,3 +316,358 @@ def test_create_model_head_names_and_loss():
   expected_per = -np.log(expected_probs[[0, 1], [1, 2]])
   np.testing.assert_allclose(per_v, expected_per, atol=1e-5)
   assert loss_v == pytest.approx(expected_per.mean(), abs=1e-5)
+
+
+# --- the file task (--task_name=file) ---------------------------------------
+
+
+def file_processor(**options):
+  return run_classifier.FileProcessor(
+      run_classifier.FileTaskOptions(**options))
+
+
+def fields(examples):
+  return [(e.guid, e.text_a, e.text_b, e.label) for e in examples]
+
+
+def test_file_task_reads_rfc4180_csv(tmp_path):
+  write(tmp_path / "train.csv",
+        'id,text,label\r\n'
+        '7,"hello, world",pos\r\n'
+        '8,"she said ""no""\nand left",neg\r\n'
+        '9,plain,pos\r\n')
+  p = file_processor(data_dir=str(tmp_path), id_column="id")
+  assert fields(p.get_train_examples(str(tmp_path))) == [
+      ("train-7", "hello, world", None, "pos"),
+      ("train-8", 'she said "no"\nand left', None, "neg"),
+      ("train-9", "plain", None, "pos"),
+  ]
+  assert p.get_labels() == ["neg", "pos"]
+
+
+def test_file_task_unterminated_quote_names_its_line(tmp_path):
+  write(tmp_path / "train.csv",
+        'text,label\n"a\nb",x\n"open quote,y\nlast,x\n')
+  with pytest.raises(ValueError, match=r"train.csv:4: malformed row .*quote"):
+    file_processor(data_dir=str(tmp_path)).get_train_examples(str(tmp_path))
+
+
+def test_file_task_detects_header_from_the_label_column(tmp_path):
+  write(tmp_path / "train.tsv", "1\tgood film\n0\tbad film\n1\tfine\n")
+  write(tmp_path / "dev.tsv", "label\ttext\n0\tdull\n")
+  p = file_processor(data_dir=str(tmp_path), text_a_column="1",
+                     label_column="0")
+  assert fields(p.get_train_examples(None)) == [
+      ("train-0", "good film", None, "1"), ("train-1", "bad film", None, "0"),
+      ("train-2", "fine", None, "1")]
+  # "label" occurs in no other row of dev.tsv's label column: a header.
+  assert fields(p.get_dev_examples(None)) == [("dev-0", "dull", None, "0")]
+  forced = file_processor(data_dir=str(tmp_path), text_a_column="1",
+                          label_column="0", has_header=True)
+  assert [e.text_a for e in forced.get_train_examples(None)] == ["bad film",
+                                                                 "fine"]
+
+
+def test_file_task_reads_json_lines_and_label_lists(tmp_path):
+  write(tmp_path / "train.jsonl",
+        '{"q": "is it ?", "a": "yes", "tags": ["x", "y"], "n": 3}\n\n'
+        '{"q": "or not", "a": "no", "tags": [], "n": 4}\n')
+  p = file_processor(data_dir=str(tmp_path), text_a_column="q",
+                     text_b_column="a", label_column="tags", id_column="n",
+                     multi_label=True)
+  assert fields(p.get_train_examples(None)) == [
+      ("train-3", "is it ?", "yes", ["x", "y"]),
+      ("train-4", "or not", "no", [])]
+  bad = file_processor(data_dir=str(tmp_path), text_a_column="0")
+  with pytest.raises(ValueError, match=r"jsonl columns are keys, not indexes: "
+                     r"--text_a_column=0 \(keys of line 1: a, n, q, tags\)"):
+    bad.get_train_examples(None)
+
+
+def test_file_task_reads_mrpc_as_the_mrpc_processor(tmp_path):
+  data_dir = str(tmp_path / "mrpc")
+  bert_testing.write_mrpc_slice(data_dir, 30, 10)
+  mrpc = run_classifier.MrpcProcessor()
+  p = file_processor(
+      train_file=os.path.join(data_dir, "msr_paraphrase_train.txt"),
+      dev_file=os.path.join(data_dir, "msr_paraphrase_test.txt"),
+      input_format="tsv", text_a_column="#1 String",
+      text_b_column="#2 String", label_column="Quality")
+  for split in ("train", "dev"):
+    got = getattr(p, "get_%s_examples" % split)(None)
+    expected = getattr(mrpc, "get_%s_examples" % split)(data_dir)
+    assert len(got) == len(expected) > 0
+    assert fields(got) == fields(expected)
+
+
+@pytest.mark.parametrize("task,text,label", [("SUBJ", 1, 0), ("CoLA", 0, 1)])
+def test_file_task_reads_senteval_as_the_example_processor(task, text, label):
+  run_classifier.load_processor_modules(
+      os.path.join(bert_testing.ROOT, "examples", "senteval_tasks.py"))
+  data_dir = os.path.join(SHARED_DATA, "senteval", task)
+  p = file_processor(data_dir=data_dir, text_a_column=str(text),
+                     label_column=str(label),
+                     test_file=os.path.join(data_dir, "dev.tsv"))
+  expected = run_classifier.get_processor("senteval")
+  assert fields(p.get_dev_examples(None)) == fields(
+      expected.get_dev_examples(data_dir))
+  assert fields(p.get_test_examples(None)) == fields(
+      expected.get_test_examples(data_dir))
+  assert p.get_labels() == ["0", "1"]
+
+
+def test_file_task_label_list_is_written_and_read_back(tmp_path):
+  write(tmp_path / "train.csv", "text,label\na,b\nc,a\nd,c\ne,a\n")
+  out = tmp_path / "out"
+  out.mkdir()
+  p = file_processor(data_dir=str(tmp_path), output_dir=str(out))
+  assert p.get_labels() == ["a", "b", "c"]
+  assert (out / "label_list.txt").read_text() == "a\nb\nc\n"
+  # A later run keeps the saved order, whatever the files say now.
+  (out / "label_list.txt").write_text("c\na\nb\n")
+  write(tmp_path / "train.csv", "text,label\nz,a\n")
+  assert file_processor(data_dir=str(tmp_path),
+                        output_dir=str(out)).get_labels() == ["c", "a", "b"]
+  with pytest.raises(ValueError, match=r"--labels=a,b,c differs from .*"
+                     r"label_list.txt \(c,a,b\)"):
+    file_processor(data_dir=str(tmp_path), output_dir=str(out),
+                   labels=["a", "b", "c"]).get_labels()
+
+
+@pytest.mark.parametrize("files,options,message", [
+    ({"train.csv": "id,txt,label\n1,a,x\n"}, {},
+     r"train.csv:1: no column named 'text' \(--text_a_column\); the file has "
+     r"columns: 0='id', 1='txt', 2='label'\."),
+    ({"train.tsv": "x\ta\ny\tb\n"}, {"text_a_column": "3", "label_column": "0"},
+     r"train.tsv:1: no column 3 \(--text_a_column\); the file has 2 columns "
+     r"\(0-1\), no header\."),
+    ({"train.csv": "text,label\na,x\nb\nc,y\n"}, {},
+     r"train.csv:3: 1 field\(s\), expected at least 2"),
+    ({"train.csv": "text,label\na,x\n  ,y\n"}, {},
+     r"train.csv:3: empty text in the text_a column 'text' \(--skip_bad_rows"),
+    ({"train.csv": "text,label\na,x\nb,y\n", "dev.csv": "text,label\nc,z\n"},
+     {}, r"dev.csv:2: label 'z' is not one of the training labels: x, y\."),
+    ({"train.csv": "text,label\na,x\n", "dev.csv": "text,label\nc,y\n"},
+     {"labels": ["x"]}, r"dev.csv:2: label 'y' is not one of the --labels "
+     r"labels: x\."),
+    ({"train.csv": "text,label\na,x\nb,y\n"}, {"labels": ["x"]},
+     r"train.csv:3: label 'y' is not one of the --labels labels: x\."),
+    ({"train.csv": "text,label\na,x\n"}, {"has_header": False},
+     r"--has_header=false, but --label_column names a column"),
+    ({"train.csv": "text,label\na,\n"}, {},
+     r"train.csv:2: empty label in the label column 'label'"),
+])
+def test_file_task_bad_input_names_file_and_line(tmp_path, files, options,
+                                                 message):
+  for name, text in files.items():
+    write(tmp_path / name, text)
+  p = file_processor(data_dir=str(tmp_path), **options)
+  with pytest.raises(ValueError, match=message):
+    p.get_labels()
+    p.get_train_examples(None)
+    p.get_dev_examples(None)
+
+
+def test_file_task_skip_bad_rows_counts_them(tmp_path, caplog):
+  write(tmp_path / "train.csv", "text,label\na,x\n,y\nb,x\n \t,x\n")
+  p = file_processor(data_dir=str(tmp_path), skip_bad_rows=True)
+  assert [e.text_a for e in p.get_train_examples(None)] == ["a", "b"]
+  assert p.get_labels() == ["x"]
+  assert "skipped 2 rows with an empty text" in caplog.text
+
+
+def test_file_task_multi_label_column_and_features(tmp_path, tokenizer):
+  write(tmp_path / "train.tsv", "text\ttags\nthe cat\tb; a\nthe dog\t\n"
+        "a mat\tc\n")
+  p = file_processor(data_dir=str(tmp_path), label_column="tags",
+                     multi_label=True, label_separator=";")
+  examples = p.get_train_examples(None)
+  assert [e.label for e in examples] == [["b", "a"], [], ["c"]]
+  labels = p.get_labels()
+  assert labels == ["a", "b", "c"]
+  features = run_classifier.convert_examples_to_features(
+      examples + [run_classifier.PaddingInputExample()], labels, 8, tokenizer,
+      multi_label=True)
+  assert [f.label_id for f in features] == [[1, 1, 0], [0, 0, 0], [0, 0, 1],
+                                            [0, 0, 0]]
+  path = str(tmp_path / "ml.tf_record")
+  run_classifier.file_based_convert_examples_to_features(
+      examples, labels, 8, tokenizer, path, multi_label=True)
+  got = bert_testing.read_features(path, 3, names=("label_ids",))
+  np.testing.assert_array_equal(got["label_ids"], [[1, 1, 0], [0, 0, 0],
+                                                   [0, 0, 1]])
+
+
+# --- multi-label, class weights, long documents -----------------------------
+
+
+def head_outputs(logits, labels, **kwargs):
+  """The head's outputs over a pooled output that is `logits` itself (the
+  layer's weights set to the identity, bias 0)."""
+  logits = np.asarray(logits, np.float32)
+  with tf.Graph().as_default():
+    outputs = run_classifier.create_classification_head(
+        tf.constant(logits), tf.constant(labels), logits.shape[1], False, 0.0,
+        **kwargs)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      weights = [v for v in tf.global_variables()
+                 if v.op.name == "output_weights"][0]
+      sess.run(weights.assign(np.eye(logits.shape[1], dtype=np.float32)))
+      return sess.run(outputs)
+
+
+def test_multi_label_head_is_sigmoid_and_binary_cross_entropy():
+  logits = [[2.0, -1.0, 0.5], [-0.5, 0.3, 3.0]]
+  labels = [[1, 0, 1], [0, 0, 1]]
+  loss, per_example, _, probs = head_outputs(logits, labels, multi_label=True)
+  x, y = np.array(logits), np.array(labels, np.float64)
+  p = 1 / (1 + np.exp(-x))
+  bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+  np.testing.assert_allclose(probs, p, atol=1e-6)
+  np.testing.assert_allclose(per_example, bce.mean(1), atol=1e-5)
+  assert loss == pytest.approx(bce.mean(), abs=1e-5)
+  pos = [3.0, 1.0, 0.5]
+  weighted_loss, weighted_per, _, _ = head_outputs(
+      logits, labels, multi_label=True, class_weights=pos)
+  expected = -(np.array(pos) * y * np.log(p) + (1 - y) * np.log(1 - p))
+  assert weighted_loss == pytest.approx(expected.mean(), abs=1e-5)
+  # eval_loss stays the unweighted one.
+  np.testing.assert_allclose(weighted_per, bce.mean(1), atol=1e-5)
+
+
+def test_class_weights_scale_each_examples_cross_entropy():
+  logits = [[1.0, 0.0], [0.2, 0.9], [0.0, 0.0]]
+  labels = [0, 1, 1]
+  x = np.array(logits)
+  nll = -np.log(np.exp(x[[0, 1, 2], labels]) / np.exp(x).sum(1))
+  plain, _, _, _ = head_outputs(logits, labels)
+  assert plain == pytest.approx(nll.mean(), abs=1e-5)
+  weighted, per_example, _, _ = head_outputs(logits, labels,
+                                             class_weights=[0.75, 1.5])
+  assert weighted == pytest.approx(
+      (nll * np.array([0.75, 1.5, 1.5])).mean(), abs=1e-5)
+  np.testing.assert_allclose(per_example, nll, atol=1e-5)
+
+
+def test_balanced_class_weights_are_inverse_frequencies():
+  ex = lambda label: run_classifier.InputExample("g", "t", None, label)
+  examples = [ex("a")] * 6 + [ex("b")] * 2
+  # 8 examples, 2 labels: 8/(2*6) and 8/(2*2).
+  assert run_classifier.class_weights_from_flag(
+      "balanced", examples, ["a", "b"]) == pytest.approx([2 / 3, 2.0])
+  sets = [ex(["a"]), ex(["a", "b"]), ex([]), ex(["a"])]
+  # Positives a=3, b=1 of 4: negatives/positives 1/3 and 3.
+  assert run_classifier.class_weights_from_flag(
+      "balanced", sets, ["a", "b"], multi_label=True) == pytest.approx(
+          [1 / 3, 3.0])
+  assert run_classifier.class_weights_from_flag(
+      "1,2.5", examples, ["a", "b"]) == [1.0, 2.5]
+  with pytest.raises(ValueError, match=r"expected 2 positive numbers, one per "
+                     r"label in the order a,b"):
+    run_classifier.class_weights_from_flag("1,2,3", examples, ["a", "b"])
+  with pytest.raises(ValueError, match=r"label 'c' is on 0 of the 8"):
+    run_classifier.class_weights_from_flag("balanced", examples,
+                                           ["a", "b", "c"])
+  assert run_classifier.class_weights_from_flag(None, examples, ["a"]) is None
+
+
+def test_multi_label_metrics_against_hand_counts():
+  labels = [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]]
+  preds = [[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 0, 0]]
+  m = run_classifier.multi_label_metrics(labels, preds, ["x", "y", "z z"])
+  # x: tp 2 -> F1 1; y: tp 1, fn 1 -> 2/3; z: fp 1, fn 1 -> 0.
+  assert m["f1_x"] == pytest.approx(1.0)
+  assert m["f1_y"] == pytest.approx(2 / 3)
+  assert m["f1_z_z"] == 0.0
+  assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+  # Pooled: tp 3, fp 1, fn 2 -> 6 / 9.
+  assert m["micro_f1"] == pytest.approx(6 / 9)
+  assert m["subset_accuracy"] == pytest.approx(2 / 4)
+  assert list(m) == run_classifier.multi_label_metric_names(["x", "y", "z z"])
+  assert run_classifier.predicted_label_set([0.7, 0.2, 0.5], ["x", "y", "z"],
+                                            0.5) == ["x", "z"]
+
+
+def test_windows_cover_a_long_text_with_overlap(tokenizer):
+  text = "the cat sat on the mat . a dog ran far"  # 11 tokens
+  ex = run_classifier.InputExample("doc", text, None, "1")
+  features = run_classifier.convert_example_to_windows(
+      4, ex, ["0", "1"], 6, tokenizer, doc_stride=3)
+  windows = [tokenizer.convert_ids_to_tokens(f.input_ids[1:1 + sum(
+      f.input_mask) - 2]) for f in features]
+  words = tokenizer.tokenize(text)
+  # Windows of 4 tokens, 3 apart, until one reaches the end.
+  assert windows == [words[0:4], words[3:7], words[6:10], words[9:11]]
+  assert run_classifier.window_starts(11, 4, 3) == [0, 3, 6, 9]
+  assert {f.example_index for f in features} == {4}
+  assert {f.label_id for f in features} == {1}
+  pair = run_classifier.InputExample("pair", text, "a dog", "0")
+  first = run_classifier.convert_example_to_windows(
+      0, pair, ["0", "1"], 9, tokenizer, doc_stride=2)[0]
+  assert tokenizer.convert_ids_to_tokens(first.input_ids) == [
+      "[CLS]", "the", "cat", "sat", "on", "[SEP]", "a", "dog", "[SEP]"]
+  with pytest.raises(ValueError, match=r"Example pair: --doc_stride=5 is "
+                     r"larger than its window of 4 tokens"):
+    run_classifier.convert_example_to_windows(0, pair, ["0", "1"], 9,
+                                              tokenizer, doc_stride=5)
+
+
+def test_window_aggregation_and_document_predictions():
+  logits = np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0], [5.0, 5.0]])
+  docs, mean = run_classifier.aggregate_windows(logits, [3, 3, 8, -1], "mean")
+  assert docs.tolist() == [3, 8]
+  np.testing.assert_allclose(mean, [[1.0, 0.0], [1.0, 1.0]])
+  _, most = run_classifier.aggregate_windows(logits, [3, 3, 8, -1], "max")
+  np.testing.assert_allclose(most, [[2.0, 1.0], [1.0, 1.0]])
+  predictions = [{"logits": l, "example_index": i}
+                 for l, i in zip(logits, [0, 0, 1, -1])]
+  rows = list(run_classifier.aggregate_window_predictions(predictions, "max"))
+  assert len(rows) == 2
+  e = np.exp([2.0, 1.0])
+  np.testing.assert_allclose(rows[0]["probabilities"], e / e.sum())
+  np.testing.assert_allclose(rows[1]["probabilities"], [0.5, 0.5])
+
+
+def test_document_metrics_of_windows_ignore_padding():
+  # pylint: disable=protected-access
+  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),
+                                  ["0", "1"])
+  # Document 0 (label 1): only its last window says 1. Document 1 (label 0).
+  arrays = {
+      "logits": np.array([[1, 0], [1, 0], [0, 3], [2, 0], [0, 9]], np.float32),
+      "labels": np.array([1, 1, 1, 0, 1], np.float32),
+      "weights": np.array([1, 1, 1, 1, 0], np.float32),
+      "example_index": np.array([0, 0, 0, 1, -1]),
+  }
+  result = head.compute({k: v.reshape(-1) for k, v in arrays.items()})
+  assert head.names() == ["accuracy", "f1"]
+  assert result["accuracy"] == 1.0 and result["f1"] == 1.0
+  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),
+                                       ["0", "1"])
+  # Mean of document 0: (1/3, 1) -> still 1.
+  assert mean_head.compute(
+      {k: v.reshape(-1) for k, v in arrays.items()})["accuracy"] == 1.0
+
+
+def test_windows_padded_to_whole_batches_read_back(tmp_path, tokenizer):
+  examples = [run_classifier.InputExample("a", "the cat sat on the mat", None,
+                                          "1"),
+              run_classifier.InputExample("b", "a dog", None, "0")]
+  path = str(tmp_path / "eval.tf_record")
+  # 6 text tokens in windows of 3, 2 apart: 3 windows; "a dog": 1; padded
+  # with 2 records to 6, two batches of 3 (TPUs need whole batches).
+  num_records = run_classifier.file_based_convert_examples_to_features(
+      examples, ["0", "1"], 5, tokenizer, path, doc_stride=2,
+      pad_to_multiple=3)
+  assert num_records == 6
+  input_fn = run_classifier.file_based_input_fn_builder(path, 5, False, False,
+                                                        windowed=True)
+  with tf.Graph().as_default():
+    batch = tf.data.make_one_shot_iterator(
+        input_fn({"batch_size": 8})).get_next()
+    with tf.Session() as sess:
+      got = sess.run(batch)
+  np.testing.assert_array_equal(got["example_index"], [0, 0, 0, 1, -1, -1])
+  np.testing.assert_array_equal(got["is_real_example"], [1] * 4 + [0] * 2)
+  np.testing.assert_array_equal(got["label_ids"], [1, 1, 1, 0, 0, 0])

@@ -1,0 +1,853 @@
+"""Fine-tunes BERT for token classification: named entities, chunks, tags.
+
+Run it as run_classifier.py, on CoNLL files:
+
+  python run_ner.py --do_train --do_eval --do_predict \
+      --data_dir=data/ner --vocab_file=$BERT_BASE_DIR/vocab.txt \
+      --bert_config_file=$BERT_BASE_DIR/bert_config.json \
+      --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt --do_lower_case=False \
+      --max_seq_length=128 --train_batch_size=32 --learning_rate=5e-5 \
+      --num_train_epochs=3.0 --output_dir=/tmp/ner_output/
+
+Input: `train.txt`, `dev.txt`, `test.txt` in `--data_dir` (or
+`--train_file`, `--dev_file`, `--test_file`): one token per line, columns
+separated by white space, the token first and the tag in `--label_column`
+(default: the last), a blank line between sentences, `-DOCSTART-` lines
+skipped. The labels come from `--labels` or the training file and are
+written to `<output_dir>/label_list.txt`, which evaluation, prediction and
+export read back. `--tag_scheme` (IOB1, IOB2, IOBES, or none for plain tags
+such as part of speech) is detected from the gold tags unless given.
+
+Each word's label sits on its first word piece; the word's other pieces are
+masked out of the loss and of the metrics. A sentence longer than the
+window is split into windows `--doc_stride` pieces apart, and each word is
+predicted from the window where it has the most context (run_squad's rule,
+in windowing.py), so every word is predicted exactly once.
+
+Outputs in `--output_dir`: checkpoints, `label_list.txt`, `*.tf_record`,
+`eval_results.txt` (`eval_precision`, `eval_recall`, `eval_f1` over
+entities as conlleval counts them, `eval_accuracy` over words, and
+`eval_<TYPE>_precision` etc. per entity type; see ner_evaluate.py) and
+`test_predictions.txt` (`token gold predicted`, a blank line between
+sentences), which `python ner_evaluate.py test_predictions.txt` scores.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import os
+import re
+import time
+
+import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
+from absl import flags
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from command_line import UserError
+import modeling
+import ner_evaluate
+import output_files
+import runtime
+import script_flags
+import tokenization
+import windowing
+
+FLAGS = flags.FLAGS
+
+script_flags.define("model", "sequence", "output", "tokenizer", "training",
+                    "epoch", "evaluation", "prediction", "tpu", "performance",
+                    "export")
+
+# This script's own flags. Names that another script also defines
+# (`do_eval`, `train_file`, `doc_stride`, ...) allow that, so that several
+# scripts can be imported into one process (tests).
+flags.DEFINE_string(
+    "data_dir", None,
+    "Directory with train.txt, dev.txt and test.txt in CoNLL layout (each "
+    "can be replaced by --train_file, --dev_file, --test_file).",
+    allow_override=True)
+flags.DEFINE_string("train_file", None,
+                    "CoNLL file to train on (default: <data_dir>/train.txt).",
+                    allow_override=True)
+flags.DEFINE_string("dev_file", None,
+                    "CoNLL file for --do_eval (default: <data_dir>/dev.txt).",
+                    allow_override=True)
+flags.DEFINE_string("test_file", None,
+                    "CoNLL file for --do_predict (default: "
+                    "<data_dir>/test.txt).",
+                    allow_override=True)
+flags.DEFINE_integer(
+    "label_column", -1,
+    "Column of the tag, counted from 1 as `cut -f` does; negative counts "
+    "from the end (-1: the last column, as in CoNLL-2003's NER column).",
+    allow_override=True)
+flags.DEFINE_list(
+    "labels", None,
+    "Comma-separated labels, e.g. O,B-PER,I-PER. Default: the labels of the "
+    "training file, O first and the rest sorted.",
+    allow_override=True)
+flags.DEFINE_enum(
+    "tag_scheme", None, list(ner_evaluate.SCHEMES),
+    "How tags spell entities: IOB1, IOB2 (BIO), IOBES, or none (plain tags, "
+    "e.g. part of speech: token accuracy only). Default: detected from the "
+    "gold tags and logged.",
+    allow_override=True)
+flags.DEFINE_integer(
+    "doc_stride", 64,
+    "A sentence of more word pieces than fit in --max_seq_length is split "
+    "into windows that start this many pieces apart (at most "
+    "--max_seq_length - 2 for windows that overlap).",
+    allow_override=True)
+
+LABEL_LIST_FILE = "label_list.txt"
+# Columns are separated by spaces or tabs; other white space (a no-break
+# space, say) is part of a token.
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+DOCSTART = "-DOCSTART-"
+# How many features convert_examples logs in full.
+NUM_EXAMPLES_TO_LOG = 5
+# Words whose pieces conversion remembers (the cache is cleared when full).
+MAX_CACHED_WORDS = 1 << 17
+
+
+class InputExample(object):
+  """One sentence: its words and (for train, dev and test) their labels.
+
+  `path` and `line_numbers` (one per word) say where it came from, for
+  messages about bad input.
+  """
+
+  def __init__(self, guid, words, labels=None, path=None, line_numbers=None):
+    self.guid = guid
+    self.words = words
+    self.labels = labels
+    self.path = path
+    self.line_numbers = line_numbers
+
+  def where(self, word_index):
+    """`file:line` of one word."""
+    return "%s:%d" % (self.path, self.line_numbers[word_index])
+
+
+class PaddingInputExample(object):
+  """Pads a partial last batch on TPU; all-zero features, not predicted."""
+
+
+class InputFeatures(object):
+  """One window of one sentence.
+
+  `label_ids` and `label_mask` are per position: the mask is 1 on the first
+  piece of each word. `token_to_word` maps those positions to the word's
+  index in the sentence, and `token_is_max_context` says whether this window
+  is the one the word is predicted from. The last two stay in memory; the
+  TFRecord file holds the rest.
+  """
+
+  def __init__(self, input_ids, input_mask, segment_ids, label_ids, label_mask,
+               example_index=None, token_to_word=None,
+               token_is_max_context=None, is_real_example=True):
+    self.input_ids = input_ids
+    self.input_mask = input_mask
+    self.segment_ids = segment_ids
+    self.label_ids = label_ids
+    self.label_mask = label_mask
+    self.example_index = example_index
+    self.token_to_word = token_to_word or {}
+    self.token_is_max_context = token_is_max_context or {}
+    self.is_real_example = is_real_example
+
+
+def _column_index(label_column, num_columns):
+  """0-based index of `--label_column` (1-based; negative from the end)."""
+  return label_column - 1 if label_column > 0 else num_columns + label_column
+
+
+def read_conll(path, label_column=-1, set_type="train"):
+  """The sentences of a CoNLL file as `InputExample`s.
+
+  Raises:
+    UserError, naming the file and line: the file is missing, empty or not
+      UTF-8, a line has fewer columns than `label_column` needs, or a line
+      starts with white space (a sentence with an empty token).
+  """
+  if not tf.io.gfile.exists(path):
+    raise UserError("Data file %s does not exist (check --data_dir or "
+                     "--%s_file)." % (path, set_type))
+  with tf.io.gfile.GFile(path, "rb") as f:
+    data = f.read()
+  try:
+    text = data.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    raise UserError("%s:%d: not valid UTF-8 (%s)." %
+                     (path, data[:e.start].count(b"\n") + 1, e))
+  needed = label_column if label_column > 0 else -label_column + 1
+  examples = []
+  words, labels, line_numbers = [], [], []
+
+  def end_sentence():
+    if words:
+      examples.append(InputExample(
+          "%s-%d" % (set_type, len(examples)), list(words), list(labels), path,
+          list(line_numbers)))
+    del words[:], labels[:], line_numbers[:]
+
+  # Lines end at "\n" alone (not at U+2028 and the like, as for
+  # str.splitlines), so that line numbers are an editor's.
+  for line_number, line in enumerate(text.split("\n"), 1):
+    stripped = line.rstrip("\r").strip(" \t")
+    columns = _COLUMN_SEPARATOR.split(stripped) if stripped else []
+    if not columns:
+      end_sentence()
+      continue
+    if columns[0] == DOCSTART:
+      end_sentence()
+      continue
+    if line[0] in " \t":
+      raise UserError(
+          "%s:%d: empty token: the line starts with white space, so its "
+          "first column is empty: %r" % (path, line_number, line[:200]))
+    index = _column_index(label_column, len(columns))
+    if len(columns) < needed or not 0 < index < len(columns):
+      raise UserError(
+          "%s:%d: expected at least %d columns (the token first, the tag in "
+          "--label_column=%d), found %d: %r" %
+          (path, line_number, max(needed, 2), label_column, len(columns),
+           line[:200]))
+    words.append(columns[0])
+    labels.append(columns[index])
+    line_numbers.append(line_number)
+  end_sentence()
+  if not examples:
+    raise UserError("%s has no sentences (expected one `token ... tag` line "
+                     "per token, a blank line between sentences)." % path)
+  return examples
+
+
+class ConllProcessor(object):
+  """Reads the CoNLL files of a task, as run_classifier's `DataProcessor`s.
+
+  Files given to the constructor replace `train.txt`, `dev.txt` and
+  `test.txt` in `data_dir`.
+  """
+
+  def __init__(self, train_file=None, dev_file=None, test_file=None,
+               label_column=-1):
+    self.files = {"train": train_file, "dev": dev_file, "test": test_file}
+    self.label_column = label_column
+
+  def path(self, data_dir, set_type):
+    if self.files[set_type]:
+      return self.files[set_type]
+    if not data_dir:
+      raise UserError("Give --data_dir or --%s_file." % set_type)
+    return os.path.join(data_dir, set_type + ".txt")
+
+  def get_train_examples(self, data_dir):
+    return read_conll(self.path(data_dir, "train"), self.label_column, "train")
+
+  def get_dev_examples(self, data_dir):
+    return read_conll(self.path(data_dir, "dev"), self.label_column, "dev")
+
+  def get_test_examples(self, data_dir):
+    return read_conll(self.path(data_dir, "test"), self.label_column, "test")
+
+  @staticmethod
+  def get_labels(examples):
+    """The labels of `examples`: O first (if present), the rest sorted."""
+    seen = {label for example in examples for label in example.labels}
+    first = [ner_evaluate.OUTSIDE] if ner_evaluate.OUTSIDE in seen else []
+    return first + sorted(seen - set(first))
+
+
+def check_tags(examples, scheme, detected=False):
+  """Raises UserError (file:line) at the first tag not valid in `scheme`."""
+  for example in examples:
+    for i, label in enumerate(example.labels):
+      error = ner_evaluate.tag_error(label, scheme)
+      if error:
+        raise UserError("%s: %s (--tag_scheme=%s%s)." % (
+            example.where(i), error, scheme,
+            ", detected from the gold tags" if detected else ""))
+
+
+def check_labels(examples, label_list, what):
+  """Raises UserError (file:line) at the first label not in `label_list`."""
+  known = set(label_list)
+  for example in examples:
+    for i, label in enumerate(example.labels):
+      if label not in known:
+        raise UserError("%s: label %r is not among the labels %s (%s)." %
+                         (example.where(i), label, what,
+                          ", ".join(label_list)))
+
+
+def write_label_list(output_dir, label_list):
+  path = os.path.join(output_dir, LABEL_LIST_FILE)
+  output_files.write_text_atomically(path, "".join(l + "\n" for l in label_list))
+  return path
+
+
+def read_label_list(output_dir):
+  """The labels a training run wrote to `<output_dir>/label_list.txt`."""
+  path = os.path.join(output_dir, LABEL_LIST_FILE)
+  if not tf.io.gfile.exists(path):
+    raise UserError(
+        "%s does not exist: without --do_train, --output_dir must hold a "
+        "model trained by run_ner.py (it writes the labels there)." % path)
+  with tf.io.gfile.GFile(path) as f:
+    labels = [line.strip() for line in f if line.strip()]
+  if not labels:
+    raise UserError("%s lists no labels." % path)
+  return labels
+
+
+def resolve_labels(train_examples, given_labels, output_dir):
+  """The label list: `--labels`, else the training file's, else the one a
+  training run left in `output_dir`; checked against the training file."""
+  if train_examples is None:
+    label_list = read_label_list(output_dir)
+    if given_labels and list(given_labels) != label_list:
+      raise UserError(
+          "--labels=%s differs from the labels the model was trained with "
+          "(%s in %s)." % (",".join(given_labels), ",".join(label_list),
+                           os.path.join(output_dir, LABEL_LIST_FILE)))
+    return label_list
+  if given_labels:
+    if len(set(given_labels)) != len(given_labels):
+      raise UserError("--labels=%s lists a label twice." %
+                       ",".join(given_labels))
+    check_labels(train_examples, given_labels, "of --labels")
+    return list(given_labels)
+  return ConllProcessor.get_labels(train_examples)
+
+
+def resolve_tag_scheme(given, gold_examples):
+  """`--tag_scheme`, or the scheme detected from the gold tags (logged)."""
+  if given:
+    return given
+  scheme = ner_evaluate.detect_scheme(e.labels for e in gold_examples)
+  tf.logging.info("Tag scheme: %s (detected from the gold tags; set "
+                  "--tag_scheme to override)", scheme)
+  return scheme
+
+
+def convert_single_example(ex_index, example, label_map, max_seq_length,
+                           tokenizer, doc_stride, word_cache=None):
+  """The windows (`InputFeatures`) of one sentence.
+
+  Each window is `[CLS] pieces [SEP]`, zero-padded to `max_seq_length`.
+  A window holds up to `max_seq_length - 2` pieces; windows start
+  `doc_stride` pieces apart and the last ends at the sentence's end. A word
+  the tokenizer drops (a control character, say) becomes [UNK], so that
+  every word has a first piece. `word_cache` (word -> pieces) may be shared
+  across calls.
+  """
+  if isinstance(example, PaddingInputExample):
+    zeros = [0] * max_seq_length
+    return [InputFeatures(zeros, zeros, zeros, zeros, zeros,
+                          is_real_example=False)]
+  pieces, piece_word, first_pieces = windowing.tokenize_document(
+      example.words, tokenizer, word_cache, unknown_token="[UNK]")
+  is_first = [False] * len(pieces)
+  for p in first_pieces:
+    is_first[p] = True
+  piece_ids = tokenizer.convert_tokens_to_ids(pieces)
+  word_label_ids = [label_map[l] for l in example.labels]
+  cls_id, sep_id = tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]"])
+
+  spans = windowing.make_doc_spans(len(pieces), max_seq_length - 2,
+                                   doc_stride)
+  max_context = windowing.max_context_span_indexes(spans, len(pieces))
+  features = []
+  for span_index, span in enumerate(spans):
+    piece_range = range(span.start, span.start + span.length)
+    input_ids = [cls_id] + [piece_ids[p] for p in piece_range] + [sep_id]
+    label_ids = [0] * len(input_ids)
+    label_mask = [0] * len(input_ids)
+    token_to_word, token_is_max_context = {}, {}
+    for position, p in enumerate(piece_range, 1):
+      if is_first[p]:
+        label_ids[position] = word_label_ids[piece_word[p]]
+        label_mask[position] = 1
+        token_to_word[position] = piece_word[p]
+        token_is_max_context[position] = max_context[p] == span_index
+    input_mask = [1] * len(input_ids)
+    padding = [0] * (max_seq_length - len(input_ids))
+    feature = InputFeatures(
+        input_ids + padding, input_mask + padding,
+        [0] * max_seq_length, label_ids + padding, label_mask + padding,
+        ex_index, token_to_word, token_is_max_context)
+    if ex_index < NUM_EXAMPLES_TO_LOG:
+      _log_feature(example, feature, ["[CLS]"] + [
+          pieces[p] for p in piece_range] + ["[SEP]"])
+    features.append(feature)
+  return features
+
+
+def _log_feature(example, feature, tokens):
+  tf.logging.info("*** Example ***")
+  tf.logging.info("guid: %s", example.guid)
+  tf.logging.info("tokens: %s",
+                  " ".join(tokenization.printable_text(t) for t in tokens))
+  tf.logging.info("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
+  tf.logging.info("label_ids: %s", " ".join(str(x) for x in feature.label_ids))
+  tf.logging.info("label_mask: %s",
+                  " ".join(str(x) for x in feature.label_mask))
+
+
+def convert_examples_to_features(examples, label_list, max_seq_length,
+                                 tokenizer, doc_stride):
+  """Every window of every example, in order."""
+  label_map = {label: i for i, label in enumerate(label_list)}
+  features = []
+  word_cache = {}
+  start = time.time()
+  for ex_index, example in enumerate(examples):
+    if ex_index % 10000 == 0 and ex_index:
+      tf.logging.info("Converted %d of %d sentences (%.0f sentences/sec)",
+                      ex_index, len(examples),
+                      ex_index / max(time.time() - start, 1e-9))
+    if len(word_cache) > MAX_CACHED_WORDS:
+      word_cache.clear()
+    features += convert_single_example(ex_index, example, label_map,
+                                       max_seq_length, tokenizer, doc_stride,
+                                       word_cache)
+  return features
+
+
+def _features_to_example(feature):
+  """The tf.train.Example that `file_based_input_fn_builder` reads."""
+
+  def ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+  return tf.train.Example(features=tf.train.Features(feature={
+      "input_ids": ints(feature.input_ids),
+      "input_mask": ints(feature.input_mask),
+      "segment_ids": ints(feature.segment_ids),
+      "label_ids": ints(feature.label_ids),
+      "label_mask": ints(feature.label_mask),
+      "is_real_example": ints([int(feature.is_real_example)]),
+  }))
+
+
+def file_based_convert_examples_to_features(examples, label_list,
+                                            max_seq_length, tokenizer,
+                                            doc_stride, output_file,
+                                            batch_multiple=1):
+  """Converts `examples` to windows and writes them to a TFRecord file (under
+  a temporary name, renamed when complete).
+
+  With `batch_multiple` > 1 (TPU), all-zero padding windows follow up to a
+  multiple of it.
+
+  Returns:
+    the windows, padding included.
+  """
+  start = time.time()
+  features = convert_examples_to_features(examples, label_list, max_seq_length,
+                                          tokenizer, doc_stride)
+  num_real = len(features)
+  while len(features) % batch_multiple:
+    features += convert_single_example(0, PaddingInputExample(), {},
+                                       max_seq_length, tokenizer, doc_stride)
+  with output_files.TFRecordWriter(output_file) as writer:
+    for feature in features:
+      writer.write(_features_to_example(feature).SerializeToString())
+  elapsed = max(time.time() - start, 1e-9)
+  tf.logging.info("Converted %d sentences into %d windows (%d padding) in %s "
+                  "in %.1fs (%.0f sentences/sec)", len(examples),
+                  len(features), len(features) - num_real, output_file,
+                  elapsed, len(examples) / elapsed)
+  return features
+
+
+def _name_to_features(seq_length):
+  return {
+      "input_ids": tf.FixedLenFeature([seq_length], tf.int64),
+      "input_mask": tf.FixedLenFeature([seq_length], tf.int64),
+      "segment_ids": tf.FixedLenFeature([seq_length], tf.int64),
+      "label_ids": tf.FixedLenFeature([seq_length], tf.int64),
+      "label_mask": tf.FixedLenFeature([seq_length], tf.int64),
+      "is_real_example": tf.FixedLenFeature([], tf.int64),
+  }
+
+
+def file_based_input_fn_builder(input_file, seq_length, is_training,
+                                drop_remainder):
+  """Creates an `input_fn` closure to be passed to TPUEstimator."""
+  return runtime.tfrecord_input_fn_builder(
+      input_file, _name_to_features(seq_length), is_training, drop_remainder)
+
+
+def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
+                 label_ids, label_weights, num_labels, use_one_hot_embeddings,
+                 compute_type=tf.float32):
+  """A token classifier: one layer over BERT's sequence output.
+
+  The head's variables are `output_weights` [num_labels, hidden] and
+  `output_bias`, as run_classifier's; in training the sequence output gets
+  dropout at the config's `hidden_dropout_prob` (0.1 in the official
+  configs), as the classifier's pooled output does. The loss is the mean
+  cross-entropy over the positions where `label_weights` is non-zero (the
+  first piece of each word of real examples).
+
+  Returns:
+    (loss, per_token_loss [batch, seq], logits, probabilities
+    [batch, seq, num_labels])
+  """
+  model = modeling.BertModel(
+      config=bert_config,
+      is_training=is_training,
+      input_ids=input_ids,
+      input_mask=input_mask,
+      token_type_ids=segment_ids,
+      use_one_hot_embeddings=use_one_hot_embeddings,
+      compute_type=compute_type)
+  output_layer = tf.cast(model.get_sequence_output(), tf.float32)
+  hidden_size = output_layer.shape[-1]
+  seq_length = tf.shape(output_layer)[1]
+
+  output_weights = tf.get_variable(
+      "output_weights", [num_labels, hidden_size],
+      initializer=tf.truncated_normal_initializer(stddev=0.02))
+  output_bias = tf.get_variable(
+      "output_bias", [num_labels], initializer=tf.zeros_initializer())
+
+  with tf.variable_scope("loss"):
+    if is_training:
+      output_layer = modeling.dropout(output_layer,
+                                      bert_config.hidden_dropout_prob)
+    flat = tf.reshape(output_layer, [-1, hidden_size])
+    logits = tf.nn.bias_add(
+        tf.matmul(flat, output_weights, transpose_b=True), output_bias)
+    logits = tf.reshape(logits, [-1, seq_length, num_labels])
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    one_hot_labels = tf.one_hot(label_ids, depth=num_labels, dtype=tf.float32)
+    per_token_loss = -tf.reduce_sum(one_hot_labels * log_probs, axis=-1)
+    weights = tf.cast(label_weights, tf.float32)
+    # Mean over labelled positions; a batch of padding alone gives 0.
+    loss = tf.reduce_sum(per_token_loss * weights) / tf.maximum(
+        tf.reduce_sum(weights), 1.0)
+    return (loss, per_token_loss, logits, probabilities)
+
+
+def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
+                     num_train_steps, num_warmup_steps, use_tpu,
+                     use_one_hot_embeddings):
+  """Returns a `model_fn` closure for TPUEstimator.
+
+  Training uses the runtime's optimiser, precision and accumulation
+  (`runtime.create_train_op`). Evaluation mode reports `eval_loss` and
+  `eval_accuracy` over the first pieces of words (every window); the
+  entity figures of `eval_results.txt` come from predictions, which map
+  each word to its max-context window. Prediction returns
+  `probabilities` [batch, seq, num_labels] per word piece; it is also the
+  SavedModel's output.
+  """
+
+  def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
+    """The `model_fn` for TPUEstimator."""
+    runtime.log_features(features)
+
+    input_ids = features["input_ids"]
+    # A SavedModel's serving inputs have no labels (runtime.export_saved_model).
+    label_ids = features.get("label_ids", tf.zeros_like(input_ids))
+    label_mask = features.get("label_mask", tf.zeros_like(input_ids))
+    is_real_example = tf.cast(
+        features.get("is_real_example", tf.ones(tf.shape(input_ids)[:1],
+                                                tf.int32)), tf.float32)
+    label_weights = tf.cast(label_mask, tf.float32) * is_real_example[:, None]
+
+    is_training = (mode == tf.estimator.ModeKeys.TRAIN)
+    (total_loss, per_token_loss, logits, probabilities) = create_model(
+        bert_config, is_training, input_ids, features["input_mask"],
+        features["segment_ids"], label_ids, label_weights, num_labels,
+        use_one_hot_embeddings, runtime.compute_type())
+
+    scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
+
+    if mode == tf.estimator.ModeKeys.TRAIN:
+      runtime.register_train_loss(total_loss)
+      train_op = runtime.create_train_op(total_loss, learning_rate,
+                                         num_train_steps, num_warmup_steps)
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, train_op=train_op,
+          scaffold_fn=scaffold_fn)
+
+    if mode == tf.estimator.ModeKeys.EVAL:
+
+      def metric_fn(per_token_loss, label_ids, logits, label_weights):
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {
+            "eval_accuracy": tf.metrics.accuracy(
+                labels=label_ids, predictions=predictions,
+                weights=label_weights),
+            "eval_loss": tf.metrics.mean(values=per_token_loss,
+                                         weights=label_weights),
+        }
+
+      eval_metrics = (metric_fn,
+                      [per_token_loss, label_ids, logits, label_weights])
+      return tf.estimator.tpu.TPUEstimatorSpec(
+          mode=mode, loss=total_loss, eval_metrics=eval_metrics,
+          scaffold_fn=scaffold_fn)
+
+    return tf.estimator.tpu.TPUEstimatorSpec(
+        mode=mode, predictions={"probabilities": probabilities},
+        scaffold_fn=scaffold_fn)
+
+  return model_fn
+
+
+def word_probabilities(examples, features, predictions):
+  """Per sentence, a [num_words, num_labels] array of each word's label
+  probabilities, taken from its first piece in its max-context window.
+
+  `predictions` are the model's outputs for `features`, in order (padding
+  features at the end are skipped).
+
+  Raises:
+    ValueError: a word got no prediction or two (a windowing bug), or there
+      are fewer predictions than features.
+  """
+  result = [None] * len(examples)
+  count = 0
+  for feature, prediction in zip(features, predictions):
+    count += 1
+    if not feature.is_real_example:
+      continue
+    probabilities = np.asarray(prediction["probabilities"])
+    index = feature.example_index
+    if result[index] is None:
+      result[index] = np.full(
+          [len(examples[index].words), probabilities.shape[-1]], np.nan,
+          np.float32)
+    for position, word in feature.token_to_word.items():
+      if not feature.token_is_max_context[position]:
+        continue
+      if not np.isnan(result[index][word, 0]):
+        raise ValueError("Word %d of %s was predicted twice." %
+                         (word, examples[index].guid))
+      result[index][word] = probabilities[position]
+  if count < len(features):
+    raise ValueError("Expected %d predictions, got %d." %
+                     (len(features), count))
+  for example, probabilities in zip(examples, result):
+    if probabilities is None or np.isnan(probabilities[:, 0]).any():
+      raise ValueError("A word of %s got no prediction." % example.guid)
+  return result
+
+
+def evaluate_predictions(examples, probabilities, label_list, scheme):
+  """(`ner_evaluate.Evaluation`, predicted tag sequences, mean word loss)."""
+  evaluation = ner_evaluate.Evaluation(scheme)
+  label_map = {label: i for i, label in enumerate(label_list)}
+  predicted, losses = [], []
+  for example, word_probs in zip(examples, probabilities):
+    tags = [label_list[i] for i in np.argmax(word_probs, axis=-1)]
+    predicted.append(tags)
+    evaluation.add(example.labels, tags)
+    gold = np.array([label_map[l] for l in example.labels])
+    losses.append(-np.log(np.maximum(
+        word_probs[np.arange(len(gold)), gold], 1e-30)))
+  mean_loss = float(np.mean(np.concatenate(losses))) if losses else 0.0
+  return evaluation, predicted, mean_loss
+
+
+def write_predictions(examples, predicted, output_path):
+  """`token gold predicted` lines, a blank line after each sentence."""
+  lines = []
+  for example, tags in zip(examples, predicted):
+    for word, gold, tag in zip(example.words, example.labels, tags):
+      lines.append("%s %s %s\n" % (word, gold, tag))
+    lines.append("\n")
+  output_files.write_text_atomically(output_path, "".join(lines))
+  tf.logging.info("Wrote the tags of %d sentences to %s", len(examples),
+                  output_path)
+
+
+def export_assets(output_dir):
+  """The files a predictor needs beside the SavedModel to return word-level
+  tags: the labels (index -> tag), the vocabulary and the casing.
+
+  Hook for the export-assets work: `runtime.export_saved_model` does not
+  take assets yet; when it does, pass these to it from `main`.
+  """
+  return {
+      LABEL_LIST_FILE: os.path.join(output_dir, LABEL_LIST_FILE),
+      "vocab.txt": FLAGS.vocab_file,
+      "do_lower_case": FLAGS.do_lower_case,
+  }
+
+
+def validate_flags(bert_config):
+  """Checks the flags before any work starts; raises UserError if wrong."""
+  if (not FLAGS.do_train and not FLAGS.do_eval and not FLAGS.do_predict and
+      not FLAGS.export_dir):
+    raise UserError(
+        "At least one of `do_train`, `do_eval`, `do_predict' or `export_dir` "
+        "must be set.")
+  runtime.check_flags(bert_config, FLAGS.max_seq_length,
+                      FLAGS.train_batch_size, FLAGS.do_train,
+                      FLAGS.export_dir, FLAGS.output_dir)
+  if FLAGS.doc_stride < 1:
+    raise UserError("--doc_stride=%d must be at least 1." % FLAGS.doc_stride)
+  if FLAGS.doc_stride > FLAGS.max_seq_length - 2:
+    # make_doc_spans never skips a piece: the windows just do not overlap.
+    tf.logging.warning(
+        "--doc_stride=%d is more than the %d pieces of a window: long "
+        "sentences are cut into windows that do not overlap.",
+        FLAGS.doc_stride, FLAGS.max_seq_length - 2)
+  if FLAGS.label_column in (0, 1):
+    raise UserError(
+        "--label_column=%d: columns count from 1 (or from -1 at the end) and "
+        "column 1 is the token; the tag is in a later one." %
+        FLAGS.label_column)
+  if FLAGS.data_dir and not tf.io.gfile.isdir(FLAGS.data_dir):
+    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+
+
+def read_inputs(processor):
+  """The examples of every split the flags ask for, the label list and the
+  tag scheme, all checked: bad input fails here, before any training."""
+  splits = collections.OrderedDict()
+  if FLAGS.do_train:
+    splits["train"] = processor.get_train_examples(FLAGS.data_dir)
+  if FLAGS.do_eval:
+    splits["dev"] = processor.get_dev_examples(FLAGS.data_dir)
+  if FLAGS.do_predict:
+    splits["test"] = processor.get_test_examples(FLAGS.data_dir)
+  label_list = resolve_labels(splits.get("train"), FLAGS.labels,
+                              FLAGS.output_dir)
+  gold = splits.get("train") or [e for s in splits.values() for e in s]
+  if not gold:  # An export alone: no tags to read or score.
+    return splits, label_list, FLAGS.tag_scheme
+  scheme = resolve_tag_scheme(FLAGS.tag_scheme, gold)
+  for examples in splits.values():
+    check_tags(examples, scheme, detected=not FLAGS.tag_scheme)
+  for split in ("dev", "test"):
+    if split in splits:
+      check_labels(splits[split], label_list,
+                   "the model is trained on" if FLAGS.do_train else
+                   "in %s" % os.path.join(FLAGS.output_dir, LABEL_LIST_FILE))
+  return splits, label_list, scheme
+
+
+def main(_):
+  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
+  validate_flags(bert_config)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir)
+
+  processor = ConllProcessor(FLAGS.train_file, FLAGS.dev_file, FLAGS.test_file,
+                             FLAGS.label_column)
+  splits, label_list, scheme = read_inputs(processor)
+  tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
+
+  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  num_train_steps = num_warmup_steps = None
+  if FLAGS.do_train:
+    write_label_list(FLAGS.output_dir, label_list)
+    train_features = file_based_convert_examples_to_features(
+        splits["train"], label_list, FLAGS.max_seq_length, tokenizer,
+        FLAGS.doc_stride, train_file)
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        len(train_features), processor.path(FLAGS.data_dir, "train"))
+
+  model_fn = model_fn_builder(
+      bert_config=bert_config,
+      num_labels=len(label_list),
+      init_checkpoint=FLAGS.init_checkpoint,
+      learning_rate=FLAGS.learning_rate,
+      num_train_steps=num_train_steps,
+      num_warmup_steps=num_warmup_steps,
+      use_tpu=FLAGS.use_tpu,
+      use_one_hot_embeddings=FLAGS.use_tpu)
+  estimator = runtime.build_estimator(
+      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
+      FLAGS.eval_batch_size, FLAGS.predict_batch_size)
+
+  if FLAGS.do_train:
+    tf.logging.info("***** Running training *****")
+    tf.logging.info("  Num sentences = %d (%d windows)", len(splits["train"]),
+                    len(train_features))
+    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Num steps = %d", num_train_steps)
+    train_input_fn = file_based_input_fn_builder(
+        train_file, FLAGS.max_seq_length, is_training=True,
+        drop_remainder=True)
+    runtime.train(estimator, train_input_fn, num_train_steps,
+                  input_files=[train_file])
+
+  # With Horovod, rank 0 alone evaluates, predicts and writes the results.
+  if runtime.is_chief():
+    evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme)
+  if FLAGS.export_dir and runtime.is_chief():
+    # export_assets(FLAGS.output_dir) lists what the SavedModel should carry.
+    runtime.export_saved_model(estimator, FLAGS.export_dir,
+                               FLAGS.max_seq_length)
+
+
+def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme):
+  """--do_eval: eval_results.txt on the dev set; --do_predict:
+  test_predictions.txt on the test set. Both log conlleval's report."""
+  if FLAGS.do_eval:
+    examples = splits["dev"]
+    probabilities = _predict(estimator, "evaluation", examples, label_list,
+                             tokenizer, FLAGS.eval_batch_size,
+                             "eval.tf_record")
+    evaluation, _, loss = evaluate_predictions(examples, probabilities,
+                                               label_list, scheme)
+    result = evaluation.metrics()
+    result["eval_loss"] = loss
+    result["global_step"] = int(estimator.get_variable_value("global_step"))
+    output_files.write_eval_results(FLAGS.output_dir, result)
+    tf.logging.info("Dev set, conlleval figures (%s):\n%s", scheme,
+                    evaluation.report())
+
+  if FLAGS.do_predict:
+    examples = splits["test"]
+    probabilities = _predict(estimator, "prediction", examples, label_list,
+                             tokenizer, FLAGS.predict_batch_size,
+                             "predict.tf_record")
+    evaluation, predicted, _ = evaluate_predictions(examples, probabilities,
+                                                    label_list, scheme)
+    write_predictions(examples, predicted,
+                      os.path.join(FLAGS.output_dir, "test_predictions.txt"))
+    tf.logging.info("Test set, conlleval figures (%s):\n%s", scheme,
+                    evaluation.report())
+
+
+def _predict(estimator, what, examples, label_list, tokenizer, batch_size,
+             file_name):
+  """Each sentence's word-level label probabilities (`word_probabilities`).
+
+  The windows are written to `file_name` in --output_dir, padded on TPU to
+  whole batches.
+  """
+  path = os.path.join(FLAGS.output_dir, file_name)
+  features = file_based_convert_examples_to_features(
+      examples, label_list, FLAGS.max_seq_length, tokenizer, FLAGS.doc_stride,
+      path, batch_size if FLAGS.use_tpu else 1)
+  tf.logging.info("***** Running %s *****", what)
+  tf.logging.info("  Num sentences = %d, windows = %d", len(examples),
+                  len(features))
+  tf.logging.info("  Batch size = %d", batch_size)
+  input_fn = file_based_input_fn_builder(
+      path, FLAGS.max_seq_length, is_training=False,
+      drop_remainder=FLAGS.use_tpu)
+  return word_probabilities(examples, features,
+                            estimator.predict(input_fn=input_fn))
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("vocab_file")
+  flags.mark_flag_as_required("bert_config_file")
+  flags.mark_flag_as_required("output_dir")
+  command_line.run(main)
