@@ -963,6 +963,7 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
 
 
 def main(_):
+  tokenization.warn_if_tokenizer_flags_set()
   path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
                  input_checkpoint=FLAGS.input_checkpoint,
                  overwrite=FLAGS.overwrite,

@@ -70,7 +70,7 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
-script_flags.define("tokenizer")
+script_flags.define("tokenizer", "special_tokens")
 
 # This script's own flags. Other scripts define some of the same names
 # (`input_file`, `max_seq_length`, ...); `allow_override` lets tests and tools
@@ -94,6 +94,19 @@ flags.DEFINE_bool(
     "Whether to use whole word masking rather than per-WordPiece masking: "
     "all the WordPieces of a word (a piece plus the `##` pieces after it) "
     "are masked together.", **_SHARED)
+
+flags.DEFINE_bool(
+    "mask_whole_words_together", False,
+    "With --do_whole_word_mask: choose [MASK] / keep / random once per word, "
+    "so all of a masked word's WordPieces are [MASK], or all kept, or all "
+    "random. Off (the original's), the choice is made for each WordPiece, so "
+    "a word can come out half masked.", **_SHARED)
+
+flags.DEFINE_bool(
+    "replace_with_real_word_pieces", False,
+    "Draw the 10% random replacements only from real WordPieces of the "
+    "vocab, never [PAD], [UNK], [CLS], [SEP], [MASK] or [unusedN]. Off (the "
+    "original's), any vocab entry can be inserted.", **_SHARED)
 
 flags.DEFINE_integer(
     "max_seq_length", 128,
@@ -191,8 +204,13 @@ MaskedLmInstance = collections.namedtuple("MaskedLmInstance",
 # Settings of the instance-creation algorithm, passed as one value to workers.
 GenerationConfig = collections.namedtuple("GenerationConfig", [
     "max_seq_length", "max_predictions_per_seq", "dupe_factor",
-    "short_seq_prob", "masked_lm_prob", "do_whole_word_mask", "random_seed"
-])
+    "short_seq_prob", "masked_lm_prob", "do_whole_word_mask", "random_seed",
+    "mask_whole_words_together", "replace_with_real_word_pieces"
+], defaults=(False, False))
+
+# Vocab entries that are not text: never a random replacement with
+# --replace_with_real_word_pieces ([unusedN] entries are matched separately).
+_NOT_WORD_PIECES = frozenset(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
 
 # A byte range [start, end) of an input file; end=None means end of file.
 # `first_line` is the line number at `start`, for error messages.
@@ -376,19 +394,40 @@ def read_documents(input_files, tokenizer, stats=None):
 def create_training_instances(input_files, tokenizer, max_seq_length,
                               dupe_factor, short_seq_prob, masked_lm_prob,
                               max_predictions_per_seq, rng,
-                              do_whole_word_mask=False, stats=None):
+                              do_whole_word_mask=False, stats=None,
+                              mask_whole_words_together=False,
+                              replace_with_real_word_pieces=False):
   """Create `TrainingInstance`s from raw text."""
   all_documents = read_documents(input_files, tokenizer, stats)
+  vocab_words = list(tokenizer.vocab.keys())
+  if replace_with_real_word_pieces:
+    vocab_words = real_word_pieces(vocab_words)
   return create_instances_from_documents(
-      all_documents, list(tokenizer.vocab.keys()), max_seq_length, dupe_factor,
+      all_documents, vocab_words, max_seq_length, dupe_factor,
       short_seq_prob, masked_lm_prob, max_predictions_per_seq, rng,
-      do_whole_word_mask)
+      do_whole_word_mask, mask_whole_words_together)
+
+
+def real_word_pieces(vocab_words):
+  """The entries of `vocab_words` that stand for text: no special tokens.
+
+  `vocab_words` only serves to draw random replacements, so passing this
+  list instead of the whole vocab is all --replace_with_real_word_pieces
+  takes.
+  """
+  words = [w for w in vocab_words
+           if w not in _NOT_WORD_PIECES and not tokenization.is_unused_token(w)]
+  if not words:
+    raise InputError("--replace_with_real_word_pieces: the vocab has only "
+                     "special tokens to draw replacements from.")
+  return words
 
 
 def create_instances_from_documents(all_documents, vocab_words, max_seq_length,
                                     dupe_factor, short_seq_prob,
                                     masked_lm_prob, max_predictions_per_seq,
-                                    rng, do_whole_word_mask=False):
+                                    rng, do_whole_word_mask=False,
+                                    mask_whole_words_together=False):
   """Shuffles documents, makes `dupe_factor` passes, shuffles the instances.
 
   `all_documents` is shuffled in place.
@@ -401,7 +440,7 @@ def create_instances_from_documents(all_documents, vocab_words, max_seq_length,
       new_instances = create_instances_from_document(
           all_documents, document_index, max_seq_length, short_seq_prob,
           masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-          do_whole_word_mask)
+          do_whole_word_mask, mask_whole_words_together)
       instances.extend(new_instances)
       progress.add(len(new_instances),
                    " [pass %d/%d, document %d/%d]" %
@@ -414,7 +453,7 @@ def create_instances_from_documents(all_documents, vocab_words, max_seq_length,
 def create_instances_from_document(
     all_documents, document_index, max_seq_length, short_seq_prob,
     masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-    do_whole_word_mask=False):
+    do_whole_word_mask=False, mask_whole_words_together=False):
   """Creates `TrainingInstance`s for a single document."""
   document = all_documents[document_index]
 
@@ -469,7 +508,7 @@ def create_instances_from_document(
       (tokens, masked_lm_positions,
        masked_lm_labels) = create_masked_lm_predictions(
            tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-           do_whole_word_mask)
+           do_whole_word_mask, mask_whole_words_together)
       instances.append(
           TrainingInstance(
               tokens=tokens,
@@ -523,8 +562,14 @@ def _masking_candidates(tokens, do_whole_word_mask):
 
 def create_masked_lm_predictions(tokens, masked_lm_prob,
                                  max_predictions_per_seq, vocab_words, rng,
-                                 do_whole_word_mask=False):
+                                 do_whole_word_mask=False,
+                                 mask_whole_words_together=False):
   """Creates the predictions for the masked LM objective.
+
+  With `mask_whole_words_together`, one [MASK] / keep / random choice is made
+  for each masked unit (a word under whole word masking) instead of one for
+  each WordPiece. For single-piece units the random draws are the same, so
+  per-WordPiece masking gives the same output either way.
 
   Returns:
     (output_tokens, masked_lm_positions, masked_lm_labels): the tokens with
@@ -550,10 +595,13 @@ def create_masked_lm_predictions(tokens, masked_lm_prob,
     is_any_index_covered = any(index in covered_indexes for index in index_set)
     if is_any_index_covered:
       continue
+    if mask_whole_words_together:
+      _mask_unit_together(index_set, tokens, output_tokens, vocab_words, rng)
     for index in index_set:
       covered_indexes.add(index)
-      output_tokens[index] = _choose_masked_token(tokens[index], vocab_words,
-                                                  rng)
+      if not mask_whole_words_together:
+        output_tokens[index] = _choose_masked_token(tokens[index], vocab_words,
+                                                    rng)
       masked_lms.append(MaskedLmInstance(index=index, label=tokens[index]))
   assert len(masked_lms) <= num_to_predict
 
@@ -574,6 +622,23 @@ def _choose_masked_token(token, vocab_words, rng):
   if rng.random() < 0.5:
     return token
   return vocab_words[rng.randint(0, len(vocab_words) - 1)]
+
+
+def _mask_unit_together(index_set, tokens, output_tokens, vocab_words, rng):
+  """One 80/10/10 choice for all the positions of `index_set`.
+
+  The draws are those of `_choose_masked_token` for the first position, plus
+  one random word for each further position when the choice is "random".
+  """
+  if rng.random() < 0.8:
+    replacements = ["[MASK]"] * len(index_set)
+  elif rng.random() < 0.5:
+    replacements = [tokens[index] for index in index_set]
+  else:
+    replacements = [vocab_words[rng.randint(0, len(vocab_words) - 1)]
+                    for _ in index_set]
+  for index, replacement in zip(index_set, replacements):
+    output_tokens[index] = replacement
 
 
 def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
@@ -823,7 +888,8 @@ def create_shard(task, tokenizer, config):
   instances = create_training_instances(
       [task.source], tokenizer, config.max_seq_length, config.dupe_factor,
       config.short_seq_prob, config.masked_lm_prob,
-      config.max_predictions_per_seq, rng, config.do_whole_word_mask, stats)
+      config.max_predictions_per_seq, rng, config.do_whole_word_mask, stats,
+      config.mask_whole_words_together, config.replace_with_real_word_pieces)
   num_written = write_instance_to_example_files(
       instances, tokenizer, config.max_seq_length,
       config.max_predictions_per_seq, [task.output_file],
@@ -921,6 +987,9 @@ def _run_from_flags():
                    FLAGS.dupe_factor, FLAGS.shard_mode,
                    FLAGS.documents_per_shard, FLAGS.num_workers,
                    FLAGS.output_file)
+  if FLAGS.mask_whole_words_together and not FLAGS.do_whole_word_mask:
+    raise InputError("--mask_whole_words_together needs --do_whole_word_mask: "
+                     "without it every masked unit is a single WordPiece.")
   input_files = expand_input_patterns(FLAGS.input_file,
                                       sort_matches=FLAGS.shard_mode != "none")
   with command_line.reading("--vocab_file=%s" % FLAGS.vocab_file):
@@ -939,7 +1008,8 @@ def _run_from_flags():
     instances = create_training_instances(
         input_files, tokenizer, FLAGS.max_seq_length, FLAGS.dupe_factor,
         FLAGS.short_seq_prob, FLAGS.masked_lm_prob,
-        FLAGS.max_predictions_per_seq, rng, FLAGS.do_whole_word_mask, stats)
+        FLAGS.max_predictions_per_seq, rng, FLAGS.do_whole_word_mask, stats,
+        FLAGS.mask_whole_words_together, FLAGS.replace_with_real_word_pieces)
     stats.log_warnings()
     if not stats.documents:
       raise InputError("The input holds no text: %s" % ", ".join(input_files))
@@ -959,7 +1029,9 @@ def _run_from_flags():
         short_seq_prob=FLAGS.short_seq_prob,
         masked_lm_prob=FLAGS.masked_lm_prob,
         do_whole_word_mask=FLAGS.do_whole_word_mask,
-        random_seed=FLAGS.random_seed)
+        random_seed=FLAGS.random_seed,
+        mask_whole_words_together=FLAGS.mask_whole_words_together,
+        replace_with_real_word_pieces=FLAGS.replace_with_real_word_pieces)
     output_files, total, stats = create_sharded_examples(
         input_files, FLAGS.output_file, tokenizer, config, FLAGS.shard_mode,
         FLAGS.documents_per_shard, FLAGS.num_workers)

@@ -126,6 +126,7 @@ def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
 
 
 def main(_):
+  tokenization.warn_if_tokenizer_flags_set()
   command_line.tensorflow_hub()  # Fail now if the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
     if not tf.io.gfile.exists(getattr(FLAGS, name)):

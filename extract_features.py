@@ -43,7 +43,7 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "tokenizer", "tpu")
+script_flags.define("model", "sequence", "tokenizer", "special_tokens", "tpu")
 
 # This script's own flags. Names that another script also defines
 # (`input_file`, ...) allow that, so that several scripts can be imported

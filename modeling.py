@@ -207,7 +207,7 @@ class BertModel(object):
 
     with tf.variable_scope(scope, default_name="bert"):
       with tf.variable_scope("embeddings"):
-        (self.embedding_output, self.embedding_table) = embedding_lookup(
+        (self.word_embedding_output, self.embedding_table) = embedding_lookup(
             input_ids=input_ids,
             vocab_size=config.vocab_size,
             embedding_size=config.hidden_size,
@@ -215,7 +215,7 @@ class BertModel(object):
             word_embedding_name="word_embeddings",
             use_one_hot_embeddings=use_one_hot_embeddings)
         self.embedding_output = embedding_postprocessor(
-            input_tensor=self.embedding_output,
+            input_tensor=self.word_embedding_output,
             use_token_type=True,
             token_type_ids=token_type_ids,
             token_type_vocab_size=config.type_vocab_size,
@@ -236,7 +236,8 @@ class BertModel(object):
             num_hidden_layers=config.num_hidden_layers,
             num_attention_heads=config.num_attention_heads,
             intermediate_size=config.intermediate_size,
-            intermediate_act_fn=get_activation(config.hidden_act),
+            intermediate_act_fn=_activation_for(config.hidden_act,
+                                                is_training),
             hidden_dropout_prob=config.hidden_dropout_prob,
             attention_probs_dropout_prob=config.attention_probs_dropout_prob,
             initializer_range=config.initializer_range,
@@ -267,6 +268,11 @@ class BertModel(object):
     """A list of every block's output, first to last."""
     return self.all_encoder_layers
 
+  def get_word_embedding_output(self):
+    """[batch_size, seq_length, hidden_size]: the word-piece embeddings alone,
+    before segment and position embeddings, layer norm and dropout (1.0.4)."""
+    return self.word_embedding_output
+
   def get_embedding_output(self):
     """The summed, normalised embeddings that enter the first block."""
     return self.embedding_output
@@ -277,9 +283,44 @@ class BertModel(object):
 
 
 def gelu(x):
-  """GELU, tanh approximation (https://arxiv.org/abs/1606.08415), as original."""
-  inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))
-  return x * (0.5 * (1.0 + tf.tanh(inner)))
+  """GELU, tanh approximation (https://arxiv.org/abs/1606.08415), as original.
+
+  Written as `0.5 * x * (1 + tanh(...x * x * x...))` because that is the
+  form TF's grappler remapper recognises after a matmul and bias and folds
+  into one oneDNN `_FusedMatMul` with a GELU epilogue; the original's
+  `x * (0.5 * (...tf.pow(x, 3)...))` equals it within float rounding but
+  is left as six separate element-wise ops over the whole intermediate
+  activation.
+  """
+  inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
+  return 0.5 * x * (1.0 + tf.tanh(inner))
+
+
+@tf.custom_gradient
+def gelu_for_training(x):
+  """`gelu` with a hand-written gradient, for graphs that train.
+
+  The same values as `gelu` (within float rounding). The gradient,
+  h + x * (1 - t^2) * (0.5 * c + 1.5 * c * 0.044715 * x^2) with
+  t = tanh(c * (x + 0.044715 * x^3)) and h = 0.5 * (1 + t), reuses the
+  forward's x^2, t and h and fuses 1 - t^2 into one TanhGrad: 15 element-wise
+  ops forward and backward where automatic differentiation takes 19, one of
+  them a three-way AddN. Prediction graphs keep `gelu`, whose plain form the
+  remapper fuses into the matmul (a custom gradient wraps its ops in an
+  IdentityN that the fusion does not see through).
+  """
+  c = math.sqrt(2.0 / math.pi)
+  x_squared = tf.square(x)
+  t = tf.tanh(x * (c + (c * 0.044715) * x_squared))
+  h = 0.5 + 0.5 * t
+  def grad(dy):
+    slope = (0.5 * c) + (1.5 * c * 0.044715) * x_squared
+    return dy * h + tf.raw_ops.TanhGrad(y=t, dy=dy * x * slope)
+  return x * h, grad
+
+
+# Activations replaced by an equal form with a cheaper gradient in training.
+_TRAINING_FORMS = {gelu: gelu_for_training}
 
 
 def gelu_exact(x):
@@ -316,6 +357,14 @@ def get_activation(activation_string):
   return _ACTIVATIONS[name]
 
 
+def _activation_for(activation_string, is_training):
+  """`get_activation`, with the cheaper-gradient form in training graphs."""
+  activation = get_activation(activation_string)
+  if is_training:
+    return _TRAINING_FORMS.get(activation, activation)
+  return activation
+
+
 def get_assignment_map_from_checkpoint(tvars, init_checkpoint):
   """Pairs the graph's variables with the checkpoint's by name.
 
@@ -350,11 +399,43 @@ def dropout(input_tensor, dropout_prob):
   """Drops each value with probability `dropout_prob` (a drop rate, not keep).
 
   None or 0.0 returns the input unchanged, so inference graphs carry no
-  dropout ops.
+  dropout ops. The kept values are scaled by 1 / (1 - dropout_prob), as
+  `tf.nn.dropout` does; unlike it, no float32 random tensor of the input's
+  size is drawn: each 32-bit random integer gives two 16-bit draws, so the
+  random-number work is halved, and the rate is applied at a resolution of
+  1/65536 (0.1 drops 6554/65536 = 0.100006 of the values).
+
+  Raises:
+    ValueError: `dropout_prob` is outside [0, 1).
   """
   if dropout_prob is None or dropout_prob == 0.0:
     return input_tensor
-  return tf.nn.dropout(input_tensor, rate=dropout_prob)
+  if not 0.0 <= dropout_prob < 1.0:
+    raise ValueError("dropout_prob must be in [0, 1), got %r" % dropout_prob)
+  with tf.name_scope("dropout"):
+    shape = get_shape_list(input_tensor)
+    if all(isinstance(d, int) for d in shape):
+      count = _product(shape)
+    else:
+      count = tf.reduce_prod(tf.shape(input_tensor))
+    bits = tf.random.uniform([(count + 1) // 2], minval=-2**31,
+                             maxval=2**31 - 1, dtype=tf.int32)
+    draws = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])
+    if not isinstance(count, int) or count % 2:
+      draws = draws[:count]
+    threshold = tf.constant(int(round(dropout_prob * 65536)), tf.uint16)
+    keep = tf.reshape(draws >= threshold, tf.shape(input_tensor))
+    scaled = input_tensor * tf.cast(1.0 / (1.0 - dropout_prob),
+                                    input_tensor.dtype)
+    return tf.where(keep, scaled, tf.zeros_like(input_tensor))
+
+
+def _product(values):
+  """The product of a list of ints (1 for an empty list)."""
+  product = 1
+  for value in values:
+    product *= value
+  return product
 
 
 def layer_norm(input_tensor, name=None):
@@ -371,8 +452,11 @@ def layer_norm(input_tensor, name=None):
                             initializer=tf.ones_initializer())
     x = tf.cast(input_tensor, tf.float32)
     mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-    scale = tf.math.rsqrt(variance + LAYER_NORM_EPSILON) * gamma
-    return tf.cast(x * scale + (beta - mean * scale), input_tensor.dtype)
+    # Four passes over the activations (subtract, two multiplies, add), and
+    # as few in the gradient; contrib's `x * scale + (beta - mean * scale)`
+    # takes five, since `rsqrt * gamma` is already full-size.
+    normalised = (x - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON)
+    return tf.cast(normalised * gamma + beta, input_tensor.dtype)
 
 
 def layer_norm_and_dropout(input_tensor, dropout_prob, name=None):
@@ -405,6 +489,75 @@ def dense_layer(input_tensor, units, activation=None, kernel_initializer=None,
       output = tf.tensordot(input_tensor, tf.cast(kernel, dtype), [[-1], [0]])
     output = tf.nn.bias_add(output, tf.cast(bias, dtype))
     return activation(output) if activation is not None else output
+
+
+def _einsum_dense(input_tensor, equation, variable_shape, kernel_shape,
+                  bias_shape, initializer, activation, name):
+  """The einsum dense layers' shared body, over `tf.layers.dense`'s variables.
+
+  The kernel and bias are created with the 2-D and 1-D `variable_shape` that
+  every BERT checkpoint stores, then reshaped to `kernel_shape` and
+  `bias_shape` for the einsum, so one checkpoint restores into these layers
+  and into `dense_layer` alike. As in `dense_layer`, the weights are cast to
+  the input's type.
+  """
+  with tf.variable_scope(name, default_name="dense"):
+    kernel = tf.get_variable("kernel", shape=variable_shape,
+                             initializer=initializer)
+    bias = tf.get_variable("bias", shape=variable_shape[-1:],
+                           initializer=tf.zeros_initializer())
+  dtype = input_tensor.dtype
+  kernel = tf.reshape(tf.cast(kernel, dtype), kernel_shape)
+  output = tf.einsum(equation, input_tensor, kernel)
+  output += tf.reshape(tf.cast(bias, dtype), bias_shape)
+  return activation(output) if activation is not None else output
+
+
+def dense_layer_3d(input_tensor,
+                   num_attention_heads,
+                   size_per_head,
+                   initializer,
+                   activation,
+                   name=None):
+  """[B, S, D] -> [B, S, N, H] by one einsum (bert-tensorflow 1.0.4).
+
+  The kernel variable is the 2-D [D, N * H] `kernel` of `dense_layer`, so
+  the heads come out split without a reshape of the activations.
+  """
+  width = get_shape_list(input_tensor, expected_rank=3)[-1]
+  heads_width = num_attention_heads * size_per_head
+  return _einsum_dense(input_tensor, "BSD,DNH->BSNH", [width, heads_width],
+                       [width, num_attention_heads, size_per_head],
+                       [num_attention_heads, size_per_head], initializer,
+                       activation, name)
+
+
+def dense_layer_3d_proj(input_tensor,
+                        hidden_size,
+                        num_attention_heads,
+                        head_size,
+                        initializer,
+                        activation,
+                        name=None):
+  """[B, F, N, H] -> [B, F, hidden_size] by one einsum (1.0.4).
+
+  The inverse of `dense_layer_3d`: it merges the heads while projecting,
+  over a 2-D [N * H, hidden_size] `kernel`.
+  """
+  assert_rank(input_tensor, 4)
+  return _einsum_dense(input_tensor, "BFNH,NHD->BFD",
+                       [num_attention_heads * head_size, hidden_size],
+                       [num_attention_heads, head_size, hidden_size],
+                       [hidden_size], initializer, activation, name)
+
+
+def dense_layer_2d(input_tensor, output_size, initializer, activation,
+                   name=None):
+  """[B, S, D] -> [B, S, output_size] by one einsum (1.0.4)."""
+  width = get_shape_list(input_tensor, expected_rank=3)[-1]
+  return _einsum_dense(input_tensor, "BSD,DO->BSO", [width, output_size],
+                       [width, output_size], [output_size], initializer,
+                       activation, name)
 
 
 def embedding_lookup(input_ids,
@@ -608,8 +761,36 @@ def attention_layer(from_tensor,
         "for `batch_size`, `from_seq_length`, and `to_seq_length` "
         "must all be specified.")
 
-  from_2d = reshape_to_matrix(from_tensor)
-  to_2d = reshape_to_matrix(to_tensor)
+  context = _attention_from_matrices(
+      reshape_to_matrix(from_tensor), reshape_to_matrix(to_tensor),
+      attention_mask_adder(attention_mask), num_attention_heads,
+      size_per_head, query_act, key_act, value_act,
+      attention_probs_dropout_prob, initializer_range, batch_size,
+      from_seq_length, to_seq_length)
+  if do_return_2d_tensor:
+    return context
+  return tf.reshape(context, [batch_size, from_seq_length,
+                              num_attention_heads * size_per_head])
+
+
+def attention_mask_adder(attention_mask):
+  """[B, F, T] 1/0 mask -> float32 [B, 1, F, T] of 0 / -10000, or None.
+
+  Built once per encoder rather than once per layer: it is added to every
+  layer's attention scores.
+  """
+  if attention_mask is None:
+    return None
+  blocked = 1.0 - tf.cast(tf.expand_dims(attention_mask, axis=[1]),
+                          tf.float32)
+  return blocked * MASK_ADDER
+
+
+def _attention_from_matrices(from_2d, to_2d, mask_adder, num_attention_heads,
+                             size_per_head, query_act, key_act, value_act,
+                             attention_probs_dropout_prob, initializer_range,
+                             batch_size, from_seq_length, to_seq_length):
+  """`attention_layer` on [B*F, D] / [B*T, D] inputs; returns [B*F, N*H]."""
   width = num_attention_heads * size_per_head
   init = create_initializer(initializer_range)
   query = dense_layer(from_2d, width, query_act, init, name="query")
@@ -623,22 +804,19 @@ def attention_layer(from_tensor,
   value = _split_heads(value, batch_size, num_attention_heads, to_seq_length,
                        size_per_head)
 
-  # [B, N, F, T]
+  # [B, N, F, T]. Written as matmul, scale, add: the form grappler's
+  # remapper fuses into one oneDNN batch matmul.
   scores = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)
   scores *= 1.0 / math.sqrt(float(size_per_head))
-  if attention_mask is not None:
-    blocked = 1.0 - tf.cast(tf.expand_dims(attention_mask, axis=[1]),
-                            tf.float32)
-    scores += blocked * MASK_ADDER
+  if mask_adder is not None:
+    scores += mask_adder
   probs = tf.nn.softmax(scores)
   # As in the original Transformer, dropout removes whole attended tokens.
   probs = dropout(probs, attention_probs_dropout_prob)
 
   context = tf.matmul(tf.cast(probs, value.dtype), value)  # [B, N, F, H]
   context = tf.transpose(context, [0, 2, 1, 3])  # [B, F, N, H]
-  if do_return_2d_tensor:
-    return tf.reshape(context, [batch_size * from_seq_length, width])
-  return tf.reshape(context, [batch_size, from_seq_length, width])
+  return tf.reshape(context, [batch_size * from_seq_length, width])
 
 
 def transformer_model(input_tensor,
@@ -692,6 +870,7 @@ def transformer_model(input_tensor,
                      (input_width, hidden_size))
 
   init = create_initializer(initializer_range)
+  mask_adder = attention_mask_adder(attention_mask)
   # Blocks work on [batch*seq, width] matrices: one reshape in, one out.
   prev_output = reshape_to_matrix(input_tensor)
   all_layer_outputs = []
@@ -700,18 +879,10 @@ def transformer_model(input_tensor,
       layer_input = prev_output
       with tf.variable_scope("attention"):
         with tf.variable_scope("self"):
-          attended = attention_layer(
-              from_tensor=layer_input,
-              to_tensor=layer_input,
-              attention_mask=attention_mask,
-              num_attention_heads=num_attention_heads,
-              size_per_head=head_size,
-              attention_probs_dropout_prob=attention_probs_dropout_prob,
-              initializer_range=initializer_range,
-              do_return_2d_tensor=True,
-              batch_size=batch_size,
-              from_seq_length=seq_length,
-              to_seq_length=seq_length)
+          attended = _attention_from_matrices(
+              layer_input, layer_input, mask_adder, num_attention_heads,
+              head_size, None, None, None, attention_probs_dropout_prob,
+              initializer_range, batch_size, seq_length, seq_length)
         with tf.variable_scope("output"):
           attention_output = dense_layer(attended, hidden_size,
                                          kernel_initializer=init)

@@ -13,6 +13,19 @@ checkpoint names stay `<variable>/adam_m` and `<variable>/adam_v`.
 
 `LAMBOptimizer` (You et al., 2019) scales each variable's Adam update by the
 trust ratio ||w|| / ||update||, with the same exclusions and slot names.
+
+Two fixes of the original, each off by default so that published recipes
+reproduce: `learning_rate_decay="after_warmup"` starts the linear decay at
+the end of warm-up (the original counts it from step 0, so the rate drops
+from `init_lr` to `init_lr * (1 - warmup / total)` right after warm-up), and
+`adam_bias_correction=True` divides the moments by 1 - beta^t as Adam does
+(the original's omission of it was an oversight, by its authors' account).
+
+One deliberate difference, not optional: the original increments
+`global_step` in a `tf.group` with the update and no order between them, so
+whether a step reads its learning rate before or after the increment is
+random. Here the increment waits for the update, so step 0 always runs at the
+rate of step 0 (0 under warm-up).
 """
 
 from __future__ import absolute_import
@@ -28,13 +41,18 @@ DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
 
 OPTIMIZERS = ("adamw", "lamb")
 
+# Where the linear decay of the learning rate starts (see learning_rate_schedule).
+LEARNING_RATE_DECAYS = ("from_step_0", "after_warmup")
+
 # The message of the error a non-finite loss raises in the train op.
 NON_FINITE_LOSS_MESSAGE = "Training loss is not finite"
 
 
 def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
                      optimizer_name="adamw", num_accumulation_steps=1,
-                     loss_scale=None, gradient_reducer=None):
+                     loss_scale=None, gradient_reducer=None,
+                     learning_rate_decay="from_step_0",
+                     adam_bias_correction=False):
   """Creates the train op that minimises `loss`, as the original did.
 
   Args:
@@ -59,10 +77,11 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   """
   global_step = tf.train.get_or_create_global_step()
   learning_rate = learning_rate_schedule(global_step, init_lr, num_train_steps,
-                                         num_warmup_steps)
+                                         num_warmup_steps, learning_rate_decay)
   if not use_tpu:  # TPU graphs take summaries only through a host_call.
     scalar_summary("learning_rate", learning_rate)
-  optimizer = make_optimizer(optimizer_name, learning_rate)
+  optimizer = make_optimizer(optimizer_name, learning_rate,
+                             adam_bias_correction)
   if use_tpu:
     optimizer = tf.tpu.CrossShardOptimizer(optimizer)
 
@@ -279,17 +298,27 @@ def _create_slots(optimizer, tvars):
 
 
 def learning_rate_schedule(global_step, init_lr, num_train_steps,
-                           num_warmup_steps):
+                           num_warmup_steps, learning_rate_decay="from_step_0"):
   """Linear warm-up to `init_lr`, then linear decay to 0 at `num_train_steps`.
 
-  During warm-up the rate is init_lr * step / num_warmup_steps; afterwards it
-  is init_lr * (1 - step / num_train_steps), the original's polynomial decay
-  of power 1 taken from step 0 (so the decay line does not restart after
-  warm-up).
+  During warm-up the rate is init_lr * step / num_warmup_steps. Afterwards,
+  with `learning_rate_decay="from_step_0"` (the original's polynomial decay
+  of power 1 taken from step 0) it is init_lr * (1 - step / num_train_steps),
+  so the first step after warm-up runs below init_lr; with "after_warmup" it
+  is init_lr * (1 - (step - warmup) / (num_train_steps - warmup)), which
+  starts at init_lr.
   """
+  if learning_rate_decay not in LEARNING_RATE_DECAYS:
+    raise ValueError("Unknown learning_rate_decay %r: expected one of %s." %
+                     (learning_rate_decay, ", ".join(LEARNING_RATE_DECAYS)))
   step = tf.cast(global_step, tf.float32)
-  decay_fraction = tf.minimum(step, float(num_train_steps)) / float(
-      max(num_train_steps, 1))
+  decay_start = 0
+  if learning_rate_decay == "after_warmup" and num_warmup_steps:
+    decay_start = min(num_warmup_steps, num_train_steps)
+  decay_fraction = (tf.clip_by_value(step, float(decay_start),
+                                     float(num_train_steps)) - decay_start) / (
+                                         float(max(num_train_steps -
+                                                   decay_start, 1)))
   learning_rate = init_lr * (1.0 - decay_fraction)
   if num_warmup_steps:
     warmup_rate = init_lr * step / float(num_warmup_steps)
@@ -299,7 +328,7 @@ def learning_rate_schedule(global_step, init_lr, num_train_steps,
   return learning_rate
 
 
-def make_optimizer(optimizer_name, learning_rate):
+def make_optimizer(optimizer_name, learning_rate, adam_bias_correction=False):
   """The optimiser a `--optimizer` flag names, with BERT's hyper-parameters."""
   kwargs = dict(
       learning_rate=learning_rate,
@@ -307,7 +336,8 @@ def make_optimizer(optimizer_name, learning_rate):
       beta_1=0.9,
       beta_2=0.999,
       epsilon=1e-6,
-      exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
+      exclude_from_weight_decay=list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY),
+      bias_correction=adam_bias_correction)
   if optimizer_name == "adamw":
     return AdamWeightDecayOptimizer(**kwargs)
   if optimizer_name == "lamb":
@@ -324,7 +354,9 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
     v <- beta_2 v + (1 - beta_2) g^2
     w <- w - lr * (m / (sqrt(v) + epsilon) + weight_decay_rate * w)
   with the decay term left out for variables matched by
-  `exclude_from_weight_decay`. Sparse (embedding) gradients are applied as
+  `exclude_from_weight_decay`. With `bias_correction=True`, m and v in the
+  update are divided by 1 - beta_1^t and 1 - beta_2^t, t = `global_step` + 1
+  (the update number, as `create_optimizer` increments it after the update). Sparse (embedding) gradients are applied as
   dense ones, so every row's moments decay every step, as in the original.
 
   `apply_gradients` does not increment `global_step`, like the original's;
@@ -338,7 +370,8 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
                beta_2=0.999,
                epsilon=1e-6,
                exclude_from_weight_decay=None,
-               name="AdamWeightDecayOptimizer"):
+               name="AdamWeightDecayOptimizer",
+               bias_correction=False):
     super(AdamWeightDecayOptimizer, self).__init__(False, name)
     self.learning_rate = learning_rate
     self.weight_decay_rate = weight_decay_rate
@@ -346,6 +379,7 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
     self.beta_2 = beta_2
     self.epsilon = epsilon
     self.exclude_from_weight_decay = exclude_from_weight_decay
+    self.bias_correction = bias_correction
 
   def apply_gradients(self, grads_and_vars, global_step=None, name=None):
     """Applies one update; `global_step` is accepted and left unchanged."""
@@ -361,6 +395,12 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
 
   def _prepare(self):
     self._lr_t = tf.convert_to_tensor(self.learning_rate, name="learning_rate")
+    # beta^t, or 0 (a correction of 1) without bias correction.
+    self._beta_1_power = self._beta_2_power = tf.constant(0.0)
+    if self.bias_correction:
+      t = tf.cast(tf.train.get_or_create_global_step() + 1, tf.float32)
+      self._beta_1_power = tf.pow(tf.constant(self.beta_1, tf.float32), t)
+      self._beta_2_power = tf.pow(tf.constant(self.beta_2, tf.float32), t)
 
   def _apply_dense(self, grad, var):
     return self._apply_update(grad, var)
@@ -378,7 +418,9 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
   # TF's fused Adam kernel updates a variable and its moments in one pass
   # (written op by op, the update makes about a dozen). It is BERT's Adam:
   # with beta powers of 0 its bias correction is 1, and its epsilon is added
-  # outside the square root. It forms 1 - beta_2 in float32 (0.00099998713
+  # outside the square root. With bias correction the kernel computes
+  # lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps'), which with
+  # eps' = eps * sqrt(1 - b2^t) is exactly Adam's m_hat / (sqrt(v_hat) + eps). It forms 1 - beta_2 in float32 (0.00099998713
   # for 0.001, a 1.3e-5 relative change of the second moment's rate). The
   # decoupled decay does not depend on the moments, so it is applied first,
   # from the same pre-update weights.
@@ -396,10 +438,14 @@ class AdamWeightDecayOptimizer(tf.train.Optimizer):
       # for the whole forward and backward pass.)
       with tf.control_dependencies([grad]):
         decay = var.assign_sub(lr * self.weight_decay_rate * var)
+    epsilon = self.epsilon
+    if self.bias_correction:
+      epsilon = self.epsilon * tf.sqrt(1.0 - self._beta_2_power)
     with tf.control_dependencies([decay]):
-      kwargs = dict(beta1_power=0.0, beta2_power=0.0, lr=lr,
+      kwargs = dict(beta1_power=self._beta_1_power,
+                    beta2_power=self._beta_2_power, lr=lr,
                     beta1=self.beta_1, beta2=self.beta_2,
-                    epsilon=self.epsilon, grad=grad, use_locking=False)
+                    epsilon=epsilon, grad=grad, use_locking=False)
       if hasattr(var, "handle"):
         return tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle,
                                             v=v.handle, **kwargs)
@@ -432,10 +478,11 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
                epsilon=1e-6,
                exclude_from_weight_decay=None,
                exclude_from_layer_adaptation=None,
-               name="LAMBOptimizer"):
+               name="LAMBOptimizer",
+               bias_correction=False):
     super(LAMBOptimizer, self).__init__(
         learning_rate, weight_decay_rate, beta_1, beta_2, epsilon,
-        exclude_from_weight_decay, name)
+        exclude_from_weight_decay, name, bias_correction)
     if exclude_from_layer_adaptation is None:
       exclude_from_layer_adaptation = exclude_from_weight_decay
     self.exclude_from_layer_adaptation = exclude_from_layer_adaptation
@@ -451,7 +498,11 @@ class LAMBOptimizer(AdamWeightDecayOptimizer):
     grad = tf.cast(grad, var.dtype.base_dtype)
     next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
     next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
-    update = next_m / (tf.sqrt(next_v) + self.epsilon)
+    if self.bias_correction:
+      update = (next_m / (1.0 - self._beta_1_power)) / (
+          tf.sqrt(next_v / (1.0 - self._beta_2_power)) + self.epsilon)
+    else:
+      update = next_m / (tf.sqrt(next_v) + self.epsilon)
     param_name = _variable_name(var.name)
     if self._do_use_weight_decay(param_name):
       update += self.weight_decay_rate * var

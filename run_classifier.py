@@ -56,8 +56,9 @@ import training_loop
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "eval_during_training", "epoch", "evaluation",
+script_flags.define("model", "sequence", "output", "tokenizer",
+                    "special_tokens", "training", "eval_during_training",
+                    "epoch", "evaluation",
                     "prediction", "tpu", "performance", "export")
 
 # This script's own flags. Names that another script also defines
@@ -464,6 +465,12 @@ class MnliProcessor(GlueProcessor):
     return _pair_examples(rows, set_type, 8, 9, -1, "contradiction",
                           guid_col=0)
 
+  def _create_examples(self, lines, set_type):
+    """The original's form: `lines` as `_read_tsv` returns them, header
+    first (for subclasses written against the original)."""
+    return _pair_examples(list(enumerate(lines, 1))[1:], set_type, 8, 9, -1,
+                          "contradiction", guid_col=0)
+
 
 class MrpcProcessor(GlueProcessor):
   """Processor for the MRPC data set (GLUE version, or the original MSR files).
@@ -493,6 +500,12 @@ class MrpcProcessor(GlueProcessor):
     test_label = "0" if os.path.basename(path) == "test.tsv" else None
     return _pair_examples(rows, set_type, 3, 4, 0, test_label)
 
+  def _create_examples(self, lines, set_type):
+    """The original's form: `lines` as `_read_tsv` returns them, header
+    first; test labels are "0", as there."""
+    return _pair_examples(list(enumerate(lines, 1))[1:], set_type, 3, 4, 0,
+                          "0")
+
 
 class ColaProcessor(GlueProcessor):
   """Processor for the CoLA data set (GLUE version)."""
@@ -504,6 +517,14 @@ class ColaProcessor(GlueProcessor):
       rows = self._read_rows(path, 2, skip_header=True)
       return _pair_examples(rows, set_type, 1, None, None, "0")
     rows = self._read_rows(path, 4)  # source, label, mark, sentence
+    return _pair_examples(rows, set_type, 3, None, 1)
+
+  def _create_examples(self, lines, set_type):
+    """The original's form: `lines` as `_read_tsv` returns them (a header
+    only in the test file)."""
+    rows = list(enumerate(lines, 1))
+    if set_type == "test":
+      return _pair_examples(rows[1:], set_type, 1, None, None, "0")
     return _pair_examples(rows, set_type, 3, None, 1)
 
 

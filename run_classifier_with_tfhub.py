@@ -46,7 +46,8 @@ flags.DEFINE_string(
 
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
-script_flags.define("sequence", "output", "training", "eval_during_training",
+script_flags.define("sequence", "output", "special_tokens", "training",
+                    "eval_during_training",
                     "epoch", "evaluation", "prediction", "tpu", "performance",
                     "export")
 script_flags.adopt(["data_dir", "task_name", "processor_module"])

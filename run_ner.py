@@ -57,9 +57,9 @@ import windowing
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "epoch", "evaluation", "prediction", "tpu", "performance",
-                    "export")
+script_flags.define("model", "sequence", "output", "tokenizer",
+                    "special_tokens", "training", "epoch", "evaluation",
+                    "prediction", "tpu", "performance", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `train_file`, `doc_stride`, ...) allow that, so that several

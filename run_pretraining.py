@@ -301,7 +301,7 @@ def gather_indexes(sequence_tensor, positions):
 
 
 def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
-                     is_training, num_cpu_threads=None, deterministic=False):
+                     is_training, num_cpu_threads=4, deterministic=False):
   """Returns the `input_fn` closure for TPUEstimator.
 
   Training reads several shuffled files at once, interleaved, and shuffles
@@ -317,6 +317,10 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
       input_files, feature_spec(max_seq_length, max_predictions_per_seq),
       is_training, drop_remainder=True, interleave_files=True, repeat=True,
       deterministic=deterministic)
+
+
+# The original's name for it, for code that imports it from here.
+_decode_record = runtime.decode_record
 
 
 def expand_input_files(input_file):

@@ -54,9 +54,9 @@ import windowing
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer", "training",
-                    "eval_during_training", "epoch", "prediction", "tpu",
-                    "performance", "export",
+script_flags.define("model", "sequence", "output", "tokenizer",
+                    "special_tokens", "training", "eval_during_training",
+                    "epoch", "prediction", "tpu", "performance", "export",
                     max_seq_length=384)
 
 # This script's own flags. Names that another script also defines allow
@@ -899,8 +899,16 @@ def _nbest_predictions(example, features, candidates, null, n_best_size,
   # answered (and, for SQuAD 2.0, gives the no-answer score a rival where the
   # original crashed).
   if not any(entry.text for entry in nbest):
-    nbest.append(_NbestPrediction("empty", 0.0, 0.0))
+    nbest.append(_NO_SPAN)
   return nbest
+
+
+# The placeholder n-best entry of an example without any valid span (the
+# original's text and scores). It is not an answer from the paragraph, so
+# SQuAD 2.0 never predicts it: an example whose windows offer no span, or
+# that has no window at all (an empty or all-control-character paragraph),
+# is answered "" (original issues #353, #417, #476).
+_NO_SPAN = _NbestPrediction("empty", 0.0, 0.0)
 
 
 def _results_of(example, features, unique_id_to_result):
@@ -969,7 +977,7 @@ def compute_predictions(all_examples, all_features, all_results, n_best_size,
     score_diff = (null.start_logit + null.end_logit -
                   best_non_null.start_logit - best_non_null.end_logit)
     scores_diff_json[example.qas_id] = score_diff
-    if score_diff > null_score_diff_threshold:
+    if score_diff > null_score_diff_threshold or best_non_null is _NO_SPAN:
       all_predictions[example.qas_id] = ""
     else:
       all_predictions[example.qas_id] = best_non_null.text

@@ -333,14 +333,32 @@ def session_config():
   """ConfigProto with the precision rewrite and XLA the flags ask for."""
   config = tf.ConfigProto(allow_soft_placement=True)
   if FLAGS.precision == "bf16" and FLAGS.bf16_implementation == "grappler":
-    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-        rewriter_config_pb2.RewriterConfig.ON)
+    enable_onednn_bf16_rewrite(config)
   if FLAGS.use_xla:
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
   if FLAGS.use_horovod:
     config.gpu_options.visible_device_list = str(
         command_line.horovod().local_rank())
+  return config
+
+
+# The rewrite's own lists keep Tanh in float32, which puts casts around the
+# GELU and stops the remapper from fusing it into the matmul before it; in
+# bfloat16 tanh loses nothing that matters (its output is in [-1, 1]).
+_BF16_INFERLIST_ENV = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_ADD"
+
+
+def enable_onednn_bf16_rewrite(config):
+  """Turns on the auto_mixed_precision_onednn_bfloat16 rewrite in `config`,
+  with Tanh added to the ops it may run in bfloat16 (read from the
+  environment when a session optimises its graph)."""
+  config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+      rewriter_config_pb2.RewriterConfig.ON)
+  listed = [op for op in os.environ.get(_BF16_INFERLIST_ENV, "").split(",")
+            if op]
+  if "Tanh" not in listed:
+    os.environ[_BF16_INFERLIST_ENV] = ",".join(listed + ["Tanh"])
   return config
 
 
@@ -352,7 +370,9 @@ def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
       optimizer_name=FLAGS.optimizer,
       num_accumulation_steps=FLAGS.num_accumulation_steps,
       loss_scale="dynamic" if FLAGS.precision == "fp16" else None,
-      gradient_reducer=_horovod_average if FLAGS.use_horovod else None)
+      gradient_reducer=_horovod_average if FLAGS.use_horovod else None,
+      learning_rate_decay=FLAGS.learning_rate_decay,
+      adam_bias_correction=FLAGS.adam_bias_correction)
 
 
 def _strategy():
@@ -479,7 +499,8 @@ def build_estimator(model_fn, output_dir, train_batch_size,
           iterations_per_loop=FLAGS.iterations_per_loop,
           num_shards=FLAGS.num_tpu_cores,
           per_host_input_for_training=(
-              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2)))
+              tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2),
+          tpu_job_name=FLAGS.tpu_job_name))
   return tf.estimator.tpu.TPUEstimator(
       use_tpu=FLAGS.use_tpu,
       model_fn=model_fn,

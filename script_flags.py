@@ -24,6 +24,9 @@ import sys
 
 from absl import flags
 
+import optimization
+import tokenization
+
 FLAGS = flags.FLAGS
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -79,8 +82,8 @@ def define(*groups, **defaults):
 
   Args:
     *groups: names of groups: "model", "sequence", "output", "tokenizer",
-      "training", "eval_during_training", "epoch", "evaluation",
-      "prediction", "tpu", "performance", "export".
+      "special_tokens", "training", "eval_during_training", "epoch",
+      "evaluation", "prediction", "tpu", "performance", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -142,6 +145,21 @@ def define_tokenizer_flags():
 
 
 @_group
+def define_special_tokens_flags():
+  """Tokens kept whole in text: --never_split, --preserve_unused_tokens.
+
+  tokenization.py defines both when imported (as bert-tensorflow 1.0.4
+  defines --preserve_unused_tokens there), so that any script importing it,
+  a user's included, accepts them; this group lists them in --help.
+  """
+  for name in tokenization.TOKENIZER_FLAGS:
+    if _defaults_only:
+      _defaults_only[-1][name] = FLAGS[name].default
+    elif _collecting:
+      _collecting[-1].append(name)
+
+
+@_group
 def define_training_flags():
   """Training: batch, learning rate, optimiser, checkpoints, progress."""
   _define("bool", "do_train", False, "Whether to run training.")
@@ -167,6 +185,17 @@ def define_training_flags():
   _define("integer", "log_every_n_steps", 100,
           "How often to log steps/sec, examples/sec, loss and ETA in "
           "training (the first and last steps are always logged).")
+  # Fixes of the original's optimiser (issue 18), off by default.
+  _define("enum", "learning_rate_decay", "from_step_0",
+          "Where the linear decay of the learning rate starts. from_step_0: "
+          "the original's, so the rate drops to init_lr * (1 - warmup / "
+          "total) right after warm-up. after_warmup: decay from the peak at "
+          "the end of warm-up to 0 at the last step.",
+          enum_values=list(optimization.LEARNING_RATE_DECAYS))
+  _define("bool", "adam_bias_correction", False,
+          "Divide Adam's moments by 1 - beta^t (AdamW and LAMB), as Adam "
+          "does; off by default, as in the original, so published recipes "
+          "reproduce.")
   _define("integer", "save_summary_steps", 100,
           "How often to write TensorBoard summaries (loss, learning_rate, "
           "global_norm, examples_per_sec, global_step/sec) under "
@@ -253,6 +282,9 @@ def define_tpu_flags():
           "Only used if `use_tpu` is True. Total number of TPU cores to use.")
   _define("integer", "iterations_per_loop", 1000,
           "How many steps to make in each estimator call.")
+  _define("string", "tpu_job_name", None,
+          "[Optional] Name of the TPU worker job, if it is not the default "
+          "'tpu_worker' (as in bert-tensorflow 1.0.4); passed to TPUConfig.")
 
 
 @_group

@@ -23,6 +23,23 @@ which makes it slow. This version produces the same output faster:
   * The WordPiece search starts at the length of the longest vocab entry
     instead of the end of the word, since longer pieces can never match.
 
+Two options keep chosen tokens whole (both off by default, so the output is
+the original's):
+
+  * `preserve_unused_tokens` (bert-tensorflow 1.0.4): a whitespace-separated
+    word that is an `[unusedN]` entry of the vocab is not lower-cased or split.
+  * `never_split`: the listed tokens (which must be in the vocab) are kept
+    whole, both as whole words and, for tokens that begin and end with
+    punctuation such as `[MASK]` or `<e1>`, inside a word ("[MASK]." gives
+    "[MASK]", "."): the basic tokenizer splits at their ends anyway.
+
+As in 1.0.4, importing this module defines the flags `--preserve_unused_tokens`
+and `--never_split`, and a tokenizer built without those arguments takes the
+flags' values once flags are parsed. So every script that tokenises, the
+project's and a user's own written against 1.0.4, accepts both flags.
+WordPiece needs no change for either: a kept token is in the vocab, so the
+longest-match search returns it whole.
+
 The vocab is treated as read-only once a tokenizer has been built from it.
 """
 
@@ -35,7 +52,29 @@ import os
 import re
 import unicodedata
 
+from absl import flags
+from absl import logging
 import six
+
+# The flags this module defines, which the scripts that tokenise list in
+# their --help (script_flags' "special_tokens" group).
+TOKENIZER_FLAGS = ("never_split", "preserve_unused_tokens")
+
+# Guarded, for a process that loads the module twice (a checkout's copy and
+# an installed one, say): absl refuses to define a flag a second time.
+if "preserve_unused_tokens" not in flags.FLAGS:
+  flags.DEFINE_bool(
+      "preserve_unused_tokens", False,
+      "Keep [unusedN] vocab entries that appear as words in the text whole "
+      "(not lower-cased or split), as bert-tensorflow 1.0.4 does; rename "
+      "[unusedN] lines of the vocab to use them as domain tokens.")
+if "never_split" not in flags.FLAGS:
+  flags.DEFINE_list(
+      "never_split", [],
+      "Comma-separated tokens to keep whole in the text, e.g. "
+      "'[MASK],<e1>,</e1>'. Each must be a line of --vocab_file (else it "
+      "would map to [UNK]); tokens that begin and end with punctuation are "
+      "also found inside words.")
 
 # Checkpoints whose directory names tell us how they were trained, used by
 # `validate_case_matches_checkpoint`.
@@ -74,6 +113,9 @@ _CONTROL_WHITESPACE = frozenset(u"\t\n\r")
 # run of alphanumerics is one piece and anything else is a piece on its own.
 _ASCII_PIECE_RE = re.compile(r"[0-9A-Za-z]+|[^0-9A-Za-z]")
 _ASCII_ALNUM_RE = re.compile(r"[0-9A-Za-z]+\Z")
+
+# The reserved vocab entries that `preserve_unused_tokens` keeps whole.
+_UNUSED_TOKEN_RE = re.compile(r"^\[unused\d+\]\Z")
 
 # Upper bound on memoised words per FullTokenizer. English text has far fewer
 # distinct words than this, so in practice the cache never fills.
@@ -202,6 +244,47 @@ def convert_ids_to_tokens(inv_vocab, ids):
   return convert_by_vocab(inv_vocab, ids)
 
 
+def preserve_token(token, vocab, preserve_unused_tokens=None):
+  """Whether `token` is an `[unusedN]` entry of `vocab` to keep whole (1.0.4).
+
+  Args:
+    token: a whitespace-separated word of cleaned text.
+    vocab: the vocab (anything supporting `in`).
+    preserve_unused_tokens: None for the `--preserve_unused_tokens` flag (off
+      until flags are parsed), as 1.0.4 reads it; or a bool.
+  """
+  if preserve_unused_tokens is None:
+    preserve_unused_tokens = _flag_value("preserve_unused_tokens", False)
+  if not preserve_unused_tokens or token not in vocab:
+    return False
+  return _UNUSED_TOKEN_RE.match(token) is not None
+
+
+def is_unused_token(token):
+  """Whether `token` has the form of a reserved `[unusedN]` vocab entry."""
+  return _UNUSED_TOKEN_RE.match(token) is not None
+
+
+def warn_if_tokenizer_flags_set():
+  """Warns that --never_split / --preserve_unused_tokens do nothing here.
+
+  Importing this module defines both flags, so scripts that import it without
+  tokenising text (checkpoint conversion, TF Hub export) accept them too; a
+  script of that kind calls this so that a user who sets them is told.
+  """
+  set_flags = [name for name in TOKENIZER_FLAGS if _flag_value(name, None)]
+  if set_flags:
+    logging.warning("%s: this script does not tokenise text, so the flag "
+                    "has no effect.", ", ".join("--" + n for n in set_flags))
+
+
+def _flag_value(name, default):
+  """The value of flag `name` once flags are parsed, else `default`."""
+  if name in flags.FLAGS and flags.FLAGS.is_parsed():
+    return flags.FLAGS[name].value
+  return default
+
+
 def whitespace_tokenize(text):
   """Splits `text` on whitespace, dropping empty strings."""
   return text.split()
@@ -210,10 +293,32 @@ def whitespace_tokenize(text):
 class FullTokenizer(object):
   """Runs end-to-end tokenization: basic tokenization, then WordPiece."""
 
-  def __init__(self, vocab_file, do_lower_case=True):
+  def __init__(self, vocab_file, do_lower_case=True, never_split=None,
+               preserve_unused_tokens=None):
+    """Loads the vocab and builds the two tokenizers.
+
+    Args:
+      vocab_file: path of the vocab, one token a line.
+      do_lower_case: lower-case and strip accents.
+      never_split: tokens to keep whole (see the module docstring); None for
+        the `--never_split` flag (none until flags are parsed).
+      preserve_unused_tokens: keep `[unusedN]` vocab entries whole; None for
+        the `--preserve_unused_tokens` flag (off until flags are parsed).
+
+    Raises:
+      ValueError: if a `never_split` token is not in the vocab.
+    """
     self.vocab = load_vocab(vocab_file)
     self.inv_vocab = {index: token for token, index in self.vocab.items()}
-    self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+    if never_split is None:
+      never_split = _flag_value("never_split", [])
+    if preserve_unused_tokens is None:
+      preserve_unused_tokens = _flag_value("preserve_unused_tokens", False)
+    _check_kept_tokens(vocab_file, self.vocab, never_split,
+                       preserve_unused_tokens)
+    self.basic_tokenizer = BasicTokenizer(
+        do_lower_case=do_lower_case, vocab=self.vocab, never_split=never_split,
+        preserve_unused_tokens=preserve_unused_tokens)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
     self._word_cache = {}
 
@@ -247,16 +352,75 @@ class FullTokenizer(object):
     return convert_by_vocab(self.inv_vocab, ids)
 
 
+def _check_kept_tokens(vocab_file, vocab, never_split, preserve_unused_tokens):
+  """Rejects `never_split` tokens outside the vocab; warns when
+  `preserve_unused_tokens` has no `[unusedN]` entry to act on."""
+  missing = [token for token in never_split if token not in vocab]
+  if missing:
+    raise ValueError(
+        "--never_split: %s not in the vocab file %s, so %s map to [UNK]; "
+        "add each as a line of the vocab (e.g. by renaming an [unusedN] "
+        "line)." % (", ".join(missing), vocab_file,
+                    "it would" if len(missing) == 1 else "they would"))
+  if preserve_unused_tokens and not any(
+      _UNUSED_TOKEN_RE.match(token) for token in vocab):
+    logging.warning(
+        "--preserve_unused_tokens: the vocab file %s has no [unusedN] "
+        "entries, so the flag changes nothing.", vocab_file)
+
+
+def _embedded_tokens(never_split):
+  """The `never_split` tokens that may sit inside a word.
+
+  Only tokens that begin and end with punctuation qualify: the basic
+  tokenizer splits at both their ends anyway, so cutting them out of a word
+  changes nothing else ("a[MASK]b" -> "a", "[MASK]", "b"). Cutting "e-mail"
+  out of "xe-mail" would instead give "x", where the tokenizer gives "xe".
+  """
+  return [t for t in never_split
+          if len(t) > 1 and _is_punctuation(t[0]) and _is_punctuation(t[-1])]
+
+
+def _alternation(tokens):
+  """A regex matching any of `tokens`, longest first ("[MASK]]" before
+  "[MASK]"), or None for no tokens."""
+  if not tokens:
+    return None
+  return re.compile(u"|".join(
+      re.escape(t) for t in sorted(tokens, key=len, reverse=True)))
+
+
 class BasicTokenizer(object):
   """Runs basic tokenization (punctuation splitting, lower casing, etc.)."""
 
-  def __init__(self, do_lower_case=True):
+  def __init__(self, do_lower_case=True, vocab=tuple(), never_split=None,
+               preserve_unused_tokens=None):
     """Constructs a BasicTokenizer.
 
     Args:
       do_lower_case: Whether to lower case the input and strip its accents.
+      vocab: the vocab, for `preserve_unused_tokens` (1.0.4's argument).
+      never_split: tokens to keep whole; None for the `--never_split` flag.
+      preserve_unused_tokens: keep the `[unusedN]` entries of `vocab` whole;
+        None for the `--preserve_unused_tokens` flag.
     """
     self.do_lower_case = do_lower_case
+    self.vocab = vocab
+    if never_split is None:
+      never_split = _flag_value("never_split", [])
+    self.never_split = tuple(never_split)
+    kept = set(self.never_split)
+    if preserve_unused_tokens is None:
+      preserve_unused_tokens = _flag_value("preserve_unused_tokens", False)
+    if preserve_unused_tokens:
+      kept.update(t for t in vocab if _UNUSED_TOKEN_RE.match(t))
+    # Empty with both options off: `_split_word` then runs as the original.
+    self._kept_whole = frozenset(kept)
+    embedded = _embedded_tokens(self.never_split)
+    self._embedded_re = _alternation(embedded)
+    # A word with none of their first characters holds none of them: a set
+    # test in C, cheaper than the regex search on every new word.
+    self._embedded_starts = frozenset(t[0] for t in embedded)
 
   def tokenize(self, text):
     """Returns the basic tokens of `text` (str or utf-8 bytes)."""
@@ -266,6 +430,26 @@ class BasicTokenizer(object):
     return tokens
 
   def _split_word(self, word):
+    """Lower-cases (if asked) and punctuation-splits one cleaned word,
+    keeping the tokens of the two options whole."""
+    if not self._kept_whole:
+      return self._split_plain_word(word)
+    if word in self._kept_whole:
+      return [word]
+    if self._embedded_re is None or self._embedded_starts.isdisjoint(word):
+      return self._split_plain_word(word)
+    tokens = []
+    start = 0
+    for match in self._embedded_re.finditer(word):
+      if match.start() > start:
+        tokens.extend(self._split_plain_word(word[start:match.start()]))
+      tokens.append(match.group())
+      start = match.end()
+    if start < len(word):
+      tokens.extend(self._split_plain_word(word[start:]))
+    return tokens
+
+  def _split_plain_word(self, word):
     """Lower-cases (if asked) and punctuation-splits one cleaned word."""
     if word.isascii():
       # No accents to strip and no unicodedata lookups needed.

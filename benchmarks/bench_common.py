@@ -23,15 +23,23 @@ VOCAB_SIZE = 30522
 _RESULT = "RESULT "
 
 
-def random_inputs(batch_size, seq_length, seed=0):
-  """Constant (input_ids, input_mask, labels) of random ids, all unmasked."""
+def random_arrays(batch_size, seq_length, seed=0):
+  """numpy (input_ids, input_mask, labels): random ids, all unmasked, so that
+  every framework a benchmark compares is fed the same numbers."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   rng = np.random.RandomState(seed)
   shape = [batch_size, seq_length]
-  ids = tf.constant(rng.randint(0, VOCAB_SIZE, shape), tf.int32)
-  labels = tf.constant(rng.randint(0, 2, [batch_size]), tf.int32)
-  return ids, tf.ones(shape, tf.int32), labels
+  ids = rng.randint(0, VOCAB_SIZE, shape).astype(np.int32)
+  labels = rng.randint(0, 2, [batch_size]).astype(np.int32)
+  return ids, np.ones(shape, np.int32), labels
+
+
+def random_inputs(batch_size, seq_length, seed=0):
+  """`random_arrays` as constant tensors of the current graph."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  ids, mask, labels = random_arrays(batch_size, seq_length, seed)
+  return (tf.constant(ids, tf.int32), tf.constant(mask, tf.int32),
+          tf.constant(labels, tf.int32))
 
 
 def bert_logits(ids, mask, training, layers, hidden, seq_length,

@@ -27,8 +27,13 @@ def _is_punctuation(char):
   return unicodedata.category(char)[0] == "P"
 
 
-def basic_tokenize(text, do_lower_case):
-  """Cleaning, CJK spacing, lower-casing/accents and punctuation splitting."""
+def basic_tokenize(text, do_lower_case, kept_words=(), kept_inside=()):
+  """Cleaning, CJK spacing, lower-casing/accents and punctuation splitting.
+
+  A word equal to one of `kept_words` is left whole (bert-tensorflow 1.0.4's
+  preserve_unused_tokens, and never_split); occurrences of `kept_inside`
+  tokens within a word are cut out and left whole too (never_split).
+  """
   spaced = []
   for char in text:
     cp = ord(char)
@@ -45,20 +50,55 @@ def basic_tokenize(text, do_lower_case):
       spaced.append(char)
   pieces = []
   for word in "".join(spaced).split():
-    if do_lower_case:
-      word = word.lower()
-      decomposed = unicodedata.normalize("NFD", word)
-      word = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    current = []
-    for char in word:
-      if _is_punctuation(char):
-        pieces.append("".join(current))
-        pieces.append(char)
-        current = []
+    if word in kept_words:
+      pieces.append(word)
+      continue
+    for segment, whole in _cut_out(word, kept_inside):
+      if whole:
+        pieces.append(segment)
       else:
-        current.append(char)
-    pieces.append("".join(current))
+        pieces.extend(_split_segment(segment, do_lower_case))
   return " ".join(pieces).split()
+
+
+def _cut_out(word, tokens):
+  """Yields (segment, is_a_kept_token) for `word`, scanning left to right and
+  trying the longest token first at each position."""
+  by_length = sorted(tokens, key=len, reverse=True)
+  plain = ""
+  position = 0
+  while position < len(word):
+    found = next((t for t in by_length if word.startswith(t, position)), None)
+    if found is None:
+      plain += word[position]
+      position += 1
+      continue
+    if plain:
+      yield plain, False
+      plain = ""
+    yield found, True
+    position += len(found)
+  if plain:
+    yield plain, False
+
+
+def _split_segment(word, do_lower_case):
+  """Lower-casing/accents and punctuation splitting of one word."""
+  pieces = []
+  if do_lower_case:
+    word = word.lower()
+    decomposed = unicodedata.normalize("NFD", word)
+    word = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+  current = []
+  for char in word:
+    if _is_punctuation(char):
+      pieces.append("".join(current))
+      pieces.append(char)
+      current = []
+    else:
+      current.append(char)
+  pieces.append("".join(current))
+  return pieces
 
 
 def wordpiece(token, vocab, max_chars=200):
@@ -84,9 +124,9 @@ def wordpiece(token, vocab, max_chars=200):
   return result
 
 
-def tokenize(text, vocab, do_lower_case):
+def tokenize(text, vocab, do_lower_case, kept_words=(), kept_inside=()):
   tokens = []
-  for token in basic_tokenize(text, do_lower_case):
+  for token in basic_tokenize(text, do_lower_case, kept_words, kept_inside):
     tokens.extend(wordpiece(token, vocab))
   return tokens
 

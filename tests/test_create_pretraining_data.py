@@ -138,6 +138,34 @@ def test_whole_word_masking_by_hand():
   assert labels == ["the", "mat", "##s"]
 
 
+def test_mask_whole_words_together_by_hand():
+  # Same candidates and shuffle as above; one choice per word now.
+  rng = ScriptedRng([
+      S(4, 0, 1, 2, 3),
+      R(0.95), R(0.9), RI(0, 10, 5), RI(0, 10, 9),  # [6, 7] -> both random
+      R(0.85), R(0.2),  # [1] -> kept
+  ])
+  tokens, positions, labels = cpd.create_masked_lm_predictions(
+      HAND_TOKENS, 0.3, 20, HAND_VOCAB, rng, do_whole_word_mask=True,
+      mask_whole_words_together=True)
+  rng.assert_done()
+  assert tokens == ["[CLS]", "the", "cat", "sat", "[SEP]", "on", "the", "mat",
+                    "[SEP]"]
+  assert positions == [1, 6, 7]
+  assert labels == ["the", "mat", "##s"]
+
+
+def test_mask_whole_words_together_changes_nothing_for_single_pieces():
+  """Per-WordPiece units: the same draws, so the same output as off."""
+  for seed in range(20):
+    off = cpd.create_masked_lm_predictions(
+        HAND_TOKENS, 0.5, 20, HAND_VOCAB, random.Random(seed))
+    on = cpd.create_masked_lm_predictions(
+        HAND_TOKENS, 0.5, 20, HAND_VOCAB, random.Random(seed),
+        mask_whole_words_together=True)
+    assert on == off
+
+
 def test_whole_word_masking_skips_word_over_budget():
   # Budget 3. Shuffle [0, 1, 4, 2, 3] orders [1], [2], [6, 7], [3], [5].
   # After masking 1 and 2, the word [6, 7] would make 4 > 3: skipped without
@@ -416,6 +444,105 @@ def test_whole_word_masking_never_splits_a_word(corpus):
         words_masked += 1
         assert set(word) <= masked, (word, instance)
   assert words_masked > 100  # the corpus does exercise multi-piece words
+
+
+def masked_word_outcomes(instances):
+  """For each masked multi-piece word: the set of what became of its pieces
+  ("mask", "keep" or "random")."""
+  outcomes = []
+  for instance in instances:
+    original = list(instance.tokens)
+    for position, label in zip(instance.masked_lm_positions,
+                               instance.masked_lm_labels):
+      original[position] = label
+    masked = set(instance.masked_lm_positions)
+    for word in split_into_words(original):
+      if len(word) > 1 and set(word) <= masked:
+        outcomes.append({
+            "mask" if instance.tokens[p] == "[MASK]" else
+            "keep" if instance.tokens[p] == original[p] else "random"
+            for p in word})
+  return outcomes
+
+
+def test_mask_whole_words_together_makes_one_choice_per_word(corpus):
+  input_file, tokenizer = corpus
+  def words(together):
+    return masked_word_outcomes(cpd.create_training_instances(
+        [input_file], tokenizer, MAX_SEQ_LENGTH, 3, 0.1, 0.15,
+        MAX_PREDICTIONS, random.Random(7), True,
+        mask_whole_words_together=together,
+        replace_with_real_word_pieces=True))
+  together = words(True)
+  assert len(together) > 300
+  # A random replacement can by chance equal the original piece, which reads
+  # as "keep" (without replace_with_real_word_pieces, it could also be a
+  # [MASK] drawn from the vocab); all three outcomes still occur whole.
+  assert all(len(o) == 1 or o == {"random", "keep"} for o in together), [
+      o for o in together if len(o) > 1 and o != {"random", "keep"}]
+  assert sum(o == {"mask"} for o in together) > 0.7 * len(together)
+  assert any(o == {"keep"} for o in together)
+  assert any(o == {"random"} for o in together)
+  # The original's per-piece choice leaves many words partly masked.
+  mixed = [o for o in words(False) if "mask" in o and len(o) > 1]
+  assert len(mixed) > 30
+
+
+def test_replace_with_real_word_pieces_never_inserts_special_tokens(tmp_path):
+  # Half of this vocab is [unusedN]: the original draws those half the time.
+  unused = ["[unused%d]" % i for i in range(len(WORDS + PIECES))]
+  tokenizer = tokenization.FullTokenizer(
+      write_vocab(tmp_path, WORDS + PIECES + unused), True)
+  input_file = write_text(tmp_path / "in.txt",
+                          random_corpus(random.Random(3), 150))
+  def replacements(flag):
+    instances = cpd.create_training_instances(
+        [input_file], tokenizer, MAX_SEQ_LENGTH, 2, 0.1, 0.15,
+        MAX_PREDICTIONS, random.Random(5),
+        replace_with_real_word_pieces=flag)
+    # A position not [MASK] and not its label has a random replacement.
+    return [instance.tokens[p] for instance in instances
+            for p, label in zip(instance.masked_lm_positions,
+                                instance.masked_lm_labels)
+            if instance.tokens[p] not in ("[MASK]", label)]
+  real = replacements(True)
+  assert len(real) > 100
+  assert set(real) <= set(WORDS + PIECES)
+  original = replacements(False)
+  special = [t for t in original if t in SPECIAL or t.startswith("[unused")]
+  assert len(special) > 0.3 * len(original)
+  assert cpd.real_word_pieces(SPECIAL + ["[unused3]", "a", "##b"]) == [
+      "a", "##b"]
+  with pytest.raises(cpd.InputError, match="only special tokens"):
+    cpd.real_word_pieces(SPECIAL)
+
+
+def test_mask_whole_words_together_needs_whole_word_masking(tmp_path):
+  path = write_text(tmp_path / "in.txt", "the cat\nthe dog\n")
+  with pytest.raises(cpd.InputError, match="--mask_whole_words_together "
+                     "needs --do_whole_word_mask"):
+    run_cli(tmp_path, input_file=path, max_seq_length=128,
+            max_predictions_per_seq=20, mask_whole_words_together=True)
+
+
+def test_new_flags_reach_the_output(tmp_path):
+  """Through the command-line path, sharded mode included: on, the records
+  differ from the default ones; off, they are the default ones."""
+  text = random_corpus(random.Random(4), 40, words=SPLIT_WORDS + WORDS)
+  path = write_text(tmp_path / "in.txt", text)
+  outputs = {}
+  for name, extra in (("off", {}), ("on", dict(
+      mask_whole_words_together=True, replace_with_real_word_pieces=True))):
+    for mode in ("none", "file"):
+      out = str(tmp_path / ("%s-%s" % (name, mode)))
+      run_cli(tmp_path, input_file=path, output_file=out, shard_mode=mode,
+              do_whole_word_mask=True, max_seq_length=32,
+              max_predictions_per_seq=5, **extra)
+      produced = out if mode == "none" else cpd.shard_output_file(out, 0, 1)
+      with open(produced, "rb") as f:
+        outputs[name, mode] = f.read()
+  assert outputs["on", "none"] != outputs["off", "none"]
+  assert outputs["on", "file"] != outputs["off", "file"]
 
 
 def parse_records(path, max_seq_length, max_predictions):

@@ -437,3 +437,168 @@ def test_assignment_map_skips_names_not_in_checkpoint(checkpoint):
   assert extra.name not in initialized
   assert amap["bert/pooler/dense/kernel"] == "bert/pooler/dense/kernel"
   assert len(amap) == len(official_variable_shapes())
+
+
+def optimized_op_types(fetches, feed_dict=None, config=None):
+  """How many nodes of each op type the session ran after grappler."""
+  metadata = tf.RunMetadata()
+  with tf.Session(config=config) as sess:
+    sess.run(tf.global_variables_initializer())
+    sess.run(fetches, feed_dict,
+             options=tf.RunOptions(output_partition_graphs=True),
+             run_metadata=metadata)
+  counts = {}
+  for graph in metadata.partition_graphs:
+    for node in graph.node:
+      counts[node.op] = counts.get(node.op, 0) + 1
+  return counts
+
+
+def test_inference_gelu_is_fused_into_the_matmul():
+  # The remapper folds the GELU (and the pooler's tanh) into oneDNN's
+  # _FusedMatMul only when it is written in the form it matches; a form it
+  # does not match leaves Tanh and its multiplies as separate ops.
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    counts = optimized_op_types(model.get_pooled_output())
+  assert "Tanh" not in counts, counts
+  assert "Pow" not in counts and "Square" not in counts, counts
+
+
+def test_einsum_dense_layers_share_variables_and_values_with_matmul():
+  # bert-tensorflow 1.0.4's einsum layers over the 2-D `kernel` variables:
+  # the same variables as the matmul `dense_layer`, the same numbers.
+  rng = np.random.RandomState(5)
+  x = rng.randn(2, 3, 8).astype(np.float32)
+  heads_in = rng.randn(2, 3, 4, 5).astype(np.float32)
+  init = tf.random_normal_initializer(stddev=0.5, seed=1)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    with tf.variable_scope("q"):
+      by_3d = modeling.dense_layer_3d(tf.constant(x), 4, 5, init, None)
+    with tf.variable_scope("q", reuse=True):
+      by_matmul = modeling.dense_layer(tf.constant(x.reshape(6, 8)), 20)
+    with tf.variable_scope("proj"):
+      proj = modeling.dense_layer_3d_proj(tf.constant(heads_in), 8, 4, 5,
+                                          init, tf.tanh)
+    with tf.variable_scope("proj", reuse=True):
+      proj_matmul = modeling.dense_layer(
+          tf.constant(heads_in.reshape(6, 20)), 8, activation=tf.tanh)
+    with tf.variable_scope("ffn"):
+      ffn = modeling.dense_layer_2d(tf.constant(x), 7, init, modeling.gelu,
+                                    name="dense")
+    shapes = {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+    sess.run(tf.global_variables_initializer())
+    # Non-zero biases, so that a bias added on the wrong axis shows.
+    for v in tf.global_variables():
+      if v.op.name.endswith("bias"):
+        v.load(rng.randn(*v.shape.as_list()).astype(np.float32), sess)
+    got = sess.run({"3d": by_3d, "matmul": by_matmul, "proj": proj,
+                    "proj_matmul": proj_matmul, "ffn": ffn})
+    weights = {v.op.name: sess.run(v) for v in tf.global_variables()}
+  assert shapes == {"q/dense/kernel": [8, 20], "q/dense/bias": [20],
+                    "proj/dense/kernel": [20, 8], "proj/dense/bias": [8],
+                    "ffn/dense/kernel": [8, 7], "ffn/dense/bias": [7]}
+  assert got["3d"].shape == (2, 3, 4, 5)
+  np.testing.assert_allclose(got["3d"].reshape(6, 20), got["matmul"],
+                             atol=1e-5)
+  np.testing.assert_allclose(
+      got["3d"], (x @ weights["q/dense/kernel"] +
+                  weights["q/dense/bias"]).reshape(2, 3, 4, 5), atol=1e-5)
+  assert got["proj"].shape == (2, 3, 8)
+  np.testing.assert_allclose(got["proj"].reshape(6, 8), got["proj_matmul"],
+                             atol=1e-5)
+  np.testing.assert_allclose(
+      got["ffn"], np_gelu_tanh(x @ weights["ffn/dense/kernel"] +
+                               weights["ffn/dense/bias"]), atol=1e-5)
+
+
+def test_word_embedding_output_is_the_table_rows(checkpoint):
+  weights, ckpt = checkpoint
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    amap, _ = modeling.get_assignment_map_from_checkpoint(
+        tf.trainable_variables(), ckpt)
+    tf.train.init_from_checkpoint(ckpt, amap)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      words = sess.run(model.get_word_embedding_output())
+  np.testing.assert_array_equal(
+      words, weights["bert/embeddings/word_embeddings"][np.array(IDS)])
+
+
+def test_bf16_rewrite_keeps_the_gelu_fused(monkeypatch):
+  # The oneDNN bf16 rewrite keeps Tanh in float32 by default, which puts
+  # casts inside the GELU and leaves it unfused; runtime's set-up lists it.
+  import runtime  # pylint: disable=g-import-not-at-top
+  monkeypatch.delenv(runtime._BF16_INFERLIST_ENV, raising=False)
+  config = runtime.enable_onednn_bf16_rewrite(tf.ConfigProto())
+  assert os.environ[runtime._BF16_INFERLIST_ENV] == "Tanh"
+  runtime.enable_onednn_bf16_rewrite(config)  # Listed once, not twice.
+  assert os.environ[runtime._BF16_INFERLIST_ENV] == "Tanh"
+  with tf.Graph().as_default():
+    model = modeling.BertModel(tiny_config(), False,
+                               tf.constant(IDS, tf.int32))
+    # The sequence output: the GELUs, without the pooler's tanh.
+    counts = optimized_op_types(model.get_sequence_output(), config=config)
+  assert "Tanh" not in counts, counts
+
+
+def test_dropout_drops_at_the_rate_and_scales_what_it_keeps():
+  rng = np.random.RandomState(2)
+  x = rng.rand(3, 257, 101).astype(np.float32) + 0.5  # odd count, no zeros
+  with tf.Graph().as_default(), tf.Session() as sess:
+    tf.set_random_seed(3)
+    x_t = tf.constant(x)
+    y = modeling.dropout(x_t, 0.1)
+    grad = tf.gradients(tf.reduce_sum(y * 2.0), x_t)[0]
+    y_bf16 = modeling.dropout(tf.cast(x_t, tf.bfloat16), 0.3)
+    dynamic = tf.placeholder(tf.float32, [None, None])
+    y_dynamic = modeling.dropout(dynamic, 0.5)
+    got, got_grad, got_bf16 = sess.run([y, grad, y_bf16])
+    again = sess.run(y)
+    got_dynamic = sess.run(y_dynamic, {dynamic: x[0]})
+  kept = got != 0
+  # 77857 draws: a standard error of 0.0011 on the dropped fraction.
+  assert abs(1.0 - kept.mean() - 0.1) < 0.006
+  np.testing.assert_allclose(got[kept], x[kept] / 0.9, rtol=1e-6)
+  np.testing.assert_allclose(got_grad, np.where(kept, 2.0 / 0.9, 0.0),
+                             rtol=1e-6)
+  assert (again != got).any()  # A new mask every step.
+  assert got_bf16.dtype == tf.bfloat16.as_numpy_dtype
+  assert abs(1.0 - (got_bf16 != 0).mean() - 0.3) < 0.01
+  assert abs(1.0 - (got_dynamic != 0).mean() - 0.5) < 0.03
+  assert modeling.dropout(x_t, 0.0) is x_t
+  with pytest.raises(ValueError, match=r"dropout_prob must be in \[0, 1\)"):
+    modeling.dropout(x_t, 1.0)
+
+
+def test_gelu_for_training_has_gelus_values_and_gradient():
+  x = np.linspace(-6, 6, 241).astype(np.float32)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    x_t = tf.constant(x)
+    plain, trained = modeling.gelu(x_t), modeling.gelu_for_training(x_t)
+    grads = tf.gradients(plain, x_t)[0], tf.gradients(trained, x_t)[0]
+    got = sess.run([plain, trained] + list(grads))
+  np.testing.assert_allclose(got[1], np_gelu_tanh(x), atol=1e-6)
+  # Against a central difference of the numpy GELU in float64.
+  x64, step = x.astype(np.float64), 1e-5
+  numeric = (np_gelu_tanh(x64 + step) - np_gelu_tanh(x64 - step)) / (2 * step)
+  np.testing.assert_allclose(got[3], numeric, atol=1e-5)
+  np.testing.assert_allclose(got[3], got[2], atol=1e-5)
+
+
+def test_training_graph_uses_the_cheaper_gelu_gradient():
+  # The custom gradient shows as an IdentityN; prediction keeps the plain
+  # form that the remapper fuses.
+  with tf.Graph().as_default() as graph:
+    modeling.BertModel(tiny_config(), True, tf.constant(IDS, tf.int32),
+                       scope="train")
+    modeling.BertModel(tiny_config(), False, tf.constant(IDS, tf.int32),
+                       scope="pred")
+  def op_types(scope):
+    return {op.type for op in graph.get_operations()
+            if op.name.startswith(scope)}
+  assert "IdentityN" in op_types("train/encoder/layer_0/intermediate/")
+  assert "IdentityN" not in op_types("pred/encoder/layer_0/intermediate/")

@@ -14,9 +14,13 @@ import optimization
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def np_schedule(step, init_lr, num_train_steps, num_warmup_steps):
+def np_schedule(step, init_lr, num_train_steps, num_warmup_steps,
+                decay="from_step_0"):
   if num_warmup_steps and step < num_warmup_steps:
     return init_lr * step / num_warmup_steps
+  if decay == "after_warmup" and num_warmup_steps:
+    return init_lr * (1 - (min(step, num_train_steps) - num_warmup_steps) /
+                      (num_train_steps - num_warmup_steps))
   return init_lr * (1 - min(step, num_train_steps) / num_train_steps)
 
 
@@ -35,8 +39,11 @@ def test_learning_rate_schedule_values():
 
 
 def np_adamw_step(params, grads, m, v, lr, decay_names, lamb=False,
-                  norm_terms=None):
+                  norm_terms=None, bias_correction_t=None):
   """One step of BERT's Adam (no bias correction) on numpy arrays.
+
+  With `bias_correction_t`, Adam's bias-corrected moments of update number t
+  (Kingma & Ba's m_hat / (sqrt(v_hat) + eps)) replace m and v in the update.
 
   `norm_terms` are the arrays whose squares make the global norm; for an
   embedding gathered with repeated ids TF (and the original) takes the norm
@@ -49,7 +56,11 @@ def np_adamw_step(params, grads, m, v, lr, decay_names, lamb=False,
     g = grads[name] * scale
     m[name] = 0.9 * m[name] + 0.1 * g
     v[name] = 0.999 * v[name] + 0.001 * g * g
-    update = m[name] / (np.sqrt(v[name]) + 1e-6)
+    m_used, v_used = m[name], v[name]
+    if bias_correction_t is not None:
+      m_used = m_used / (1 - 0.9 ** bias_correction_t)
+      v_used = v_used / (1 - 0.999 ** bias_correction_t)
+    update = m_used / (np.sqrt(v_used) + 1e-6)
     if name in decay_names:
       update = update + 0.01 * params[name]
     step = lr
@@ -61,7 +72,8 @@ def np_adamw_step(params, grads, m, v, lr, decay_names, lamb=False,
     params[name] = params[name] - step * update
 
 
-def run_training(optimizer_name, steps=6, use_sparse=True):
+def run_training(optimizer_name, steps=6, use_sparse=True,
+                 learning_rate_decay="from_step_0", adam_bias_correction=False):
   """A small model with a dense kernel, a LayerNorm and an embedding."""
   rng = np.random.RandomState(0)
   init = {
@@ -83,8 +95,10 @@ def run_training(optimizer_name, steps=6, use_sparse=True):
     h = h * tvars["layer/LayerNorm/gamma"]
     loss = tf.reduce_mean(tf.square(h - y)) * 20.0
     grads_t = tf.gradients(loss, list(tvars.values()))
-    train_op = optimization.create_optimizer(loss, 0.05, 20, 2, False,
-                                             optimizer_name)
+    train_op = optimization.create_optimizer(
+        loss, 0.05, 20, 2, False, optimizer_name,
+        learning_rate_decay=learning_rate_decay,
+        adam_bias_correction=adam_bias_correction)
     gstep = tf.train.get_global_step()
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
@@ -95,7 +109,7 @@ def run_training(optimizer_name, steps=6, use_sparse=True):
       v_ = {n: np.zeros_like(v) for n, v in params.items()}
       for _ in range(steps):
         step = sess.run(gstep)
-        lr = np_schedule(step, 0.05, 20, 2)
+        lr = np_schedule(step, 0.05, 20, 2, learning_rate_decay)
         g_values = sess.run(grads_t)
         grads, norm_terms = {}, []
         for name, g in zip(tvars, g_values):
@@ -109,7 +123,9 @@ def run_training(optimizer_name, steps=6, use_sparse=True):
           grads[name] = g
         np_adamw_step(params, grads, m, v_, lr,
                       decay_names={"layer/kernel", "emb/word_embeddings"},
-                      lamb=(optimizer_name == "lamb"), norm_terms=norm_terms)
+                      lamb=(optimizer_name == "lamb"), norm_terms=norm_terms,
+                      bias_correction_t=(step + 1 if adam_bias_correction
+                                         else None))
         sess.run(train_op)
       got = sess.run(tvars)
       slots = {v.op.name for v in tf.global_variables()}
@@ -132,6 +148,96 @@ def test_updates_match_numpy_after_several_steps(optimizer_name, use_sparse):
   for name in expected:
     np.testing.assert_allclose(got[name], expected[name], atol=atol,
                                err_msg=name)
+
+
+def test_learning_rate_decay_after_warmup_schedule():
+  with tf.Graph().as_default(), tf.Session() as sess:
+    step = tf.placeholder(tf.int64, [])
+    lr = optimization.learning_rate_schedule(step, 1e-3, 100, 10,
+                                             "after_warmup")
+    for s in (0, 5, 9, 10, 11, 55, 99, 100, 150):
+      np.testing.assert_allclose(
+          sess.run(lr, {step: s}), np_schedule(s, 1e-3, 100, 10,
+                                               "after_warmup"),
+          rtol=1e-5, atol=1e-12)
+    # The original's schedule drops from 9e-4 to 9e-4 across the end of
+    # warm-up; this one reaches the peak there and then decays from it.
+    assert sess.run(lr, {step: 10}) == pytest.approx(1e-3)
+    original = optimization.learning_rate_schedule(step, 1e-3, 100, 10)
+    assert sess.run(original, {step: 10}) == pytest.approx(9e-4)
+    # Without warm-up both are the same line.
+    plain = optimization.learning_rate_schedule(step, 1e-3, 100, 0,
+                                                "after_warmup")
+    assert sess.run(plain, {step: 40}) == pytest.approx(6e-4)
+  with pytest.raises(ValueError, match="Unknown learning_rate_decay 'x'"):
+    optimization.learning_rate_schedule(tf.constant(0), 1e-3, 10, 1, "x")
+
+
+@pytest.mark.parametrize("optimizer_name", ["adamw", "lamb"])
+def test_adam_bias_correction_matches_float64_reference(optimizer_name):
+  got, expected, _, final_step = run_training(
+      optimizer_name, learning_rate_decay="after_warmup",
+      adam_bias_correction=True)
+  assert final_step == 6
+  # As above; corrected steps are larger early on (the moments are no longer
+  # shrunk towards 0), and so is LAMB's float32 rounding (1.5e-6 measured).
+  atol = 2e-5 if optimizer_name == "adamw" else 5e-6
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], atol=atol,
+                               err_msg=name)
+  # The original's uncorrected Adam ends far from the corrected reference.
+  plain, _, _, _ = run_training(optimizer_name,
+                                learning_rate_decay="after_warmup")
+  assert max(np.abs(plain[n] - expected[n]).max() for n in expected) > 1e-2
+
+
+def test_step_0_applies_learning_rate_0_in_every_run():
+  """The increment of global_step waits for the update, so the first update
+  always reads step 0 and its warm-up rate of 0: no weight moves (the
+  original's unordered group moved them in some runs and not in others)."""
+  rng = np.random.RandomState(1)
+  init = rng.randn(6, 5).astype(np.float32)
+  bias = rng.randn(5).astype(np.float32)
+  x = rng.randn(4, 6).astype(np.float32)
+  for _ in range(12):
+    with tf.Graph().as_default():
+      w = tf.get_variable("dense/kernel", initializer=init)
+      b = tf.get_variable("dense/LayerNorm/beta", initializer=bias)
+      loss = tf.reduce_sum(tf.square(tf.matmul(x, w) + b))
+      train_op = optimization.create_optimizer(loss, 0.1, 10, 3, False)
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        sess.run(train_op)
+        got_w, got_b, step = sess.run([w, b, tf.train.get_global_step()])
+    assert step == 1
+    np.testing.assert_array_equal(got_w, init)
+    np.testing.assert_array_equal(got_b, bias)
+
+
+@pytest.mark.parametrize("optimizer_name", optimization.OPTIMIZERS)
+def test_global_step_increment_waits_for_every_update(optimizer_name):
+  """The structural reason for the test above, which a race does not always
+  show on a small graph: the increment of global_step depends (through
+  control edges) on every op that writes a weight, so no update can read
+  the incremented step. The original's tf.group(update, increment) has no
+  such edge."""
+  with tf.Graph().as_default() as graph:
+    w = tf.get_variable("dense/kernel", [3, 2])
+    b = tf.get_variable("dense/bias", [2])
+    loss = tf.reduce_sum(tf.square(tf.matmul(tf.ones([4, 3]), w) + b))
+    optimization.create_optimizer(loss, 0.1, 10, 3, False, optimizer_name)
+    gstep = tf.train.get_global_step()
+  handles = {w.handle.op, b.handle.op}
+  increments = [op for op in graph.get_operations()
+                if op.type == "AssignAddVariableOp" and
+                op.inputs[0].op is gstep.handle.op]
+  writes = [op for op in graph.get_operations()
+            if op.type.startswith(("Assign", "ResourceApply")) and
+            op.inputs[0].op in handles and
+            op not in (w.initializer, b.initializer)]
+  assert len(increments) == 1 and writes
+  for op in writes:
+    assert op in _ancestors(increments[0]), op.name
 
 
 def test_lamb_differs_from_adamw():

@@ -616,6 +616,67 @@ def test_v2_with_no_valid_span_does_not_crash(tokenizer):
   assert odds["q"] == pytest.approx(4.0)
 
 
+def test_v2_every_nbest_entry_null_answers_no_answer(tokenizer):
+  """google-research/bert #476 and #211: n-best holds only the null entry
+  (every top span lies in the question), so the original's
+  best_non_null_entry is None and `.start_logit` crashes. Here, even with a
+  null score below the placeholder's 0 (where the placeholder would win the
+  threshold test), the answer is "no answer", never the placeholder."""
+  example = run_squad.SquadExample("q", "what", ["alpha", "bravo"])
+  (feature,) = collect_features([example], tokenizer, is_training=False)
+  results = [run_squad.RawResult(feature.unique_id,
+                                 logits_for(feature, 32, {0: -3.0, 1: 9.0}),
+                                 logits_for(feature, 32, {0: -2.0, 1: 9.0}))]
+  predictions, nbest, odds = run_squad.compute_predictions(
+      [example], [feature], results, n_best_size=2, max_answer_length=30,
+      do_lower_case=True, version_2_with_negative=True,
+      null_score_diff_threshold=0.0, verbose_logging=False)
+  assert predictions == {"q": ""}
+  assert [(e["text"], e["start_logit"], e["end_logit"]) for e in nbest["q"]] == [
+      ("", -3.0, -2.0), ("empty", 0.0, 0.0)]
+  assert odds["q"] == pytest.approx(-5.0)
+
+
+@pytest.mark.parametrize("context", ["", "\n", u"\u200b \u200b\ufeff"])
+def test_v2_paragraph_without_any_window(tmp_path, tokenizer, context):
+  """google-research/bert #353 (a blank paragraph) and #417 (paragraphs of
+  non-printing characters): the example gets no feature at all, and the
+  original's write_predictions fails with IndexError on features[0]. Here
+  the question is answered "" with the neutral no-answer scores, and the
+  question of the next paragraph is unaffected."""
+  path = squad_file(tmp_path, [
+      (context, [qa("blank", "what is it", impossible=True)]),
+      ("alpha bravo", [qa("fine", "what is it", impossible=True)]),
+  ], version="v2.0")
+  examples = run_squad.read_squad_examples(path, is_training=False,
+                                           version_2_with_negative=True)
+  features = collect_features(examples, tokenizer, is_training=False)
+  assert [f.example_index for f in features] == [1]
+  (feature,) = features
+  a = position_of(feature, "alpha")
+  results = [run_squad.RawResult(feature.unique_id,
+                                 logits_for(feature, 32, {0: 1.0, a: 4.0}),
+                                 logits_for(feature, 32, {0: 1.0, a: 3.0}))]
+  out = {name: str(tmp_path / name) for name in (
+      "predictions.json", "nbest_predictions.json", "null_odds.json")}
+  run_squad.write_predictions(
+      examples, features, results, 20, 30, True, out["predictions.json"],
+      out["nbest_predictions.json"], out["null_odds.json"],
+      version_2_with_negative=True, null_score_diff_threshold=0.0,
+      verbose_logging=False)
+  assert read_json(out["predictions.json"]) == {"blank": "", "fine": "alpha"}
+  nbest = read_json(out["nbest_predictions.json"])
+  assert [e["text"] for e in nbest["blank"]] == ["", "empty"]
+  assert read_json(out["null_odds.json"]) == {
+      "blank": 0.0, "fine": pytest.approx(2.0 - 7.0)}
+  # SQuAD 1.1 has no "no answer": the placeholder is the answer, as in the
+  # original (which, without version_2_with_negative, does not crash).
+  predictions, _, _ = run_squad.compute_predictions(
+      examples, features, results, 20, 30, True,
+      version_2_with_negative=False, verbose_logging=False)
+  assert predictions == {"blank": "empty", "fine": "alpha"}
+
+
 def test_missing_result_names_the_question(tokenizer):
   example = run_squad.SquadExample("lonely", "what", ["alpha"])
   features = collect_features([example], tokenizer, is_training=False)

@@ -188,3 +188,44 @@ def test_horovod_two_processes_match_one_process(task, single_run, tmp_path):
   assert (out / "model.ckpt-8.index").exists()
   assert (out / "eval_results.txt").exists()
   assert not (out / "horovod_rank_1" / "eval_results.txt").exists()
+
+
+RUNTIME_FLAGS_SCRIPT = """
+import sys
+sys.path.insert(0, %r)
+from absl import flags
+import optimization
+import runtime
+import script_flags
+script_flags.define("output", "training", "tpu", "performance")
+FLAGS = flags.FLAGS
+FLAGS(sys.argv)
+seen = {}
+def record(*args, **kwargs):
+  seen.update(kwargs)
+optimization.create_optimizer = record
+runtime.create_train_op(None, 1e-3, 10, 1)
+def model_fn(features, labels, mode, params):
+  raise AssertionError("not called")
+estimator = runtime.build_estimator(model_fn, FLAGS.output_dir, 8)
+print("decay=%%s bias=%%s job=%%s" %% (
+    seen["learning_rate_decay"], seen["adam_bias_correction"],
+    estimator.config.tpu_config.tpu_job_name))
+"""
+
+
+@pytest.mark.parametrize("args,expected", [
+    ([], "decay=from_step_0 bias=False job=None"),
+    (["--learning_rate_decay=after_warmup", "--adam_bias_correction",
+      "--tpu_job_name=my_tpu_job"],
+     "decay=after_warmup bias=True job=my_tpu_job"),
+])
+def test_issue_18_flags_reach_the_optimizer_and_tpu_config(tmp_path, args,
+                                                           expected):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-c", RUNTIME_FLAGS_SCRIPT % root,
+       "--output_dir=%s" % tmp_path] + args,
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stdout.strip().splitlines()[-1] == expected

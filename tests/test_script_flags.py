@@ -13,14 +13,16 @@ import script_flags
 FLAGS = flags.FLAGS
 
 TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
-       "num_tpu_cores", "iterations_per_loop"}
+       "num_tpu_cores", "iterations_per_loop", "tpu_job_name"}
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
-            "seed", "log_every_n_steps", "save_summary_steps",
+            "seed", "log_every_n_steps", "learning_rate_decay",
+            "adam_bias_correction", "save_summary_steps",
             "keep_checkpoint_max", "overwrite_output_dir"}
 EVAL_DURING_TRAINING = {"eval_every_n_steps", "best_checkpoint_metric",
-              "best_checkpoint_mode", "early_stopping_patience",
-              "early_stopping_min_delta"}
+                        "best_checkpoint_mode", "early_stopping_patience",
+                        "early_stopping_min_delta"}
+SPECIAL_TOKENS = {"never_split", "preserve_unused_tokens"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
                "distribution_strategy", "num_gpus", "use_horovod"}
 
@@ -39,8 +41,8 @@ def key_flags(module):
 
 
 def test_each_script_lists_exactly_its_flags():
-  assert key_flags("run_classifier") == TPU | TRAINING | (
-      EVAL_DURING_TRAINING) | PERFORMANCE | {
+  assert key_flags("run_classifier") == (
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
@@ -51,7 +53,8 @@ def test_each_script_lists_exactly_its_flags():
       "skip_bad_rows", "multi_label", "label_separator",
       "multi_label_threshold", "class_weights", "doc_stride",
       "window_aggregation"}
-  assert key_flags("run_ner") == TPU | TRAINING | PERFORMANCE | {
+  assert key_flags("run_ner") == (
+      TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
@@ -62,7 +65,7 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
-  assert key_flags("extract_features") == TPU | {
+  assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "vocab_file",
       "do_lower_case", "input_file", "output_file", "layers", "batch_size",
       "use_one_hot_embeddings"}
@@ -71,13 +74,15 @@ def test_each_script_lists_exactly_its_flags():
   assert not hub & {"bert_config_file", "init_checkpoint", "vocab_file",
                     "do_lower_case"}
   assert {"bert_hub_module_handle", "data_dir", "task_name",
-          "export_dir"} <= hub
+          "export_dir"} | SPECIAL_TOKENS <= hub
   assert key_flags("export_tfhub") == {
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
   squad = key_flags("run_squad")
-  assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE <= squad
+  assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
+      SPECIAL_TOKENS) <= squad
   assert "export_dir" in squad and EVAL_DURING_TRAINING <= hub
+  assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 

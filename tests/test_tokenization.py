@@ -4,6 +4,7 @@ token-for-token agreement with a plain reference implementation on real text.
 """
 
 import collections
+import json
 import random
 import unicodedata
 
@@ -408,3 +409,208 @@ def test_matches_reference_on_odd_unicode(real_vocab_file, do_lower_case):
         repr(text))
     assert tokenizer.tokenize(text) == ref_tokenize(text, vocab,
                                                     do_lower_case), repr(text)
+
+
+# ---------------------------------------------------------------------------
+# Tokens kept whole: preserve_unused_tokens (1.0.4) and never_split.
+# ---------------------------------------------------------------------------
+
+_KEEP_VOCAB = _SMALL_VOCAB + ["[MASK]", "[unused0]", "[unused7]", "<e1>",
+                              "mask", "[", "]", "unused", "##0", "##7", ".",
+                              "e", "<", ">", "##1"]
+
+
+def test_preserve_token_follows_1_0_4():
+  vocab = {"[unused3]": 0, "[MASK]": 1}
+  assert tokenization.preserve_token("[unused3]", vocab, True)
+  assert not tokenization.preserve_token("[unused3]", vocab, False)
+  # Not in the vocab, or not an [unusedN] entry: tokenised as usual.
+  assert not tokenization.preserve_token("[unused4]", vocab, True)
+  assert not tokenization.preserve_token("[MASK]", vocab, True)
+  assert not tokenization.preserve_token("[unused3]x", {"[unused3]x": 0}, True)
+  # No argument: the flag, which is off until flags are parsed.
+  assert not tokenization.preserve_token("[unused3]", vocab)
+
+
+def test_preserve_unused_tokens_keeps_vocab_entries_whole(tmp_path):
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  text = u"Want [unused7] [unused0]. [unused9] [MASK]"
+  on = tokenization.FullTokenizer(vocab_file, True,
+                                  preserve_unused_tokens=True)
+  # Only whole words are kept, as in 1.0.4: "[unused0]." is split, and
+  # [unused9] is not in the vocab.
+  assert on.tokenize(text) == [
+      "want", "[unused7]", "[", "unused", "##0", "]", ".", "[", "[UNK]", "]",
+      "[", "mask", "]"]
+  off = tokenization.FullTokenizer(vocab_file, True)
+  assert off.tokenize(u"[unused7]") == ["[", "unused", "##7", "]"]
+  basic = tokenization.BasicTokenizer(True, vocab=on.vocab,
+                                      preserve_unused_tokens=True)
+  assert basic.tokenize(u"A [unused7]") == ["a", "[unused7]"]
+
+
+def test_never_split_keeps_listed_tokens_whole(tmp_path):
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  tokenizer = tokenization.FullTokenizer(vocab_file, True,
+                                         never_split=["[MASK]", "<e1>"])
+  assert tokenizer.tokenize(u"Hello [MASK]. want[MASK]wa <e1>a [mask]") == [
+      "hello", "[MASK]", ".", "want", "[MASK]", "wa", "<e1>", "a", "[",
+      "mask", "]"]
+  # Off, the same text is split as the original splits it.
+  plain = tokenization.FullTokenizer(vocab_file, True)
+  assert plain.tokenize(u"[MASK] <e1>") == ["[", "mask", "]", "<", "e", "##1",
+                                             ">"]
+  basic = tokenization.BasicTokenizer(False, never_split=["[MASK]"])
+  assert basic.tokenize(u"Hi [MASK]!") == ["Hi", "[MASK]", "!"]
+
+
+def test_never_split_word_tokens_match_whole_words_only(tmp_path):
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB + ["e-mail"])
+  tokenizer = tokenization.FullTokenizer(vocab_file, False,
+                                         never_split=["e-mail"])
+  # "e-mail" begins with a letter, so inside "xe-mail" it is not cut out
+  # (the basic tokenizer's own split there gives "xe", not "x").
+  assert tokenizer.tokenize(u"e-mail") == ["e-mail"]
+  assert tokenizer.basic_tokenizer.tokenize(u"xe-mail") == ["xe", "-", "mail"]
+
+
+def test_never_split_tokens_outside_the_vocab_are_an_error(tmp_path):
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  with pytest.raises(ValueError, match=r"--never_split: \[X\], <b> not in the "
+                     r"vocab file .*vocab\.txt"):
+    tokenization.FullTokenizer(vocab_file, never_split=["[MASK]", "[X]", "<b>"])
+
+
+def test_preserve_unused_tokens_without_unused_entries_warns(
+    small_vocab_file, caplog):
+  with caplog.at_level("WARNING"):
+    tokenizer = tokenization.FullTokenizer(small_vocab_file,
+                                           preserve_unused_tokens=True)
+  assert "has no [unusedN] entries" in caplog.text
+  assert small_vocab_file in caplog.text
+  assert tokenizer.tokenize(u"want") == ["want"]
+
+
+def test_options_read_the_flags_once_parsed(tmp_path, monkeypatch):
+  from absl import flags
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  flag_values = flags.FLAGS
+  was_parsed = flag_values.is_parsed()
+  old = (flag_values["never_split"].value,
+         flag_values["preserve_unused_tokens"].value)
+  try:
+    if not was_parsed:
+      flag_values(["prog"])
+    flag_values.never_split = ["[MASK]"]
+    flag_values.preserve_unused_tokens = True
+    tokenizer = tokenization.FullTokenizer(vocab_file)
+    assert tokenizer.tokenize(u"[MASK] [unused0]") == ["[MASK]", "[unused0]"]
+    assert tokenization.preserve_token("[unused0]", tokenizer.vocab)
+    # Explicit arguments win over the flags.
+    explicit = tokenization.FullTokenizer(vocab_file, never_split=[],
+                                          preserve_unused_tokens=False)
+    assert explicit.tokenize(u"[MASK]") == ["[", "mask", "]"]
+  finally:
+    flag_values.never_split, flag_values.preserve_unused_tokens = old
+    if not was_parsed:
+      flag_values.unparse_flags()
+
+
+@pytest.mark.parametrize("do_lower_case", [True, False])
+def test_kept_tokens_match_reference_on_real_text(real_lines, real_vocab_file,
+                                                  do_lower_case, tmp_path):
+  """With both options on, real text with kept tokens spliced in agrees
+  with the plain reference."""
+  _, sample = real_lines
+  base = tokenization.load_vocab(real_vocab_file)
+  vocab_file = write_vocab(tmp_path, list(base) + ["[unused1]", "[unused2]",
+                                                   "<e1>", "</e1>"])
+  never_split = ["[MASK]", "<e1>", "</e1>", "[SEP]"]
+  tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case,
+                                         never_split=never_split,
+                                         preserve_unused_tokens=True)
+  vocab = tokenizer.vocab
+  kept_words = set(never_split) | {"[unused1]", "[unused2]"}
+  rng = random.Random(7)
+  inserts = [u" [MASK] ", u"[MASK]", u" <e1>", u"</e1>.", u" [unused1] ",
+             u"[unused2]", u"[SEP]", u" [mask] "]
+  checked = 0
+  for line in sample[:1500]:
+    words = line.split()
+    for _ in range(2):
+      words.insert(rng.randrange(len(words) + 1), rng.choice(inserts))
+    text = u"".join(w if rng.random() < 0.3 else w + u" " for w in words)
+    expected = ref_tokenize(text, vocab, do_lower_case, kept_words,
+                            never_split)
+    assert tokenizer.tokenize(text) == expected, text
+    checked += sum(t in kept_words for t in expected)
+  assert checked > 1000
+
+
+# ---------------------------------------------------------------------------
+# The flags on the scripts that tokenise.
+# ---------------------------------------------------------------------------
+
+
+def _script_args(script, tmp_path, vocab_file, config_file):
+  """Enough flags for `script` to reach the building of its tokenizer."""
+  text = write_text_file(tmp_path / "in.txt", u"the cat sat\n\nthe dog ran\n")
+  out = str(tmp_path / "out")
+  common = ["--vocab_file=" + vocab_file]
+  if script == "create_pretraining_data.py":
+    return common + ["--input_file=" + text, "--output_file=" + out]
+  common += ["--bert_config_file=" + config_file]
+  if script == "extract_features.py":
+    return common + ["--input_file=" + text, "--output_file=" + out,
+                     "--init_checkpoint=" + out, "--max_seq_length=16",
+                     "--layers=-1"]
+  if script == "run_squad.py":
+    squad = write_text_file(tmp_path / "dev.json", json.dumps(
+        {"version": "1.1", "data": [{"title": "t", "paragraphs": [
+            {"context": "the cat", "qas": [{"id": "1", "question": "what"}]}
+        ]}]}))
+    return common + ["--do_predict", "--predict_file=" + squad,
+                     "--output_dir=" + out, "--max_seq_length=64",
+                     "--max_query_length=16", "--doc_stride=16"]
+  (tmp_path / "mrpc").mkdir()
+  return common + ["--task_name=mrpc", "--do_eval",
+                   "--data_dir=" + str(tmp_path / "mrpc"),
+                   "--output_dir=" + out, "--max_seq_length=16"]
+
+
+def write_text_file(path, text):
+  path.write_text(text, encoding="utf-8")
+  return str(path)
+
+
+@pytest.mark.parametrize("script", [
+    "run_classifier.py", "run_squad.py", "create_pretraining_data.py",
+    "extract_features.py"])
+def test_scripts_reject_never_split_tokens_outside_the_vocab(tmp_path, script):
+  """Each script that tokenises takes --never_split and
+  --preserve_unused_tokens, and a token that would map to [UNK] stops it
+  with one line naming the token and the vocab file."""
+  import bert_testing  # pylint: disable=g-import-not-at-top
+  vocab_file = write_vocab(tmp_path, _KEEP_VOCAB)
+  config_file = bert_testing.write_config(str(tmp_path / "config.json"),
+                                          len(_KEEP_VOCAB))
+  args = _script_args(script, tmp_path, vocab_file, config_file) + [
+      "--never_split=[MASK],[NOPE],<x>", "--preserve_unused_tokens"]
+  proc = bert_testing.run_script(script, args, timeout=300)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  message = ("--never_split: [NOPE], <x> not in the vocab file %s, so they "
+             "would map to [UNK]" % vocab_file)
+  assert message in proc.stderr, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+
+
+def test_scripts_that_do_not_tokenise_warn_about_the_flags(tmp_path):
+  """convert_checkpoint.py imports tokenization (for its vocab reader), so it
+  accepts the flags; setting one is answered with a warning."""
+  import bert_testing  # pylint: disable=g-import-not-at-top
+  proc = bert_testing.run_script("convert_checkpoint.py", [
+      "--direction=hf_to_bert", "--input_dir=%s" % (tmp_path / "none"),
+      "--output_dir=%s" % (tmp_path / "out"), "--never_split=[MASK]"],
+      timeout=300)
+  assert ("--never_split: this script does not tokenise text, so the flag "
+          "has no effect.") in proc.stderr, proc.stderr[-3000:]
