@@ -78,6 +78,8 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
   global_step = tf.train.get_or_create_global_step()
   learning_rate = learning_rate_schedule(global_step, init_lr, num_train_steps,
                                          num_warmup_steps, learning_rate_decay)
+  if not use_tpu:  # TPU graphs take summaries only through a host_call.
+    scalar_summary("learning_rate", learning_rate)
   optimizer = make_optimizer(optimizer_name, learning_rate,
                              adam_bias_correction)
   if use_tpu:
@@ -106,6 +108,13 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     grads = _cross_replica_mean(grads)
   if gradient_reducer is not None:
     grads = gradient_reducer(grads)
+  if not use_tpu:
+    # Norm before clipping, of the gradient about to be applied (mid-window
+    # under accumulation: of the sum so far). Computed only when summaries
+    # are written.
+    scalar_summary("global_norm", tf.linalg.global_norm(grads))
+    if scale is not None:
+      scalar_summary("loss_scale", scale)
 
   def apply_update():
     # Clipping keeps early fine-tuning steps from blowing up the pre-trained
@@ -135,6 +144,21 @@ def create_optimizer(loss, init_lr, num_train_steps, num_warmup_steps, use_tpu,
     if scale is not None:
       after.append(_update_loss_scale(scale, window_done, should_apply))
     return tf.group(*after)
+
+
+def scalar_summary(tag, value):
+  """A TensorBoard scalar under exactly `tag`, written at the Estimator's
+  save_summary_steps (tf.summary.scalar would rename it `tag_1` if the
+  graph has an op or scope of that name already). Only the first replica
+  of a distribution strategy writes it."""
+  context = tf.distribute.get_replica_context()
+  replica = context.replica_id_in_sync_group if context else 0
+  if tf.get_static_value(replica):
+    return None
+  summary = tf.raw_ops.ScalarSummary(tags=tag,
+                                     values=tf.cast(value, tf.float32))
+  tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+  return summary
 
 
 def _finite_or_fail(grads, global_norm):

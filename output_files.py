@@ -199,7 +199,62 @@ def write_eval_results(output_dir, result, file_name="eval_results.txt"):
   return path
 
 
-def prepare_output_dir(output_dir, flag="--output_dir"):
+# What the training scripts write in --output_dir: checkpoints, TensorBoard
+# events, features, results (regular expressions on top-level names).
+_RUN_OUTPUT_NAMES = re.compile(
+    r"^(checkpoint|graph\.pbtxt|model\.ckpt-\d+\..+|events\.out\.tfevents\..+"
+    r"|.+\.tf_record|eval_results\.(txt|json)|test_results\.tsv"
+    r"|training_summary\.json|eval_history\.jsonl|(nbest_)?predictions\.json"
+    r"|null_odds\.json|test_predictions\.txt|label_list\.txt|eval|best"
+    r"|horovod_rank_\d+)$")
+
+
+def is_run_output(name):
+  """Whether `name`, in an output directory, is written by a training run."""
+  return bool(_RUN_OUTPUT_NAMES.match(name)) or is_temp_name(name)
+
+
+def clear_previous_run(output_dir, flag="--output_dir"):
+  """Removes what a previous run left in `output_dir` (--overwrite_output_dir).
+
+  Everything must be a run's output (`is_run_output`), or nothing is
+  touched. The files are first moved into one temporary directory, the
+  `checkpoint` index first, so that a run killed meanwhile leaves no
+  checkpoint to resume from beside the moved ones; the directory is then
+  deleted (or, killed before, removed by the next `prepare_output_dir`).
+
+  Returns:
+    the names removed.
+
+  Raises:
+    UserError: naming a file that is not a run's output.
+  """
+  if not tf.io.gfile.isdir(output_dir):
+    return []
+  names = sorted(n.rstrip("/") for n in tf.io.gfile.listdir(output_dir))
+  foreign = [n for n in names if not is_run_output(n)]
+  if foreign:
+    raise UserError(
+        "%s=%s holds %s, which is not an output of a training run: "
+        "--overwrite_output_dir removes only checkpoints and results. Move "
+        "it away, or use another --output_dir." %
+        (flag, output_dir, ", ".join(foreign[:3]) +
+         (" and %d more" % (len(foreign) - 3) if len(foreign) > 3 else "")))
+  if not names:
+    return []
+  trash = temp_path(os.path.join(output_dir, "previous_run"))
+  tf.io.gfile.makedirs(trash)
+  names.sort(key=lambda n: n != "checkpoint")
+  for name in names:
+    tf.io.gfile.rename(os.path.join(output_dir, name),
+                       os.path.join(trash, name))
+  tf.io.gfile.rmtree(trash)
+  tf.logging.info("--overwrite_output_dir: removed %d files of a previous run "
+                  "from %s.", len(names), output_dir)
+  return names
+
+
+def prepare_output_dir(output_dir, flag="--output_dir", overwrite=False):
   """Makes sure `output_dir` exists and takes files; cleans what dead runs
   left.
 
@@ -208,7 +263,8 @@ def prepare_output_dir(output_dir, flag="--output_dir"):
   of waiting on the network. A local directory must take a new file: as root,
   permission bits say little, and /proc or a read-only mount refuse writes
   anyway. Temporary files of runs of this machine that were killed while
-  writing are removed (`remove_stale_temp_files`).
+  writing are removed (`remove_stale_temp_files`). With `overwrite`, so is
+  every output of a previous run (`clear_previous_run`).
 
   Raises:
     UserError: the directory cannot be created or written, naming `flag`.
@@ -234,6 +290,8 @@ def prepare_output_dir(output_dir, flag="--output_dir"):
       raise UserError("%s=%s is not writable: %s" %
                       (flag, output_dir, e.strerror or e))
     remove_stale_temp_files(output_dir)
+  if overwrite:
+    clear_previous_run(output_dir, flag)
 
 
 def check_new_directory(path, flag, overwrite_flag=None, overwrite=False):

@@ -29,7 +29,7 @@ python run_classifier.py --task_name=SST-2 --data_dir=data/quickstart \
   --init_checkpoint="$OUT/minilm/bert_model.ckpt" \
   --max_seq_length=64 --train_batch_size=16 --learning_rate=5e-5 \
   --num_train_epochs=4 --warmup_proportion=0.1 --seed=1 \
-  --output_dir="$OUT/sentiment" 2> "$OUT/run_classifier.log" \
+  --output_dir="$OUT/sentiment" --overwrite_output_dir 2> "$OUT/run_classifier.log" \
   || { tail -n 30 "$OUT/run_classifier.log"; exit 1; }
 echo "Eval results ($OUT/sentiment/eval_results.txt), $(( $(date +%s) - start )) s:"
 cat "$OUT/sentiment/eval_results.txt"

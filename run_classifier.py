@@ -56,12 +56,14 @@ import runtime
 import serving
 import script_flags
 import tokenization
+import training_loop
 
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
-                    "special_tokens", "training", "epoch", "evaluation",
-                    "prediction", "tpu", "performance", "bucketing", "export")
+                    "special_tokens", "training", "eval_during_training",
+                    "epoch", "evaluation", "prediction", "tpu", "performance",
+                    "bucketing", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
@@ -1400,7 +1402,9 @@ def create_classification_head(output_layer, labels, num_labels, is_training,
   output_bias = tf.get_variable(
       "output_bias", [num_labels], initializer=tf.zeros_initializer())
 
-  with tf.variable_scope("loss"):
+  # No name scope "loss": it would rename the Estimator's TensorBoard `loss`
+  # summary to `loss_1`. (The scope holds no variables.)
+  with tf.variable_scope("loss", auxiliary_name_scope=False):
     if is_training:
       output_layer = modeling.dropout(output_layer, dropout_prob)
     logits = tf.matmul(output_layer, output_weights, transpose_b=True)
@@ -1793,6 +1797,80 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
   return model_fn
 
 
+def confusion_matrix_metric(labels, predictions, num_labels, weights):
+  """{"eval_confusion_matrix": streaming (value, update_op)}: counts of real
+  examples by [gold label id, predicted label id]."""
+  counts = tf.Variable(
+      tf.zeros([num_labels, num_labels], tf.float32), trainable=False,
+      collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES],
+      name="confusion_matrix")
+  batch = tf.math.confusion_matrix(
+      tf.reshape(labels, [-1]), tf.reshape(predictions, [-1]),
+      num_classes=num_labels, weights=tf.reshape(weights, [-1]),
+      dtype=tf.float32)
+  return {"eval_confusion_matrix": (tf.identity(counts),
+                                    counts.assign_add(batch))}
+
+
+def per_class_metrics(confusion_matrix, label_list):
+  """{eval_precision_<label>, eval_recall_<label>, eval_f1_<label>} from a
+  [gold, predicted] count matrix (0 where a class is never predicted or
+  never gold)."""
+  counts = np.asarray(confusion_matrix, np.float64)
+  out = {}
+  for i, label in enumerate(label_list):
+    tp = counts[i, i]
+    predicted, gold = counts[:, i].sum(), counts[i, :].sum()
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / gold if gold else 0.0
+    out["eval_precision_%s" % label] = float(precision)
+    out["eval_recall_%s" % label] = float(recall)
+    out["eval_f1_%s" % label] = float(
+        2 * precision * recall / (precision + recall) if tp else 0.0)
+  return out
+
+
+def with_per_class_metrics(result, label_list):
+  """`result` of estimator.evaluate with the per-class metrics added."""
+  result = dict(result)
+  if "eval_confusion_matrix" in result:
+    result.update(per_class_metrics(result["eval_confusion_matrix"],
+                                    label_list))
+  return result
+
+
+# The original's lines, first in eval_results.txt as there.
+_FIRST_RESULTS = ("eval_accuracy", "eval_loss")
+
+
+def format_eval_results(result, label_list):
+  """eval_results.txt: `key = value` lines, eval_accuracy and eval_loss
+  first, the rest sorted, then the confusion matrix, one count a line:
+  `eval_confusion_<gold label>_predicted_<label> = N`. Every value stays a
+  number, so parsers of the original's file keep working."""
+  keys = [k for k in _FIRST_RESULTS if k in result]
+  keys += sorted(k for k in result
+                 if k not in _FIRST_RESULTS and k != "eval_confusion_matrix")
+  lines = ["%s = %s\n" % (k, str(result[k])) for k in keys]
+  if "eval_confusion_matrix" in result:
+    counts = np.asarray(result["eval_confusion_matrix"]).astype(np.int64)
+    for i, gold in enumerate(label_list):
+      for j, predicted in enumerate(label_list):
+        lines.append("eval_confusion_%s_predicted_%s = %d\n" %
+                     (gold, predicted, counts[i, j]))
+  return "".join(lines)
+
+
+def write_eval_results(output_dir, result, label_list):
+  """Logs `format_eval_results` and writes it to eval_results.txt."""
+  text = format_eval_results(result, label_list)
+  tf.logging.info("***** Eval results *****")
+  for line in text.splitlines():
+    tf.logging.info("  %s", line)
+  output_files.write_text_atomically(
+      os.path.join(output_dir, "eval_results.txt"), text)
+
+
 def _metric_fn(is_regression, metric_names):
   """The original's metrics: accuracy and loss, streaming in TensorFlow."""
 
@@ -1805,6 +1883,8 @@ def _metric_fn(is_regression, metric_names):
       metrics = {"eval_accuracy": tf.metrics.accuracy(
           labels=label_ids, predictions=predictions,
           weights=is_real_example)}
+      metrics.update(confusion_matrix_metric(
+          label_ids, predictions, int(logits.shape[-1]), is_real_example))
     metrics["eval_loss"] = tf.metrics.mean(
         values=per_example_loss, weights=is_real_example)
     metrics.update(_task_metric_ops(metric_names, label_ids, predictions,
@@ -1940,7 +2020,7 @@ def validate_flags(bert_config):
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
                       FLAGS.train_batch_size, FLAGS.do_train,
                       FLAGS.export_dir, FLAGS.output_dir,
-                      FLAGS.init_checkpoint)
+                      init_checkpoint=FLAGS.init_checkpoint)
   # The file task may name its files instead (--train_file, ...).
   needs_data_dir = (FLAGS.task_name or "").lower() != "file" or FLAGS.data_dir
   if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
@@ -1955,6 +2035,44 @@ def validate_flags(bert_config):
   if not 0.0 < FLAGS.multi_label_threshold < 1.0:
     raise UserError("--multi_label_threshold=%s must be between 0 and 1." %
                     FLAGS.multi_label_threshold)
+
+
+def evaluation_metrics(label_list, regression, metric_names,
+                       multi_label=False):
+  """(metric names the evaluation reports, the default best-checkpoint one)."""
+  names = ["eval_loss"] + ["eval_" + n for n in metric_names]
+  if multi_label:
+    names += multi_label_metric_names(label_list)
+  elif not regression:
+    names.append("eval_accuracy")
+    for label in label_list:
+      names += ["eval_%s_%s" % (m, label) for m in ("precision", "recall", "f1")]
+  if regression:
+    default = "eval_pearson" if "pearson" in metric_names else "eval_loss"
+  else:
+    default = "eval_accuracy"
+  return names, default
+
+
+def check_evaluation_flags(processor, label_list, regression, metric_names,
+                           multi_label=False):
+  """The evaluation flags' checks; returns (dev examples or None, metric).
+
+  With --eval_every_n_steps the dev set is read now, so that a missing one
+  is reported before any work."""
+  dev_examples, no_dev = None, None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    try:
+      dev_examples = processor.get_dev_examples(FLAGS.data_dir)
+    except (OSError, tf.errors.OpError, UserError) as e:
+      no_dev = command_line.error_text(e)
+    if not dev_examples and not no_dev:
+      no_dev = "%s read no dev examples from --data_dir=%s." % (
+          type(processor).__name__, FLAGS.data_dir)
+  names, default = evaluation_metrics(label_list, regression, metric_names,
+                                      multi_label)
+  metric = training_loop.check_flags(names, default, no_dev)
+  return dev_examples, metric
 
 
 def check_task_head(processor, task_name, regression):
@@ -2059,18 +2177,23 @@ def main(_):
 
   bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
   validate_flags(bert_config)
-  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                     FLAGS.init_checkpoint)
-  output_files.prepare_output_dir(FLAGS.output_dir)
-
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
   multi_label = check_task_head(processor, FLAGS.task_name, regression)
   num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
+  dev_examples, best_metric = check_evaluation_flags(
+      processor, label_list, regression, metric_names, multi_label)
+  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
+                                     FLAGS.init_checkpoint)
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
+
   layout = FeatureLayout(regression, multi_label, num_labels, FLAGS.doc_stride,
                          FLAGS.window_aggregation)
   examples = read_task_examples(processor)
+  if dev_examples is not None:
+    examples["dev"] = dev_examples
 
   num_train_steps = None
   num_warmup_steps = None
@@ -2105,16 +2228,24 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
-  if FLAGS.do_train:
+  evaluate = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    evaluate = dev_evaluation(estimator, examples["dev"], label_list,
+                              tokenizer, layout)
+  if FLAGS.do_train and runtime.training_needed(
+      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
     train(estimator, examples["train"], num_train_steps, label_list,
-          tokenizer, regression, layout, train_file)
+          tokenizer, regression, layout, train_file, evaluate, best_metric)
+  best = training_loop.best_checkpoint(FLAGS.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
     evaluate_and_predict(estimator, processor, label_list, tokenizer,
-                         regression, layout, examples)
+                         regression, layout, examples, checkpoint_path=best,
+                         evaluate=evaluate)
   if FLAGS.export_dir and runtime.is_chief():
-    export(estimator, label_list, regression, multi_label)
+    export(estimator, label_list, regression, multi_label,
+           checkpoint_path=best)
 
 
 def write_train_file(train_examples, label_list, tokenizer, layout=None):
@@ -2129,9 +2260,11 @@ def write_train_file(train_examples, label_list, tokenizer, layout=None):
 
 
 def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
-          regression, layout=None, train_file=None):
+          regression, layout=None, train_file=None, evaluate=None,
+          best_metric=None):
   """--do_train: writes train.tf_record in --output_dir (unless
-  `write_train_file` has: `train_file`) and trains on it."""
+  `write_train_file` has: `train_file`) and trains on it, evaluating with
+  `evaluate` (a `dev_evaluation`) every --eval_every_n_steps."""
   layout = layout or FeatureLayout(regression)
   if train_file is None:
     train_file, _ = write_train_file(train_examples, label_list, tokenizer,
@@ -2147,16 +2280,42 @@ def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
       drop_remainder=True,
       bucket_by_length=FLAGS.bucket_by_length,
       **layout.input_options())
-  runtime.train(estimator, train_input_fn, num_train_steps,
-                input_files=[train_file])
+  training_loop.train_and_evaluate(
+      estimator, train_input_fn, num_train_steps, evaluate=evaluate,
+      metric=best_metric, input_files=[train_file],
+      write_results=lambda directory, result: write_eval_results(
+          directory, result, label_list))
+
+
+def dev_evaluation(estimator, eval_examples, label_list, tokenizer,
+                   layout):
+  """A function from a checkpoint path (None: the last) to the metrics of
+  the dev set `eval_examples`, which are written to eval.tf_record once."""
+  eval_input_fn, num_batches = _inference_input_fn(
+      "evaluation", eval_examples, FLAGS.eval_batch_size, "eval.tf_record",
+      label_list, tokenizer, layout)
+  # TPUs need a fixed number of full batches; elsewhere read the file once.
+  eval_steps = num_batches if FLAGS.use_tpu else None
+
+  def evaluate(checkpoint_path=None):
+    return with_per_class_metrics(
+        estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps,
+                           checkpoint_path=checkpoint_path), label_list)
+
+  return evaluate
 
 
 def evaluate_and_predict(estimator, processor, label_list, tokenizer,
-                         regression, layout=None, examples=None):
+                         regression, layout=None, examples=None,
+                         checkpoint_path=None, evaluate=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
   test_results.tsv on the test set, one row per example (a document's
-  windows aggregated). `examples` (split -> examples) spares reading the
-  files again."""
+  windows aggregated); both of `checkpoint_path` (default: the last
+  checkpoint). `examples` (split -> examples) spares reading the files
+  again, `evaluate` (a `dev_evaluation`) writing eval.tf_record again."""
+  if checkpoint_path:
+    tf.logging.info("Results are those of the best checkpoint, %s.",
+                    checkpoint_path)
   layout = layout or FeatureLayout(regression)
   examples = dict(examples or {})
   for split, wanted, method in (
@@ -2167,13 +2326,11 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
       require_examples(examples[split], split, processor)
 
   if FLAGS.do_eval:
-    eval_input_fn, num_batches = _inference_input_fn(
-        "evaluation", examples["dev"], FLAGS.eval_batch_size,
-        "eval.tf_record", label_list, tokenizer, layout)
-    # TPUs need a fixed number of full batches; elsewhere read the file once.
-    eval_steps = num_batches if FLAGS.use_tpu else None
-    result = estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps)
-    output_files.write_eval_results(FLAGS.output_dir, result)
+    if evaluate is None:
+      evaluate = dev_evaluation(estimator, examples["dev"], label_list,
+                                tokenizer, layout)
+    write_eval_results(FLAGS.output_dir, evaluate(checkpoint_path),
+                       label_list)
 
   if FLAGS.do_predict:
     predict_input_fn, _ = _inference_input_fn(
@@ -2181,7 +2338,8 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
         "predict.tf_record", label_list, tokenizer, layout)
     # Bucketed (--bucket_by_length) predictions come out of order.
     predictions = runtime.in_input_order(
-        estimator.predict(input_fn=predict_input_fn))
+        estimator.predict(input_fn=predict_input_fn,
+                          checkpoint_path=checkpoint_path))
     if layout.doc_stride:
       predictions = aggregate_window_predictions(
           predictions, layout.window_aggregation, layout.multi_label,
@@ -2202,7 +2360,8 @@ def _predicted_labels(probabilities, label_list, multi_label):
   return str(label_list[int(np.argmax(probabilities))])
 
 
-def export(estimator, label_list, regression, multi_label=False):
+def export(estimator, label_list, regression, multi_label=False,
+           checkpoint_path=None):
   """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
   --init_checkpoint) as a SavedModel with its vocabulary and labels."""
   serving.export_saved_model(
@@ -2213,8 +2372,8 @@ def export(estimator, label_list, regression, multi_label=False):
           None if regression else label_list, task_name=FLAGS.task_name,
           multi_label=bool(multi_label)),
       vocab_file=FLAGS.vocab_file,
-      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
-                                              FLAGS.init_checkpoint))
+      checkpoint=checkpoint_path or serving.checkpoint_to_export(
+          FLAGS.output_dir, FLAGS.init_checkpoint))
 
 
 

@@ -35,6 +35,7 @@ import runtime
 import serving
 import script_flags
 import tokenization
+import training_loop
 
 FLAGS = flags.FLAGS
 
@@ -47,6 +48,7 @@ flags.DEFINE_string(
 # run_classifier.py's flags that mean something here (the model, its
 # vocabulary and casing come from the module).
 script_flags.define("sequence", "output", "special_tokens", "training",
+                    "eval_during_training",
                     "epoch", "evaluation", "prediction", "tpu", "performance",
                     "bucketing", "export")
 script_flags.adopt(["data_dir", "task_name", "processor_module"])
@@ -115,12 +117,15 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
 
       def metric_fn(per_example_loss, label_ids, logits, is_real_example):
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {
+        metrics = {
             "eval_accuracy": tf.metrics.accuracy(
                 label_ids, predictions, weights=is_real_example),
             "eval_loss": tf.metrics.mean(per_example_loss,
                                          weights=is_real_example),
         }
+        metrics.update(run_classifier.confusion_matrix_metric(
+            label_ids, predictions, num_labels, is_real_example))
+        return metrics
 
       eval_metrics = (metric_fn,
                       [per_example_loss, label_ids, logits, is_real_example])
@@ -181,12 +186,16 @@ def main(_):
   run_classifier.load_processor_modules(FLAGS.processor_module)
   processor = run_classifier.get_processor(FLAGS.task_name)
   validate_flags(processor)
+  label_list = processor.get_labels()
+  # This script's head reports accuracy and loss, not the task's metrics.
+  dev_examples, best_metric = run_classifier.check_evaluation_flags(
+      processor, label_list, False, ())
   vocab_file, do_lower_case = hub_tokenization_info(
       FLAGS.bert_hub_module_handle)
   tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file,
                                          do_lower_case=do_lower_case)
-  output_files.prepare_output_dir(FLAGS.output_dir)
-  label_list = processor.get_labels()
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
 
   train_examples = None
   num_train_steps = None
@@ -208,20 +217,29 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
-  if FLAGS.do_train:
+  evaluate = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    evaluate = run_classifier.dev_evaluation(
+        estimator, dev_examples, label_list, tokenizer,
+        run_classifier.FeatureLayout())
+  if FLAGS.do_train and runtime.training_needed(FLAGS.output_dir,
+                                                num_train_steps):
     run_classifier.train(estimator, train_examples, num_train_steps,
-                         label_list, tokenizer, regression=False)
+                         label_list, tokenizer, regression=False,
+                         evaluate=evaluate, best_metric=best_metric)
+  best = training_loop.best_checkpoint(FLAGS.output_dir)
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
-    run_classifier.evaluate_and_predict(estimator, processor, label_list,
-                                        tokenizer, regression=False)
+    run_classifier.evaluate_and_predict(
+        estimator, processor, label_list, tokenizer, regression=False,
+        checkpoint_path=best, evaluate=evaluate)
   if FLAGS.export_dir and runtime.is_chief():
     serving.export_saved_model(
         estimator, FLAGS.export_dir, FLAGS.max_seq_length,
         metadata=serving.export_metadata(
             "classification", FLAGS.max_seq_length, do_lower_case, label_list,
             task_name=FLAGS.task_name),
-        vocab_file=vocab_file)
+        vocab_file=vocab_file, checkpoint=best)
 
 
 if __name__ == "__main__":

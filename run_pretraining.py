@@ -28,6 +28,8 @@ from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import functools
+
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import tensorflow.compat.v1 as tf
@@ -37,11 +39,12 @@ import modeling
 import output_files
 import runtime
 import script_flags
+import training_loop
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "training", "evaluation",
-                    "tpu", "performance")
+script_flags.define("model", "sequence", "output", "training",
+                    "eval_during_training", "evaluation", "tpu", "performance")
 
 # This script's own flags. Names that another script also defines (input_file
 # in extract_features, ...) allow that, so that several scripts can be
@@ -441,7 +444,8 @@ def validate_flags(bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
   runtime.check_something_to_do("do_train", "do_eval")
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
-                      FLAGS.train_batch_size)
+                      FLAGS.train_batch_size, will_train=FLAGS.do_train,
+                      init_checkpoint=FLAGS.init_checkpoint)
   if not 0 < FLAGS.max_predictions_per_seq <= FLAGS.max_seq_length:
     raise UserError("--max_predictions_per_seq=%d must be in [1, "
                     "--max_seq_length=%d]." %
@@ -457,7 +461,9 @@ def main(_):
     tf.logging.info("  %s", input_file)
   check_input_files(input_files, FLAGS.max_seq_length,
                     FLAGS.max_predictions_per_seq, bert_config.vocab_size)
-  output_files.prepare_output_dir(FLAGS.output_dir)
+  best_metric = training_loop.check_flags(EVAL_METRICS, "masked_lm_accuracy")
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
@@ -472,7 +478,9 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size)
 
-  if FLAGS.do_train:
+  evaluate = functools.partial(evaluate_checkpoint, estimator, input_files)
+  if FLAGS.do_train and runtime.training_needed(
+      FLAGS.output_dir, FLAGS.num_train_steps, FLAGS.init_checkpoint):
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
     tf.logging.info("  Num steps = %d", FLAGS.num_train_steps)
@@ -482,22 +490,34 @@ def main(_):
         max_predictions_per_seq=FLAGS.max_predictions_per_seq,
         is_training=True,
         deterministic=FLAGS.seed is not None)
-    runtime.train(estimator, train_input_fn, FLAGS.num_train_steps,
-                  input_files=input_files)
+    training_loop.train_and_evaluate(
+        estimator, train_input_fn, FLAGS.num_train_steps, evaluate=evaluate,
+        metric=best_metric, input_files=input_files)
 
   # With Horovod, rank 0 alone evaluates and writes the results.
   if FLAGS.do_eval and runtime.is_chief():
-    tf.logging.info("***** Running evaluation *****")
-    tf.logging.info("  Batch size = %d", FLAGS.eval_batch_size)
-    tf.logging.info("  Num steps = %d", FLAGS.max_eval_steps)
-    eval_input_fn = input_fn_builder(
-        input_files=input_files,
-        max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        is_training=False)
-    result = estimator.evaluate(input_fn=eval_input_fn,
-                                steps=FLAGS.max_eval_steps)
+    result = evaluate(training_loop.best_checkpoint(FLAGS.output_dir))
     output_files.write_eval_results(FLAGS.output_dir, result)
+
+
+# What evaluation reports (besides `loss` and `global_step`).
+EVAL_METRICS = ("masked_lm_accuracy", "masked_lm_loss",
+                "next_sentence_accuracy", "next_sentence_loss")
+
+
+def evaluate_checkpoint(estimator, input_files, checkpoint_path=None):
+  """The MLM and NSP metrics of `checkpoint_path` (default: the last) over
+  --max_eval_steps batches of `input_files`."""
+  tf.logging.info("***** Running evaluation *****")
+  tf.logging.info("  Batch size = %d", FLAGS.eval_batch_size)
+  tf.logging.info("  Num steps = %d", FLAGS.max_eval_steps)
+  eval_input_fn = input_fn_builder(
+      input_files=input_files,
+      max_seq_length=FLAGS.max_seq_length,
+      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+      is_training=False)
+  return estimator.evaluate(input_fn=eval_input_fn, steps=FLAGS.max_eval_steps,
+                            checkpoint_path=checkpoint_path)
 
 
 if __name__ == "__main__":

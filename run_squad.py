@@ -48,12 +48,14 @@ import serving
 import script_flags
 import squad_evaluate
 import tokenization
+import training_loop
 
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
-                    "special_tokens", "training", "epoch", "prediction",
-                    "tpu", "performance", "bucketing", "export",
+                    "special_tokens", "training", "eval_during_training",
+                    "epoch", "prediction", "tpu", "performance", "bucketing",
+                    "export",
                     max_seq_length=384)
 
 # This script's own flags. Names that another script also defines allow
@@ -565,7 +567,7 @@ def validate_flags_or_throw(bert_config):
   runtime.check_flags(bert_config, FLAGS.max_seq_length,
                       FLAGS.train_batch_size, FLAGS.do_train,
                       FLAGS.export_dir, FLAGS.output_dir,
-                      FLAGS.init_checkpoint)
+                      init_checkpoint=FLAGS.init_checkpoint)
   if FLAGS.max_query_length < 1:
     raise UserError("--max_query_length must be positive, not %d." %
                      FLAGS.max_query_length)
@@ -636,9 +638,12 @@ def write_train_features(tokenizer, train_examples):
   return train_file, num_features
 
 
-def predict(estimator, tokenizer):
-  """Predicts on --predict_file; writes the predictions and, with gold
-  answers, eval_results.json. Returns (stats, eval result or None)."""
+def prepare_predictions(tokenizer):
+  """Reads --predict_file and writes its features to eval.tf_record once.
+
+  Returns:
+    (stats, examples, features, input_fn) for `predict`.
+  """
   stats = ReadStats()
   eval_examples = read_squad_examples(FLAGS.predict_file, is_training=False,
                                       stats=stats)
@@ -669,9 +674,20 @@ def predict(estimator, tokenizer):
       seq_length=FLAGS.max_seq_length,
       is_training=False,
       drop_remainder=False)
+  return stats, eval_examples, eval_features, predict_input_fn
+
+
+def predict(estimator, tokenizer, checkpoint_path=None, prepared=None):
+  """Predicts on --predict_file with `checkpoint_path` (default: the last);
+  writes the predictions and, with gold answers, eval_results.json.
+  `prepared` is a `prepare_predictions` result to reuse. Returns (stats,
+  eval result or None)."""
+  stats, eval_examples, eval_features, predict_input_fn = (
+      prepared or prepare_predictions(tokenizer))
   all_results = []
   for result in estimator.predict(predict_input_fn,
-                                  yield_single_examples=True):
+                                  yield_single_examples=True,
+                                  checkpoint_path=checkpoint_path):
     if len(all_results) % 1000 == 0:
       tf.logging.info("Processing example: %d", len(all_results))
     all_results.append(RawResult(
@@ -696,10 +712,42 @@ def predict(estimator, tokenizer):
   tf.logging.info("***** Eval results *****")
   for key, value in result.items():
     tf.logging.info("  %s = %s", key, value)
-  output_files.write_text_atomically(
-      os.path.join(FLAGS.output_dir, "eval_results.json"),
-      json.dumps(result, indent=2) + "\n")
+  write_eval_results(FLAGS.output_dir, result)
   return stats, result
+
+
+def write_eval_results(directory, result):
+  """eval_results.json: the official evaluation's numbers."""
+  output_files.write_text_atomically(
+      os.path.join(directory, "eval_results.json"),
+      json.dumps(result, indent=2) + "\n")
+
+
+# The official evaluation's numbers (v2.0 adds HasAns_*, NoAns_*, best_*).
+EVAL_METRICS_V1 = ("exact_match", "f1")
+EVAL_METRICS_V2 = ("exact", "f1", "total", "HasAns_exact", "HasAns_f1",
+                   "HasAns_total", "NoAns_exact", "NoAns_f1", "NoAns_total",
+                   "best_exact", "best_exact_thresh", "best_f1",
+                   "best_f1_thresh")
+
+
+def check_evaluation_flags():
+  """The evaluation flags' checks; returns the best-checkpoint metric.
+  Evaluation during training predicts on --predict_file, which must hold
+  answers (read now, before any work)."""
+  no_dev = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    if not FLAGS.predict_file or not tf.io.gfile.exists(FLAGS.predict_file):
+      no_dev = "--predict_file=%s does not exist." % FLAGS.predict_file
+    else:
+      stats = ReadStats()
+      read_squad_examples(FLAGS.predict_file, is_training=False, stats=stats)
+      if not stats.has_answers:
+        no_dev = ("--predict_file=%s has no answers to evaluate against." %
+                  FLAGS.predict_file)
+  names = (EVAL_METRICS_V2 if FLAGS.version_2_with_negative
+           else EVAL_METRICS_V1)
+  return training_loop.check_flags(names, "f1", no_dev)
 
 
 def main(_):
@@ -707,7 +755,9 @@ def main(_):
   validate_flags_or_throw(bert_config)
   tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
                                      FLAGS.init_checkpoint)
-  output_files.prepare_output_dir(FLAGS.output_dir)
+  best_metric = check_evaluation_flags()
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
 
   train_examples = None
   train_stats = None
@@ -730,7 +780,12 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       predict_batch_size=FLAGS.predict_batch_size)
 
-  if FLAGS.do_train:
+  evaluate = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+    prepared = prepare_predictions(tokenizer)
+    evaluate = lambda path: predict(estimator, tokenizer, path, prepared)[1]
+  if FLAGS.do_train and runtime.training_needed(
+      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
     train_file, num_features = write_train_features(tokenizer, train_examples)
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num orig examples = %d", len(train_examples))
@@ -745,18 +800,24 @@ def main(_):
         is_training=True,
         drop_remainder=True,
         bucket_by_length=FLAGS.bucket_by_length)
-    runtime.train(estimator, train_input_fn, num_train_steps,
-                  input_files=[train_file])
+    training_loop.train_and_evaluate(
+        estimator, train_input_fn, num_train_steps, evaluate=evaluate,
+        metric=best_metric, write_results=write_eval_results,
+        input_files=[train_file])
+  best = training_loop.best_checkpoint(FLAGS.output_dir)
   predict_stats = None
   # With Horovod, rank 0 alone predicts and writes the results.
   if FLAGS.do_predict and runtime.is_chief():
-    predict_stats, _ = predict(estimator, tokenizer)
+    if best:
+      tf.logging.info("Predictions are those of the best checkpoint, %s.",
+                      best)
+    predict_stats, _ = predict(estimator, tokenizer, best)
   if FLAGS.export_dir and runtime.is_chief():
-    export(estimator)
+    export(estimator, checkpoint_path=best)
   _log_summary(train_stats, predict_stats)
 
 
-def export(estimator):
+def export(estimator, checkpoint_path=None):
   """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
   --init_checkpoint) as a SavedModel with its vocabulary and the windowing
   and answer parameters the predictor needs."""
@@ -771,8 +832,8 @@ def export(estimator):
           version_2_with_negative=FLAGS.version_2_with_negative,
           null_score_diff_threshold=FLAGS.null_score_diff_threshold),
       vocab_file=FLAGS.vocab_file,
-      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
-                                              FLAGS.init_checkpoint))
+      checkpoint=checkpoint_path or serving.checkpoint_to_export(
+          FLAGS.output_dir, FLAGS.init_checkpoint))
 
 
 def _log_summary(train_stats, predict_stats):

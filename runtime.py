@@ -11,7 +11,10 @@ its own come from here, in this order:
   prepare_output_dir(...)   (output_files) the directory, stale temp files
   num_train_steps(...)      one formula, zero steps refused
   build_estimator(...)      TPUEstimator, or an Estimator over a strategy
-  train(...)                with progress logging and clear failures
+  training_needed(...)      says whether a checkpoint there is resumed
+  train(...)                with progress logging and clear failures, and
+                            an exact resume with --seed (training_loop
+                            calls it between evaluations)
   estimator.evaluate / predict, export_saved_model
 
 Nothing here knows about a task: scripts pass their `model_fn`, their feature
@@ -117,12 +120,15 @@ def check_flags(bert_config=None, max_seq_length=None, train_batch_size=None,
       replicas and accumulation steps of the runtime flags.
     will_train: whether this run trains (without, --export_dir needs a
       checkpoint in `output_dir`, or a fine-tuned `init_checkpoint`).
-    export_dir, output_dir, init_checkpoint: --export_dir, --output_dir and
-      --init_checkpoint.
+    export_dir, output_dir: --export_dir and --output_dir.
+    init_checkpoint: --init_checkpoint, which must hold the `bert/`
+      variables of `bert_config`'s model (checked when training).
 
   Raises:
     UserError: naming the flag at fault.
   """
+  if init_checkpoint and will_train and bert_config is not None:
+    check_init_checkpoint(init_checkpoint, bert_config)
   if bert_config is not None and max_seq_length is not None:
     check_max_seq_length(bert_config, max_seq_length)
   if train_batch_size is not None:
@@ -157,6 +163,68 @@ def check_max_seq_length(bert_config, max_seq_length):
                     max_seq_length)
 
 
+def bert_variable_shapes(bert_config):
+  """{name: shape} of the variables of a `BertModel` of `bert_config`, from
+  a model built in a scratch graph (nothing runs)."""
+  with tf.Graph().as_default():
+    ids = tf.placeholder(tf.int32, [1, 2])
+    modeling.BertModel(config=bert_config, is_training=False, input_ids=ids)
+    return {v.op.name: v.shape.as_list() for v in tf.global_variables()}
+
+
+def check_init_checkpoint(init_checkpoint, bert_config,
+                          flag="--init_checkpoint"):
+  """Fails before any work unless `init_checkpoint` is a checkpoint holding
+  every variable of the BERT model (`bert/...`) in the config's shapes
+  (task heads are new in fine-tuning, so not required)."""
+  try:
+    found = dict(tf.train.list_variables(init_checkpoint))
+  except (tf.errors.OpError, ValueError) as e:
+    raise UserError(
+        "%s=%s is not a readable checkpoint (give the prefix of its .index "
+        "and .data-* files, e.g. .../bert_model.ckpt): %s" %
+        (flag, init_checkpoint, command_line.error_text(e)))
+  expected = bert_variable_shapes(bert_config)
+  missing = sorted(n for n in expected if n not in found)
+  if missing:
+    raise UserError(
+        "%s=%s lacks %d of the %d variables of the model of "
+        "--bert_config_file: %s. Is it a BERT checkpoint of this config (or "
+        "one to convert with convert_checkpoint.py)?" %
+        (flag, init_checkpoint, len(missing), len(expected),
+         ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")))
+  wrong = sorted(n for n in expected if list(found[n]) != expected[n])
+  if wrong:
+    raise UserError(
+        "%s=%s has variables of other shapes than the model of "
+        "--bert_config_file: %s is %s in the checkpoint, %s in the model." %
+        (flag, init_checkpoint, wrong[0], list(found[wrong[0]]),
+         expected[wrong[0]]))
+
+
+def training_needed(output_dir, num_train_steps, init_checkpoint=None):
+  """Says in one line what --do_train does with a checkpoint already in
+  `output_dir`: resume from it (--init_checkpoint unused), or nothing if it
+  is at `num_train_steps`. Returns whether any step is left to train."""
+  step, path = checkpoint_step(output_dir)
+  if path is None:
+    return True
+  unused = (" --init_checkpoint=%s is not used." % init_checkpoint
+            if init_checkpoint else "")
+  if step >= num_train_steps:
+    tf.logging.warning(
+        "Training is complete: %s is at step %d of %d, so --do_train trains "
+        "nothing and the results are of that model.%s Use "
+        "--overwrite_output_dir to start over.", path, step, num_train_steps,
+        unused)
+    return False
+  tf.logging.warning(
+      "Resuming training from %s (step %d of %d).%s Use "
+      "--overwrite_output_dir to start over.", path, step, num_train_steps,
+      unused)
+  return True
+
+
 def load_bert_config(bert_config_file):
   """`BertConfig.from_json_file`, its errors naming --bert_config_file."""
   if not bert_config_file:
@@ -174,6 +242,15 @@ def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None):
   with command_line.reading("--do_lower_case"):
     tokenization.validate_case_matches_checkpoint(do_lower_case,
                                                   init_checkpoint)
+  with command_line.reading("--vocab_file=%s" % vocab_file):
+    vocab = tokenization.load_vocab(vocab_file)
+  missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in vocab]
+  if missing:
+    raise UserError(
+        "--vocab_file=%s %s: a BERT vocabulary has one token a line, "
+        "among them [CLS], [SEP] and [UNK]." %
+        (vocab_file, "is empty" if not vocab else
+         "has no %s" % " or ".join(missing)))
   with command_line.reading("--vocab_file=%s" % vocab_file):
     return tokenization.FullTokenizer(vocab_file=vocab_file,
                                       do_lower_case=do_lower_case)
@@ -372,6 +449,8 @@ def build_estimator(model_fn, output_dir, train_batch_size,
       master=FLAGS.master,
       model_dir=output_dir,
       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+      save_summary_steps=FLAGS.save_summary_steps,
+      keep_checkpoint_max=FLAGS.keep_checkpoint_max,
       tf_random_seed=FLAGS.seed,
       # TPUEstimator logs every ceil(n / iterations_per_loop) session runs,
       # i.e. every step off TPU; ThroughputHook logs there instead.
@@ -417,6 +496,8 @@ def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,
   run_config = tf.estimator.RunConfig(
       model_dir=output_dir,
       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+      save_summary_steps=FLAGS.save_summary_steps,
+      keep_checkpoint_max=FLAGS.keep_checkpoint_max,
       tf_random_seed=FLAGS.seed,
       log_step_count_steps=None,  # ThroughputHook logs progress.
       session_config=session_config(),
@@ -472,15 +553,20 @@ class InputDataError(UserError):
 
 
 def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
-          batch_size=None):
+          batch_size=None, progress_hook=None):
   """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
   which is how Estimator starts a MultiWorkerMirroredStrategy cluster.
 
   Off TPU, progress (steps/sec, examples/sec, loss, ETA) is logged every
   --log_every_n_steps and a summary written at the end (`ThroughputHook`);
   on TPU, TPUEstimator logs it. `batch_size` defaults to
-  --train_batch_size. `input_files`, the files `input_fn` reads, are named
-  if one is corrupt.
+  --train_batch_size; `progress_hook` is one made by `throughput_hook()`
+  to go on with (training between evaluations). `input_files`, the files
+  `input_fn` reads, are named if one is corrupt.
+
+  With --seed, an `input_fn` of `tfrecord_input_fn_builder` resumes where the
+  restored checkpoint's step left the data (`resumed_at`): a run killed and
+  started again sees the batches the uninterrupted run would have seen.
 
   Raises:
     NonFiniteLossError: the loss became NaN or infinite; the step that
@@ -490,10 +576,9 @@ def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
   """
   hooks = list(hooks or [])
   if not FLAGS.use_tpu:
-    hooks.append(ThroughputHook(
-        batch_size or FLAGS.train_batch_size, max_steps,
-        FLAGS.log_every_n_steps, FLAGS.output_dir))
+    hooks.append(progress_hook or throughput_hook(max_steps, batch_size))
   last = [h for h in hooks or () if isinstance(h, ThroughputHook)]
+  input_fn = _resumed_input_fn(input_fn, estimator)
   try:
     _train(estimator, input_fn, max_steps, hooks)
   except tf.errors.DataLossError as e:
@@ -519,6 +604,37 @@ def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
         "stopped before applying that step, and the last checkpoint in %s "
         "is from before it. Lower --learning_rate, check the input data, or "
         "use --precision=fp32." % (step, estimator.model_dir))
+
+
+def throughput_hook(max_steps, batch_size=None):
+  """The `ThroughputHook` of the runtime flags, for `train`."""
+  return ThroughputHook(
+      batch_size or FLAGS.train_batch_size, max_steps,
+      FLAGS.log_every_n_steps,
+      FLAGS.output_dir if is_chief() else None,
+      summary_steps=FLAGS.save_summary_steps)
+
+
+def checkpoint_step(model_dir):
+  """(global step, path) of the latest checkpoint in `model_dir`, or
+  (0, None) without one."""
+  path = tf.train.latest_checkpoint(model_dir) if model_dir else None
+  if not path:
+    return 0, None
+  return int(tf.train.load_variable(path, tf.GraphKeys.GLOBAL_STEP)), path
+
+
+def _resumed_input_fn(input_fn, estimator):
+  """`input_fn` skipping the data of the steps already made, with --seed
+  (without one, the order of a rerun differs anyway)."""
+  if FLAGS.seed is None or not hasattr(input_fn, "resumed_at"):
+    return input_fn
+  model_dir = estimator.model_dir
+  if _horovod_on() and not is_chief():
+    # Rank 0's checkpoint is the one every process starts from.
+    model_dir = os.path.dirname(model_dir.rstrip("/"))
+  step, _ = checkpoint_step(model_dir)
+  return input_fn.resumed_at(step) if step else input_fn
 
 
 def _train(estimator, input_fn, max_steps, hooks):
@@ -583,7 +699,8 @@ def decode_record(record, name_to_features):
 def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
                               drop_remainder, shuffle_buffer=100,
                               interleave_files=False, repeat=None,
-                              deterministic=True, bucket_by_length=False):
+                              deterministic=True, bucket_by_length=False,
+                              start_step=0):
   """An `input_fn` over TFRecord files of fixed-length features.
 
   Training repeats and shuffles; evaluation reads once, in order (or, with
@@ -596,9 +713,21 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
 
   With `bucket_by_length` (CPU/GPU), batches hold examples of similar length,
   each cut to its longest (see `batch_examples`).
+
+  Training from `start_step` skips the records of the steps before it, after
+  the (seeded) shuffle and before parsing: the batches are those an
+  uninterrupted run reads from that step on (not with `bucket_by_length`,
+  whose buckets then fill anew). The returned function's `resumed_at(step)`
+  is the same input_fn starting at `step`.
   """
   if isinstance(input_files, str):
     input_files = [input_files]
+  arguments = dict(input_files=input_files, name_to_features=name_to_features,
+                   is_training=is_training, drop_remainder=drop_remainder,
+                   shuffle_buffer=shuffle_buffer,
+                   interleave_files=interleave_files, repeat=repeat,
+                   deterministic=deterministic,
+                   bucket_by_length=bucket_by_length)
 
   def input_fn(params, input_context=None):
     num_shards, shard = _input_shard(input_context, is_training)
@@ -609,24 +738,30 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
       if num_shards > 1:
         # Each worker reads its own share of the records.
         d = d.shard(num_shards, shard)
+    skip = 0
+    if is_training and start_step:
+      skip = start_step * _records_per_step(params["batch_size"], num_shards)
     d = batch_examples(
         d, params["batch_size"], is_training, drop_remainder, shuffle_buffer,
         lambda record: decode_record(record, name_to_features),
-        bucket_by_length, repeat=repeat)
+        bucket_by_length, repeat=repeat, skip=skip)
     return d.prefetch(tf.data.AUTOTUNE)
 
+  input_fn.resumed_at = lambda step: tfrecord_input_fn_builder(
+      start_step=step, **arguments)
   return input_fn
 
 
 def batch_examples(dataset, batch_size, is_training, drop_remainder,
                    shuffle_buffer=100, decode=None, bucket_by_length=False,
-                   mask_feature="input_mask", repeat=None):
+                   mask_feature="input_mask", repeat=None, skip=0):
   """Batches a dataset of feature dicts padded to one length.
 
   Training shuffles (`shuffle_buffer` records, before `decode`); evaluation
   and prediction read in order. Training repeats, and so does anything with
   `repeat`; the rest reads once. `decode`, if given, maps each record to its
-  feature dict.
+  feature dict. Training drops the first `skip` shuffled records (those a
+  resumed run already trained on), before `decode`.
 
   With `bucket_by_length` (CPU/GPU only: shapes vary), see `_by_length`:
   batches hold examples of similar length and are trimmed to the longest;
@@ -641,6 +776,8 @@ def batch_examples(dataset, batch_size, is_training, drop_remainder,
     dataset = dataset.repeat()
   if is_training:
     dataset = dataset.shuffle(buffer_size=shuffle_buffer)
+    if skip:
+      dataset = dataset.skip(skip)
   if decode is not None:
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.batch(batch_size, drop_remainder=drop_remainder)
@@ -737,6 +874,13 @@ def in_input_order(predictions):
         "position %d, but for %d later ones." % (position, len(pending)))
 
 
+def _records_per_step(batch_size, num_shards):
+  """Records one input pipeline of `num_shards` gives per update: a batch
+  per accumulation micro-step and per replica it feeds."""
+  replicas_per_pipeline = max(num_replicas() // max(num_shards, 1), 1)
+  return batch_size * FLAGS.num_accumulation_steps * replicas_per_pipeline
+
+
 # How many files pre-training reads at once.
 _MAX_FILES_READ_AT_ONCE = 4
 
@@ -770,76 +914,123 @@ def _interleaved_records(input_files, deterministic, num_shards, shard):
 class ThroughputHook(tf.train.SessionRunHook):
   """Logs steps/sec, examples/sec, loss and ETA while training.
 
+  Step numbers are the global step after the step ran, as checkpoints are
+  named. The first step and the last are always logged, and every
+  `every_n_steps` in between. Every `summary_steps` it also writes
+  `global_step/sec` and `examples_per_sec` to TensorBoard in `output_dir`.
+
   At the end it logs a one-line JSON summary (prefixed `TRAINING_SUMMARY`)
-  with examples/sec, steps, wall time and final loss, for benchmarks and
-  users to parse, and writes it to `<output_dir>/training_summary.json`.
+  with the steps this run made, the global step reached, examples/sec (timed
+  from the end of the first step, which includes graph optimisation), wall
+  time and final loss, for benchmarks and users to parse, and writes it to
+  `<output_dir>/training_summary.json`. One hook may serve several
+  `estimator.train` calls of one run (training between evaluations): the
+  summary then covers them all.
   """
 
   def __init__(self, batch_size, num_train_steps, every_n_steps=100,
-               output_dir=None):
+               output_dir=None, summary_steps=None):
     self._batch_size = batch_size
     self._num_train_steps = num_train_steps
     self._every_n_steps = max(1, every_n_steps)
     self._output_dir = output_dir
+    self._summary_steps = summary_steps
+    self._start_step = None  # Global step before this run's first step.
+    self._timed_steps = 0
+    self._timed_wall = 0.0
+    self._final_loss = None
+    self._logged_step = None  # Of the last progress line, over all sessions.
+    self.last_step = None
 
   def begin(self):
     self._global_step = tf.train.get_global_step()
     self._loss = _find_loss()
-    self._start_time = None
-    self._last = None
-    self._steps_run = 0
-    self._final_loss = None
-    self._first_step = None
-    self.last_step = None
+    self._last_time = None  # End of the previous step of this session.
+    self._logged = None  # (time, step) of the last progress line.
+    self._summarised = None  # (time, step) of the last speed summary.
 
   def after_create_session(self, session, coord):
     # Known before the first step runs, so a failure in it can be placed.
     self.last_step = int(session.run(self._global_step))
+    if self._start_step is None:
+      self._start_step = self.last_step
 
   def before_run(self, run_context):
-    fetches = {"step": self._global_step}
     if self._loss is not None:
-      fetches["loss"] = self._loss
-    return tf.train.SessionRunArgs(fetches)
+      return tf.train.SessionRunArgs({"loss": self._loss})
+    return None
 
   def after_run(self, run_context, run_values):
     now = time.time()
-    step = int(run_values.results["step"])
-    # `step` is read as the step starts, before its update; a failure in the
-    # next step comes after the global step as it is now, so read that.
-    self.last_step = int(run_context.session.run(self._global_step))
-    loss = run_values.results.get("loss")
-    if loss is not None:
-      self._final_loss = float(loss)
-    if self._start_time is None:
-      # The first step includes graph optimisation; time from its end.
-      self._start_time = now
-      self._first_step = step
-      self._last = (now, step)
+    # After the update: the step just made, and the one a failure in the
+    # next run would come after.
+    step = int(run_context.session.run(self._global_step))
+    results = run_values.results or {}
+    if results.get("loss") is not None:
+      self._final_loss = float(results["loss"])
+    if self._last_time is None:
+      # The first step of a session: no speed yet (graph optimisation).
+      self._last_time = now
+      self._logged = self._summarised = (now, step)
+      if (self._logged_step is None or
+          step - self._logged_step >= self._every_n_steps):
+        self._log_progress(step, None)
+      self.last_step = step
       return
-    self._steps_run = step - self._first_step
-    last_time, last_step = self._last
-    if step - last_step >= self._every_n_steps:
-      steps_per_sec = (step - last_step) / max(now - last_time, 1e-9)
+    if step > self.last_step:
+      self._timed_steps += step - self.last_step
+    self._timed_wall += now - self._last_time
+    self._last_time = now
+    self.last_step = step
+    if step - self._logged_step >= self._every_n_steps:
+      self._log_progress(step, self._rate(self._logged, now, step))
+      self._logged = (now, step)
+    if (self._summary_steps and self._output_dir and
+        step // self._summary_steps > self._summarised[1] // self._summary_steps):
+      self._write_speed_summary(step, self._rate(self._summarised, now, step))
+      self._summarised = (now, step)
+
+  @staticmethod
+  def _rate(since, now, step):
+    return (step - since[1]) / max(now - since[0], 1e-9)
+
+  def _log_progress(self, step, steps_per_sec):
+    self._logged_step = step
+    if steps_per_sec:
       remaining = max(self._num_train_steps - step, 0)
-      eta = remaining / steps_per_sec if steps_per_sec > 0 else float("inf")
-      tf.logging.info(
-          "step %d/%d: %.2f steps/sec, %.1f examples/sec, loss = %s, "
-          "ETA %s", step, self._num_train_steps, steps_per_sec,
-          steps_per_sec * self._batch_size,
-          "%.4f" % self._final_loss if self._final_loss is not None else "?",
-          _format_duration(eta))
-      self._last = (now, step)
+      speed = "%.2f steps/sec, %.1f examples/sec, " % (
+          steps_per_sec, steps_per_sec * self._batch_size)
+      eta = _format_duration(remaining / steps_per_sec)
+    else:
+      speed, eta = "", "?"
+    tf.logging.info(
+        "step %d/%d: %sloss = %s, ETA %s", step, self._num_train_steps, speed,
+        "%.4f" % self._final_loss if self._final_loss is not None else "?",
+        eta)
+
+  def _write_speed_summary(self, step, steps_per_sec):
+    summary = tf.Summary(value=[
+        tf.Summary.Value(tag="global_step/sec", simple_value=steps_per_sec),
+        tf.Summary.Value(tag="examples_per_sec",
+                         simple_value=steps_per_sec * self._batch_size)])
+    writer = tf.summary.FileWriterCache.get(self._output_dir)
+    writer.add_summary(summary, step)
 
   def end(self, session):
-    if self._start_time is None:
+    if self._last_time is None:
       return
-    wall = time.time() - self._start_time
+    if self._logged_step != self.last_step:
+      rate = self._rate(self._logged, self._last_time, self.last_step)
+      self._log_progress(self.last_step, rate)
+    if self._output_dir and self._summary_steps:
+      tf.summary.FileWriterCache.get(self._output_dir).flush()
     summary = {
-        "steps": self._steps_run,
-        "wall_time_sec": round(wall, 3),
+        "steps": self.last_step - self._start_step,
+        "global_step": self.last_step,
+        "wall_time_sec": round(self._timed_wall, 3),
         "examples_per_sec": round(
-            self._steps_run * self._batch_size / max(wall, 1e-9), 3),
+            self._timed_steps * self._batch_size / max(self._timed_wall, 1e-9),
+            3),
         "batch_size": self._batch_size,
         "final_loss": self._final_loss,
     }

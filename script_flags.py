@@ -84,8 +84,8 @@ def define(*groups, **defaults):
 
   Args:
     *groups: names of groups: "model", "sequence", "output", "tokenizer",
-      "special_tokens", "training", "epoch", "evaluation", "prediction", "tpu",
-      "performance", "bucketing", "export".
+      "special_tokens", "training", "eval_during_training", "epoch",
+      "evaluation", "prediction", "tpu", "performance", "bucketing", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -186,7 +186,7 @@ def define_training_flags():
           "Unset, runs differ from each other as the original's did.")
   _define("integer", "log_every_n_steps", 100,
           "How often to log steps/sec, examples/sec, loss and ETA in "
-          "training.")
+          "training (the first and last steps are always logged).")
   # Fixes of the original's optimiser (issue 18), off by default.
   _define("enum", "learning_rate_decay", "from_step_0",
           "Where the linear decay of the learning rate starts. from_step_0: "
@@ -198,6 +198,43 @@ def define_training_flags():
           "Divide Adam's moments by 1 - beta^t (AdamW and LAMB), as Adam "
           "does; off by default, as in the original, so published recipes "
           "reproduce.")
+  _define("integer", "save_summary_steps", 100,
+          "How often to write TensorBoard summaries (loss, learning_rate, "
+          "global_norm, examples_per_sec, global_step/sec) under "
+          "--output_dir; view them with `tensorboard --logdir=<output_dir>`.")
+  _define("integer", "keep_checkpoint_max", 5,
+          "How many recent checkpoints to keep in --output_dir (older ones "
+          "are deleted; the best one under <output_dir>/best/ never is).")
+  _define("bool", "overwrite_output_dir", False,
+          "Start over: remove the checkpoints and outputs of a previous run "
+          "in --output_dir first. Without it, training resumes from the "
+          "last checkpoint there. Refused if the directory holds files this "
+          "project does not write.")
+
+
+@_group
+def define_eval_during_training_flags():
+  """Evaluation during training, best checkpoint and early stopping."""
+  _define("integer", "eval_every_n_steps", 0,
+          "Evaluate on the dev set every this many training steps and at the "
+          "end, appending each result to <output_dir>/eval_history.jsonl "
+          "(0: evaluate only after training).")
+  _define("string", "best_checkpoint_metric", None,
+          "Evaluation metric that chooses the best checkpoint, copied to "
+          "<output_dir>/best/ (default: the task's main metric, e.g. "
+          "eval_accuracy; f1 for SQuAD; eval_pearson for STS-B; "
+          "masked_lm_accuracy for pre-training).")
+  _define("enum", "best_checkpoint_mode", "max",
+          "Whether a larger (max) or smaller (min, e.g. for eval_loss) "
+          "--best_checkpoint_metric is better.", enum_values=["max", "min"])
+  _define("integer", "early_stopping_patience", 0,
+          "Stop training after this many evaluations in a row without an "
+          "improvement of --best_checkpoint_metric by more than "
+          "--early_stopping_min_delta (0: never stop early). Needs "
+          "--eval_every_n_steps.")
+  _define("float", "early_stopping_min_delta", 0.0,
+          "The smallest change of --best_checkpoint_metric that counts as an "
+          "improvement for --early_stopping_patience.")
 
 
 @_group
@@ -304,10 +341,11 @@ def define_export_flags():
   """A SavedModel for serving, written at the end of the run."""
   _define("string", "export_dir", None,
           "Directory to write a SavedModel for serving, after training, "
-          "evaluation and prediction, from the newest checkpoint in "
-          "--output_dir (without --do_* flags: export only, from "
-          "--output_dir or a fine-tuned --init_checkpoint). Each export is a "
-          "new subdirectory <export_dir>/<unix timestamp>/ holding "
+          "evaluation and prediction, from the best checkpoint "
+          "(<output_dir>/best/, with --eval_every_n_steps) or else the "
+          "newest one in --output_dir (without --do_* flags: export only, "
+          "from --output_dir or a fine-tuned --init_checkpoint). Each export "
+          "is a new subdirectory <export_dir>/<unix timestamp>/ holding "
           "signatures serving_default (int32 input_ids, input_mask, "
           "segment_ids [batch, max_seq_length]) and, with tensorflow-text "
           "installed, serving_text (strings), and assets vocab.txt and "

@@ -193,6 +193,9 @@ def run(tmp, version_2):
   ]
   if version_2:
     args.append("--version_2_with_negative")
+  else:
+    # Evaluation during training: here once, at the last step.
+    args.append("--eval_every_n_steps=1000")
   proc = bert_testing.run_script("run_squad.py", args, timeout=300)
   assert proc.returncode == 0, proc.stderr[-5000:]
   return out, train, dev, proc.stderr
@@ -331,6 +334,21 @@ def test_v1_eval_results_match_official_evaluation(squad_v1):
   assert proc.returncode == 0, proc.stderr
   assert json.loads(proc.stdout) == pytest.approx(eval_results)
   assert "exact_match = " in log
+
+
+def test_v1_evaluation_during_training_keeps_the_best(squad_v1):
+  out, _, _, log = squad_v1
+  with open(os.path.join(out, "eval_history.jsonl")) as f:
+    history = [json.loads(line) for line in f]
+  last = json.load(open(os.path.join(out, "training_summary.json")))
+  assert [h["step"] for h in history] == [last["global_step"]]
+  eval_results = load(out, "eval_results.json")
+  assert history[0]["f1"] == pytest.approx(eval_results["f1"])
+  assert history[0]["exact_match"] == pytest.approx(
+      eval_results["exact_match"])
+  assert load(os.path.join(out, "best"), "eval_results.json") == (
+      pytest.approx(eval_results))
+  assert "Predictions are those of the best checkpoint" in log
 
 
 def test_v1_log_reports_progress_and_skipped_answer(squad_v1):

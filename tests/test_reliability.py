@@ -148,8 +148,10 @@ def rerun_and_check_resumed(script, args, output_dir, restored, last_step):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "Restoring parameters from %s/model.ckpt-%d" % (
       output_dir, restored) in proc.stderr
-  # The summary counts steps from the end of the run's first one.
-  assert training_summary(output_dir)["steps"] == last_step - restored - 1
+  # The summary counts the steps this run made, up to the global step.
+  summary = training_summary(output_dir)
+  assert summary["steps"] == last_step - restored
+  assert summary["global_step"] == last_step
   assert_checkpoint_complete(output_dir, last_step)
   return proc
 

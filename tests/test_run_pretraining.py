@@ -6,6 +6,7 @@ that the eval metrics are written, then fine-tunes run_classifier.py from
 the checkpoint it wrote.
 """
 
+import json
 import math
 import random
 import re
@@ -384,13 +385,14 @@ def test_script_names_a_glob_that_matches_nothing(workdir, tmp_path):
 
 @pytest.fixture(scope="module")
 def pretrained(workdir):
-  """A short pre-training run with evaluation, in a subprocess."""
+  """A short pre-training run with evaluation, also at step 20, in a
+  subprocess."""
   output_dir = workdir["dir"] / "pretrain_out"
   result = bert_testing.run_script("run_pretraining.py", pretraining_args(
       workdir, output_dir, do_train=True, do_eval=True, train_batch_size=16,
       eval_batch_size=8, learning_rate=1e-3, num_train_steps=40,
       num_warmup_steps=4, max_eval_steps=8, log_every_n_steps=10,
-      save_checkpoints_steps=1000, seed=7))
+      save_checkpoints_steps=1000, seed=7, eval_every_n_steps=20))
   assert result.returncode == 0, result.stderr[-3000:]
   return {"dir": output_dir, "log": result.stderr}
 
@@ -417,7 +419,19 @@ def test_eval_results_have_the_four_metrics_and_beat_guessing(pretrained,
   for key in ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
               "next_sentence_loss"):
     assert key in result
-  assert result["global_step"] == 40
+  # Those of the best checkpoint of the evaluations during training.
+  history = [json.loads(l) for l in
+             (pretrained["dir"] / "eval_history.jsonl").open()]
+  assert [h["step"] for h in history] == [20, 40]
+  best = max(history, key=lambda h: (h["masked_lm_accuracy"], -h["step"]))
+  assert result["global_step"] == best["step"]
+  assert result["masked_lm_accuracy"] == pytest.approx(
+      best["masked_lm_accuracy"])
+  assert tf.train.latest_checkpoint(str(pretrained["dir"] / "best")).endswith(
+      "model.ckpt-%d" % best["step"])
+  for entry in history:
+    assert set(entry) >= {"masked_lm_accuracy", "masked_lm_loss",
+                          "next_sentence_accuracy", "next_sentence_loss"}
   # Evaluation reads the first 8 batches of 8 records in order. Always
   # answering their most frequent masked token scores 0.14 there; the run
   # reaches 0.30 (seed 7). Next-sentence accuracy stays at chance (0.55 on

@@ -17,7 +17,11 @@ TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
             "seed", "log_every_n_steps", "learning_rate_decay",
-            "adam_bias_correction"}
+            "adam_bias_correction", "save_summary_steps",
+            "keep_checkpoint_max", "overwrite_output_dir"}
+EVAL_DURING_TRAINING = {"eval_every_n_steps", "best_checkpoint_metric",
+                        "best_checkpoint_mode", "early_stopping_patience",
+                        "early_stopping_min_delta"}
 SPECIAL_TOKENS = {"never_split", "preserve_unused_tokens"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
                "distribution_strategy", "num_gpus", "use_horovod"}
@@ -38,7 +42,7 @@ def key_flags(module):
 
 def test_each_script_lists_exactly_its_flags():
   assert key_flags("run_classifier") == (
-      TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
@@ -56,7 +60,8 @@ def test_each_script_lists_exactly_its_flags():
       "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
       "predict_batch_size", "train_file", "dev_file", "test_file",
       "label_column", "labels", "doc_stride", "tag_scheme"}
-  assert key_flags("run_pretraining") == TPU | TRAINING | PERFORMANCE | {
+  assert key_flags("run_pretraining") == TPU | TRAINING | (
+      EVAL_DURING_TRAINING) | PERFORMANCE | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
@@ -74,8 +79,9 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
       "export_dir"}
   squad = key_flags("run_squad")
-  assert TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS <= squad
-  assert "export_dir" in squad
+  assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
+      SPECIAL_TOKENS) <= squad
+  assert "export_dir" in squad and EVAL_DURING_TRAINING <= hub
   assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
   assert "bucket_by_length" in squad  # For training (README).
   assert not squad & {"do_eval", "data_dir", "task_name"}
