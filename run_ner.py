@@ -54,12 +54,14 @@ import runtime
 import serving
 import script_flags
 import tokenization
+import training_loop
 import windowing
 
 FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
-                    "special_tokens", "training", "epoch", "evaluation",
+                    "special_tokens", "training", "eval_during_training",
+                    "epoch", "evaluation",
                     "prediction", "tpu", "performance", "export")
 
 # This script's own flags. Names that another script also defines
@@ -672,7 +674,7 @@ def write_predictions(examples, predicted, output_path):
                   output_path)
 
 
-def export(estimator, label_list):
+def export(estimator, label_list, checkpoint_path=None):
   """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
   --init_checkpoint) as a SavedModel carrying the vocabulary, the casing and
   the labels (index -> tag), task token_classification (serving.py)."""
@@ -682,8 +684,8 @@ def export(estimator, label_list):
           "token_classification", FLAGS.max_seq_length, FLAGS.do_lower_case,
           label_list),
       vocab_file=FLAGS.vocab_file,
-      checkpoint=serving.checkpoint_to_export(FLAGS.output_dir,
-                                              FLAGS.init_checkpoint))
+      checkpoint=checkpoint_path or serving.checkpoint_to_export(
+          FLAGS.output_dir, FLAGS.init_checkpoint))
 
 
 def validate_flags(bert_config):
@@ -716,7 +718,7 @@ def read_inputs(processor):
   splits = collections.OrderedDict()
   if FLAGS.do_train:
     splits["train"] = processor.get_train_examples(FLAGS.data_dir)
-  if FLAGS.do_eval:
+  if FLAGS.do_eval or (FLAGS.do_train and FLAGS.eval_every_n_steps):
     splits["dev"] = processor.get_dev_examples(FLAGS.data_dir)
   if FLAGS.do_predict:
     splits["test"] = processor.get_test_examples(FLAGS.data_dir)
@@ -741,11 +743,12 @@ def main(_):
   validate_flags(bert_config)
   tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
                                      FLAGS.init_checkpoint)
-  output_files.prepare_output_dir(FLAGS.output_dir)
-
   processor = ConllProcessor(FLAGS.train_file, FLAGS.dev_file, FLAGS.test_file,
                              FLAGS.label_column)
   splits, label_list, scheme = read_inputs(processor)
+  best_metric = check_evaluation_flags(splits, label_list)
+  output_files.prepare_output_dir(FLAGS.output_dir,
+                                  overwrite=FLAGS.overwrite_output_dir)
   tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
 
   train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
@@ -771,7 +774,8 @@ def main(_):
       model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
       FLAGS.eval_batch_size, FLAGS.predict_batch_size)
 
-  if FLAGS.do_train:
+  if FLAGS.do_train and runtime.training_needed(
+      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num sentences = %d (%d windows)", len(splits["train"]),
                     len(train_features))
@@ -780,38 +784,75 @@ def main(_):
     train_input_fn = file_based_input_fn_builder(
         train_file, FLAGS.max_seq_length, is_training=True,
         drop_remainder=True)
-    runtime.train(estimator, train_input_fn, num_train_steps,
-                  input_files=[train_file])
+    evaluate = None
+    if FLAGS.eval_every_n_steps:
+      evaluate = lambda path: dev_metrics(  # pylint: disable=g-long-lambda
+          estimator, splits["dev"], label_list, tokenizer, scheme, path)
+    training_loop.train_and_evaluate(
+        estimator, train_input_fn, num_train_steps, evaluate=evaluate,
+        metric=best_metric, input_files=[train_file])
+  best = training_loop.best_checkpoint(FLAGS.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
-    evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme)
+    evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme,
+                         checkpoint_path=best)
   if FLAGS.export_dir and runtime.is_chief():
-    export(estimator, label_list)
+    export(estimator, label_list, checkpoint_path=best)
 
 
-def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme):
+def check_evaluation_flags(splits, label_list):
+  """The evaluation-during-training flags' checks; returns the metric that
+  chooses the best checkpoint (entity F1 by default)."""
+  no_dev = None
+  if FLAGS.do_train and FLAGS.eval_every_n_steps and not splits.get("dev"):
+    no_dev = "no dev sentences (%s)." % (FLAGS.dev_file or os.path.join(
+        FLAGS.data_dir or "", "dev.txt"))
+  types = sorted({tag.split("-", 1)[1] for tag in label_list if "-" in tag})
+  names = ["eval_precision", "eval_recall", "eval_f1", "eval_accuracy",
+           "eval_loss"] + ["eval_%s_%s" % (t, m) for t in types
+                           for m in ("precision", "recall", "f1")]
+  return training_loop.check_flags(names, "eval_f1", no_dev)
+
+
+def dev_metrics(estimator, examples, label_list, tokenizer, scheme,
+                checkpoint_path=None):
+  """eval_results.txt's metrics of the dev sentences `examples` at
+  `checkpoint_path` (None: the newest), conlleval's report logged."""
+  probabilities = _predict(estimator, "evaluation", examples, label_list,
+                           tokenizer, FLAGS.eval_batch_size, "eval.tf_record",
+                           checkpoint_path)
+  evaluation, _, loss = evaluate_predictions(examples, probabilities,
+                                             label_list, scheme)
+  result = evaluation.metrics()
+  result["eval_loss"] = loss
+  result["global_step"] = _step_of(estimator, checkpoint_path)
+  tf.logging.info("Dev set, conlleval figures (%s):\n%s", scheme,
+                  evaluation.report())
+  return result
+
+
+def _step_of(estimator, checkpoint_path):
+  if checkpoint_path:
+    return int(tf.train.load_variable(checkpoint_path, "global_step"))
+  return int(estimator.get_variable_value("global_step"))
+
+
+def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme,
+                         checkpoint_path=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
-  test_predictions.txt on the test set. Both log conlleval's report."""
+  test_predictions.txt on the test set, of `checkpoint_path` (None: the
+  newest). Both log conlleval's report."""
   if FLAGS.do_eval:
-    examples = splits["dev"]
-    probabilities = _predict(estimator, "evaluation", examples, label_list,
-                             tokenizer, FLAGS.eval_batch_size,
-                             "eval.tf_record")
-    evaluation, _, loss = evaluate_predictions(examples, probabilities,
-                                               label_list, scheme)
-    result = evaluation.metrics()
-    result["eval_loss"] = loss
-    result["global_step"] = int(estimator.get_variable_value("global_step"))
-    output_files.write_eval_results(FLAGS.output_dir, result)
-    tf.logging.info("Dev set, conlleval figures (%s):\n%s", scheme,
-                    evaluation.report())
+    output_files.write_eval_results(
+        FLAGS.output_dir, dev_metrics(estimator, splits["dev"], label_list,
+                                      tokenizer, scheme, checkpoint_path))
 
   if FLAGS.do_predict:
     examples = splits["test"]
     probabilities = _predict(estimator, "prediction", examples, label_list,
                              tokenizer, FLAGS.predict_batch_size,
-                             "predict.tf_record")
+                             "predict.tf_record", checkpoint_path)
     evaluation, predicted, _ = evaluate_predictions(examples, probabilities,
                                                     label_list, scheme)
     write_predictions(examples, predicted,
@@ -821,7 +862,7 @@ def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme):
 
 
 def _predict(estimator, what, examples, label_list, tokenizer, batch_size,
-             file_name):
+             file_name, checkpoint_path=None):
   """Each sentence's word-level label probabilities (`word_probabilities`).
 
   The windows are written to `file_name` in --output_dir, padded on TPU to
@@ -838,8 +879,9 @@ def _predict(estimator, what, examples, label_list, tokenizer, batch_size,
   input_fn = file_based_input_fn_builder(
       path, FLAGS.max_seq_length, is_training=False,
       drop_remainder=FLAGS.use_tpu)
-  return word_probabilities(examples, features,
-                            estimator.predict(input_fn=input_fn))
+  return word_probabilities(
+      examples, features,
+      estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
 
 
 if __name__ == "__main__":

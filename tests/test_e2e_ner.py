@@ -110,6 +110,32 @@ def test_beats_the_majority_baseline(ner_run):
                                 "I-ORG", "I-PER"]
 
 
+def test_evaluation_during_training_keeps_the_best_checkpoint(ner_run,
+                                                               tmp_path):
+  """--eval_every_n_steps: the dev entity F1 at each evaluation in
+  eval_history.jsonl, the best checkpoint in best/ with its results, and
+  the final eval_results.txt of that checkpoint."""
+  tmp, _, _, common, _ = ner_run
+  out = tmp_path / "out"
+  args = [a for a in common if not a.startswith("--output_dir=")] + [
+      "--output_dir=%s" % out, "--do_train", "--do_eval",
+      "--train_batch_size=16", "--learning_rate=2e-3", "--num_train_epochs=2",
+      "--seed=1", "--eval_every_n_steps=20"]
+  proc = bert_testing.run_script("run_ner.py", args)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(str(out / "eval_history.jsonl")) as f:
+    history = [json.loads(line) for line in f]
+  last = int(read_train_windows(out) / 16 * 2)
+  assert [h["step"] for h in history] == sorted(
+      set(list(range(20, last, 20)) + [last]))
+  best = max(history, key=lambda h: (h["eval_f1"], -h["step"]))
+  kept = bert_testing.read_eval_results(str(out / "best" / "eval_results.txt"))
+  assert kept["eval_f1"] == pytest.approx(best["eval_f1"])
+  final = bert_testing.read_eval_results(str(out / "eval_results.txt"))
+  assert final["global_step"] == best["step"]
+  assert final["eval_f1"] == pytest.approx(best["eval_f1"])
+
+
 def read_train_windows(out):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return sum(1 for _ in tf.data.TFRecordDataset(str(out / "train.tf_record")))
