@@ -50,6 +50,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_inputs
 from command_line import UserError
+import input_pipeline
 import modeling
 import output_files
 import runtime
@@ -1329,9 +1330,9 @@ def file_based_input_fn_builder(input_file, seq_length, is_training,
   `num_multi_labels` (multi-label) makes `label_ids` a 0/1 vector of that
   length; `windowed` reads the `example_index` of long-document windows.
   `bucket_by_length` (CPU/GPU): batches of similar-length examples, each cut
-  to its longest (`runtime.batch_examples`).
+  to its longest (`input_pipeline.batch_examples`).
   """
-  return runtime.tfrecord_input_fn_builder(
+  return input_pipeline.tfrecord_input_fn_builder(
       input_file, _name_to_features(seq_length, is_regression,
                                     num_multi_labels, windowed),
       is_training, drop_remainder, bucket_by_length=bucket_by_length)
@@ -1790,7 +1791,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
       if "example_index" in features:
         predictions["example_index"] = features["example_index"]
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions=runtime.with_example_index(predictions,
+        mode=mode, predictions=input_pipeline.with_example_index(predictions,
                                                           features),
         scaffold_fn=scaffold_fn)
 
@@ -1971,7 +1972,7 @@ def input_fn_builder(features, seq_length, is_training, drop_remainder,
         "label_ids": tf.constant(columns["label_ids"], shape=[num_examples],
                                  dtype=label_dtype),
     })
-    return runtime.batch_examples(d, batch_size, is_training, drop_remainder,
+    return input_pipeline.batch_examples(d, batch_size, is_training, drop_remainder,
                                   bucket_by_length=bucket_by_length)
 
   return input_fn
@@ -2337,7 +2338,7 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
         "prediction", examples["test"], FLAGS.predict_batch_size,
         "predict.tf_record", label_list, tokenizer, layout)
     # Bucketed (--bucket_by_length) predictions come out of order.
-    predictions = runtime.in_input_order(
+    predictions = input_pipeline.in_input_order(
         estimator.predict(input_fn=predict_input_fn,
                           checkpoint_path=checkpoint_path))
     if layout.doc_stride:

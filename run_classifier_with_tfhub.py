@@ -29,6 +29,7 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import input_pipeline
 import output_files
 import run_classifier
 import runtime
@@ -133,7 +134,7 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
           mode=mode, loss=total_loss, eval_metrics=eval_metrics)
 
     return tf.estimator.tpu.TPUEstimatorSpec(
-        mode=mode, predictions=runtime.with_example_index(
+        mode=mode, predictions=input_pipeline.with_example_index(
             {"probabilities": probabilities}, features))
 
   return model_fn

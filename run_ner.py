@@ -47,6 +47,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import input_pipeline
 import modeling
 import ner_evaluate
 import output_files
@@ -482,7 +483,7 @@ def _name_to_features(seq_length):
 def file_based_input_fn_builder(input_file, seq_length, is_training,
                                 drop_remainder):
   """Creates an `input_fn` closure to be passed to TPUEstimator."""
-  return runtime.tfrecord_input_fn_builder(
+  return input_pipeline.tfrecord_input_fn_builder(
       input_file, _name_to_features(seq_length), is_training, drop_remainder)
 
 

@@ -35,6 +35,7 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import input_pipeline
 import modeling
 import output_files
 import runtime
@@ -313,14 +314,14 @@ def input_fn_builder(input_files, max_seq_length, max_predictions_per_seq,
   chooses the parallelism.
   """
   del num_cpu_threads
-  return runtime.tfrecord_input_fn_builder(
+  return input_pipeline.tfrecord_input_fn_builder(
       input_files, feature_spec(max_seq_length, max_predictions_per_seq),
       is_training, drop_remainder=True, interleave_files=True, repeat=True,
       deterministic=deterministic)
 
 
 # The original's name for it, for code that imports it from here.
-_decode_record = runtime.decode_record
+_decode_record = input_pipeline.decode_record
 
 
 def expand_input_files(input_file):

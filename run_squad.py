@@ -41,6 +41,7 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import input_pipeline
 import modeling
 import output_files
 import runtime
@@ -461,7 +462,7 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
                      bucket_by_length=False):
   """An `input_fn` over a TFRecord file written by `FeatureWriter`.
 
-  `bucket_by_length` (CPU/GPU, see `runtime.batch_examples`) is for training:
+  `bucket_by_length` (CPU/GPU, see `input_pipeline.batch_examples`) is for training:
   `train` uses it, prediction does not (see `predict`).
   """
   name_to_features = {
@@ -473,7 +474,7 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
   if is_training:
     name_to_features["start_positions"] = tf.io.FixedLenFeature([], tf.int64)
     name_to_features["end_positions"] = tf.io.FixedLenFeature([], tf.int64)
-  return runtime.tfrecord_input_fn_builder(input_file, name_to_features,
+  return input_pipeline.tfrecord_input_fn_builder(input_file, name_to_features,
                                            is_training, drop_remainder,
                                            bucket_by_length=bucket_by_length)
 

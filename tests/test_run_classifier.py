@@ -7,9 +7,9 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import input_pipeline
 import modeling
 import run_classifier
-import runtime
 from conftest import SHARED_DATA
 
 
@@ -197,7 +197,7 @@ def test_in_memory_input_fn_buckets_by_length(tokenizer):
   got = list(input_fn({"batch_size": 2}))
   # The three short ones are of one bucket: a full batch of two, then the
   # leftovers (one short, the long one) packed together.
-  assert [b[runtime.EXAMPLE_INDEX].numpy().tolist() for b in got] == [[0, 2],
+  assert [b[input_pipeline.EXAMPLE_INDEX].numpy().tolist() for b in got] == [[0, 2],
                                                                 [3, 1]]
   assert [b["input_ids"].shape for b in got] == [(2, 4), (2, lengths[1])]
   np.testing.assert_array_equal(got[1]["input_ids"][1],
@@ -385,8 +385,9 @@ def test_bucket_by_length_gives_the_padded_results_in_order(mrpc_trained):
   del expected["loss"]
   assert {k: v for k, v in metrics(bucketed).items() if k != "loss"} == (
       expected)
-  assert set(expected) == {"eval_accuracy", "eval_f1", "eval_loss",
-                           "global_step"}
+  # Every metric: the original's, MRPC's F1, per class and the confusion.
+  assert {"eval_accuracy", "eval_f1", "eval_loss", "global_step",
+          "eval_f1_1", "eval_confusion_1_predicted_0"} <= set(expected)
 
 
 # --- the file task (--task_name=file) ---------------------------------------

@@ -22,7 +22,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
-import runtime
+import input_pipeline
 
 HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 SEQ_LENGTH = 24
@@ -315,7 +315,7 @@ def padded_examples(lengths):
 
 
 def batches(columns, batch_size, is_training, num_batches=None):
-  d = runtime.batch_examples(tf.data.Dataset.from_tensor_slices(columns),
+  d = input_pipeline.batch_examples(tf.data.Dataset.from_tensor_slices(columns),
                              batch_size, is_training, drop_remainder=False,
                              shuffle_buffer=20, bucket_by_length=True)
   return list(d.take(num_batches) if num_batches else d)
@@ -337,13 +337,13 @@ def test_bucketed_batches_are_cut_to_their_longest_example():
       # Only padding columns are dropped: the rows are the written ones.
       np.testing.assert_array_equal(batch[name].numpy(),
                                     columns[name][rows, :width])
-    np.testing.assert_array_equal(batch[runtime.EXAMPLE_INDEX].numpy(), rows)
+    np.testing.assert_array_equal(batch[input_pipeline.EXAMPLE_INDEX].numpy(), rows)
   # Each bucket leaves fewer than 4 examples over, packed into at most
   # num_buckets last batches; all batches before them are of one bucket.
-  num_buckets = SEQ_LENGTH // runtime.BUCKET_WIDTH
+  num_buckets = SEQ_LENGTH // input_pipeline.BUCKET_WIDTH
   for batch in got[:-num_buckets]:
     assert len(batch["id"]) == 4
-    buckets = (LENGTHS[batch["id"].numpy()] - 1) // runtime.BUCKET_WIDTH
+    buckets = (LENGTHS[batch["id"].numpy()] - 1) // input_pipeline.BUCKET_WIDTH
     assert len(set(buckets)) == 1, buckets
   assert padded_cells < 0.75 * len(LENGTHS) * SEQ_LENGTH
   # Evaluation reads every example exactly once.
@@ -363,18 +363,18 @@ def test_bucketed_training_sees_every_example_once_per_epoch():
     assert sorted(ids) == list(range(len(LENGTHS)))
     orders.append(list(ids))
   assert orders[0] != orders[1] != orders[2]  # Reshuffled every epoch.
-  assert runtime.EXAMPLE_INDEX not in got[0]
+  assert input_pipeline.EXAMPLE_INDEX not in got[0]
 
 
 def test_in_input_order_restores_order_and_finds_gaps():
-  shuffled = [{runtime.EXAMPLE_INDEX: i, "p": i * 10} for i in (2, 0, 3, 1)]
-  assert [p["p"] for p in runtime.in_input_order(shuffled)] == [0, 10, 20, 30]
+  shuffled = [{input_pipeline.EXAMPLE_INDEX: i, "p": i * 10} for i in (2, 0, 3, 1)]
+  assert [p["p"] for p in input_pipeline.in_input_order(shuffled)] == [0, 10, 20, 30]
   unindexed = [{"p": 5}, {"p": 1}]
-  assert list(runtime.in_input_order(unindexed)) == unindexed
+  assert list(input_pipeline.in_input_order(unindexed)) == unindexed
   with pytest.raises(RuntimeError, match="got no prediction for input "
                      "position 1, but for 2 later ones"):
-    list(runtime.in_input_order(
-        [{runtime.EXAMPLE_INDEX: i} for i in (0, 2, 3)]))
+    list(input_pipeline.in_input_order(
+        [{input_pipeline.EXAMPLE_INDEX: i} for i in (0, 2, 3)]))
 
 
 RUNTIME_FLAGS_SCRIPT = """
@@ -382,7 +382,6 @@ import sys
 sys.path.insert(0, %r)
 from absl import flags
 import optimization
-import runtime
 import script_flags
 script_flags.define("output", "training", "tpu", "performance")
 FLAGS = flags.FLAGS

@@ -3,8 +3,8 @@
     python tests/trace_input.py TRACE_PREFIX SCRIPT [FLAGS...]
 
 For tests of sharding: every batch that a training input function of
-`runtime.tfrecord_input_fn_builder` yields in this process is appended to
-`TRACE_PREFIX.<pid>`, one line of `input_ids` per example. Each process of a
+`input_pipeline.tfrecord_input_fn_builder` yields in this process is
+appended to `TRACE_PREFIX.<pid>`, one line of `input_ids` per example. Each process of a
 distributed run (a worker, a Horovod rank) so leaves its own file, and a test
 can tell which examples each read. The script itself runs unchanged.
 """
@@ -50,9 +50,10 @@ def _traced(builder, trace_path):
 def main(argv):
   trace_prefix, script = argv[1], os.path.join(ROOT, argv[2])
   sys.path[0] = ROOT  # The script's modules, not this folder's.
-  import runtime  # pylint: disable=g-import-not-at-top
-  runtime.tfrecord_input_fn_builder = _traced(
-      runtime.tfrecord_input_fn_builder, "%s.%d" % (trace_prefix, os.getpid()))
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  input_pipeline.tfrecord_input_fn_builder = _traced(
+      input_pipeline.tfrecord_input_fn_builder,
+      "%s.%d" % (trace_prefix, os.getpid()))
   sys.argv = [script] + argv[3:]
   runpy.run_path(script, run_name="__main__")
 
