@@ -41,7 +41,8 @@ Two ways to run, chosen with --shard_mode:
 
 In every mode each output file is written under a temporary name and renamed
 when complete, so a crash never leaves a truncated TFRecord under the final
-name (a crashed run may leave `*.partial-<pid>` files; delete them).
+name (a killed run leaves `<name>.tmp-<host>-<pid>-<hex>` files, which a
+failed sharded run removes itself).
 
 Example:
   python create_pretraining_data.py --input_file='corpus/*.txt' \
@@ -65,6 +66,7 @@ import tensorflow.compat.v1 as tf
 
 from command_line import UserError
 from output_files import TFRecordWriter
+from output_files import is_temp_name
 import script_flags
 import tokenization
 
@@ -975,9 +977,12 @@ def create_sharded_examples(input_files, output_prefix, tokenizer, config,
 
 
 def _remove_partial_files(output_files):
+  """Removes what the workers were writing (`output_files.temp_path` names)
+  when they were terminated."""
   for output_file in output_files:
-    for path in tf.io.gfile.glob(output_file + ".partial-*"):
-      tf.io.gfile.remove(path)
+    for path in tf.io.gfile.glob(output_file + ".tmp-*"):
+      if is_temp_name(path):
+        tf.io.gfile.remove(path)
 
 
 def _run_from_flags():

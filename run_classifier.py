@@ -265,6 +265,11 @@ class DataProcessor(object):
     """Gets a collection of `InputExample`s for prediction."""
     raise NotImplementedError()
 
+  def save_label_list(self):
+    """Keeps the labels where later runs read them back, if this processor
+    does that (the file task: <output_dir>/label_list.txt). Called once
+    the output directory is ready."""
+
   def get_labels(self):
     """Gets the list of labels for this data set."""
     raise NotImplementedError()
@@ -628,14 +633,17 @@ class FileTaskOptions(object):
 
   Columns are header names or 0-based indexes (an int, or a string of
   digits); for jsonl they are keys. `has_header` None means: detect.
-  `output_dir` is where `label_list.txt` is kept (None: nowhere).
+  `output_dir` is where `label_list.txt` is kept (None: nowhere); with
+  `fresh_output_dir` (--overwrite_output_dir) the list there, of the run
+  being replaced, is not read.
   """
 
   def __init__(self, data_dir=None, input_format=None, train_file=None,
                dev_file=None, test_file=None, text_a_column="text",
                text_b_column=None, label_column="label", id_column=None,
                has_header=None, labels=None, multi_label=False,
-               label_separator=",", skip_bad_rows=False, output_dir=None):
+               label_separator=",", skip_bad_rows=False, output_dir=None,
+               fresh_output_dir=False):
     self.data_dir = data_dir
     self.input_format = input_format
     self.files = {"train": train_file, "dev": dev_file, "test": test_file}
@@ -647,6 +655,7 @@ class FileTaskOptions(object):
     self.label_separator = label_separator
     self.skip_bad_rows = skip_bad_rows
     self.output_dir = output_dir
+    self.fresh_output_dir = fresh_output_dir
 
   @classmethod
   def from_flags(cls):
@@ -658,7 +667,8 @@ class FileTaskOptions(object):
         id_column=FLAGS.id_column, has_header=FLAGS.has_header,
         labels=FLAGS.labels, multi_label=FLAGS.multi_label,
         label_separator=FLAGS.label_separator,
-        skip_bad_rows=FLAGS.skip_bad_rows, output_dir=FLAGS.output_dir)
+        skip_bad_rows=FLAGS.skip_bad_rows, output_dir=FLAGS.output_dir,
+        fresh_output_dir=FLAGS.overwrite_output_dir)
 
 
 def _column_key(spec):
@@ -882,10 +892,16 @@ class FileProcessor(DataProcessor):
 
   # -- labels --
 
+  def save_label_list(self):
+    if getattr(self, "_unsaved_label_list", None):
+      write_label_list(self._unsaved_label_list, self.get_labels())
+      self._unsaved_label_list = None
+
   def _resolve_labels(self):
     saved_path = (os.path.join(self.options.output_dir, LABEL_LIST_FILE)
                   if self.options.output_dir else None)
-    saved = read_label_list(saved_path) if saved_path else None
+    saved = (read_label_list(saved_path)
+             if saved_path and not self.options.fresh_output_dir else None)
     given = self.options.labels
     if given and saved and given != saved:
       raise UserError(
@@ -904,8 +920,8 @@ class FileProcessor(DataProcessor):
                       (source, ",".join(labels)))
     tf.logging.info("%d labels, from %s: %s", len(labels), source,
                     ", ".join(labels))
-    if saved_path and not saved:
-      write_label_list(saved_path, labels)
+    # Written by save_label_list, once the output directory is ready.
+    self._unsaved_label_list = saved_path if saved_path and not saved else None
     self._label_list = labels
     # A training file read already (to count labels, or by the caller) must
     # have no label outside the list.
@@ -2189,6 +2205,7 @@ def main(_):
                                      FLAGS.init_checkpoint)
   output_files.prepare_output_dir(FLAGS.output_dir,
                                   overwrite=FLAGS.overwrite_output_dir)
+  processor.save_label_list()
 
   layout = FeatureLayout(regression, multi_label, num_labels, FLAGS.doc_stride,
                          FLAGS.window_aggregation)

@@ -197,6 +197,7 @@ def main(_):
                                          do_lower_case=do_lower_case)
   output_files.prepare_output_dir(FLAGS.output_dir,
                                   overwrite=FLAGS.overwrite_output_dir)
+  processor.save_label_list()
 
   train_examples = None
   num_train_steps = None

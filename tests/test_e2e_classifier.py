@@ -216,8 +216,15 @@ def test_senteval_task_from_processor_module(tmp_path):
   # 160 sentences / 16 a batch; ten steps teach CoLA nothing to assert on.
   result = bert_testing.read_eval_results(out / "eval_results.txt")
   assert result["global_step"] == 10
-  assert sorted(result) == ["eval_accuracy", "eval_loss", "global_step",
-                            "loss"]
+  # The original's keys, then per class (0, 1) and the confusion matrix.
+  per_class = ["eval_%s_%s" % (m, c) for m in ("precision", "recall", "f1")
+               for c in "01"]
+  confusion = ["eval_confusion_%s_predicted_%s" % (g, p) for g in "01"
+               for p in "01"]
+  assert sorted(result) == sorted(["eval_accuracy", "eval_loss",
+                                   "global_step", "loss"] + per_class +
+                                  confusion)
+  assert sum(result[k] for k in confusion) == 40
 
 
 def has_gpu():

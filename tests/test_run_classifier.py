@@ -494,6 +494,10 @@ def test_file_task_label_list_is_written_and_read_back(tmp_path):
   out.mkdir()
   p = file_processor(data_dir=str(tmp_path), output_dir=str(out))
   assert p.get_labels() == ["a", "b", "c"]
+  # Written once the output directory is ready (main calls this after
+  # preparing it), not while the flags are still being checked.
+  assert not (out / "label_list.txt").exists()
+  p.save_label_list()
   assert (out / "label_list.txt").read_text() == "a\nb\nc\n"
   # A later run keeps the saved order, whatever the files say now.
   (out / "label_list.txt").write_text("c\na\nb\n")
@@ -504,6 +508,9 @@ def test_file_task_label_list_is_written_and_read_back(tmp_path):
                      r"label_list.txt \(c,a,b\)"):
     file_processor(data_dir=str(tmp_path), output_dir=str(out),
                    labels=["a", "b", "c"]).get_labels()
+  # --overwrite_output_dir: the run being replaced does not decide.
+  assert file_processor(data_dir=str(tmp_path), output_dir=str(out),
+                        fresh_output_dir=True).get_labels() == ["a"]
 
 
 @pytest.mark.parametrize("files,options,message", [
