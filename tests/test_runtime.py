@@ -367,8 +367,10 @@ def test_bucketed_training_sees_every_example_once_per_epoch():
 
 
 def test_in_input_order_restores_order_and_finds_gaps():
-  shuffled = [{input_pipeline.EXAMPLE_INDEX: i, "p": i * 10} for i in (2, 0, 3, 1)]
-  assert [p["p"] for p in input_pipeline.in_input_order(shuffled)] == [0, 10, 20, 30]
+  shuffled = [{input_pipeline.EXAMPLE_INDEX: i, "p": i * 10}
+              for i in (2, 0, 3, 1)]
+  assert [p["p"] for p in input_pipeline.in_input_order(shuffled)] == [
+      0, 10, 20, 30]
   unindexed = [{"p": 5}, {"p": 1}]
   assert list(input_pipeline.in_input_order(unindexed)) == unindexed
   with pytest.raises(RuntimeError, match="got no prediction for input "
@@ -382,6 +384,7 @@ import sys
 sys.path.insert(0, %r)
 from absl import flags
 import optimization
+import runtime
 import script_flags
 script_flags.define("output", "training", "tpu", "performance")
 FLAGS = flags.FLAGS

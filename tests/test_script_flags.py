@@ -54,7 +54,7 @@ def test_each_script_lists_exactly_its_flags():
       "multi_label_threshold", "class_weights", "doc_stride",
       "window_aggregation", "bucket_by_length"}
   assert key_flags("run_ner") == (
-      TPU | TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
