@@ -84,20 +84,30 @@ class Predictor(object):
     if missing:
       raise ValueError("%s: serving_default lacks inputs %s." %
                        (saved_model_dir, ", ".join(sorted(missing))))
+    # Exports of per-example tasks take any length (serving.py): each batch
+    # is then cut to its longest input, so no work goes to padding.
+    self._cut_to_longest = (
+        self.task in ("classification", "regression") and
+        tf.compat.dimension_value(self._inputs["input_ids"].shape[1]) is None)
 
   def close(self):
     self._session.close()
 
   def run(self, input_ids, input_mask, segment_ids):
     """The serving_default outputs of int arrays [n, max_seq_length], run in
-    batches of `batch_size`; a dict of arrays [n, ...]."""
+    batches of `batch_size`; a dict of arrays [n, ...]. A model that takes
+    any length gets each batch cut after its last unmasked position."""
     columns = {"input_ids": input_ids, "input_mask": input_mask,
                "segment_ids": segment_ids}
     results = {name: [] for name in self._outputs}
     for start in range(0, len(input_ids), self.batch_size):
-      feed = {self._inputs[name]: np.asarray(values[start:start +
-                                                    self.batch_size])
-              for name, values in columns.items()}
+      batch = {name: np.asarray(values[start:start + self.batch_size])
+               for name, values in columns.items()}
+      if self._cut_to_longest:
+        used = np.flatnonzero(batch["input_mask"].any(axis=0))
+        length = used[-1] + 1 if len(used) else 1
+        batch = {name: values[:, :length] for name, values in batch.items()}
+      feed = {self._inputs[name]: values for name, values in batch.items()}
       for name, value in self._session.run(self._outputs, feed).items():
         results[name].append(value)
     return {name: np.concatenate(values) if values else np.zeros([0])

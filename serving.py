@@ -7,7 +7,10 @@ Every export is a directory `<export_dir>/<unix timestamp>/`, written as
   signatures
     serving_default    int32 input_ids, input_mask, segment_ids
                        [batch, max_seq_length] -> the model's predictions
-                       (probabilities, or start_logits / end_logits)
+                       (probabilities, or start_logits / end_logits);
+                       classification and regression take any length up
+                       to max_seq_length, [batch, length] (a batch cut to
+                       its longest input costs no work on padding)
     serving_text       (only with the optional package tensorflow-text)
                        string [batch] inputs, tokenised in the graph with TF
                        Text's BertTokenizer into the ids above: text_a and,
@@ -152,6 +155,10 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   if not checkpoint:
     raise UserError("No checkpoint in %s to export." % estimator.model_dir)
   text_inputs = None
+  # Per-example outputs do not depend on the padding, so their inputs may be
+  # cut to the batch's longest; per-token outputs keep the trained length.
+  any_length = metadata is not None and metadata["task"] in (
+      "classification", "regression")
   if metadata is not None and text_signature:
     text_inputs = TEXT_INPUTS.get(metadata["task"])
     if text_inputs and tensorflow_text() is None:
@@ -167,7 +174,7 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
     final_path, temp_dir = _new_export_paths(export_dir)
     try:
       _write_saved_model(estimator, checkpoint, seq_length, assets,
-                         text_inputs, temp_dir)
+                         text_inputs, any_length, temp_dir)
       tf.io.gfile.rename(temp_dir, final_path)
     except BaseException:
       if tf.io.gfile.exists(temp_dir):
@@ -219,11 +226,14 @@ def _new_export_paths(export_dir):
 
 
 def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
-                       path):
+                       any_length, path):
   with tf.Graph().as_default():
-    id_inputs, string_inputs = _inputs(seq_length, assets, text_inputs)
+    id_inputs, string_inputs = _inputs(seq_length, assets, text_inputs,
+                                       any_length)
+    features = _checked_length(id_inputs, seq_length) if any_length else dict(
+        id_inputs)
     spec = estimator._call_model_fn(  # pylint: disable=protected-access
-        dict(id_inputs), None, tf.estimator.ModeKeys.PREDICT,
+        features, None, tf.estimator.ModeKeys.PREDICT,
         estimator.config)
     outputs = spec.predictions
     if not isinstance(outputs, dict):
@@ -270,30 +280,46 @@ def _signature(inputs, outputs):
       inputs=inputs, outputs=outputs)
 
 
-def _inputs(seq_length, assets, text_inputs):
+def _checked_length(id_inputs, seq_length):
+  """The id inputs, failing at run time when longer than `seq_length` (the
+  model was fine-tuned no longer; the position table would still run)."""
+  length = tf.shape(id_inputs["input_ids"])[1]
+  check = tf.debugging.assert_less_equal(
+      length, seq_length, message="inputs longer than the model's "
+      "max_seq_length=%d: cut them as bert_inputs.classifier_inputs does" %
+      seq_length)
+  with tf.control_dependencies([check]):
+    return {name: tf.identity(value) for name, value in id_inputs.items()}
+
+
+def _inputs(seq_length, assets, text_inputs, any_length=False):
   """(the id inputs, the string inputs or None).
 
   With `text_inputs`, the ids default to the in-graph tokenisation of the
   strings (`tf.placeholder_with_default`): serving_default feeds the ids and
-  never runs the tokenizer, serving_text feeds the strings.
+  never runs the tokenizer, serving_text feeds the strings. `any_length`:
+  ids [batch, any length <= seq_length], and the strings' ids padded to the
+  batch's longest.
   """
+  id_shape = [None, None if any_length else seq_length]
   if not text_inputs:
-    return {name: tf.placeholder(tf.int32, [None, seq_length], name=name)
+    return {name: tf.placeholder(tf.int32, id_shape, name=name)
             for name in SERVING_INPUTS}, None
   first = tf.placeholder(tf.string, [None], name=text_inputs[0])
   second = tf.placeholder_with_default(
       tf.fill(tf.shape(first), ""), [None], name=text_inputs[1])
   from_text = text_to_ids(first, second, assets["vocab"],
                           assets["do_lower_case"], seq_length,
-                          assets.get("max_query_length"))
-  ids = {name: tf.placeholder_with_default(from_text[name], [None, seq_length],
+                          assets.get("max_query_length"),
+                          pad_to_longest=any_length)
+  ids = {name: tf.placeholder_with_default(from_text[name], id_shape,
                                            name=name)
          for name in SERVING_INPUTS}
   return ids, {text_inputs[0]: first, text_inputs[1]: second}
 
 
 def text_to_ids(first, second, vocab_file, do_lower_case, seq_length,
-                max_query_length=None):
+                max_query_length=None, pad_to_longest=False):
   """`SERVING_INPUTS` of string tensors [batch], tokenised in the graph.
 
   Classification: the layout and truncation of
@@ -302,6 +328,7 @@ def text_to_ids(first, second, vocab_file, do_lower_case, seq_length,
   run_squad.py's first window, `[CLS] question [SEP] context [SEP]` with the
   question cut to `max_query_length` pieces and the context to the room
   left; a longer context needs the predictor's windows (`predictor.py`).
+  Padded to `seq_length`, or with `pad_to_longest` to the batch's longest.
   """
   text = tensorflow_text()
   table = tf.lookup.StaticVocabularyTable(
@@ -324,7 +351,7 @@ def text_to_ids(first, second, vocab_file, do_lower_case, seq_length,
   pieces_a = tokenizer.tokenize(first).merge_dims(1, 2)
   pieces_b = tokenizer.tokenize(second).merge_dims(1, 2)
   return _layout(pieces_a, pieces_b, vocab["[CLS]"], vocab["[SEP]"],
-                 seq_length, max_query_length)
+                 seq_length, max_query_length, pad_to_longest)
 
 
 def _normalize(strings, do_lower_case, text):
@@ -348,7 +375,8 @@ def _read_vocab(vocab_file):
     return {line.strip(): i for i, line in enumerate(f)}
 
 
-def _layout(pieces_a, pieces_b, cls_id, sep_id, seq_length, max_query_length):
+def _layout(pieces_a, pieces_b, cls_id, sep_id, seq_length, max_query_length,
+            pad_to_longest):
   """[CLS] A [SEP] (B [SEP]) of ragged piece ids, truncated and padded."""
   len_a = pieces_a.row_lengths()
   len_b = pieces_b.row_lengths()
@@ -373,7 +401,7 @@ def _layout(pieces_a, pieces_b, cls_id, sep_id, seq_length, max_query_length):
   segments = tf.concat([tf.zeros_like(cls), tf.zeros_like(a),
                         tf.zeros_like(sep), tf.ones_like(b),
                         tf.ones_like(sep_b)], axis=1)
-  shape = [None, seq_length]
+  shape = [None, None if pad_to_longest else seq_length]
   input_ids = tf.cast(ids.to_tensor(0, shape=shape), tf.int32)
   return {
       "input_ids": input_ids,

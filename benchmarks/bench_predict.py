@@ -196,7 +196,12 @@ def model_features(model, texts):
         model.tokenizer.convert_tokens_to_ids(tokens), SEQ_LENGTH))
     columns[1].append(bert_inputs.pad([1] * len(tokens), SEQ_LENGTH))
     columns[2].append(bert_inputs.pad(segments, SEQ_LENGTH))
-  return [np.array(c, np.int32) for c in columns]
+  arrays = [np.array(c, np.int32) for c in columns]
+  if model._cut_to_longest:  # pylint: disable=protected-access
+    # The predictor's own cut: (c) times the same work without tokenising.
+    longest = int(arrays[1].sum(axis=1).max())
+    arrays = [a[:, :longest] for a in arrays]
+  return arrays
 
 
 def text_signature(saved_model, texts, features, passes):

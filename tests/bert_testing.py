@@ -198,9 +198,10 @@ def serve(saved_model_dir, features):
   """Loads a SavedModel in TF2 eager mode; its serving_default outputs.
 
   Checks that the signature takes exactly `features`' names, each int32
-  [batch, seq_length].
+  [batch, seq_length] ([batch, any length] for classification and regression).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import export_format  # pylint: disable=g-import-not-at-top
   import serving as serving_module  # pylint: disable=g-import-not-at-top
   assert tf.executing_eagerly()
   # An export with serving_text holds TF Text ops: they must be registered.
@@ -208,9 +209,13 @@ def serve(saved_model_dir, features):
   serving = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
   _, inputs = serving.structured_input_signature
   assert sorted(inputs) == sorted(features)
+  # Per-example tasks take any length up to max_seq_length (serving.py).
+  any_length = export_format.read_metadata(saved_model_dir)["task"] in (
+      "classification", "regression")
   for name, spec in inputs.items():
     assert spec.dtype == tf.int32
-    assert spec.shape.as_list() == [None, features[name].shape[1]]
+    assert spec.shape.as_list() == [
+        None, None if any_length else features[name].shape[1]]
   outputs = serving(**{n: tf.constant(v) for n, v in features.items()})
   return {n: v.numpy() for n, v in outputs.items()}
 

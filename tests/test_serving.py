@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_inputs
 import bert_testing
+import predictor
 import reference_tokenization
 import serving
 import tokenization
@@ -260,6 +261,49 @@ def test_saved_model_cli_runs_serving_text_as_serving_default(
   assert diff < 1e-6
   # The two inputs differ clearly, so a mixed-up layout would show.
   assert np.abs(from_ids[0] - from_ids[1]).max() > 1e-3
+
+
+def test_classifier_export_takes_any_length_up_to_max_seq_length(
+    tf_text, mrpc_export):
+  """Inputs cut to the batch's longest give the padded inputs'
+  probabilities (padding is masked out); the predictor cuts its batches so;
+  an input longer than max_seq_length fails with a message naming it."""
+  del tf_text  # Loading the export needs TF Text's ops registered.
+  tmp, _, saved_model, _ = mrpc_export
+  features = full_tokenizer_features(os.path.join(tmp, "vocab.txt"),
+                                     SENTENCE_PAIRS, 32)
+  longest = int(features["input_mask"].sum(axis=1).max())
+  assert longest < 32  # else nothing would be cut
+  graph = tf.Graph()
+  with tf.Session(graph=graph) as sess:
+    signature = tf.saved_model.loader.load(
+        sess, ["serve"], saved_model).signature_def["serving_default"]
+    assert signature.inputs["input_ids"].tensor_shape.dim[1].size == -1
+    output = graph.get_tensor_by_name(
+        signature.outputs["probabilities"].name)
+
+    def run(length):
+      return sess.run(output, {
+          graph.get_tensor_by_name(signature.inputs[k].name):
+              np.pad(v, [[0, 0], [0, max(0, length - 32)]])[:, :length]
+          for k, v in features.items()})
+
+    padded, cut = run(32), run(longest)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="max_seq_length=32: cut them"):
+      run(33)
+  print("max |cut - padded| = %.3g" % np.abs(cut - padded).max())
+  np.testing.assert_allclose(cut, padded, atol=1e-6)
+  model = predictor.Predictor(saved_model)
+  fed = []
+  real_run = model._session.run  # pylint: disable=protected-access
+  model._session.run = lambda fetches, feed: (  # pylint: disable=protected-access
+      fed.append([v.shape for v in feed.values()]) or real_run(fetches, feed))
+  answers = model.predict(SENTENCE_PAIRS)
+  assert fed == [[(2, longest)] * 3]
+  np.testing.assert_allclose(
+      [[a["probabilities"][label] for label in ("0", "1")] for a in answers],
+      padded, atol=1e-6)
 
 
 def test_export_of_a_checkpoint_without_head_names_what_is_missing(
