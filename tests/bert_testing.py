@@ -153,6 +153,30 @@ def write_mrpc_slice(data_dir, num_train, num_test):
   return texts
 
 
+MRPC_HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+# Four MRPC-layout rows of our own, two paraphrases and two not.
+TOY_MRPC_ROWS = [
+    "1\t1\t2\tthe cat sat on the mat .\ta cat sat on a mat .",
+    "0\t3\t4\tthe dog ran far away .\tit rained all day .",
+    "1\t5\t6\twe walked to the old town .\twe went to the old town .",
+    "0\t7\t8\tthe ball went far away .\tthen we went home by train .",
+]
+
+
+def write_toy_mrpc_task(task_dir, **config):
+  """An MRPC-layout task in `task_dir` (a pathlib.Path): TOY_MRPC_ROWS x16
+  as the 64 training pairs, x2 as the 8 test pairs, their vocab.txt and a
+  tiny bert_config.json (`config` overrides, e.g. dropout off)."""
+  (task_dir / "msr_paraphrase_train.txt").write_text(
+      MRPC_HEADER + "\n" + "\n".join(TOY_MRPC_ROWS * 16) + "\n")
+  (task_dir / "msr_paraphrase_test.txt").write_text(
+      MRPC_HEADER + "\n" + "\n".join(TOY_MRPC_ROWS * 2) + "\n")
+  vocab = write_vocab(str(task_dir / "vocab.txt"),
+                      [r.split("\t", 3)[3] for r in TOY_MRPC_ROWS])
+  write_config(str(task_dir / "bert_config.json"), len(vocab), **config)
+  return task_dir
+
+
 def write_records(path, examples):
   """Writes each dict of feature name -> list of numbers as a tf.train.Example
   (a float list where any value is a float, else an int64 list); returns the

@@ -33,13 +33,8 @@ import run_classifier
 import run_pretraining
 import run_squad
 
-HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
-ROWS = [
-    "1\t1\t2\tthe cat sat on the mat .\ta cat sat on a mat .",
-    "0\t3\t4\tthe dog ran far away .\tit rained all day .",
-    "1\t5\t6\twe walked to the old town .\twe went to the old town .",
-    "0\t7\t8\tthe ball went far away .\tthen we went home by train .",
-]
+HEADER = bert_testing.MRPC_HEADER
+ROWS = bert_testing.TOY_MRPC_ROWS
 SEQ_LENGTH = 32
 MAX_PREDICTIONS = 5
 PRETRAINING_VOCAB_SIZE = 40
@@ -50,17 +45,9 @@ PRETRAINING_VOCAB_SIZE = 40
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-  """An MRPC-layout task: 64 training pairs, 8 dev pairs, vocab, config."""
-  tmp = tmp_path_factory.mktemp("task")
-  (tmp / "msr_paraphrase_train.txt").write_text(
-      HEADER + "\n" + "\n".join(ROWS * 16) + "\n")
-  (tmp / "msr_paraphrase_test.txt").write_text(
-      HEADER + "\n" + "\n".join(ROWS * 2) + "\n")
-  vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"),
-                                   [r.split("\t", 3)[3] for r in ROWS])
-  # Dropout on (0.1, as in the official configs): seeds must cover it.
-  bert_testing.write_config(str(tmp / "bert_config.json"), len(vocab))
-  return tmp
+  """An MRPC-layout task: 64 training pairs, 8 dev pairs, vocab, config;
+  dropout on (0.1, as in the official configs): seeds must cover it."""
+  return bert_testing.write_toy_mrpc_task(tmp_path_factory.mktemp("task"))
 
 
 def classifier_args(task_dir, output_dir, *extra):

@@ -24,7 +24,7 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import input_pipeline
 
-HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
+HEADER = bert_testing.MRPC_HEADER
 SEQ_LENGTH = 24
 NUM_TRAIN = 64
 WORDS = ("the cat dog bird sat ran flew on under near mat rug tree house "

@@ -25,29 +25,14 @@ from test_reliability import assert_clear_error
 from test_reliability import kill_after_first_checkpoint
 
 SEQ_LENGTH = 32
-HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
-ROWS = [
-    "1\t1\t2\tthe cat sat on the mat .\ta cat sat on a mat .",
-    "0\t3\t4\tthe dog ran far away .\tit rained all day .",
-    "1\t5\t6\twe walked to the old town .\twe went to the old town .",
-    "0\t7\t8\tthe ball went far away .\tthen we went home by train .",
-]
 
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
   """64 training pairs (8 steps an epoch at batch 8), 8 dev pairs."""
-  tmp = tmp_path_factory.mktemp("task")
-  (tmp / "msr_paraphrase_train.txt").write_text(
-      HEADER + "\n" + "\n".join(ROWS * 16) + "\n")
-  (tmp / "msr_paraphrase_test.txt").write_text(
-      HEADER + "\n" + "\n".join(ROWS * 2) + "\n")
-  vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"),
-                                   [r.split("\t", 3)[3] for r in ROWS])
-  bert_testing.write_config(str(tmp / "bert_config.json"), len(vocab),
-                            hidden_dropout_prob=0.0,
-                            attention_probs_dropout_prob=0.0)
-  return tmp
+  return bert_testing.write_toy_mrpc_task(
+      tmp_path_factory.mktemp("task"), hidden_dropout_prob=0.0,
+      attention_probs_dropout_prob=0.0)
 
 
 def args(task_dir, output_dir, *extra):
