@@ -23,6 +23,9 @@ VOCAB_FILE = "vocab.txt"
 FORMAT = "bert-savedmodel"
 FORMAT_VERSION = 1
 TASKS = ("classification", "regression", "squad", "token_classification")
+# Tasks whose outputs are per example, not per token: their serving_default
+# takes any length up to max_seq_length (padding changes nothing there).
+ANY_LENGTH_TASKS = ("classification", "regression")
 TENSORFLOW_TEXT_INSTALL = 'pip install "tensorflow-text==2.15.*"'
 
 

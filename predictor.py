@@ -86,9 +86,8 @@ class Predictor(object):
                        (saved_model_dir, ", ".join(sorted(missing))))
     # Exports of per-example tasks take any length (serving.py): each batch
     # is then cut to its longest input, so no work goes to padding.
-    self._cut_to_longest = (
-        self.task in ("classification", "regression") and
-        tf.compat.dimension_value(self._inputs["input_ids"].shape[1]) is None)
+    self.cuts_padding = tf.compat.dimension_value(
+        self._inputs["input_ids"].shape[1]) is None
 
   def close(self):
     self._session.close()
@@ -103,10 +102,8 @@ class Predictor(object):
     for start in range(0, len(input_ids), self.batch_size):
       batch = {name: np.asarray(values[start:start + self.batch_size])
                for name, values in columns.items()}
-      if self._cut_to_longest:
-        used = np.flatnonzero(batch["input_mask"].any(axis=0))
-        length = used[-1] + 1 if len(used) else 1
-        batch = {name: values[:, :length] for name, values in batch.items()}
+      if self.cuts_padding:
+        batch = without_padding(batch)
       feed = {self._inputs[name]: values for name, values in batch.items()}
       for name, value in self._session.run(self._outputs, feed).items():
         results[name].append(value)
@@ -220,6 +217,14 @@ class Predictor(object):
                    0.0)
       out.append({"answer": answer, "score": score, "nbest": entries})
     return out
+
+
+def without_padding(columns):
+  """Int arrays [n, length] (a dict with "input_mask"), cut after the last
+  column where any input is unmasked (at least one column)."""
+  used = np.flatnonzero(columns["input_mask"].any(axis=0))
+  length = used[-1] + 1 if len(used) else 1
+  return {name: values[:, :length] for name, values in columns.items()}
 
 
 def _classifier_texts(item, index):

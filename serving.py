@@ -155,10 +155,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   if not checkpoint:
     raise UserError("No checkpoint in %s to export." % estimator.model_dir)
   text_inputs = None
-  # Per-example outputs do not depend on the padding, so their inputs may be
-  # cut to the batch's longest; per-token outputs keep the trained length.
-  any_length = metadata is not None and metadata["task"] in (
-      "classification", "regression")
+  any_length = (metadata is not None and
+                metadata["task"] in export_format.ANY_LENGTH_TASKS)
   if metadata is not None and text_signature:
     text_inputs = TEXT_INPUTS.get(metadata["task"])
     if text_inputs and tensorflow_text() is None:

@@ -188,6 +188,7 @@ def measure(saved_model, texts, args):
 def model_features(model, texts):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import bert_inputs  # pylint: disable=g-import-not-at-top
+  import predictor  # pylint: disable=g-import-not-at-top
   columns = [[], [], []]
   for text in texts:
     tokens, segments, _ = bert_inputs.classifier_inputs(
@@ -196,12 +197,12 @@ def model_features(model, texts):
         model.tokenizer.convert_tokens_to_ids(tokens), SEQ_LENGTH))
     columns[1].append(bert_inputs.pad([1] * len(tokens), SEQ_LENGTH))
     columns[2].append(bert_inputs.pad(segments, SEQ_LENGTH))
-  arrays = [np.array(c, np.int32) for c in columns]
-  if model._cut_to_longest:  # pylint: disable=protected-access
+  arrays = dict(zip(("input_ids", "input_mask", "segment_ids"),
+                    (np.array(c, np.int32) for c in columns)))
+  if model.cuts_padding:
     # The predictor's own cut: (c) times the same work without tokenising.
-    longest = int(arrays[1].sum(axis=1).max())
-    arrays = [a[:, :longest] for a in arrays]
-  return arrays
+    arrays = predictor.without_padding(arrays)
+  return [arrays["input_ids"], arrays["input_mask"], arrays["segment_ids"]]
 
 
 def text_signature(saved_model, texts, features, passes):

@@ -233,9 +233,8 @@ def serve(saved_model_dir, features):
   serving = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
   _, inputs = serving.structured_input_signature
   assert sorted(inputs) == sorted(features)
-  # Per-example tasks take any length up to max_seq_length (serving.py).
-  any_length = export_format.read_metadata(saved_model_dir)["task"] in (
-      "classification", "regression")
+  any_length = (export_format.read_metadata(saved_model_dir)["task"] in
+                export_format.ANY_LENGTH_TASKS)
   for name, spec in inputs.items():
     assert spec.dtype == tf.int32
     assert spec.shape.as_list() == [

@@ -33,8 +33,6 @@ import run_classifier
 import run_pretraining
 import run_squad
 
-HEADER = bert_testing.MRPC_HEADER
-ROWS = bert_testing.TOY_MRPC_ROWS
 SEQ_LENGTH = 32
 MAX_PREDICTIONS = 5
 PRETRAINING_VOCAB_SIZE = 40
@@ -438,8 +436,9 @@ def test_vocab_with_an_empty_line_is_named(task, tmp_path):
 def test_latin1_text_is_named_with_its_line(task, tmp_path):
   data_dir = tmp_path / "data"
   data_dir.mkdir()
-  lines = [HEADER] + ROWS[:2] + [u"1\t9\t10\tun caf\u00e9 cr\u00e8me .\t"
-                                 u"un caf\u00e9 ."] + ROWS[2:]
+  rows = bert_testing.TOY_MRPC_ROWS
+  lines = [bert_testing.MRPC_HEADER] + rows[:2] + [
+      u"1\t9\t10\tun caf\u00e9 cr\u00e8me .\tun caf\u00e9 ."] + rows[2:]
   (data_dir / "msr_paraphrase_train.txt").write_bytes(
       ("\n".join(lines) + "\n").encode("latin-1"))
   (data_dir / "msr_paraphrase_test.txt").write_text(
@@ -477,7 +476,8 @@ def test_tsv_quote_characters_are_data(tmp_path):
       "0\t3\t4\tit is 5' 10\" tall .\tthe \"best\" one .",
       '1\t5\t6\t"quoted" start\tend "',
   ]
-  (tmp_path / "train.tsv").write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+  (tmp_path / "train.tsv").write_text(
+      bert_testing.MRPC_HEADER + "\n" + "\n".join(rows) + "\n")
   examples = run_classifier.MrpcProcessor().get_train_examples(str(tmp_path))
   assert [(e.text_a, e.text_b, e.label) for e in examples] == [
       tuple(r.split("\t")[i] for i in (3, 4, 0)) for r in rows]

@@ -472,6 +472,23 @@ def read_json(path):
     return json.load(f)
 
 
+def write_predictions(tmp_path, examples, features, results, n_best_size,
+                      version_2_with_negative):
+  """run_squad.write_predictions (max answer 30, uncased, null threshold 0)
+  into `tmp_path`: the paths of its three files, by file name."""
+  out = {name: str(tmp_path / name) for name in (
+      "predictions.json", "nbest_predictions.json", "null_odds.json")}
+  run_squad.write_predictions(
+      examples, features, results, n_best_size=n_best_size,
+      max_answer_length=30, do_lower_case=True,
+      output_prediction_file=out["predictions.json"],
+      output_nbest_file=out["nbest_predictions.json"],
+      output_null_log_odds_file=out["null_odds.json"],
+      version_2_with_negative=version_2_with_negative,
+      null_score_diff_threshold=0.0, verbose_logging=False)
+  return out
+
+
 def test_write_predictions_v1(tmp_path, tokenizer):
   e1 = run_squad.SquadExample(
       "q1", "what year", "Steve Smith's (1895-1943) life".split())
@@ -492,14 +509,7 @@ def test_write_predictions_v1(tmp_path, tokenizer):
           position_of(f2, "jose"): 1.0}), logits_for(f2, n, {
               position_of(f2, "jose"): 1.0})),
   ]
-  out = {name: str(tmp_path / name) for name in (
-      "predictions.json", "nbest_predictions.json", "null_odds.json")}
-  run_squad.write_predictions(
-      [e1, e2], features, results, n_best_size=3, max_answer_length=30,
-      do_lower_case=True, output_prediction_file=out["predictions.json"],
-      output_nbest_file=out["nbest_predictions.json"],
-      output_null_log_odds_file=out["null_odds.json"],
-      version_2_with_negative=False, verbose_logging=False)
+  out = write_predictions(tmp_path, [e1, e2], features, results, 3, False)
   predictions = read_json(out["predictions.json"])
   assert list(predictions) == ["q1", "q2"]
   assert predictions == {"q1": "Steve Smith", "q2": u"Jos\u00e9"}
@@ -576,13 +586,7 @@ def test_write_predictions_v2_null_odds(tmp_path, tokenizer):
                           logits_for(f_none, 32, {0: 5.0, a: 1.0}),
                           logits_for(f_none, 32, {0: 4.0, a: 0.5})),
   ]
-  out = {name: str(tmp_path / name) for name in (
-      "predictions.json", "nbest_predictions.json", "null_odds.json")}
-  run_squad.write_predictions(
-      examples, features, results, 5, 30, True, out["predictions.json"],
-      out["nbest_predictions.json"], out["null_odds.json"],
-      version_2_with_negative=True, null_score_diff_threshold=0.0,
-      verbose_logging=False)
+  out = write_predictions(tmp_path, examples, features, results, 5, True)
   assert read_json(out["predictions.json"]) == {"has": "charlie", "none": ""}
   odds = read_json(out["null_odds.json"])
   assert odds == {"has": pytest.approx(2.0 - 7.0),
@@ -654,13 +658,7 @@ def test_v2_paragraph_without_any_window(tmp_path, tokenizer, context):
   results = [run_squad.RawResult(feature.unique_id,
                                  logits_for(feature, 32, {0: 1.0, a: 4.0}),
                                  logits_for(feature, 32, {0: 1.0, a: 3.0}))]
-  out = {name: str(tmp_path / name) for name in (
-      "predictions.json", "nbest_predictions.json", "null_odds.json")}
-  run_squad.write_predictions(
-      examples, features, results, 20, 30, True, out["predictions.json"],
-      out["nbest_predictions.json"], out["null_odds.json"],
-      version_2_with_negative=True, null_score_diff_threshold=0.0,
-      verbose_logging=False)
+  out = write_predictions(tmp_path, examples, features, results, 20, True)
   assert read_json(out["predictions.json"]) == {"blank": "", "fine": "alpha"}
   nbest = read_json(out["nbest_predictions.json"])
   assert [e["text"] for e in nbest["blank"]] == ["", "empty"]

@@ -24,7 +24,6 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import input_pipeline
 
-HEADER = bert_testing.MRPC_HEADER
 SEQ_LENGTH = 24
 NUM_TRAIN = 64
 WORDS = ("the cat dog bird sat ran flew on under near mat rug tree house "
@@ -60,7 +59,8 @@ def task(tmp_path_factory):
   test = random_pairs(rng, 8, 1000)
   for name, rows in (("msr_paraphrase_train.txt", train),
                      ("msr_paraphrase_test.txt", test)):
-    (tmp / name).write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    (tmp / name).write_text(
+        bert_testing.MRPC_HEADER + "\n" + "\n".join(rows) + "\n")
   vocab = bert_testing.write_vocab(str(tmp / "vocab.txt"), [" ".join(WORDS)])
   # No dropout: runs that differ only in distribution must agree.
   bert_testing.write_config(str(tmp / "bert_config.json"), len(vocab),
