@@ -103,10 +103,11 @@ def setup_logging():
   API's deprecation warnings (a score of them per run, about TensorFlow's
   own internals) are shown with `--verbosity=1` or more.
   """
-  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
-  verbosity = flags.FLAGS.verbosity if flags.FLAGS.is_parsed() else 0
+  # absl sets its logging verbosity from --verbosity when flags are parsed.
+  verbosity = logging.get_verbosity()
   tf.logging.set_verbosity(tf.logging.DEBUG if verbosity >= 1 else
                            tf.logging.INFO)
   tf.get_logger().propagate = False
@@ -179,6 +180,14 @@ def reading(what):
 
 HOROVOD_INSTALL = ("HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 pip install "
                    "horovod==0.28.1")
+
+
+def horovod_running():
+  """Whether this process has started Horovod (`horovod()`, which the
+  runtime calls for --use_horovod): then each process reads its share of
+  the training data and rank 0 alone writes checkpoints and results."""
+  hvd = sys.modules.get("horovod.tensorflow")
+  return hvd is not None and hvd.is_initialized()
 
 
 def horovod():

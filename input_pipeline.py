@@ -25,8 +25,6 @@ import tensorflow.compat.v1 as tf
 import runtime
 import script_flags
 
-FLAGS = script_flags.SETTINGS
-
 # --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
 BUCKET_WIDTH = script_flags.BUCKET_WIDTH
 # The feature that carries each record's position in its input file through
@@ -49,7 +47,8 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
                               drop_remainder, shuffle_buffer=100,
                               interleave_files=False, repeat=None,
                               deterministic=True, bucket_by_length=False,
-                              start_step=0):
+                              start_step=0, accumulation_steps=1,
+                              num_replicas=1):
   """An `input_fn` over TFRecord files of fixed-length features.
 
   Training repeats and shuffles; evaluation reads once, in order (or, with
@@ -67,7 +66,9 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
   the (seeded) shuffle and before parsing: the batches are those an
   uninterrupted run reads from that step on (not with `bucket_by_length`,
   whose buckets then fill anew). The returned function's `resumed_at(step)`
-  is the same input_fn starting at `step`.
+  is the same input_fn starting at `step`, for a run that accumulates
+  gradients over `accumulation_steps` micro-batches per step and whose
+  global batch is split over `num_replicas` replicas.
   """
   if isinstance(input_files, str):
     input_files = [input_files]
@@ -89,15 +90,19 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
         d = d.shard(num_shards, shard)
     skip = 0
     if is_training and start_step:
-      skip = start_step * _records_per_step(params["batch_size"], num_shards)
+      skip = start_step * _records_per_step(
+          params["batch_size"], num_shards, accumulation_steps, num_replicas)
     d = batch_examples(
         d, params["batch_size"], is_training, drop_remainder, shuffle_buffer,
         lambda record: decode_record(record, name_to_features),
         bucket_by_length, repeat=repeat, skip=skip)
     return d.prefetch(tf.data.AUTOTUNE)
 
-  input_fn.resumed_at = lambda step: tfrecord_input_fn_builder(
-      start_step=step, **arguments)
+  input_fn.resumed_at = (
+      lambda step, accumulation_steps=1, num_replicas=1:
+      tfrecord_input_fn_builder(start_step=step,
+                                accumulation_steps=accumulation_steps,
+                                num_replicas=num_replicas, **arguments))
   return input_fn
 
 
@@ -223,11 +228,12 @@ def in_input_order(predictions):
         "position %d, but for %d later ones." % (position, len(pending)))
 
 
-def _records_per_step(batch_size, num_shards):
+def _records_per_step(batch_size, num_shards, accumulation_steps,
+                      num_replicas):
   """Records one input pipeline of `num_shards` gives per update: a batch
   per accumulation micro-step and per replica it feeds."""
-  replicas_per_pipeline = max(runtime.num_replicas() // max(num_shards, 1), 1)
-  return batch_size * FLAGS.num_accumulation_steps * replicas_per_pipeline
+  replicas_per_pipeline = max(num_replicas // max(num_shards, 1), 1)
+  return batch_size * accumulation_steps * replicas_per_pipeline
 
 
 # How many files pre-training reads at once.

@@ -1,27 +1,27 @@
-"""What every BERT training script shares: Estimator, training, inputs, flow.
+"""What every BERT training script shares: checks, Estimator, training.
 
-The original scripts each repeated the same `RunConfig` and `TPUEstimator`
-set-up, checkpoint warm start, TFRecord input function and training loop.
-They live here once, and `run_classifier.py`, `run_squad.py`,
-`run_pretraining.py` and `run_classifier_with_tfhub.py` call them, so that
-every script behaves the same. The steps of a script's `main()` that are not
-its own come from here, in this order:
+The original scripts each repeated the same flag checks, `RunConfig` and
+`TPUEstimator` set-up, checkpoint warm start and training call. They live
+here once, so that every script behaves the same. The steps of a script's
+`main()` that are not its own come from here, in this order:
 
-  check_flags(...)          every flag checked before any file is touched
-  prepare_output_dir(...)   (output_files) the directory, stale temp files
-  num_train_steps(...)      one formula, zero steps refused
-  build_estimator(...)      TPUEstimator, or an Estimator over a strategy
-  training_needed(...)      says whether a checkpoint there is resumed
-  train(...)                with progress logging and clear failures, and
-                            an exact resume with --seed (training_loop
-                            calls it between evaluations)
-  estimator.evaluate / predict, export_saved_model
+  check_flags(settings, ...)  every setting checked before a file is touched
+  prepare_output_dir(...)     (output_files) the directory, stale temp files
+  epoch_schedule(...)         one formula for the steps, zero steps refused
+  build_estimator(...)        TPUEstimator, or an Estimator over a strategy
+  training_needed(...)        says whether a checkpoint there is resumed
+  train(settings, ...)        progress logging, clear failures and an exact
+                              resume with --seed
+  estimator.evaluate / predict
 
-Nothing here knows about a task: scripts pass their `model_fn`, their feature
-spec and their batch sizes. Flags are defined in `script_flags`, output files
-written by `output_files`, errors reported by `command_line`. This module
-may import the library modules (`modeling`, `optimization`, `tokenization`)
-and those, never a script.
+Every function takes the run's `script_flags.Settings` (built once in the
+script's `main()`) or plain values; none reads flags. Input pipelines are in
+`input_pipeline`, evaluation during training and the best checkpoint in
+`training_loop`, SavedModel export in `serving`, output files in
+`output_files`, user errors in `command_line`. Nothing here knows about a
+task: scripts pass their `model_fn`, their feature spec and their batch
+sizes. This module may import the library modules (`modeling`,
+`optimization`, `tokenization`), never a script.
 """
 
 from __future__ import absolute_import
@@ -46,34 +46,32 @@ import script_flags
 import serving
 import tokenization
 
-# Flag values; those of groups the running script has not defined read as
-# their defaults (script_flags.SETTINGS).
-FLAGS = script_flags.SETTINGS
 
 PRECISIONS = script_flags.PRECISIONS
 STRATEGIES = script_flags.STRATEGIES
 
 
 
-def validate_runtime_flags(train_batch_size):
+def validate_runtime_flags(settings, train_batch_size):
   """Rejects inconsistent runtime flags before any work starts."""
-  strategy = FLAGS.distribution_strategy
-  if FLAGS.use_horovod and (FLAGS.use_tpu or strategy != "none"):
+  strategy = settings.distribution_strategy
+  if settings.use_horovod and (settings.use_tpu or strategy != "none"):
     raise UserError("--use_horovod cannot be combined with --use_tpu or "
                      "--distribution_strategy=%s." % strategy)
-  if FLAGS.use_tpu and FLAGS.bucket_by_length:
+  if settings.use_tpu and settings.bucket_by_length:
     raise UserError(
         "--bucket_by_length cannot be combined with --use_tpu: TPU batches "
         "must all have the static shape [batch, max_seq_length].")
-  if FLAGS.use_tpu and strategy != "none":
+  if settings.use_tpu and strategy != "none":
     raise UserError(
         "--use_tpu and --distribution_strategy=%s cannot be combined: "
         "TPUEstimator distributes over TPU cores itself." % strategy)
-  if FLAGS.precision == "fp16" and not tf.config.list_physical_devices("GPU"):
+  if (settings.precision == "fp16" and
+      not tf.config.list_physical_devices("GPU")):
     raise UserError(
         "--precision=fp16 needs a GPU and this machine has none; use "
         "--precision=bf16 on CPU, or --precision=fp32.")
-  if (FLAGS.precision == "bf16" and not FLAGS.use_tpu and
+  if (settings.precision == "bf16" and not settings.use_tpu and
       not tf.config.list_physical_devices("GPU") and not cpu_has_native_bf16()):
     tf.logging.warning(
         "--precision=bf16: this CPU has no AVX512_BF16 or AMX_BF16 "
@@ -84,26 +82,26 @@ def validate_runtime_flags(train_batch_size):
     raise UserError(
         "--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
         "environment variable describing the cluster and this task.")
-  if FLAGS.num_accumulation_steps < 1:
+  if settings.num_accumulation_steps < 1:
     raise UserError("--num_accumulation_steps must be at least 1.")
-  if train_batch_size % FLAGS.num_accumulation_steps != 0:
+  if train_batch_size % settings.num_accumulation_steps != 0:
     raise UserError(
         "--num_accumulation_steps=%d does not divide --train_batch_size=%d." %
-        (FLAGS.num_accumulation_steps, train_batch_size))
-  if FLAGS.num_accumulation_steps > 1 and strategy != "none":
+        (settings.num_accumulation_steps, train_batch_size))
+  if settings.num_accumulation_steps > 1 and strategy != "none":
     raise UserError(
         "--num_accumulation_steps > 1 is not supported together with "
         "--distribution_strategy=%s; use a larger number of replicas or a "
         "single device." % strategy)
-  replicas = num_replicas()
+  replicas = num_replicas(settings)
   if train_batch_size % replicas != 0:
     raise UserError("--train_batch_size=%d is not divisible by the %d "
                      "replicas." % (train_batch_size, replicas))
 
 
-def check_flags(bert_config=None, max_seq_length=None, train_batch_size=None,
-                will_train=False, export_dir=None, output_dir=None,
-                init_checkpoint=None):
+def check_flags(settings, bert_config=None, max_seq_length=None,
+                train_batch_size=None, will_train=False, export_dir=None,
+                output_dir=None, init_checkpoint=None):
   """The checks every training script makes first, before touching a file.
 
   Args:
@@ -129,16 +127,16 @@ def check_flags(bert_config=None, max_seq_length=None, train_batch_size=None,
     if train_batch_size < 1:
       raise UserError("--train_batch_size must be positive, not %d." %
                       train_batch_size)
-    validate_runtime_flags(train_batch_size)
+    validate_runtime_flags(settings, train_batch_size)
   if export_dir:
     check_export_dir(export_dir, output_dir, will_train, init_checkpoint)
 
 
-def check_something_to_do(*flag_names):
+def check_something_to_do(settings, *flag_names):
   """Raises UserError unless one of the boolean or path flags `flag_names`
   (e.g. "do_train", "do_eval", "export_dir") is set: a run with none would
   do nothing at all."""
-  if not any(getattr(FLAGS, name) for name in flag_names):
+  if not any(getattr(settings, name) for name in flag_names):
     raise UserError("At least one of %s must be set." % ", ".join(
         "--" + name for name in flag_names))
 
@@ -268,13 +266,13 @@ def num_train_steps(num_examples, train_batch_size, num_train_epochs, source):
   return steps
 
 
-def epoch_schedule(num_examples, source):
+def epoch_schedule(settings, num_examples, source):
   """(num_train_steps, num_warmup_steps) for --num_train_epochs over
   `num_examples` at --train_batch_size, warming up over --warmup_proportion
   of the steps (`source` names where the examples came from)."""
-  steps = num_train_steps(num_examples, FLAGS.train_batch_size,
-                          FLAGS.num_train_epochs, source)
-  return steps, int(steps * FLAGS.warmup_proportion)
+  steps = num_train_steps(num_examples, settings.train_batch_size,
+                          settings.num_train_epochs, source)
+  return steps, int(steps * settings.warmup_proportion)
 
 
 def log_features(features):
@@ -294,27 +292,25 @@ def cpu_has_native_bf16():
   return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
 
 
-def num_replicas():
+def num_replicas(settings):
   """Replicas the global batch is split over (1 without a strategy)."""
-  if FLAGS.use_horovod:
+  if settings.use_horovod:
     return command_line.horovod().size()
-  if FLAGS.distribution_strategy == "mirrored":
-    return max(FLAGS.num_gpus, 1)
-  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+  if settings.distribution_strategy == "mirrored":
+    return max(settings.num_gpus, 1)
+  if settings.distribution_strategy == "multi_worker_mirrored":
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return max(len(cluster.get("worker", [])) + len(cluster.get("chief", [])),
-               1) * max(FLAGS.num_gpus, 1)
+               1) * max(settings.num_gpus, 1)
   return 1
 
 
-def _horovod_on():
-  # Library use (tests, notebooks) may build input functions unparsed.
-  return FLAGS.is_parsed() and FLAGS.use_horovod
 
 
 def is_chief():
   """Whether this process writes checkpoints and results (Horovod rank 0)."""
-  return not _horovod_on() or command_line.horovod().rank() == 0
+  return (not command_line.horovod_running() or
+          command_line.horovod().rank() == 0)
 
 
 def _horovod_average(grads):
@@ -330,29 +326,30 @@ def input_shard(input_context=None, is_training=True):
   Horovod process."""
   if input_context is not None and input_context.num_input_pipelines > 1:
     return input_context.num_input_pipelines, input_context.input_pipeline_id
-  if _horovod_on() and is_training:
+  if command_line.horovod_running() and is_training:
     return command_line.horovod().size(), command_line.horovod().rank()
   return 1, 0
 
 
-def compute_type():
+def compute_type(settings):
   """The dtype scripts pass to `BertModel(compute_type=...)`."""
-  if FLAGS.precision == "fp16":
+  if settings.precision == "fp16":
     return tf.float16
-  if FLAGS.precision == "bf16" and FLAGS.bf16_implementation == "cast":
+  if settings.precision == "bf16" and settings.bf16_implementation == "cast":
     return tf.bfloat16
   return tf.float32
 
 
-def session_config():
+def session_config(settings):
   """ConfigProto with the precision rewrite and XLA the flags ask for."""
   config = tf.ConfigProto(allow_soft_placement=True)
-  if FLAGS.precision == "bf16" and FLAGS.bf16_implementation == "grappler":
+  if (settings.precision == "bf16" and
+      settings.bf16_implementation == "grappler"):
     enable_onednn_bf16_rewrite(config)
-  if FLAGS.use_xla:
+  if settings.use_xla:
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
-  if FLAGS.use_horovod:
+  if settings.use_horovod:
     config.gpu_options.visible_device_list = str(
         command_line.horovod().local_rank())
   return config
@@ -377,29 +374,43 @@ def enable_onednn_bf16_rewrite(config):
   return config
 
 
-def create_train_op(loss, learning_rate, num_train_steps, num_warmup_steps):
+def create_train_op(settings, loss, learning_rate, num_train_steps,
+                    num_warmup_steps):
   """`optimization.create_optimizer` with the optimiser, accumulation and
   loss scaling that the runtime flags ask for."""
   return optimization.create_optimizer(
-      loss, learning_rate, num_train_steps, num_warmup_steps, FLAGS.use_tpu,
-      optimizer_name=FLAGS.optimizer,
-      num_accumulation_steps=FLAGS.num_accumulation_steps,
-      loss_scale="dynamic" if FLAGS.precision == "fp16" else None,
-      gradient_reducer=_horovod_average if FLAGS.use_horovod else None,
-      learning_rate_decay=FLAGS.learning_rate_decay,
-      adam_bias_correction=FLAGS.adam_bias_correction)
+      loss, learning_rate, num_train_steps, num_warmup_steps, settings.use_tpu,
+      optimizer_name=settings.optimizer,
+      num_accumulation_steps=settings.num_accumulation_steps,
+      loss_scale="dynamic" if settings.precision == "fp16" else None,
+      gradient_reducer=_horovod_average if settings.use_horovod else None,
+      learning_rate_decay=settings.learning_rate_decay,
+      adam_bias_correction=settings.adam_bias_correction)
 
 
-def _strategy():
-  if FLAGS.distribution_strategy == "mirrored":
-    if FLAGS.num_gpus > 0:
+def train_spec(settings, loss, learning_rate, num_train_steps,
+               num_warmup_steps, scaffold_fn=None):
+  """The TRAIN branch of every script's `model_fn`: the `TPUEstimatorSpec`
+  that minimises `loss` with the optimiser of `settings`
+  (`create_train_op`), its loss shown in the progress log."""
+  register_train_loss(loss)
+  train_op = create_train_op(settings, loss, learning_rate, num_train_steps,
+                             num_warmup_steps)
+  return tf.estimator.tpu.TPUEstimatorSpec(
+      mode=tf.estimator.ModeKeys.TRAIN, loss=loss, train_op=train_op,
+      scaffold_fn=scaffold_fn)
+
+
+def _strategy(settings):
+  if settings.distribution_strategy == "mirrored":
+    if settings.num_gpus > 0:
       return tf.distribute.MirroredStrategy(
-          devices=["/gpu:%d" % i for i in range(FLAGS.num_gpus)])
+          devices=["/gpu:%d" % i for i in range(settings.num_gpus)])
     # NCCL is GPU-only, and the default all-reduce hangs on CPU devices.
     return tf.distribute.MirroredStrategy(
         devices=["/cpu:0"],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
-  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+  if settings.distribution_strategy == "multi_worker_mirrored":
     return tf.distribute.experimental.MultiWorkerMirroredStrategy()
   return None
 
@@ -412,7 +423,7 @@ serving_input_receiver_fn = serving.serving_input_receiver_fn
 export_saved_model = serving.export_saved_model
 
 
-def build_estimator(model_fn, output_dir, train_batch_size,
+def build_estimator(settings, model_fn, output_dir, train_batch_size,
                     eval_batch_size=None, predict_batch_size=None):
   """A `TPUEstimator` configured from the shared flags.
 
@@ -422,52 +433,55 @@ def build_estimator(model_fn, output_dir, train_batch_size,
   converted). `train_batch_size` is the global batch: each replica and each
   accumulation micro-step reads its share.
   """
-  micro_batch = train_batch_size // FLAGS.num_accumulation_steps
-  if FLAGS.use_horovod:
+  micro_batch = train_batch_size // settings.num_accumulation_steps
+  if settings.use_horovod:
     micro_batch //= command_line.horovod().size()
     if not is_chief():
       # Only rank 0 keeps checkpoints; the others train in a scratch dir.
       output_dir = os.path.join(output_dir, "horovod_rank_%d" %
                                 command_line.horovod().rank())
-  strategy = _strategy()
+  strategy = _strategy(settings)
   if strategy is not None:
-    return _distributed_estimator(model_fn, output_dir, strategy,
-                                  micro_batch // num_replicas(),
+    return _distributed_estimator(settings, model_fn, output_dir, strategy,
+                                  micro_batch // num_replicas(settings),
                                   eval_batch_size, predict_batch_size)
   cluster = None
-  if FLAGS.use_tpu and FLAGS.tpu_name:
+  if settings.use_tpu and settings.tpu_name:
     cluster = tf.distribute.cluster_resolver.TPUClusterResolver(
-        FLAGS.tpu_name, zone=FLAGS.tpu_zone, project=FLAGS.gcp_project)
+        settings.tpu_name, zone=settings.tpu_zone,
+        project=settings.gcp_project)
   run_config = tf.estimator.tpu.RunConfig(
       cluster=cluster,
-      master=FLAGS.master,
+      master=settings.master,
       model_dir=output_dir,
-      save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-      save_summary_steps=FLAGS.save_summary_steps,
-      keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-      tf_random_seed=FLAGS.seed,
+      save_checkpoints_steps=settings.save_checkpoints_steps,
+      save_summary_steps=settings.save_summary_steps,
+      keep_checkpoint_max=settings.keep_checkpoint_max,
+      tf_random_seed=settings.seed,
       # TPUEstimator logs every ceil(n / iterations_per_loop) session runs,
       # i.e. every step off TPU; ThroughputHook logs there instead.
-      log_step_count_steps=FLAGS.log_every_n_steps if FLAGS.use_tpu else None,
-      session_config=session_config(),
+      log_step_count_steps=(settings.log_every_n_steps if settings.use_tpu
+                            else None),
+      session_config=session_config(settings),
       tpu_config=tf.estimator.tpu.TPUConfig(
-          iterations_per_loop=FLAGS.iterations_per_loop,
-          num_shards=FLAGS.num_tpu_cores,
+          iterations_per_loop=settings.iterations_per_loop,
+          num_shards=settings.num_tpu_cores,
           per_host_input_for_training=(
               tf.estimator.tpu.InputPipelineConfig.PER_HOST_V2),
-          tpu_job_name=FLAGS.tpu_job_name))
+          tpu_job_name=settings.tpu_job_name))
   return tf.estimator.tpu.TPUEstimator(
-      use_tpu=FLAGS.use_tpu,
+      use_tpu=settings.use_tpu,
       model_fn=model_fn,
       config=run_config,
       train_batch_size=micro_batch,
       eval_batch_size=eval_batch_size,
       predict_batch_size=predict_batch_size,
       # Off TPU, export one CPU graph: tf.saved_model.load needs no tags.
-      export_to_tpu=FLAGS.use_tpu)
+      export_to_tpu=settings.use_tpu)
 
 
-def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,
+def _distributed_estimator(settings, model_fn, output_dir, strategy,
+                           replica_batch,
                            eval_batch_size, predict_batch_size):
   """A plain Estimator over `strategy` that runs a TPUEstimator model_fn."""
 
@@ -489,12 +503,12 @@ def _distributed_estimator(model_fn, output_dir, strategy, replica_batch,
 
   run_config = tf.estimator.RunConfig(
       model_dir=output_dir,
-      save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-      save_summary_steps=FLAGS.save_summary_steps,
-      keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-      tf_random_seed=FLAGS.seed,
+      save_checkpoints_steps=settings.save_checkpoints_steps,
+      save_summary_steps=settings.save_summary_steps,
+      keep_checkpoint_max=settings.keep_checkpoint_max,
+      tf_random_seed=settings.seed,
       log_step_count_steps=None,  # ThroughputHook logs progress.
-      session_config=session_config(),
+      session_config=session_config(settings),
       train_distribute=strategy)
   estimator = tf.estimator.Estimator(model_fn=estimator_model_fn,
                                      config=run_config)
@@ -546,8 +560,8 @@ class InputDataError(UserError):
   """An input file is corrupt or truncated, found while reading it."""
 
 
-def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
-          batch_size=None, progress_hook=None):
+def train(settings, estimator, input_fn, max_steps, input_files=None,
+          hooks=None, batch_size=None, progress_hook=None):
   """Trains to `max_steps`; multi-worker runs go through train_and_evaluate,
   which is how Estimator starts a MultiWorkerMirroredStrategy cluster.
 
@@ -569,12 +583,13 @@ def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
       it only when reading reaches the damage).
   """
   hooks = list(hooks or [])
-  if not FLAGS.use_tpu:
-    hooks.append(progress_hook or throughput_hook(max_steps, batch_size))
+  if not settings.use_tpu:
+    hooks.append(progress_hook or
+                 throughput_hook(settings, max_steps, batch_size))
   last = [h for h in hooks or () if isinstance(h, ThroughputHook)]
-  input_fn = _resumed_input_fn(input_fn, estimator)
+  input_fn = _resumed_input_fn(settings, input_fn, estimator)
   try:
-    _train(estimator, input_fn, max_steps, hooks)
+    _train(settings, estimator, input_fn, max_steps, hooks)
   except tf.errors.DataLossError as e:
     step = last[0].last_step if last else None
     files = list(input_files or [])
@@ -600,13 +615,13 @@ def train(estimator, input_fn, max_steps, input_files=None, hooks=None,
         "use --precision=fp32." % (step, estimator.model_dir))
 
 
-def throughput_hook(max_steps, batch_size=None):
+def throughput_hook(settings, max_steps, batch_size=None):
   """The `ThroughputHook` of the runtime flags, for `train`."""
   return ThroughputHook(
-      batch_size or FLAGS.train_batch_size, max_steps,
-      FLAGS.log_every_n_steps,
-      FLAGS.output_dir if is_chief() else None,
-      summary_steps=FLAGS.save_summary_steps)
+      batch_size or settings.train_batch_size, max_steps,
+      settings.log_every_n_steps,
+      settings.output_dir if is_chief() else None,
+      summary_steps=settings.save_summary_steps)
 
 
 def checkpoint_step(model_dir):
@@ -618,25 +633,28 @@ def checkpoint_step(model_dir):
   return int(tf.train.load_variable(path, tf.GraphKeys.GLOBAL_STEP)), path
 
 
-def _resumed_input_fn(input_fn, estimator):
+def _resumed_input_fn(settings, input_fn, estimator):
   """`input_fn` skipping the data of the steps already made, with --seed
   (without one, the order of a rerun differs anyway)."""
-  if FLAGS.seed is None or not hasattr(input_fn, "resumed_at"):
+  if settings.seed is None or not hasattr(input_fn, "resumed_at"):
     return input_fn
   model_dir = estimator.model_dir
-  if _horovod_on() and not is_chief():
+  if command_line.horovod_running() and not is_chief():
     # Rank 0's checkpoint is the one every process starts from.
     model_dir = os.path.dirname(model_dir.rstrip("/"))
   step, _ = checkpoint_step(model_dir)
-  return input_fn.resumed_at(step) if step else input_fn
+  if not step:
+    return input_fn
+  return input_fn.resumed_at(step, settings.num_accumulation_steps,
+                             num_replicas(settings))
 
 
-def _train(estimator, input_fn, max_steps, hooks):
-  if FLAGS.use_horovod:
+def _train(settings, estimator, input_fn, max_steps, hooks):
+  if settings.use_horovod:
     # Every process starts from rank 0's initial weights.
     hooks = list(hooks or []) + [
         command_line.horovod().BroadcastGlobalVariablesHook(0)]
-  if FLAGS.distribution_strategy == "multi_worker_mirrored":
+  if settings.distribution_strategy == "multi_worker_mirrored":
     # train_and_evaluate wants the Estimator itself, not the wrapper.
     input_fn = _with_batch_size(input_fn, estimator.batch_sizes["train"])
     tf.estimator.train_and_evaluate(

@@ -353,14 +353,6 @@ def define_export_flags():
           "predict.py and predictor.Predictor load it.")
 
 
-def value(name):
-  """The flag's value, or its default before the command line is parsed
-  (library use: tests and notebooks call script functions unparsed)."""
-  if FLAGS.is_parsed():
-    return FLAGS[name].value
-  return FLAGS[name].default
-
-
 @functools.lru_cache(maxsize=None)
 def group_defaults():
   """{flag name: default} of every flag of every group, defined or not."""
@@ -374,15 +366,90 @@ def group_defaults():
   return defaults
 
 
-class _Settings(object):
-  """Flag values for the shared runtime: a flag of a group that the running
-  script did not define (extract_features has no --precision) reads as its
-  default, so the runtime needs no case for each script."""
+@functools.lru_cache(maxsize=None)
+def group_names():
+  """{group name: (its flag names, in definition order)}."""
+  names = {}
+  for name, define_fn in sorted(globals().items()):
+    if name.startswith("define_") and name.endswith("_flags"):
+      _defaults_only.append({})
+      try:
+        define_fn()
+      finally:
+        names[name[len("define_"):-len("_flags")]] = tuple(
+            _defaults_only.pop())
+  return names
+
+
+class Settings(object):
+  """The settings of one run: a frozen value, built once in a script's
+  `main()` (`from_flags`) and passed down, as the original passed values to
+  `model_fn_builder`.
+
+  It holds every flag of every group (a group the script did not define has
+  its defaults, so the runtime needs no case for each script: extract_features
+  has no --precision and runs in fp32) and the script's own flags. Read them
+  as attributes (`settings.learning_rate`); `replace(**changes)` makes a new
+  value; `group("training")` gives one group's flags as a dict, e.g. to
+  record what a model was trained with. Library users and tests build one
+  directly: `Settings(learning_rate=1e-4)` is the defaults but that.
+  """
+
+  __slots__ = ("_values",)
+
+  def __init__(self, **values):
+    merged = dict(group_defaults())
+    merged.update(values)
+    object.__setattr__(self, "_values", merged)
 
   def __getattr__(self, name):
-    if name not in FLAGS and name in group_defaults():
-      return group_defaults()[name]
-    return getattr(FLAGS, name)
+    try:
+      return self._values[name]
+    except KeyError:
+      raise AttributeError(
+          "These settings have no %r: it is no flag of a shared group nor of "
+          "the script that made them." % name)
+
+  def __setattr__(self, name, value):
+    raise AttributeError("Settings are frozen; use replace(%s=...)." % name)
+
+  def __contains__(self, name):
+    return name in self._values
+
+  def __eq__(self, other):
+    return isinstance(other, Settings) and self._values == other._values
+
+  def __hash__(self):
+    return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+  def __repr__(self):
+    return "Settings(%s)" % ", ".join(
+        "%s=%r" % kv for kv in sorted(self._values.items()))
+
+  def replace(self, **changes):
+    """A copy with `changes` applied."""
+    values = dict(self._values)
+    values.update(changes)
+    return Settings(**values)
+
+  def get(self, name, default=None):
+    return self._values.get(name, default)
+
+  def as_dict(self):
+    return dict(self._values)
+
+  def group(self, name):
+    """{flag: value} of the flag group `name` ("training", "performance",
+    ...; see `define`)."""
+    return {flag: self._values[flag] for flag in group_names()[name]}
 
 
-SETTINGS = _Settings()
+def from_flags(flag_values=None):
+  """The `Settings` of the parsed command line: the one place that turns
+  flags into settings. A script's `main()` calls it once."""
+  flag_values = FLAGS if flag_values is None else flag_values
+  if flag_values.is_parsed():
+    values = flag_values.flag_values_dict()
+  else:  # Library use before parsing: the defaults.
+    values = {name: flag_values[name].default for name in flag_values}
+  return Settings(**values)

@@ -133,6 +133,21 @@ def export_metadata(task, max_seq_length, do_lower_case, labels=None,
   return metadata
 
 
+def export_run(settings, estimator, task, labels=None, checkpoint_path=None,
+               **task_params):
+  """A training script's --export_dir step: `checkpoint_path` (default: the
+  newest checkpoint of --output_dir, else a fine-tuned --init_checkpoint) as
+  a SavedModel of --max_seq_length with --vocab_file and the metadata of
+  `task` (`export_metadata`), all from the run's `settings`."""
+  return export_saved_model(
+      estimator, settings.export_dir, settings.max_seq_length,
+      metadata=export_metadata(task, settings.max_seq_length,
+                               settings.do_lower_case, labels, **task_params),
+      vocab_file=settings.vocab_file,
+      checkpoint=checkpoint_path or checkpoint_to_export(
+          settings.output_dir, settings.init_checkpoint))
+
+
 def export_saved_model(estimator, export_dir, seq_length, metadata=None,
                        vocab_file=None, checkpoint=None, text_signature=True):
   """Writes a checkpoint as a SavedModel (see the module doc for the layout).

@@ -38,18 +38,17 @@ import tensorflow.compat.v1 as tf
 from command_line import UserError
 import output_files
 import runtime
-import script_flags
-
-FLAGS = script_flags.SETTINGS
 
 HISTORY_FILE = "eval_history.jsonl"
 BEST_DIR = "best"
 
 
-def check_flags(available_metrics, default_metric, dev_set_error=None):
+def check_flags(settings, available_metrics, default_metric,
+                dev_set_error=None):
   """The evaluation flags' checks, before any work.
 
   Args:
+    settings: the run's `script_flags.Settings`.
     available_metrics: the metric names the task's evaluation produces.
     default_metric: the task's main metric, for --best_checkpoint_metric.
     dev_set_error: why there is no dev set to evaluate on, or None.
@@ -60,27 +59,28 @@ def check_flags(available_metrics, default_metric, dev_set_error=None):
   Raises:
     UserError: naming the flag at fault.
   """
-  every = FLAGS.eval_every_n_steps
+  every = settings.eval_every_n_steps
   if every < 0:
     raise UserError("--eval_every_n_steps must be 0 (off) or positive, not %d."
                     % every)
-  if FLAGS.early_stopping_patience < 0:
+  if settings.early_stopping_patience < 0:
     raise UserError("--early_stopping_patience must be 0 (off) or positive.")
   if not every:
-    if FLAGS.early_stopping_patience:
+    if settings.early_stopping_patience:
       raise UserError(
           "--early_stopping_patience=%d needs evaluation during training: "
-          "add --eval_every_n_steps=N." % FLAGS.early_stopping_patience)
-    return FLAGS.best_checkpoint_metric or default_metric
+          "add --eval_every_n_steps=N." % settings.early_stopping_patience)
+    return settings.best_checkpoint_metric or default_metric
   if dev_set_error:
     raise UserError("--eval_every_n_steps=%d needs a dev set: %s" %
                     (every, dev_set_error))
-  if FLAGS.use_horovod or FLAGS.distribution_strategy == "multi_worker_mirrored":
+  if (settings.use_horovod or
+      settings.distribution_strategy == "multi_worker_mirrored"):
     raise UserError(
         "--eval_every_n_steps is not supported with several workers "
         "(--use_horovod, multi_worker_mirrored): train, then evaluate the "
         "checkpoints with --do_eval in one process.")
-  metric = FLAGS.best_checkpoint_metric or default_metric
+  metric = settings.best_checkpoint_metric or default_metric
   if metric not in available_metrics:
     raise UserError(
         "--best_checkpoint_metric=%s is not a metric of this task; it has %s."
@@ -89,19 +89,22 @@ def check_flags(available_metrics, default_metric, dev_set_error=None):
 
 
 def best_checkpoint(output_dir):
-  """The checkpoint in <output_dir>/best/, if evaluation during training is
-  on and kept one; None otherwise (results then come from the last one)."""
-  if not FLAGS.eval_every_n_steps:
+  """The checkpoint in <output_dir>/best/, if evaluation during training
+  kept one (this run or the one it resumed); None otherwise (results then
+  come from the last one)."""
+  best_dir = os.path.join(output_dir, BEST_DIR)
+  if not tf.io.gfile.isdir(best_dir):
     return None
-  return tf.train.latest_checkpoint(os.path.join(output_dir, BEST_DIR))
+  return tf.train.latest_checkpoint(best_dir)
 
 
-def train_and_evaluate(estimator, input_fn, max_steps, evaluate=None,
-                       metric=None, write_results=None, input_files=None,
-                       batch_size=None):
+def train_and_evaluate(settings, estimator, input_fn, max_steps,
+                       evaluate=None, metric=None, write_results=None,
+                       input_files=None, batch_size=None):
   """Trains to `max_steps`, evaluating every --eval_every_n_steps.
 
   Args:
+    settings: the run's `script_flags.Settings`.
     estimator: from `runtime.build_estimator`.
     input_fn: the training input function.
     max_steps: the last training step.
@@ -116,23 +119,24 @@ def train_and_evaluate(estimator, input_fn, max_steps, evaluate=None,
     the path of the best checkpoint (under <output_dir>/best/), or None
     without evaluation during training.
   """
-  every = FLAGS.eval_every_n_steps
+  every = settings.eval_every_n_steps
   if not every or evaluate is None:
-    runtime.train(estimator, input_fn, max_steps, input_files=input_files,
-                  batch_size=batch_size)
+    runtime.train(settings, estimator, input_fn, max_steps,
+                  input_files=input_files, batch_size=batch_size)
     return None
   output_dir = estimator.model_dir
-  tracker = BestTracker(output_dir, metric, FLAGS.best_checkpoint_mode,
-                        FLAGS.early_stopping_patience,
-                        FLAGS.early_stopping_min_delta,
+  tracker = BestTracker(output_dir, metric, settings.best_checkpoint_mode,
+                        settings.early_stopping_patience,
+                        settings.early_stopping_min_delta,
                         write_results or output_files.write_eval_results)
-  progress = runtime.throughput_hook(max_steps, batch_size)
+  progress = runtime.throughput_hook(settings, max_steps, batch_size)
   step, _ = runtime.checkpoint_step(output_dir)
   while not tracker.stopped:
     if step < max_steps:
       target = min((step // every + 1) * every, max_steps)
-      runtime.train(estimator, input_fn, target, input_files=input_files,
-                    batch_size=batch_size, progress_hook=progress)
+      runtime.train(settings, estimator, input_fn, target,
+                    input_files=input_files, batch_size=batch_size,
+                    progress_hook=progress)
     step, path = runtime.checkpoint_step(output_dir)
     if not tracker.has_evaluated(step):
       tracker.record(step, path, evaluate(path))
