@@ -59,7 +59,6 @@ import script_flags
 import tokenization
 import training_loop
 
-FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
@@ -355,14 +354,21 @@ def register_processor(name, processor_class):
   return processor_class
 
 
-def get_processor(task_name):
-  """The processor instance for `task_name`; lists the known names if none."""
+def get_processor(task_name, settings=None):
+  """The processor instance for `task_name`; lists the known names if none.
+
+  A processor class with a `from_settings` class method (the file task) is
+  made from the run's `settings`; the others take no arguments, as the
+  original's."""
   key = (task_name or "").lower()
   if key not in PROCESSORS:
     raise UserError(
         "Task not found: --task_name=%s. Known tasks: %s (or register your "
         "own with --processor_module)." % (task_name, ", ".join(PROCESSORS)))
-  return PROCESSORS[key]()
+  processor_class = PROCESSORS[key]
+  if settings is not None and hasattr(processor_class, "from_settings"):
+    return processor_class.from_settings(settings)
+  return processor_class()
 
 
 def load_processor_modules(spec):
@@ -658,17 +664,19 @@ class FileTaskOptions(object):
     self.fresh_output_dir = fresh_output_dir
 
   @classmethod
-  def from_flags(cls):
+  def from_settings(cls, settings):
+    """The options of a run's `script_flags.Settings` (its file-task flags)."""
     return cls(
-        data_dir=FLAGS.data_dir, input_format=FLAGS.input_format,
-        train_file=FLAGS.train_file, dev_file=FLAGS.dev_file,
-        test_file=FLAGS.test_file, text_a_column=FLAGS.text_a_column,
-        text_b_column=FLAGS.text_b_column, label_column=FLAGS.label_column,
-        id_column=FLAGS.id_column, has_header=FLAGS.has_header,
-        labels=FLAGS.labels, multi_label=FLAGS.multi_label,
-        label_separator=FLAGS.label_separator,
-        skip_bad_rows=FLAGS.skip_bad_rows, output_dir=FLAGS.output_dir,
-        fresh_output_dir=FLAGS.overwrite_output_dir)
+        data_dir=settings.data_dir, input_format=settings.input_format,
+        train_file=settings.train_file, dev_file=settings.dev_file,
+        test_file=settings.test_file, text_a_column=settings.text_a_column,
+        text_b_column=settings.text_b_column,
+        label_column=settings.label_column,
+        id_column=settings.id_column, has_header=settings.has_header,
+        labels=settings.labels, multi_label=settings.multi_label,
+        label_separator=settings.label_separator,
+        skip_bad_rows=settings.skip_bad_rows, output_dir=settings.output_dir,
+        fresh_output_dir=settings.overwrite_output_dir)
 
 
 def _column_key(spec):
@@ -694,8 +702,12 @@ class FileProcessor(DataProcessor):
   empty text are skipped and counted.
   """
 
+  @classmethod
+  def from_settings(cls, settings):
+    return cls(FileTaskOptions.from_settings(settings))
+
   def __init__(self, options=None):
-    self.options = options or FileTaskOptions.from_flags()
+    self.options = options or FileTaskOptions()
     self.is_multi_label = self.options.multi_label
     self._label_list = None
     self._examples = {}
@@ -1727,11 +1739,12 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      use_one_hot_embeddings, is_regression=False,
                      metric_names=(), multi_label=False, class_weights=None,
                      window_aggregation=None, multi_label_threshold=0.5,
-                     label_list=None):
+                     label_list=None, settings=None):
   """Returns a `model_fn` closure for TPUEstimator.
 
-  Training uses the optimiser, precision and accumulation of the runtime
-  flags (`runtime.create_train_op`). Evaluation reports `eval_accuracy`
+  Training uses the optimiser, precision and accumulation of `settings`
+  (a `script_flags.Settings`; default: the flags' defaults), through
+  `runtime.train_spec`. Evaluation reports `eval_accuracy`
   (classification) and `eval_loss` as the original, plus `eval_<name>` for
   each of `metric_names` ("f1", "mcc", "pearson", "spearman").
 
@@ -1745,6 +1758,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
   windows, and predictions add `logits` and `example_index` for
   `aggregate_window_predictions`.
   """
+  settings = settings or script_flags.Settings()
   eval_head = _EvalHead(num_labels, multi_label, multi_label_threshold,
                         window_aggregation, is_regression, metric_names,
                         label_list)
@@ -1772,18 +1786,14 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     (total_loss, per_example_loss, logits, probabilities) = create_model(
         bert_config, is_training, input_ids, input_mask, segment_ids,
         label_ids, num_labels, use_one_hot_embeddings, is_regression,
-        runtime.compute_type(), multi_label,
+        runtime.compute_type(settings), multi_label,
         class_weights if is_training else None)
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op,
-          scaffold_fn=scaffold_fn)
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps, scaffold_fn)
 
     if mode == tf.estimator.ModeKeys.EVAL:
       if multi_label or window_aggregation:
@@ -2014,44 +2024,45 @@ def convert_examples_to_features(examples, label_list, max_seq_length,
   return features
 
 
-def _padded(examples, batch_size):
+def _padded(examples, batch_size, use_tpu):
   """On TPU, pads `examples` to a whole number of batches."""
   examples = list(examples)
-  if FLAGS.use_tpu:
+  if use_tpu:
     while len(examples) % batch_size != 0:
       examples.append(PaddingInputExample())
   return examples
 
 
-def require_examples(examples, split, processor):
+def require_examples(examples, split, processor, data_dir=None):
   """Raises UserError if `processor` read no `split` examples."""
   if not examples:
     raise UserError("%s produced no %s examples from --data_dir=%s." %
-                     (type(processor).__name__, split, FLAGS.data_dir))
+                     (type(processor).__name__, split, data_dir))
 
 
-def validate_flags(bert_config):
+def validate_flags(settings, bert_config):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  runtime.check_something_to_do("do_train", "do_eval", "do_predict",
+  runtime.check_something_to_do(settings, "do_train", "do_eval", "do_predict",
                                 "export_dir")
-  runtime.check_flags(bert_config, FLAGS.max_seq_length,
-                      FLAGS.train_batch_size, FLAGS.do_train,
-                      FLAGS.export_dir, FLAGS.output_dir,
-                      init_checkpoint=FLAGS.init_checkpoint)
+  runtime.check_flags(settings, bert_config, settings.max_seq_length,
+                      settings.train_batch_size, settings.do_train,
+                      settings.export_dir, settings.output_dir,
+                      init_checkpoint=settings.init_checkpoint)
   # The file task may name its files instead (--train_file, ...).
-  needs_data_dir = (FLAGS.task_name or "").lower() != "file" or FLAGS.data_dir
-  if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
-      needs_data_dir and not tf.io.gfile.isdir(FLAGS.data_dir or "")):
-    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
-  if FLAGS.doc_stride is not None and not (
-      0 < FLAGS.doc_stride <= FLAGS.max_seq_length - 2):
+  needs_data_dir = ((settings.task_name or "").lower() != "file" or
+                    settings.data_dir)
+  if ((settings.do_train or settings.do_eval or settings.do_predict) and
+      needs_data_dir and not tf.io.gfile.isdir(settings.data_dir or "")):
+    raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
+  if settings.doc_stride is not None and not (
+      0 < settings.doc_stride <= settings.max_seq_length - 2):
     raise UserError(
         "--doc_stride=%d must be between 1 and the window, --max_seq_length "
         "- 2 = %d, or windows would skip text." %
-        (FLAGS.doc_stride, FLAGS.max_seq_length - 2))
-  if not 0.0 < FLAGS.multi_label_threshold < 1.0:
+        (settings.doc_stride, settings.max_seq_length - 2))
+  if not 0.0 < settings.multi_label_threshold < 1.0:
     raise UserError("--multi_label_threshold=%s must be between 0 and 1." %
-                    FLAGS.multi_label_threshold)
+                    settings.multi_label_threshold)
 
 
 def evaluation_metrics(label_list, regression, metric_names,
@@ -2071,39 +2082,39 @@ def evaluation_metrics(label_list, regression, metric_names,
   return names, default
 
 
-def check_evaluation_flags(processor, label_list, regression, metric_names,
-                           multi_label=False):
+def check_evaluation_flags(settings, processor, label_list, regression,
+                           metric_names, multi_label=False):
   """The evaluation flags' checks; returns (dev examples or None, metric).
 
   With --eval_every_n_steps the dev set is read now, so that a missing one
   is reported before any work."""
   dev_examples, no_dev = None, None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+  if settings.do_train and settings.eval_every_n_steps > 0:
     try:
-      dev_examples = processor.get_dev_examples(FLAGS.data_dir)
+      dev_examples = processor.get_dev_examples(settings.data_dir)
     except (OSError, tf.errors.OpError, UserError) as e:
       no_dev = command_line.error_text(e)
     if not dev_examples and not no_dev:
       no_dev = "%s read no dev examples from --data_dir=%s." % (
-          type(processor).__name__, FLAGS.data_dir)
+          type(processor).__name__, settings.data_dir)
   names, default = evaluation_metrics(label_list, regression, metric_names,
                                       multi_label)
-  metric = training_loop.check_flags(names, default, no_dev)
+  metric = training_loop.check_flags(settings, names, default, no_dev)
   return dev_examples, metric
 
 
-def check_task_head(processor, task_name, regression):
+def check_task_head(settings, processor, regression):
   """Whether the task is multi-label; UserError where the head flags and
   the task do not fit together."""
   multi_label = bool(getattr(processor, "is_multi_label", False))
-  if regression and (FLAGS.multi_label or multi_label):
+  if regression and (settings.multi_label or multi_label):
     raise UserError("--multi_label cannot be used with %s, a regression "
                     "task." % task_name)
-  if FLAGS.multi_label and not multi_label:
+  if settings.multi_label and not multi_label:
     raise UserError(
         "--multi_label needs a task whose labels are sets: --task_name=file "
         "(or a processor with is_multi_label = True), not %s." % task_name)
-  if regression and FLAGS.class_weights:
+  if regression and settings.class_weights:
     raise UserError("--class_weights cannot be used with %s, a regression "
                     "task." % task_name)
   return multi_label
@@ -2174,146 +2185,151 @@ class FeatureLayout(object):
                 windowed=bool(self.doc_stride))
 
 
-def read_task_examples(processor):
+def read_task_examples(settings, processor):
   """The examples of every split the run uses, read before any training so
   that a bad row of the dev or test file stops the run at once."""
   examples = {}
   for split, wanted, method in (
-      ("train", FLAGS.do_train, processor.get_train_examples),
-      ("dev", FLAGS.do_eval, processor.get_dev_examples),
-      ("test", FLAGS.do_predict, processor.get_test_examples)):
+      ("train", settings.do_train, processor.get_train_examples),
+      ("dev", settings.do_eval, processor.get_dev_examples),
+      ("test", settings.do_predict, processor.get_test_examples)):
     if wanted:
-      examples[split] = method(FLAGS.data_dir)
-      require_examples(examples[split], split, processor)
+      examples[split] = method(settings.data_dir)
+      require_examples(examples[split], split, processor, settings.data_dir)
   return examples
 
 
 def main(_):
-  load_processor_modules(FLAGS.processor_module)
-  processor = get_processor(FLAGS.task_name)
+  settings = script_flags.from_flags()
+  load_processor_modules(settings.processor_module)
+  processor = get_processor(settings.task_name, settings)
 
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  validate_flags(bert_config)
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  validate_flags(settings, bert_config)
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
-  multi_label = check_task_head(processor, FLAGS.task_name, regression)
+  multi_label = check_task_head(settings, processor, regression)
   num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
   dev_examples, best_metric = check_evaluation_flags(
-      processor, label_list, regression, metric_names, multi_label)
-  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                     FLAGS.init_checkpoint)
-  output_files.prepare_output_dir(FLAGS.output_dir,
-                                  overwrite=FLAGS.overwrite_output_dir)
+      settings, processor, label_list, regression, metric_names, multi_label)
+  tokenizer = runtime.load_tokenizer(
+      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
+      list(settings.never_split or []), settings.preserve_unused_tokens)
+  output_files.prepare_output_dir(settings.output_dir,
+                                  overwrite=settings.overwrite_output_dir)
   processor.save_label_list()
 
-  layout = FeatureLayout(regression, multi_label, num_labels, FLAGS.doc_stride,
-                         FLAGS.window_aggregation)
-  examples = read_task_examples(processor)
+  layout = FeatureLayout(regression, multi_label, num_labels,
+                         settings.doc_stride, settings.window_aggregation)
+  examples = read_task_examples(settings, processor)
   if dev_examples is not None:
     examples["dev"] = dev_examples
 
   num_train_steps = None
   num_warmup_steps = None
   class_weights = None
-  if FLAGS.do_train:
+  if settings.do_train:
     # Written first: with --doc_stride its windows, not its examples, make
     # the number of steps.
     train_file, num_train_records = write_train_file(
-        examples["train"], label_list, tokenizer, layout)
+        settings, examples["train"], label_list, tokenizer, layout)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        num_train_records, "--data_dir=%s" % FLAGS.data_dir)
+        settings, num_train_records, "--data_dir=%s" % settings.data_dir)
     class_weights = class_weights_from_flag(
-        FLAGS.class_weights, examples["train"], label_list, multi_label)
+        settings.class_weights, examples["train"], label_list, multi_label)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
       num_labels=num_labels,
-      init_checkpoint=FLAGS.init_checkpoint,
-      learning_rate=FLAGS.learning_rate,
+      init_checkpoint=settings.init_checkpoint,
+      learning_rate=settings.learning_rate,
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
-      use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_tpu,
+      use_tpu=settings.use_tpu,
+      use_one_hot_embeddings=settings.use_tpu,
       is_regression=regression,
       metric_names=metric_names,
       multi_label=multi_label,
       class_weights=class_weights,
-      window_aggregation=FLAGS.window_aggregation if FLAGS.doc_stride else None,
-      multi_label_threshold=FLAGS.multi_label_threshold,
-      label_list=label_list)
+      window_aggregation=(settings.window_aggregation if settings.doc_stride
+                          else None),
+      multi_label_threshold=settings.multi_label_threshold,
+      label_list=label_list,
+      settings=settings)
   estimator = runtime.build_estimator(
-      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
-      FLAGS.eval_batch_size, FLAGS.predict_batch_size)
+      settings, model_fn, settings.output_dir, settings.train_batch_size,
+      settings.eval_batch_size, settings.predict_batch_size)
 
   evaluate = None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
-    evaluate = dev_evaluation(estimator, examples["dev"], label_list,
-                              tokenizer, layout)
-  if FLAGS.do_train and runtime.training_needed(
-      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
-    train(estimator, examples["train"], num_train_steps, label_list,
+  if settings.do_train and settings.eval_every_n_steps > 0:
+    evaluate = dev_evaluation(settings, estimator, examples["dev"],
+                              label_list, tokenizer, layout)
+  if settings.do_train and runtime.training_needed(
+      settings.output_dir, num_train_steps, settings.init_checkpoint):
+    train(settings, estimator, examples["train"], num_train_steps, label_list,
           tokenizer, regression, layout, train_file, evaluate, best_metric)
-  best = training_loop.best_checkpoint(FLAGS.output_dir)
+  best = training_loop.best_checkpoint(settings.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
-    evaluate_and_predict(estimator, processor, label_list, tokenizer,
+    evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
                          regression, layout, examples, checkpoint_path=best,
                          evaluate=evaluate)
-  if FLAGS.export_dir and runtime.is_chief():
-    export(estimator, label_list, regression, multi_label,
+  if settings.export_dir and runtime.is_chief():
+    export(settings, estimator, label_list, regression, multi_label,
            checkpoint_path=best)
 
 
-def write_train_file(train_examples, label_list, tokenizer, layout=None):
+def write_train_file(settings, train_examples, label_list, tokenizer,
+                     layout=None):
   """Writes train.tf_record in --output_dir; returns (its path, how many
   records: the examples, or with --doc_stride their windows)."""
   layout = layout or FeatureLayout()
-  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  train_file = os.path.join(settings.output_dir, "train.tf_record")
   num_records = file_based_convert_examples_to_features(
-      train_examples, label_list, FLAGS.max_seq_length, tokenizer, train_file,
-      layout.multi_label, layout.doc_stride)
+      train_examples, label_list, settings.max_seq_length, tokenizer,
+      train_file, layout.multi_label, layout.doc_stride)
   return train_file, num_records
 
 
-def train(estimator, train_examples, num_train_steps, label_list, tokenizer,
-          regression, layout=None, train_file=None, evaluate=None,
+def train(settings, estimator, train_examples, num_train_steps, label_list,
+          tokenizer, regression, layout=None, train_file=None, evaluate=None,
           best_metric=None):
   """--do_train: writes train.tf_record in --output_dir (unless
   `write_train_file` has: `train_file`) and trains on it, evaluating with
   `evaluate` (a `dev_evaluation`) every --eval_every_n_steps."""
   layout = layout or FeatureLayout(regression)
   if train_file is None:
-    train_file, _ = write_train_file(train_examples, label_list, tokenizer,
-                                     layout)
+    train_file, _ = write_train_file(settings, train_examples, label_list,
+                                     tokenizer, layout)
   tf.logging.info("***** Running training *****")
   tf.logging.info("  Num examples = %d", len(train_examples))
-  tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+  tf.logging.info("  Batch size = %d", settings.train_batch_size)
   tf.logging.info("  Num steps = %d", num_train_steps)
   train_input_fn = file_based_input_fn_builder(
       input_file=train_file,
-      seq_length=FLAGS.max_seq_length,
+      seq_length=settings.max_seq_length,
       is_training=True,
       drop_remainder=True,
-      bucket_by_length=FLAGS.bucket_by_length,
+      bucket_by_length=settings.bucket_by_length,
       **layout.input_options())
   training_loop.train_and_evaluate(
-      estimator, train_input_fn, num_train_steps, evaluate=evaluate,
+      settings, estimator, train_input_fn, num_train_steps, evaluate=evaluate,
       metric=best_metric, input_files=[train_file],
       write_results=lambda directory, result: write_eval_results(
           directory, result, label_list))
 
 
-def dev_evaluation(estimator, eval_examples, label_list, tokenizer,
+def dev_evaluation(settings, estimator, eval_examples, label_list, tokenizer,
                    layout):
   """A function from a checkpoint path (None: the last) to the metrics of
   the dev set `eval_examples`, which are written to eval.tf_record once."""
   eval_input_fn, num_batches = _inference_input_fn(
-      "evaluation", eval_examples, FLAGS.eval_batch_size, "eval.tf_record",
-      label_list, tokenizer, layout)
+      settings, "evaluation", eval_examples, settings.eval_batch_size,
+      "eval.tf_record", label_list, tokenizer, layout)
   # TPUs need a fixed number of full batches; elsewhere read the file once.
-  eval_steps = num_batches if FLAGS.use_tpu else None
+  eval_steps = num_batches if settings.use_tpu else None
 
   def evaluate(checkpoint_path=None):
     return with_per_class_metrics(
@@ -2323,7 +2339,7 @@ def dev_evaluation(estimator, eval_examples, label_list, tokenizer,
   return evaluate
 
 
-def evaluate_and_predict(estimator, processor, label_list, tokenizer,
+def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
                          regression, layout=None, examples=None,
                          checkpoint_path=None, evaluate=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
@@ -2337,22 +2353,22 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
   layout = layout or FeatureLayout(regression)
   examples = dict(examples or {})
   for split, wanted, method in (
-      ("dev", FLAGS.do_eval, processor.get_dev_examples),
-      ("test", FLAGS.do_predict, processor.get_test_examples)):
+      ("dev", settings.do_eval, processor.get_dev_examples),
+      ("test", settings.do_predict, processor.get_test_examples)):
     if wanted and split not in examples:
-      examples[split] = method(FLAGS.data_dir)
-      require_examples(examples[split], split, processor)
+      examples[split] = method(settings.data_dir)
+      require_examples(examples[split], split, processor, settings.data_dir)
 
-  if FLAGS.do_eval:
+  if settings.do_eval:
     if evaluate is None:
-      evaluate = dev_evaluation(estimator, examples["dev"], label_list,
-                                tokenizer, layout)
-    write_eval_results(FLAGS.output_dir, evaluate(checkpoint_path),
+      evaluate = dev_evaluation(settings, estimator, examples["dev"],
+                                label_list, tokenizer, layout)
+    write_eval_results(settings.output_dir, evaluate(checkpoint_path),
                        label_list)
 
-  if FLAGS.do_predict:
+  if settings.do_predict:
     predict_input_fn, _ = _inference_input_fn(
-        "prediction", examples["test"], FLAGS.predict_batch_size,
+        settings, "prediction", examples["test"], settings.predict_batch_size,
         "predict.tf_record", label_list, tokenizer, layout)
     # Bucketed (--bucket_by_length) predictions come out of order.
     predictions = input_pipeline.in_input_order(
@@ -2364,11 +2380,11 @@ def evaluate_and_predict(estimator, processor, label_list, tokenizer,
           layout.regression)
     probabilities = write_test_results(
         predictions, len(examples["test"]),
-        os.path.join(FLAGS.output_dir, "test_results.tsv"))
+        os.path.join(settings.output_dir, "test_results.tsv"))
     write_test_predictions(
         examples["test"], probabilities,
         None if layout.regression else label_list,
-        os.path.join(FLAGS.output_dir, "test_predictions.tsv"),
+        os.path.join(settings.output_dir, "test_predictions.tsv"),
         layout.multi_label)
 
 def _predicted_labels(probabilities, label_list, multi_label):
@@ -2378,25 +2394,18 @@ def _predicted_labels(probabilities, label_list, multi_label):
   return str(label_list[int(np.argmax(probabilities))])
 
 
-def export(estimator, label_list, regression, multi_label=False,
+def export(settings, estimator, label_list, regression, multi_label=False,
            checkpoint_path=None):
   """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
   --init_checkpoint) as a SavedModel with its vocabulary and labels."""
-  serving.export_saved_model(
-      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
-      metadata=serving.export_metadata(
-          "regression" if regression else "classification",
-          FLAGS.max_seq_length, FLAGS.do_lower_case,
-          None if regression else label_list, task_name=FLAGS.task_name,
-          multi_label=bool(multi_label)),
-      vocab_file=FLAGS.vocab_file,
-      checkpoint=checkpoint_path or serving.checkpoint_to_export(
-          FLAGS.output_dir, FLAGS.init_checkpoint))
+  serving.export_run(
+      settings, estimator, "regression" if regression else "classification",
+      None if regression else label_list, checkpoint_path,
+      task_name=settings.task_name, multi_label=bool(multi_label))
 
 
-
-def _inference_input_fn(what, examples, batch_size, file_name, label_list,
-                        tokenizer, layout):
+def _inference_input_fn(settings, what, examples, batch_size, file_name,
+                        label_list, tokenizer, layout):
   """Pads `examples` (on TPU), writes them to `file_name` in --output_dir and
   returns (an input_fn that reads them once, in order; the number of batches).
 
@@ -2404,12 +2413,13 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
   windows.
   """
   windowed = bool(layout.doc_stride)
-  padded = examples if windowed else _padded(examples, batch_size)
-  path = os.path.join(FLAGS.output_dir, file_name)
+  padded = (examples if windowed else
+            _padded(examples, batch_size, settings.use_tpu))
+  path = os.path.join(settings.output_dir, file_name)
   num_records = file_based_convert_examples_to_features(
-      padded, label_list, FLAGS.max_seq_length, tokenizer, path,
+      padded, label_list, settings.max_seq_length, tokenizer, path,
       layout.multi_label, layout.doc_stride,
-      pad_to_multiple=batch_size if FLAGS.use_tpu and windowed else None)
+      pad_to_multiple=batch_size if settings.use_tpu and windowed else None)
   tf.logging.info("***** Running %s *****", what)
   tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
                   len(examples), len(padded) - len(examples))
@@ -2419,10 +2429,10 @@ def _inference_input_fn(what, examples, batch_size, file_name, label_list,
   tf.logging.info("  Batch size = %d", batch_size)
   input_fn = file_based_input_fn_builder(
       input_file=path,
-      seq_length=FLAGS.max_seq_length,
+      seq_length=settings.max_seq_length,
       is_training=False,
-      drop_remainder=FLAGS.use_tpu,
-      bucket_by_length=FLAGS.bucket_by_length,
+      drop_remainder=settings.use_tpu,
+      bucket_by_length=settings.bucket_by_length,
       **layout.input_options())
   return input_fn, num_records // batch_size
 

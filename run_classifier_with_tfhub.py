@@ -38,7 +38,6 @@ import script_flags
 import tokenization
 import training_loop
 
-FLAGS = flags.FLAGS
 
 flags.DEFINE_string(
     "bert_hub_module_handle", None,
@@ -82,13 +81,17 @@ def create_model(is_training, input_ids, input_mask, segment_ids, labels,
 
 
 def model_fn_builder(num_labels, learning_rate, num_train_steps,
-                     num_warmup_steps, use_tpu, bert_hub_module_handle):
+                     num_warmup_steps, use_tpu, bert_hub_module_handle,
+                     settings=None):
   """Returns the `model_fn` closure for TPUEstimator.
 
-  Training uses the optimiser, precision and accumulation of the runtime
-  flags (`runtime.create_train_op`); evaluation reports `eval_accuracy` and
+  Training uses the optimiser, precision and accumulation of `settings` (a
+  `script_flags.Settings`; default: the flags' defaults), through
+  `runtime.train_spec`; evaluation reports `eval_accuracy` and
   `eval_loss` over the real (not padding) examples.
   """
+
+  settings = settings or script_flags.Settings()
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -108,11 +111,8 @@ def model_fn_builder(num_labels, learning_rate, num_train_steps,
         features["segment_ids"], label_ids, num_labels, bert_hub_module_handle)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op)
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps)
 
     if mode == tf.estimator.ModeKeys.EVAL:
 
@@ -161,87 +161,91 @@ def hub_tokenization_info(bert_hub_module_handle):
   return tokenization.convert_to_unicode(vocab_file), bool(do_lower_case)
 
 
-def validate_flags(processor):
+def validate_flags(settings, processor):
   """Checks the flags before any work starts; raises UserError if wrong."""
-  runtime.check_something_to_do("do_train", "do_eval", "do_predict",
+  runtime.check_something_to_do(settings, "do_train", "do_eval", "do_predict",
                                 "export_dir")
   if processor.is_regression:
     raise UserError(
         "--task_name=%s is a regression task; run_classifier_with_tfhub.py "
         "fine-tunes classifiers only (use run_classifier.py)." %
-        FLAGS.task_name)
-  handle = FLAGS.bert_hub_module_handle
+        settings.task_name)
+  handle = settings.bert_hub_module_handle
   if "://" not in handle and not tf.io.gfile.isdir(handle):
     raise UserError(
         "--bert_hub_module_handle=%s is neither a module directory nor a URL "
         "(export_tfhub.py writes a module from a checkpoint)." % handle)
-  runtime.check_flags(train_batch_size=FLAGS.train_batch_size,
-                      will_train=FLAGS.do_train, export_dir=FLAGS.export_dir,
-                      output_dir=FLAGS.output_dir)
-  if ((FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict) and
-      not tf.io.gfile.isdir(FLAGS.data_dir or "")):
-    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+  runtime.check_flags(settings, train_batch_size=settings.train_batch_size,
+                      will_train=settings.do_train,
+                      export_dir=settings.export_dir,
+                      output_dir=settings.output_dir)
+  if ((settings.do_train or settings.do_eval or settings.do_predict) and
+      not tf.io.gfile.isdir(settings.data_dir or "")):
+    raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
 
 
 def main(_):
-  run_classifier.load_processor_modules(FLAGS.processor_module)
-  processor = run_classifier.get_processor(FLAGS.task_name)
-  validate_flags(processor)
+  settings = script_flags.from_flags()
+  run_classifier.load_processor_modules(settings.processor_module)
+  processor = run_classifier.get_processor(settings.task_name, settings)
+  validate_flags(settings, processor)
   label_list = processor.get_labels()
   # This script's head reports accuracy and loss, not the task's metrics.
   dev_examples, best_metric = run_classifier.check_evaluation_flags(
-      processor, label_list, False, ())
+      settings, processor, label_list, False, ())
   vocab_file, do_lower_case = hub_tokenization_info(
-      FLAGS.bert_hub_module_handle)
-  tokenizer = tokenization.FullTokenizer(vocab_file=vocab_file,
-                                         do_lower_case=do_lower_case)
-  output_files.prepare_output_dir(FLAGS.output_dir,
-                                  overwrite=FLAGS.overwrite_output_dir)
+      settings.bert_hub_module_handle)
+  # The module's vocabulary and casing are the run's (and its export's).
+  settings = settings.replace(vocab_file=vocab_file,
+                              do_lower_case=do_lower_case)
+  tokenizer = runtime.load_tokenizer(
+      vocab_file, do_lower_case, never_split=list(settings.never_split or []),
+      preserve_unused_tokens=settings.preserve_unused_tokens)
+  output_files.prepare_output_dir(settings.output_dir,
+                                  overwrite=settings.overwrite_output_dir)
   processor.save_label_list()
 
   train_examples = None
   num_train_steps = None
   num_warmup_steps = None
-  if FLAGS.do_train:
-    train_examples = processor.get_train_examples(FLAGS.data_dir)
-    run_classifier.require_examples(train_examples, "train", processor)
+  if settings.do_train:
+    train_examples = processor.get_train_examples(settings.data_dir)
+    run_classifier.require_examples(train_examples, "train", processor,
+                                    settings.data_dir)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        len(train_examples), "--data_dir=%s" % FLAGS.data_dir)
+        settings, len(train_examples), "--data_dir=%s" % settings.data_dir)
 
   model_fn = model_fn_builder(
       num_labels=len(label_list),
-      learning_rate=FLAGS.learning_rate,
+      learning_rate=settings.learning_rate,
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
-      use_tpu=FLAGS.use_tpu,
-      bert_hub_module_handle=FLAGS.bert_hub_module_handle)
+      use_tpu=settings.use_tpu,
+      bert_hub_module_handle=settings.bert_hub_module_handle,
+      settings=settings)
   estimator = runtime.build_estimator(
-      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
-      FLAGS.eval_batch_size, FLAGS.predict_batch_size)
+      settings, model_fn, settings.output_dir, settings.train_batch_size,
+      settings.eval_batch_size, settings.predict_batch_size)
 
   evaluate = None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
+  if settings.do_train and settings.eval_every_n_steps > 0:
     evaluate = run_classifier.dev_evaluation(
-        estimator, dev_examples, label_list, tokenizer,
+        settings, estimator, dev_examples, label_list, tokenizer,
         run_classifier.FeatureLayout())
-  if FLAGS.do_train and runtime.training_needed(FLAGS.output_dir,
+  if settings.do_train and runtime.training_needed(settings.output_dir,
                                                 num_train_steps):
-    run_classifier.train(estimator, train_examples, num_train_steps,
+    run_classifier.train(settings, estimator, train_examples, num_train_steps,
                          label_list, tokenizer, regression=False,
                          evaluate=evaluate, best_metric=best_metric)
-  best = training_loop.best_checkpoint(FLAGS.output_dir)
+  best = training_loop.best_checkpoint(settings.output_dir)
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
     run_classifier.evaluate_and_predict(
-        estimator, processor, label_list, tokenizer, regression=False,
+        settings, estimator, processor, label_list, tokenizer, regression=False,
         checkpoint_path=best, evaluate=evaluate)
-  if FLAGS.export_dir and runtime.is_chief():
-    serving.export_saved_model(
-        estimator, FLAGS.export_dir, FLAGS.max_seq_length,
-        metadata=serving.export_metadata(
-            "classification", FLAGS.max_seq_length, do_lower_case, label_list,
-            task_name=FLAGS.task_name),
-        vocab_file=vocab_file, checkpoint=best)
+  if settings.export_dir and runtime.is_chief():
+    serving.export_run(settings, estimator, "classification", label_list,
+                       best, task_name=settings.task_name)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ import tensorflow.compat.v1 as tf
 
 import bert_testing
 import input_pipeline
+import optimization
+import runtime
+import script_flags
 
 SEQ_LENGTH = 24
 NUM_TRAIN = 64
@@ -379,42 +382,23 @@ def test_in_input_order_restores_order_and_finds_gaps():
         [{input_pipeline.EXAMPLE_INDEX: i} for i in (0, 2, 3)]))
 
 
-RUNTIME_FLAGS_SCRIPT = """
-import sys
-sys.path.insert(0, %r)
-from absl import flags
-import optimization
-import runtime
-import script_flags
-script_flags.define("output", "training", "tpu", "performance")
-FLAGS = flags.FLAGS
-FLAGS(sys.argv)
-seen = {}
-def record(*args, **kwargs):
-  seen.update(kwargs)
-optimization.create_optimizer = record
-runtime.create_train_op(None, 1e-3, 10, 1)
-def model_fn(features, labels, mode, params):
-  raise AssertionError("not called")
-estimator = runtime.build_estimator(model_fn, FLAGS.output_dir, 8)
-print("decay=%%s bias=%%s job=%%s" %% (
-    seen["learning_rate_decay"], seen["adam_bias_correction"],
-    estimator.config.tpu_config.tpu_job_name))
-"""
-
-
-@pytest.mark.parametrize("args,expected", [
-    ([], "decay=from_step_0 bias=False job=None"),
-    (["--learning_rate_decay=after_warmup", "--adam_bias_correction",
-      "--tpu_job_name=my_tpu_job"],
-     "decay=after_warmup bias=True job=my_tpu_job"),
+@pytest.mark.parametrize("changes,expected", [
+    ({}, ("from_step_0", False, None)),
+    (dict(learning_rate_decay="after_warmup", adam_bias_correction=True,
+          tpu_job_name="my_tpu_job"),
+     ("after_warmup", True, "my_tpu_job")),
 ])
-def test_issue_18_flags_reach_the_optimizer_and_tpu_config(tmp_path, args,
-                                                           expected):
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  proc = subprocess.run(
-      [sys.executable, "-c", RUNTIME_FLAGS_SCRIPT % root,
-       "--output_dir=%s" % tmp_path] + args,
-      capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert proc.stdout.strip().splitlines()[-1] == expected
+def test_issue_18_settings_reach_the_optimizer_and_tpu_config(
+    tmp_path, monkeypatch, changes, expected):
+  settings = script_flags.Settings(output_dir=str(tmp_path), **changes)
+  seen = {}
+  monkeypatch.setattr(optimization, "create_optimizer",
+                      lambda *args, **kwargs: seen.update(kwargs))
+  runtime.create_train_op(settings, None, 1e-3, 10, 1)
+
+  def model_fn(features, labels, mode, params):
+    raise AssertionError("not called")
+
+  estimator = runtime.build_estimator(settings, model_fn, str(tmp_path), 8)
+  assert (seen["learning_rate_decay"], seen["adam_bias_correction"],
+          estimator.config.tpu_config.tpu_job_name) == expected

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from absl import flags
+import pytest
 
 from conftest import ROOT
 import script_flags
@@ -87,16 +88,39 @@ def test_each_script_lists_exactly_its_flags():
   assert not squad & {"do_eval", "data_dir", "task_name"}
 
 
-def test_a_group_a_script_did_not_define_reads_as_its_default(monkeypatch):
+def test_a_group_a_script_did_not_define_reads_as_its_default():
   defaults = script_flags.group_defaults()
   assert defaults["precision"] == "fp32"
   assert defaults["num_accumulation_steps"] == 1
   assert defaults["use_horovod"] is False
-  # A process whose script defined no group at all (extract_features has no
-  # --precision): the runtime reads the defaults.
-  monkeypatch.setattr(script_flags, "FLAGS", flags.FlagValues())
-  assert script_flags.SETTINGS.precision == "fp32"
-  assert script_flags.SETTINGS.use_tpu is False
+  # Settings of a process whose script defined no group at all
+  # (extract_features has no --precision): the runtime reads the defaults.
+  settings = script_flags.from_flags(flags.FlagValues())
+  assert settings.precision == "fp32"
+  assert settings.use_tpu is False
+  assert settings.train_batch_size == 32
+
+
+def test_settings_are_frozen_values_read_once_from_the_flags():
+  flag_values = flags.FlagValues()
+  flags.DEFINE_integer("train_batch_size", 32, "", flag_values=flag_values)
+  flags.DEFINE_string("task_name", None, "", flag_values=flag_values)
+  flag_values(["prog", "--train_batch_size=4", "--task_name=mrpc"])
+  settings = script_flags.from_flags(flag_values)
+  assert (settings.train_batch_size, settings.task_name) == (4, "mrpc")
+  assert settings.learning_rate == 5e-5  # A group it did not define.
+  flag_values["train_batch_size"].value = 8  # Later changes do not leak in.
+  assert settings.train_batch_size == 4
+  with pytest.raises(AttributeError, match="frozen"):
+    settings.train_batch_size = 16
+  with pytest.raises(AttributeError, match="no 'nope'"):
+    settings.nope  # pylint: disable=pointless-statement
+  changed = settings.replace(learning_rate=1e-4)
+  assert (changed.learning_rate, settings.learning_rate) == (1e-4, 5e-5)
+  assert changed != settings and changed == settings.replace(
+      learning_rate=1e-4)
+  assert settings.group("epoch") == {"num_train_epochs": 3.0,
+                                     "warmup_proportion": 0.1}
 
 
 def test_help_shows_the_runtime_flags_and_unknown_groups_are_refused():
