@@ -337,13 +337,7 @@ def _read_utf8(input_file):
   if not tf.io.gfile.exists(input_file):
     raise UserError("Data file %s does not exist (check --data_dir)." %
                      input_file)
-  with tf.io.gfile.GFile(input_file, "rb") as f:
-    data = f.read()
-  try:
-    return data.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    line = data[:e.start].count(b"\n") + 1
-    raise UserError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
+  return command_line.read_utf8(input_file)
 
 
 PROCESSORS = collections.OrderedDict()

@@ -180,13 +180,7 @@ def read_conll(path, label_column=-1, set_type="train"):
   if not tf.io.gfile.exists(path):
     raise UserError("Data file %s does not exist (check --data_dir or "
                      "--%s_file)." % (path, set_type))
-  with tf.io.gfile.GFile(path, "rb") as f:
-    data = f.read()
-  try:
-    text = data.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    raise UserError("%s:%d: not valid UTF-8 (%s)." %
-                     (path, data[:e.start].count(b"\n") + 1, e))
+  text = command_line.read_utf8(path)
   needed = label_column if label_column > 0 else -label_column + 1
   examples = []
   words, labels, line_numbers = [], [], []
