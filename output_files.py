@@ -124,6 +124,11 @@ class TFRecordWriter(object):
       self.abort()
 
 
+def int64_feature(values):
+  """A `tf.train.Feature` of the integers `values`, for a TFRecord example."""
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
 @contextlib.contextmanager
 def atomic_text_file(path):
   """A text file to write line by line, renamed to `path` when the block

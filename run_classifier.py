@@ -1239,9 +1239,7 @@ def convert_example_to_windows(ex_index, example, label_list, max_seq_length,
 
 def _features_to_example(feature):
   """The tf.train.Example that `file_based_input_fn_builder` reads."""
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+  ints = output_files.int64_feature
 
   if isinstance(feature.label_id, float):
     label = tf.train.Feature(

@@ -418,9 +418,7 @@ def convert_examples_to_features(examples, label_list, max_seq_length,
 
 def _features_to_example(feature):
   """The tf.train.Example that `file_based_input_fn_builder` reads."""
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+  ints = output_files.int64_feature
 
   return tf.train.Example(features=tf.train.Features(feature={
       "input_ids": ints(feature.input_ids),

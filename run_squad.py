@@ -351,7 +351,7 @@ class FeatureWriter(output_files.TFRecordWriter):
       values["end_positions"] = [feature.end_position]
       values["is_impossible"] = [1 if feature.is_impossible else 0]
     example = tf.train.Example(features=tf.train.Features(feature={
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=value))
+        name: output_files.int64_feature(value)
         for name, value in values.items()
     }))
     self.write(example.SerializeToString())
