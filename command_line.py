@@ -178,6 +178,27 @@ def reading(what):
     raise UserError(text if what in text else "%s: %s" % (what, text))
 
 
+def read_utf8(path):
+  """The text of the file `path`, a leading byte order mark dropped.
+
+  Raises:
+    UserError: the file is not UTF-8. The message names the line and the
+      byte column of the first bad byte, e.g. `data/train.tsv:12: not valid
+      UTF-8 (byte 0xff at column 7)`.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  with tf.io.gfile.GFile(path, "rb") as f:
+    data = f.read()
+  try:
+    return data.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    data = e.object  # Without the byte order mark, if any.
+    line_start = data.rfind(b"\n", 0, e.start) + 1
+    raise UserError("%s:%d: not valid UTF-8 (byte 0x%02x at column %d)." %
+                    (path, data.count(b"\n", 0, e.start) + 1, data[e.start],
+                     e.start - line_start + 1))
+
+
 HOROVOD_INSTALL = ("HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 pip install "
                    "horovod==0.28.1")
 

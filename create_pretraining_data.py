@@ -66,6 +66,7 @@ import tensorflow.compat.v1 as tf
 
 from command_line import UserError
 from output_files import TFRecordWriter
+from output_files import int64_feature
 from output_files import is_temp_name
 import script_flags
 import tokenization
@@ -656,8 +657,8 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
       trunc_tokens.pop()
 
 
-def create_int_feature(values):
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+# The original's public name for `output_files.int64_feature`.
+create_int_feature = int64_feature
 
 
 def create_float_feature(values):

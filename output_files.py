@@ -8,8 +8,8 @@ mistakes a truncated file for a finished one.
 
 One naming scheme serves files and directories alike,
 `<name>.tmp-<host>-<pid>-<8 hex digits>`: the host and process id tell the
-leftovers of a dead writer from the file of a live one. `squad_evaluate.py`,
-which must stay free of TensorFlow, owns the scheme (`temp_path`); this module
+leftovers of a dead writer from the file of a live one. `temp_names.py`, free
+of TensorFlow, owns the scheme (`squad_evaluate.py` uses it too); this module
 is what every TensorFlow script uses.
 """
 
@@ -27,16 +27,10 @@ import tensorflow.compat.v1 as tf
 
 from command_line import UserError
 from command_line import error_text
-import squad_evaluate
+import temp_names
 
-temp_path = squad_evaluate.temp_path
-
-_TEMP_NAME_RE = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
-
-
-def is_temp_name(name):
-  """Whether `name` is a `temp_path` name (a file or directory being written)."""
-  return _TEMP_NAME_RE.search(name) is not None
+temp_path = temp_names.temp_path
+is_temp_name = temp_names.is_temp_name
 
 
 def remove_stale_temp_files(directory):
@@ -53,9 +47,8 @@ def remove_stale_temp_files(directory):
   removed = []
   for name in sorted(tf.io.gfile.listdir(directory)):
     name = name.rstrip("/")
-    match = _TEMP_NAME_RE.search(name)
-    if (not match or match.group("host") != host or
-        _process_exists(int(match.group("pid")))):
+    writer = temp_names.parse_temp_name(name)
+    if not writer or writer[0] != host or _process_exists(writer[1]):
       continue
     path = os.path.join(directory, name)
     try:
@@ -129,6 +122,11 @@ class TFRecordWriter(object):
       self.close()
     else:
       self.abort()
+
+
+def int64_feature(values):
+  """A `tf.train.Feature` of the integers `values`, for a TFRecord example."""
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
 @contextlib.contextmanager

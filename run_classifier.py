@@ -336,13 +336,7 @@ def _read_utf8(input_file):
   if not tf.io.gfile.exists(input_file):
     raise UserError("Data file %s does not exist (check --data_dir)." %
                      input_file)
-  with tf.io.gfile.GFile(input_file, "rb") as f:
-    data = f.read()
-  try:
-    return data.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    line = data[:e.start].count(b"\n") + 1
-    raise UserError("%s:%d: not valid UTF-8 (%s)." % (input_file, line, e))
+  return command_line.read_utf8(input_file)
 
 
 PROCESSORS = collections.OrderedDict()
@@ -1257,9 +1251,7 @@ def convert_example_to_windows(ex_index, example, label_list, max_seq_length,
 
 def _features_to_example(feature):
   """The tf.train.Example that `file_based_input_fn_builder` reads."""
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+  ints = output_files.int64_feature
 
   if isinstance(feature.label_id, float):
     label = tf.train.Feature(

@@ -180,13 +180,7 @@ def read_conll(path, label_column=-1, set_type="train"):
   if not tf.io.gfile.exists(path):
     raise UserError("Data file %s does not exist (check --data_dir or "
                      "--%s_file)." % (path, set_type))
-  with tf.io.gfile.GFile(path, "rb") as f:
-    data = f.read()
-  try:
-    text = data.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    raise UserError("%s:%d: not valid UTF-8 (%s)." %
-                     (path, data[:e.start].count(b"\n") + 1, e))
+  text = command_line.read_utf8(path)
   needed = label_column if label_column > 0 else -label_column + 1
   examples = []
   words, labels, line_numbers = [], [], []
@@ -424,9 +418,7 @@ def convert_examples_to_features(examples, label_list, max_seq_length,
 
 def _features_to_example(feature):
   """The tf.train.Example that `file_based_input_fn_builder` reads."""
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+  ints = output_files.int64_feature
 
   return tf.train.Example(features=tf.train.Features(feature={
       "input_ids": ints(feature.input_ids),

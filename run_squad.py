@@ -164,13 +164,7 @@ def load_squad_json(input_file):
   """
   if not tf.io.gfile.exists(input_file):
     raise UserError("SQuAD file %s does not exist." % input_file)
-  with tf.io.gfile.GFile(input_file, "rb") as reader:
-    raw = reader.read()
-  try:
-    text = raw.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    raise UserError("%s is not UTF-8 text: byte %d: %s" %
-                     (input_file, e.start, e.reason))
+  text = command_line.read_utf8(input_file)
   try:
     dataset = json.loads(text)
   except json.JSONDecodeError as e:
@@ -357,7 +351,7 @@ class FeatureWriter(output_files.TFRecordWriter):
       values["end_positions"] = [feature.end_position]
       values["is_impossible"] = [1 if feature.is_impossible else 0]
     example = tf.train.Example(features=tf.train.Features(feature={
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=value))
+        name: output_files.int64_feature(value)
         for name, value in values.items()
     }))
     self.write(example.SerializeToString())

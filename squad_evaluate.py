@@ -40,10 +40,10 @@ import collections
 import json
 import os
 import re
-import socket
 import string
 import sys
-import uuid
+
+import temp_names
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -458,17 +458,8 @@ def evaluate(dataset_file, prediction_file, na_prob_file=None,
   return evaluate_v2(dataset, preds, na_probs, na_prob_thresh)
 
 
-def temp_path(path):
-  """Where to write `path` before renaming it: `<path>.tmp-<host>-<pid>-<hex>`.
-
-  The project's one naming scheme for files being written (its TensorFlow
-  scripts use it through `output_files`): the host and process id let a
-  later run tell the leftovers of a killed writer from a file that a live
-  process is still writing. It lives here because this module must stay free
-  of TensorFlow and the rest of the project may import it.
-  """
-  return "%s.tmp-%s-%d-%s" % (path, socket.gethostname(), os.getpid(),
-                              uuid.uuid4().hex[:8])
+# The project's one naming scheme for files being written (see temp_names).
+temp_path = temp_names.temp_path
 
 
 def write_json_atomically(path, obj):

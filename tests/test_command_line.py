@@ -47,6 +47,17 @@ def test_reading_names_the_input_in_the_error():
       raise ValueError("--layers=x is bad")  # Already named: not repeated.
 
 
+def test_read_utf8_drops_the_bom_and_names_line_and_column(tmp_path):
+  path = tmp_path / "train.tsv"
+  path.write_bytes(b"\xef\xbb\xbfgood\n")
+  assert command_line.read_utf8(str(path)) == "good\n"
+  path.write_bytes(b"\xef\xbb\xbfgood\nline\ncaf\xe9 au lait\n")
+  with pytest.raises(command_line.UserError) as error:
+    command_line.read_utf8(str(path))
+  assert str(error.value) == (
+      "%s:3: not valid UTF-8 (byte 0xe9 at column 4)." % path)
+
+
 def _run_script(args, env_updates):
   env = dict(os.environ)
   env.pop("TF_CPP_MIN_LOG_LEVEL", None)

@@ -12,6 +12,7 @@ import tensorflow.compat.v1 as tf
 
 import output_files
 import squad_evaluate
+import temp_names
 
 
 def _dead_pid():
@@ -25,9 +26,12 @@ def test_temp_names_of_every_writer_share_one_scheme(tmp_path):
   assert name.startswith("a.txt.tmp-%s-%d-" % (socket.gethostname(),
                                                os.getpid()))
   assert output_files.is_temp_name(name)
+  assert temp_names.parse_temp_name(name) == (socket.gethostname(),
+                                              os.getpid())
   # squad_evaluate (TensorFlow-free) writes under the same scheme.
   assert output_files.temp_path is squad_evaluate.temp_path
   assert not output_files.is_temp_name("notes.tmp-1")
+  assert temp_names.parse_temp_name("notes.tmp-1") is None
 
 
 def test_stale_files_and_directories_of_dead_writers_are_removed(tmp_path):

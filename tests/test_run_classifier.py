@@ -137,7 +137,8 @@ def test_empty_and_missing_files(tmp_path):
 def test_non_utf8_file_names_line(tmp_path):
   with open(tmp_path / "train.tsv", "wb") as f:
     f.write(b"gj04\t1\t\tfine\ngj04\t0\t\tcaf\xe9\n")
-  with pytest.raises(ValueError, match=r"train.tsv:2: not valid UTF-8"):
+  with pytest.raises(ValueError, match=r"train.tsv:2: not valid UTF-8 "
+                     r"\(byte 0xe9 at column 12\)\.$"):
     run_classifier.ColaProcessor().get_train_examples(str(tmp_path))
 
 

@@ -70,6 +70,14 @@ def test_read_conll_bad_input(tmp_path, text, label_column, message):
   assert str(error.value).startswith(path)
 
 
+def test_read_conll_non_utf8_names_line_and_column(tmp_path):
+  path = tmp_path / "train.txt"
+  path.write_bytes(b"Ann B-PER\nJos\xe9 I-PER\n")
+  with pytest.raises(ValueError, match=r"train.txt:2: not valid UTF-8 "
+                     r"\(byte 0xe9 at column 4\)\.$"):
+    run_ner.read_conll(str(path))
+
+
 def test_missing_file_names_the_flag(tmp_path):
   with pytest.raises(ValueError, match="dev.txt does not exist .*--dev_file"):
     run_ner.ConllProcessor().get_dev_examples(str(tmp_path))

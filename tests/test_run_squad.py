@@ -148,6 +148,14 @@ def test_malformed_json_names_file_and_position(tmp_path):
   assert "line 2 column 19" in message
 
 
+def test_non_utf8_squad_file_names_line_and_column(tmp_path):
+  path = tmp_path / "latin1.json"
+  path.write_bytes(b'{"data": [\n  "caf\xe9"]}')
+  with pytest.raises(ValueError, match=r"latin1.json:2: not valid UTF-8 "
+                     r"\(byte 0xe9 at column 7\)\.$"):
+    run_squad.read_squad_examples(str(path), is_training=False)
+
+
 def test_not_a_squad_file_and_missing_fields(tmp_path):
   path = tmp_path / "list.json"
   path.write_text("[1, 2]", encoding="utf-8")
