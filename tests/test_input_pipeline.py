@@ -7,7 +7,6 @@ for --bucket_by_length, against a simulation of the buckets written here.
 test_runtime.py checks `batch_examples`' bucketing on in-memory datasets.
 """
 
-import types
 
 import numpy as np
 import pytest
@@ -180,37 +179,25 @@ def test_with_example_index_passes_the_position_on():
   assert input_pipeline.with_example_index({"p": 1}, {"x": 0}) == {"p": 1}
 
 
-@pytest.fixture
-def accumulation(monkeypatch):
-  """--num_accumulation_steps=2 and `replicas` replicas (set it)."""
-  settings = types.SimpleNamespace(num_accumulation_steps=2, replicas=1)
-  monkeypatch.setattr(input_pipeline, "FLAGS", settings)
-  monkeypatch.setattr(input_pipeline.runtime, "num_replicas",
-                      lambda: settings.replicas)
-  return settings
-
-
-def test_records_per_step_without_flags_is_the_batch():
-  assert input_pipeline._records_per_step(8, 1) == 8
+def test_records_per_step_without_accumulation_or_replicas_is_the_batch():
+  assert input_pipeline._records_per_step(8, 1, 1, 1) == 8
 
 
 @pytest.mark.parametrize("replicas,num_shards,want", [
     (1, 1, 16), (4, 1, 64), (4, 2, 32), (4, 4, 16), (2, 4, 16)])
-def test_records_per_step(accumulation, replicas, num_shards, want):
+def test_records_per_step(replicas, num_shards, want):
   # batch 8 x 2 micro-steps x the replicas each pipeline feeds (at least 1).
-  accumulation.replicas = replicas
-  assert input_pipeline._records_per_step(8, num_shards) == want
+  assert input_pipeline._records_per_step(8, num_shards, 2, replicas) == want
 
 
-def test_resumed_training_skips_the_records_of_the_steps_made(record_file,
-                                                              accumulation):
+def test_resumed_training_skips_the_records_of_the_steps_made(record_file):
   # shuffle_buffer=1 keeps the file order, so the skip shows in the ids: a
   # step is 2 batches of 3 records, and the file repeats every 23 records.
   def ids(step, num_batches):
     input_fn = input_pipeline.tfrecord_input_fn_builder(
         record_file, NAME_TO_FEATURES, True, True, shuffle_buffer=1)
     if step:
-      input_fn = input_fn.resumed_at(step)
+      input_fn = input_fn.resumed_at(step, accumulation_steps=2)
     d = input_fn({"batch_size": 3}).take(num_batches)
     return [b["id"].numpy().tolist() for b in d]
 
@@ -220,12 +207,13 @@ def test_resumed_training_skips_the_records_of_the_steps_made(record_file,
 
 
 def test_resumed_shuffled_training_reads_what_the_run_would_have(
-    record_file, accumulation):
+    record_file):
   def batches(step, num_batches):
     tf.random.set_random_seed(7)
     input_fn = input_pipeline.tfrecord_input_fn_builder(
         record_file, NAME_TO_FEATURES, True, True, shuffle_buffer=10)
-    input_fn = input_fn.resumed_at(step) if step else input_fn
+    if step:
+      input_fn = input_fn.resumed_at(step, accumulation_steps=2)
     d = input_fn({"batch_size": 3}).take(num_batches)
     return [b["id"].numpy().tolist() for b in d]
 
