@@ -99,12 +99,50 @@ def validate_runtime_flags(settings, train_batch_size):
                      "replicas." % (train_batch_size, replicas))
 
 
+# (flag, smallest allowed value, largest or None, whether the smallest is
+# allowed): the numbers a run is refused with before any file is touched.
+_NUMBER_RANGES = (
+    ("learning_rate", 0.0, None, False),
+    ("warmup_proportion", 0.0, 1.0, True),
+    ("num_train_epochs", 0.0, None, False),
+    ("save_checkpoints_steps", 1, None, True),
+    ("save_summary_steps", 0, None, True),
+    ("keep_checkpoint_max", 0, None, True),
+    ("log_every_n_steps", 1, None, True),
+    ("iterations_per_loop", 1, None, True),
+    ("num_tpu_cores", 1, None, True),
+    ("eval_batch_size", 1, None, True),
+    ("predict_batch_size", 1, None, True),
+)
+
+
+def check_numbers(settings, will_train=False):
+  """Refuses a number flag out of its range (the training ones only when
+  `will_train`: a prediction run ignores --learning_rate)."""
+  for name, low, high, low_allowed in _NUMBER_RANGES:
+    value = settings.get(name)
+    if value is None or (not will_train and name not in (
+        "eval_batch_size", "predict_batch_size")):
+      continue
+    too_low = value < low or (value == low and not low_allowed)
+    if too_low or (high is not None and value > high) or value != value:
+      if high is not None:
+        expected = "between %s and %s" % (low, high)
+      elif low_allowed:
+        expected = "at least %s" % low
+      else:
+        expected = "greater than %s" % low
+      raise UserError("--%s=%s must be %s." % (name, value, expected))
+
+
 def check_flags(settings, bert_config=None, max_seq_length=None,
                 train_batch_size=None, will_train=False, export_dir=None,
                 output_dir=None, init_checkpoint=None):
   """The checks every training script makes first, before touching a file.
 
   Args:
+    settings: the run's `script_flags.Settings` (its numbers are checked:
+      `check_numbers`).
     bert_config: the `BertConfig` of --bert_config_file, whose
       max_position_embeddings bounds `max_seq_length`.
     max_seq_length: --max_seq_length.
@@ -119,6 +157,7 @@ def check_flags(settings, bert_config=None, max_seq_length=None,
   Raises:
     UserError: naming the flag at fault.
   """
+  check_numbers(settings, will_train)
   if init_checkpoint and will_train and bert_config is not None:
     check_init_checkpoint(init_checkpoint, bert_config)
   if bert_config is not None and max_seq_length is not None:

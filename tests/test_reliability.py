@@ -677,3 +677,32 @@ def test_scripts_refuse_unusable_output_dirs_before_work(task, pretraining,
     proc.stdout, proc.stderr = proc.communicate(timeout=120)
     assert_clear_error(proc, script, message)
     assert "Running training" not in proc.stderr
+
+
+# --- numbers out of range: refused before any file is touched -----------------
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--learning_rate=-1e-5",
+     "--learning_rate=-1e-05 must be greater than 0.0."),
+    ("--learning_rate=0", "--learning_rate=0.0 must be greater than 0.0."),
+    ("--warmup_proportion=1.5",
+     "--warmup_proportion=1.5 must be between 0.0 and 1.0."),
+    ("--warmup_proportion=-0.1",
+     "--warmup_proportion=-0.1 must be between 0.0 and 1.0."),
+    ("--num_train_epochs=0",
+     "--num_train_epochs=0.0 must be greater than 0.0."),
+    ("--train_batch_size=0", "--train_batch_size must be positive, not 0."),
+    ("--eval_batch_size=-2", "--eval_batch_size=-2 must be at least 1."),
+    ("--save_checkpoints_steps=0",
+     "--save_checkpoints_steps=0 must be at least 1."),
+])
+def test_numbers_out_of_range_are_refused_before_any_file(task, tmp_path,
+                                                          flag, message):
+  output_dir = tmp_path / "out"
+  proc = bert_testing.run_script(
+      "run_classifier.py", classifier_args(task, output_dir, flag))
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_classifier.py: error: " + message)
+  assert not output_dir.exists()
