@@ -2040,6 +2040,7 @@ def validate_flags(settings, bert_config):
                       settings.train_batch_size, settings.do_train,
                       settings.export_dir, settings.output_dir,
                       init_checkpoint=settings.init_checkpoint)
+  runtime.check_trained_model(settings)
   # The file task may name its files instead (--train_file, ...).
   needs_data_dir = ((settings.task_name or "").lower() != "file" or
                     settings.data_dir)

@@ -233,6 +233,50 @@ def check_init_checkpoint(init_checkpoint, bert_config,
          expected[wrong[0]]))
 
 
+def check_trained_model(settings, task_flags=("do_eval", "do_predict")):
+  """Refuses evaluation or prediction without training (`task_flags` set,
+  --do_train not) when there is no trained model to read: no checkpoint in
+  --output_dir and no --init_checkpoint holding a task head. Estimator would
+  silently run the random initialisation instead. --allow_untrained_model
+  asks for exactly that."""
+  asked = [name for name in task_flags if settings.get(name)]
+  if settings.get("do_train") or not asked:
+    return
+  output_dir = settings.output_dir
+  if output_dir and tf.train.latest_checkpoint(output_dir):
+    return
+  init_checkpoint = settings.get("init_checkpoint")
+  if init_checkpoint and _has_task_head(init_checkpoint):
+    return
+  if settings.get("allow_untrained_model"):
+    tf.logging.warning(
+        "--allow_untrained_model: %s with a task head that was never "
+        "trained (random weights).", ", ".join("--" + n for n in asked))
+    return
+  raise UserError(
+      "%s without --do_train reads the model trained in --output_dir=%s, "
+      "which has no checkpoint (no 'checkpoint' file naming a "
+      "model.ckpt-N)%s: train first (--do_train), point --output_dir at a "
+      "trained run, or pass --allow_untrained_model for an untrained head's "
+      "output." % (
+          " and ".join("--" + n for n in asked), output_dir,
+          ", and --init_checkpoint=%s holds no task head" % init_checkpoint
+          if init_checkpoint else ""))
+
+
+def _has_task_head(checkpoint):
+  """Whether `checkpoint` holds variables besides the encoder's `bert/`
+  ones and the optimiser's: a fine-tuned model."""
+  try:
+    names = [name for name, _ in tf.train.list_variables(checkpoint)]
+  except (tf.errors.OpError, ValueError):
+    return False
+  return any(not name.startswith("bert/") and name != "global_step" and
+             "/adam_" not in name and not name.startswith("cls/predictions")
+             and not name.startswith("cls/seq_relationship")
+             for name in names)
+
+
 def training_needed(output_dir, num_train_steps, init_checkpoint=None):
   """Says in one line what --do_train does with a checkpoint already in
   `output_dir`: resume from it (--init_checkpoint unused), or nothing if it

@@ -261,6 +261,11 @@ def define_prediction_flags():
           "Whether to run the model in inference mode on the test set and "
           "write its predictions.")
   _define("integer", "predict_batch_size", 8, "Total batch size for predict.")
+  _define("bool", "allow_untrained_model", False,
+          "Let --do_eval / --do_predict without --do_train use a model whose "
+          "task head was never trained (no checkpoint in --output_dir and "
+          "no fine-tuned --init_checkpoint); without it such a run is "
+          "refused, since its results would be those of random weights.")
 
 
 @_group
