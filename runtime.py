@@ -225,10 +225,12 @@ def load_bert_config(bert_config_file):
     return modeling.BertConfig.from_json_file(bert_config_file)
 
 
-def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None):
+def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None,
+                   never_split=None, preserve_unused_tokens=None):
   """The `FullTokenizer` of --vocab_file and --do_lower_case, its errors
   naming the flag; also checks the casing against an official checkpoint's
-  name in --init_checkpoint."""
+  name in --init_checkpoint. `never_split` and `preserve_unused_tokens`
+  are passed to it (scripts give their settings')."""
   if not vocab_file:
     raise UserError("--vocab_file is required.")
   with command_line.reading("--do_lower_case"):
@@ -244,8 +246,10 @@ def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None):
         (vocab_file, "is empty" if not vocab else
          "has no %s" % " or ".join(missing)))
   with command_line.reading("--vocab_file=%s" % vocab_file):
-    return tokenization.FullTokenizer(vocab_file=vocab_file,
-                                      do_lower_case=do_lower_case)
+    return tokenization.FullTokenizer(
+        vocab_file=vocab_file, do_lower_case=do_lower_case,
+        never_split=never_split,
+        preserve_unused_tokens=preserve_unused_tokens)
 
 
 def num_train_steps(num_examples, train_batch_size, num_train_epochs, source):
