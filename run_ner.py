@@ -534,17 +534,18 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
 
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings):
+                     use_one_hot_embeddings, settings=None):
   """Returns a `model_fn` closure for TPUEstimator.
 
-  Training uses the runtime's optimiser, precision and accumulation
-  (`runtime.create_train_op`). Evaluation mode reports `eval_loss` and
-  `eval_accuracy` over the first pieces of words (every window); the
-  entity figures of `eval_results.txt` come from predictions, which map
-  each word to its max-context window. Prediction returns
+  Training uses the optimiser, precision and accumulation of `settings`
+  (default: the defaults; `runtime.train_spec`). Evaluation mode reports
+  `eval_loss` and `eval_accuracy` over the first pieces of words (every
+  window); the entity figures of `eval_results.txt` come from predictions,
+  which map each word to its max-context window. Prediction returns
   `probabilities` [batch, seq, num_labels] per word piece; it is also the
   SavedModel's output.
   """
+  settings = settings or script_flags.Settings()
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -563,17 +564,13 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     (total_loss, per_token_loss, logits, probabilities) = create_model(
         bert_config, is_training, input_ids, features["input_mask"],
         features["segment_ids"], label_ids, label_weights, num_labels,
-        use_one_hot_embeddings, runtime.compute_type())
+        use_one_hot_embeddings, runtime.compute_type(settings))
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op,
-          scaffold_fn=scaffold_fn)
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps, scaffold_fn)
 
     if mode == tf.estimator.ModeKeys.EVAL:
 
@@ -667,154 +664,160 @@ def write_predictions(examples, predicted, output_path):
                   output_path)
 
 
-def export(estimator, label_list, checkpoint_path=None):
-  """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
-  --init_checkpoint) as a SavedModel carrying the vocabulary, the casing and
-  the labels (index -> tag), task token_classification (serving.py)."""
-  serving.export_saved_model(
-      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
-      metadata=serving.export_metadata(
-          "token_classification", FLAGS.max_seq_length, FLAGS.do_lower_case,
-          label_list),
-      vocab_file=FLAGS.vocab_file,
-      checkpoint=checkpoint_path or serving.checkpoint_to_export(
-          FLAGS.output_dir, FLAGS.init_checkpoint))
+def export(settings, estimator, label_list, checkpoint_path=None):
+  """--export_dir: `checkpoint_path` (default: the newest checkpoint of
+  --output_dir, else a fine-tuned --init_checkpoint) as a SavedModel
+  carrying the vocabulary, the casing and the labels (index -> tag), task
+  token_classification (serving.py)."""
+  return serving.export_run(settings, estimator, "token_classification",
+                            labels=label_list,
+                            checkpoint_path=checkpoint_path)
 
 
-def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises UserError if wrong."""
-  runtime.check_something_to_do("do_train", "do_eval", "do_predict",
-                                "export_dir")
-  runtime.check_flags(bert_config, FLAGS.max_seq_length,
-                      FLAGS.train_batch_size, FLAGS.do_train,
-                      FLAGS.export_dir, FLAGS.output_dir)
-  if FLAGS.doc_stride < 1:
-    raise UserError("--doc_stride=%d must be at least 1." % FLAGS.doc_stride)
-  if FLAGS.doc_stride > FLAGS.max_seq_length - 2:
+def validate_flags(settings, bert_config):
+  """Checks the settings before any work starts; raises UserError if
+  wrong."""
+  runtime.check_something_to_do(settings, "do_train", "do_eval",
+                                "do_predict", "export_dir")
+  runtime.check_flags(settings, bert_config, settings.max_seq_length,
+                      settings.train_batch_size, settings.do_train,
+                      settings.export_dir, settings.output_dir)
+  if settings.doc_stride < 1:
+    raise UserError("--doc_stride=%d must be at least 1." %
+                    settings.doc_stride)
+  if settings.doc_stride > settings.max_seq_length - 2:
     # make_doc_spans never skips a piece: the windows just do not overlap.
     tf.logging.warning(
         "--doc_stride=%d is more than the %d pieces of a window: long "
         "sentences are cut into windows that do not overlap.",
-        FLAGS.doc_stride, FLAGS.max_seq_length - 2)
-  if FLAGS.label_column in (0, 1):
+        settings.doc_stride, settings.max_seq_length - 2)
+  if settings.label_column in (0, 1):
     raise UserError(
         "--label_column=%d: columns count from 1 (or from -1 at the end) and "
         "column 1 is the token; the tag is in a later one." %
-        FLAGS.label_column)
-  if FLAGS.data_dir and not tf.io.gfile.isdir(FLAGS.data_dir):
-    raise UserError("--data_dir=%s is not a directory." % FLAGS.data_dir)
+        settings.label_column)
+  if settings.data_dir and not tf.io.gfile.isdir(settings.data_dir):
+    raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
 
 
-def read_inputs(processor):
-  """The examples of every split the flags ask for, the label list and the
-  tag scheme, all checked: bad input fails here, before any training."""
+def read_inputs(settings, processor):
+  """The examples of every split the settings ask for, the label list and
+  the tag scheme, all checked: bad input fails here, before any training."""
   splits = collections.OrderedDict()
-  if FLAGS.do_train:
-    splits["train"] = processor.get_train_examples(FLAGS.data_dir)
-  if FLAGS.do_eval or (FLAGS.do_train and FLAGS.eval_every_n_steps):
-    splits["dev"] = processor.get_dev_examples(FLAGS.data_dir)
-  if FLAGS.do_predict:
-    splits["test"] = processor.get_test_examples(FLAGS.data_dir)
-  label_list = resolve_labels(splits.get("train"), FLAGS.labels,
-                              FLAGS.output_dir)
+  if settings.do_train:
+    splits["train"] = processor.get_train_examples(settings.data_dir)
+  if settings.do_eval or (settings.do_train and settings.eval_every_n_steps):
+    splits["dev"] = processor.get_dev_examples(settings.data_dir)
+  if settings.do_predict:
+    splits["test"] = processor.get_test_examples(settings.data_dir)
+  label_list = resolve_labels(splits.get("train"), settings.labels,
+                              settings.output_dir)
   gold = splits.get("train") or [e for s in splits.values() for e in s]
   if not gold:  # An export alone: no tags to read or score.
-    return splits, label_list, FLAGS.tag_scheme
-  scheme = resolve_tag_scheme(FLAGS.tag_scheme, gold)
+    return splits, label_list, settings.tag_scheme
+  scheme = resolve_tag_scheme(settings.tag_scheme, gold)
   for examples in splits.values():
-    check_tags(examples, scheme, detected=not FLAGS.tag_scheme)
+    check_tags(examples, scheme, detected=not settings.tag_scheme)
   for split in ("dev", "test"):
     if split in splits:
       check_labels(splits[split], label_list,
-                   "the model is trained on" if FLAGS.do_train else
-                   "in %s" % os.path.join(FLAGS.output_dir, LABEL_LIST_FILE))
+                   "the model is trained on" if settings.do_train else
+                   "in %s" % os.path.join(settings.output_dir,
+                                          LABEL_LIST_FILE))
   return splits, label_list, scheme
 
 
 def main(_):
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  validate_flags(bert_config)
-  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                     FLAGS.init_checkpoint)
-  processor = ConllProcessor(FLAGS.train_file, FLAGS.dev_file, FLAGS.test_file,
-                             FLAGS.label_column)
-  splits, label_list, scheme = read_inputs(processor)
-  best_metric = check_evaluation_flags(splits, label_list)
-  output_files.prepare_output_dir(FLAGS.output_dir,
-                                  overwrite=FLAGS.overwrite_output_dir)
+  settings = script_flags.from_flags()
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  validate_flags(settings, bert_config)
+  tokenizer = runtime.load_tokenizer(
+      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
+      never_split=settings.never_split,
+      preserve_unused_tokens=settings.preserve_unused_tokens)
+  processor = ConllProcessor(settings.train_file, settings.dev_file,
+                             settings.test_file, settings.label_column)
+  splits, label_list, scheme = read_inputs(settings, processor)
+  best_metric = check_evaluation_flags(settings, splits, label_list)
+  output_files.prepare_output_dir(settings.output_dir,
+                                  overwrite=settings.overwrite_output_dir)
   tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
 
-  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
+  train_file = os.path.join(settings.output_dir, "train.tf_record")
   num_train_steps = num_warmup_steps = None
-  if FLAGS.do_train:
-    write_label_list(FLAGS.output_dir, label_list)
+  if settings.do_train:
+    write_label_list(settings.output_dir, label_list)
     train_features = file_based_convert_examples_to_features(
-        splits["train"], label_list, FLAGS.max_seq_length, tokenizer,
-        FLAGS.doc_stride, train_file)
+        splits["train"], label_list, settings.max_seq_length, tokenizer,
+        settings.doc_stride, train_file)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        len(train_features), processor.path(FLAGS.data_dir, "train"))
+        settings, len(train_features),
+        processor.path(settings.data_dir, "train"))
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
       num_labels=len(label_list),
-      init_checkpoint=FLAGS.init_checkpoint,
-      learning_rate=FLAGS.learning_rate,
+      init_checkpoint=settings.init_checkpoint,
+      learning_rate=settings.learning_rate,
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
-      use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_tpu)
+      use_tpu=settings.use_tpu,
+      use_one_hot_embeddings=settings.use_tpu,
+      settings=settings)
   estimator = runtime.build_estimator(
-      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
-      FLAGS.eval_batch_size, FLAGS.predict_batch_size)
+      settings, model_fn, settings.output_dir, settings.train_batch_size,
+      settings.eval_batch_size, settings.predict_batch_size)
 
-  if FLAGS.do_train and runtime.training_needed(
-      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
+  if settings.do_train and runtime.training_needed(
+      settings.output_dir, num_train_steps, settings.init_checkpoint):
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num sentences = %d (%d windows)", len(splits["train"]),
                     len(train_features))
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Batch size = %d", settings.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
     train_input_fn = file_based_input_fn_builder(
-        train_file, FLAGS.max_seq_length, is_training=True,
+        train_file, settings.max_seq_length, is_training=True,
         drop_remainder=True)
     evaluate = None
-    if FLAGS.eval_every_n_steps:
+    if settings.eval_every_n_steps:
       evaluate = lambda path: dev_metrics(  # pylint: disable=g-long-lambda
-          estimator, splits["dev"], label_list, tokenizer, scheme, path)
+          settings, estimator, splits["dev"], label_list, tokenizer, scheme,
+          path)
     training_loop.train_and_evaluate(
-        estimator, train_input_fn, num_train_steps, evaluate=evaluate,
-        metric=best_metric, input_files=[train_file])
-  best = training_loop.best_checkpoint(FLAGS.output_dir)
+        settings, estimator, train_input_fn, num_train_steps,
+        evaluate=evaluate, metric=best_metric, input_files=[train_file])
+  best = training_loop.best_checkpoint(settings.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
-    evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme,
-                         checkpoint_path=best)
-  if FLAGS.export_dir and runtime.is_chief():
-    export(estimator, label_list, checkpoint_path=best)
+    evaluate_and_predict(settings, estimator, splits, label_list, tokenizer,
+                         scheme, checkpoint_path=best)
+  if settings.export_dir and runtime.is_chief():
+    export(settings, estimator, label_list, checkpoint_path=best)
 
 
-def check_evaluation_flags(splits, label_list):
-  """The evaluation-during-training flags' checks; returns the metric that
-  chooses the best checkpoint (entity F1 by default)."""
+def check_evaluation_flags(settings, splits, label_list):
+  """The evaluation-during-training settings' checks; returns the metric
+  that chooses the best checkpoint (entity F1 by default)."""
   no_dev = None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps and not splits.get("dev"):
-    no_dev = "no dev sentences (%s)." % (FLAGS.dev_file or os.path.join(
-        FLAGS.data_dir or "", "dev.txt"))
+  if (settings.do_train and settings.eval_every_n_steps and
+      not splits.get("dev")):
+    no_dev = "no dev sentences (%s)." % (
+        settings.dev_file or os.path.join(settings.data_dir or "", "dev.txt"))
   types = sorted({tag.split("-", 1)[1] for tag in label_list if "-" in tag})
   names = ["eval_precision", "eval_recall", "eval_f1", "eval_accuracy",
            "eval_loss"] + ["eval_%s_%s" % (t, m) for t in types
                            for m in ("precision", "recall", "f1")]
-  return training_loop.check_flags(names, "eval_f1", no_dev)
+  return training_loop.check_flags(settings, names, "eval_f1", no_dev)
 
 
-def dev_metrics(estimator, examples, label_list, tokenizer, scheme,
+def dev_metrics(settings, estimator, examples, label_list, tokenizer, scheme,
                 checkpoint_path=None):
   """eval_results.txt's metrics of the dev sentences `examples` at
   `checkpoint_path` (None: the newest), conlleval's report logged."""
-  probabilities = _predict(estimator, "evaluation", examples, label_list,
-                           tokenizer, FLAGS.eval_batch_size, "eval.tf_record",
-                           checkpoint_path)
+  probabilities = _predict(settings, estimator, "evaluation", examples,
+                           label_list, tokenizer, settings.eval_batch_size,
+                           "eval.tf_record", checkpoint_path)
   evaluation, _, loss = evaluate_predictions(examples, probabilities,
                                              label_list, scheme)
   result = evaluation.metrics()
@@ -831,51 +834,53 @@ def _step_of(estimator, checkpoint_path):
   return int(estimator.get_variable_value("global_step"))
 
 
-def evaluate_and_predict(estimator, splits, label_list, tokenizer, scheme,
-                         checkpoint_path=None):
+def evaluate_and_predict(settings, estimator, splits, label_list, tokenizer,
+                         scheme, checkpoint_path=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
   test_predictions.txt on the test set, of `checkpoint_path` (None: the
   newest). Both log conlleval's report."""
-  if FLAGS.do_eval:
+  if settings.do_eval:
     output_files.write_eval_results(
-        FLAGS.output_dir, dev_metrics(estimator, splits["dev"], label_list,
-                                      tokenizer, scheme, checkpoint_path))
+        settings.output_dir,
+        dev_metrics(settings, estimator, splits["dev"], label_list,
+                    tokenizer, scheme, checkpoint_path))
 
-  if FLAGS.do_predict:
+  if settings.do_predict:
     examples = splits["test"]
-    probabilities = _predict(estimator, "prediction", examples, label_list,
-                             tokenizer, FLAGS.predict_batch_size,
-                             "predict.tf_record", checkpoint_path)
+    probabilities = _predict(settings, estimator, "prediction", examples,
+                             label_list, tokenizer,
+                             settings.predict_batch_size, "predict.tf_record",
+                             checkpoint_path)
     evaluation, predicted, _ = evaluate_predictions(examples, probabilities,
                                                     label_list, scheme)
     write_predictions(examples, predicted,
-                      os.path.join(FLAGS.output_dir, "test_predictions.txt"))
+                      os.path.join(settings.output_dir,
+                                   "test_predictions.txt"))
     tf.logging.info("Test set, conlleval figures (%s):\n%s", scheme,
                     evaluation.report())
 
 
-def _predict(estimator, what, examples, label_list, tokenizer, batch_size,
-             file_name, checkpoint_path=None):
+def _predict(settings, estimator, what, examples, label_list, tokenizer,
+             batch_size, file_name, checkpoint_path=None):
   """Each sentence's word-level label probabilities (`word_probabilities`).
 
   The windows are written to `file_name` in --output_dir, padded on TPU to
   whole batches.
   """
-  path = os.path.join(FLAGS.output_dir, file_name)
+  path = os.path.join(settings.output_dir, file_name)
   features = file_based_convert_examples_to_features(
-      examples, label_list, FLAGS.max_seq_length, tokenizer, FLAGS.doc_stride,
-      path, batch_size if FLAGS.use_tpu else 1)
+      examples, label_list, settings.max_seq_length, tokenizer,
+      settings.doc_stride, path, batch_size if settings.use_tpu else 1)
   tf.logging.info("***** Running %s *****", what)
   tf.logging.info("  Num sentences = %d, windows = %d", len(examples),
                   len(features))
   tf.logging.info("  Batch size = %d", batch_size)
   input_fn = file_based_input_fn_builder(
-      path, FLAGS.max_seq_length, is_training=False,
-      drop_remainder=FLAGS.use_tpu)
+      path, settings.max_seq_length, is_training=False,
+      drop_remainder=settings.use_tpu)
   return word_probabilities(
       examples, features,
       estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
-
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")

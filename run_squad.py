@@ -53,63 +53,79 @@ import training_loop
 
 FLAGS = flags.FLAGS
 
+# This script's defaults: of its own flags, and of `max_seq_length`, which
+# differs from the group's. `default_settings()` holds them for callers
+# without flags (the original's functions read them from FLAGS).
+DEFAULTS = {
+    "max_seq_length": 384,
+    "train_file": None,
+    "predict_file": None,
+    "doc_stride": 128,
+    "max_query_length": 64,
+    "n_best_size": 20,
+    "max_answer_length": 30,
+    "verbose_logging": False,
+    "version_2_with_negative": False,
+    "null_score_diff_threshold": 0.0,
+}
+
 script_flags.define("model", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "prediction", "tpu", "performance", "bucketing",
                     "export",
-                    max_seq_length=384)
+                    max_seq_length=DEFAULTS["max_seq_length"])
 
 # This script's own flags. Names that another script also defines allow
 # that, so that several scripts can be imported into one process (tests).
 
-flags.DEFINE_string("train_file", None,
+flags.DEFINE_string("train_file", DEFAULTS["train_file"],
                     "SQuAD json for training. E.g., train-v1.1.json",
     allow_override=True)
 
 flags.DEFINE_string(
-    "predict_file", None,
+    "predict_file", DEFAULTS["predict_file"],
     "SQuAD json for predictions. E.g., dev-v1.1.json or test-v1.1.json. If "
     "it holds gold answers, EM/F1 are written to eval_results.json.",
     allow_override=True)
 
 flags.DEFINE_integer(
-    "doc_stride", 128,
+    "doc_stride", DEFAULTS["doc_stride"],
     "When splitting up a long document into chunks, how much stride to "
     "take between chunks. Must be smaller than max_seq_length - "
     "max_query_length - 3 so that consecutive chunks overlap.",
     allow_override=True)
 
 flags.DEFINE_integer(
-    "max_query_length", 64,
+    "max_query_length", DEFAULTS["max_query_length"],
     "The maximum number of tokens for the question. Questions longer than "
     "this will be truncated to this length.",
     allow_override=True)
 
 flags.DEFINE_integer(
-    "n_best_size", 20,
+    "n_best_size", DEFAULTS["n_best_size"],
     "The total number of n-best predictions to generate in the "
     "nbest_predictions.json output file.",
     allow_override=True)
 
 flags.DEFINE_integer(
-    "max_answer_length", 30,
+    "max_answer_length", DEFAULTS["max_answer_length"],
     "The maximum length of an answer that can be generated. This is needed "
     "because the start and end predictions are not conditioned on one another.",
     allow_override=True)
 
 flags.DEFINE_bool(
-    "verbose_logging", False,
+    "verbose_logging", DEFAULTS["verbose_logging"],
     "If true, all of the warnings related to data processing will be printed. "
     "A number of warnings are expected for a normal SQuAD evaluation.",
     allow_override=True)
 
 flags.DEFINE_bool(
-    "version_2_with_negative", False,
+    "version_2_with_negative", DEFAULTS["version_2_with_negative"],
     "If true, the SQuAD examples contain some that do not have an answer.",
     allow_override=True)
 
 flags.DEFINE_float(
-    "null_score_diff_threshold", 0.0,
+    "null_score_diff_threshold", DEFAULTS["null_score_diff_threshold"],
     "If null_score - best_non_null is greater than the threshold predict null.",
     allow_override=True)
 
@@ -125,15 +141,25 @@ from squad_postprocess import RawResult, _compute_softmax, _get_best_indexes
 # pylint: enable=g-multiple-import,unused-import
 import squad_postprocess
 
-def _flag(name, value=None):
-  """`value` if given, else flag `name`, which the original's functions read.
 
-  `read_squad_examples` and `write_predictions` read
+def default_settings():
+  """The settings of a run with this script's default flags (for callers
+  that pass none: the original's functions read the flags instead)."""
+  return script_flags.Settings(**DEFAULTS)
+
+
+def _setting(settings, name, value=None):
+  """`value` if given, else setting `name` of `settings` (default:
+  `default_settings()`), which the original's functions read as a flag.
+
+  `read_squad_examples` and `write_predictions` take
   --version_2_with_negative, --null_score_diff_threshold and
-  --verbose_logging as the original's did, unless the caller passes them;
-  unparsed (tests, notebooks) the flag's default is used.
+  --verbose_logging from the run's settings, as the original's read the
+  flags, unless the caller passes them.
   """
-  return value if value is not None else script_flags.value(name)
+  if value is not None:
+    return value
+  return (settings or default_settings()).get(name, DEFAULTS[name])
 
 
 class ReadStats(object):
@@ -253,7 +279,7 @@ def _answer_word_span(answer, doc_tokens, char_to_word_offset):
 
 
 def read_squad_examples(input_file, is_training, version_2_with_negative=None,
-                        stats=None):
+                        stats=None, settings=None):
   """Reads a SQuAD json file into a list of `SquadExample`.
 
   Args:
@@ -261,8 +287,9 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
     is_training: read and check the answers (exactly one per question, or
       none for an unanswerable one with `version_2_with_negative`).
     version_2_with_negative: whether questions may be unanswerable; defaults
-      to --version_2_with_negative.
+      to --version_2_with_negative of `settings`.
     stats: optional `ReadStats`, filled with counts.
+    settings: the run's `script_flags.Settings` (default: the defaults).
 
   Returns:
     the examples, in file order. In training, questions whose answer text is
@@ -271,8 +298,8 @@ def read_squad_examples(input_file, is_training, version_2_with_negative=None,
   Raises:
     UserError: a malformed file, naming it (and the question id or position).
   """
-  version_2_with_negative = _flag("version_2_with_negative",
-                                  version_2_with_negative)
+  version_2_with_negative = _setting(settings, "version_2_with_negative",
+                                     version_2_with_negative)
   stats = stats if stats is not None else ReadStats()
   examples = []
   for where, context, qas in _iter_paragraphs(load_squad_json(input_file),
@@ -410,8 +437,12 @@ def span_loss(logits, positions):
 
 def model_fn_builder(bert_config, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings):
-  """Returns the `model_fn` closure for TPUEstimator (TRAIN and PREDICT)."""
+                     use_one_hot_embeddings, settings=None):
+  """Returns the `model_fn` closure for TPUEstimator (TRAIN and PREDICT).
+
+  `settings` (default: the defaults) give the precision and the optimiser.
+  """
+  settings = settings or default_settings()
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -425,19 +456,15 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
         input_mask=features["input_mask"],
         segment_ids=features["segment_ids"],
         use_one_hot_embeddings=use_one_hot_embeddings,
-        compute_type=runtime.compute_type())
+        compute_type=runtime.compute_type(settings))
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if mode == tf.estimator.ModeKeys.TRAIN:
       total_loss = (span_loss(start_logits, features["start_positions"]) +
                     span_loss(end_logits, features["end_positions"])) / 2.0
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op,
-          scaffold_fn=scaffold_fn)
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps, scaffold_fn)
 
     if mode == tf.estimator.ModeKeys.PREDICT:
       predictions = {"start_logits": start_logits, "end_logits": end_logits}
@@ -474,42 +501,51 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
 
 
 # ---------------------------------------------------------------------------
-# From logits to answers (squad_postprocess), with this script's flags.
+# From logits to answers (squad_postprocess), with this script's settings.
 # ---------------------------------------------------------------------------
 
 
 def compute_predictions(all_examples, all_features, all_results, n_best_size,
                         max_answer_length, do_lower_case,
                         version_2_with_negative=None,
-                        null_score_diff_threshold=None, verbose_logging=None):
+                        null_score_diff_threshold=None, verbose_logging=None,
+                        settings=None):
   """`squad_postprocess.compute_predictions`; arguments left None take the
-  values of the flags of the same names."""
+  values of the settings of the same names (`settings` default: the
+  defaults)."""
   return squad_postprocess.compute_predictions(
       all_examples, all_features, all_results, n_best_size,
       max_answer_length, do_lower_case,
-      _flag("version_2_with_negative", version_2_with_negative),
-      _flag("null_score_diff_threshold", null_score_diff_threshold),
-      _flag("verbose_logging", verbose_logging))
+      _setting(settings, "version_2_with_negative", version_2_with_negative),
+      _setting(settings, "null_score_diff_threshold",
+               null_score_diff_threshold),
+      _setting(settings, "verbose_logging", verbose_logging))
 
 
-def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None):
-  """`squad_postprocess.get_final_text`, `verbose_logging` from its flag."""
+def get_final_text(pred_text, orig_text, do_lower_case, verbose_logging=None,
+                   settings=None):
+  """`squad_postprocess.get_final_text`, `verbose_logging` left None from
+  `settings` (default: the defaults)."""
   return squad_postprocess.get_final_text(
       pred_text, orig_text, do_lower_case,
-      _flag("verbose_logging", verbose_logging))
+      _setting(settings, "verbose_logging", verbose_logging))
 
 
 def write_predictions(all_examples, all_features, all_results, n_best_size,
                       max_answer_length, do_lower_case, output_prediction_file,
                       output_nbest_file, output_null_log_odds_file,
                       version_2_with_negative=None,
-                      null_score_diff_threshold=None, verbose_logging=None):
+                      null_score_diff_threshold=None, verbose_logging=None,
+                      settings=None):
   """Writes predictions.json, nbest_predictions.json and (2.0) null odds.
 
   See `compute_predictions`. Each file is written atomically.
   """
-  version_2_with_negative = _flag("version_2_with_negative",
-                                  version_2_with_negative)
+  version_2_with_negative = _setting(settings, "version_2_with_negative",
+                                     version_2_with_negative)
+  null_score_diff_threshold = _setting(settings, "null_score_diff_threshold",
+                                       null_score_diff_threshold)
+  verbose_logging = _setting(settings, "verbose_logging", verbose_logging)
   tf.logging.info("Writing predictions to: %s", output_prediction_file)
   tf.logging.info("Writing nbest to: %s", output_nbest_file)
   predictions, nbest, null_odds = compute_predictions(
@@ -542,54 +578,59 @@ def evaluate_predictions(predict_file, prediction_file, null_odds_file=None):
                                  na_prob_file=null_odds_file)
 
 
-def validate_flags_or_throw(bert_config):
-  """Checks the flags before any work starts; raises UserError if wrong."""
-  runtime.check_something_to_do("do_train", "do_predict", "export_dir")
-  if FLAGS.do_train and not FLAGS.train_file:
+def validate_flags_or_throw(bert_config, settings=None):
+  """Checks the settings (default: the defaults) before any work starts;
+  raises UserError if wrong."""
+  settings = settings or default_settings()
+  runtime.check_something_to_do(settings, "do_train", "do_predict",
+                                "export_dir")
+  if settings.do_train and not settings.train_file:
     raise UserError(
         "If `do_train` is True, then `train_file` must be specified "
         "(--train_file=train-v1.1.json).")
-  if FLAGS.do_predict and not FLAGS.predict_file:
+  if settings.do_predict and not settings.predict_file:
     raise UserError(
         "If `do_predict` is True, then `predict_file` must be specified "
         "(--predict_file=dev-v1.1.json).")
   for name in ("train_file", "predict_file"):
-    path = getattr(FLAGS, name)
-    wanted = FLAGS.do_train if name == "train_file" else FLAGS.do_predict
+    path = getattr(settings, name)
+    wanted = settings.do_train if name == "train_file" else settings.do_predict
     if wanted and not tf.io.gfile.exists(path):
       raise UserError("--%s=%s does not exist." % (name, path))
 
-  runtime.check_flags(bert_config, FLAGS.max_seq_length,
-                      FLAGS.train_batch_size, FLAGS.do_train,
-                      FLAGS.export_dir, FLAGS.output_dir,
-                      init_checkpoint=FLAGS.init_checkpoint)
-  if FLAGS.max_query_length < 1:
+  runtime.check_flags(settings, bert_config, settings.max_seq_length,
+                      settings.train_batch_size, settings.do_train,
+                      settings.export_dir, settings.output_dir,
+                      init_checkpoint=settings.init_checkpoint)
+  if settings.max_query_length < 1:
     raise UserError("--max_query_length must be positive, not %d." %
-                     FLAGS.max_query_length)
-  if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
+                    settings.max_query_length)
+  if settings.max_seq_length <= settings.max_query_length + 3:
     raise UserError(
         "The max_seq_length (%d) must be greater than max_query_length "
-        "(%d) + 3" % (FLAGS.max_seq_length, FLAGS.max_query_length))
-  max_tokens_for_doc = FLAGS.max_seq_length - FLAGS.max_query_length - 3
-  if FLAGS.doc_stride < 1 or FLAGS.doc_stride >= max_tokens_for_doc:
+        "(%d) + 3" % (settings.max_seq_length, settings.max_query_length))
+  max_tokens_for_doc = (settings.max_seq_length - settings.max_query_length -
+                        3)
+  if settings.doc_stride < 1 or settings.doc_stride >= max_tokens_for_doc:
     raise UserError(
         "--doc_stride=%d must be at least 1 and smaller than --max_seq_length "
         "- --max_query_length - 3 = %d - %d - 3 = %d, the paragraph tokens "
         "that fit in one window; otherwise consecutive windows do not overlap "
         "and answers across a window boundary are lost. Lower --doc_stride or "
         "--max_query_length, or raise --max_seq_length." %
-        (FLAGS.doc_stride, FLAGS.max_seq_length, FLAGS.max_query_length,
-         max_tokens_for_doc))
+        (settings.doc_stride, settings.max_seq_length,
+         settings.max_query_length, max_tokens_for_doc))
   for name in ("n_best_size", "max_answer_length", "train_batch_size",
                "predict_batch_size"):
-    if getattr(FLAGS, name) < 1:
+    if getattr(settings, name) < 1:
       raise UserError("--%s must be positive, not %d." %
-                       (name, getattr(FLAGS, name)))
+                      (name, getattr(settings, name)))
 
 
-def convert_to_tfrecord(examples, tokenizer, output_file, is_training,
-                        output_fn=None):
-  """Converts examples and writes their features to `output_file`.
+def convert_to_tfrecord(settings, examples, tokenizer, output_file,
+                        is_training, output_fn=None):
+  """Converts examples into the windows of `settings` and writes their
+  features to `output_file`.
 
   Features are written as they are produced; `output_fn`, if given, also
   sees each one. Returns the number of features.
@@ -604,19 +645,19 @@ def convert_to_tfrecord(examples, tokenizer, output_file, is_training,
     convert_examples_to_features(
         examples=examples,
         tokenizer=tokenizer,
-        max_seq_length=FLAGS.max_seq_length,
-        doc_stride=FLAGS.doc_stride,
-        max_query_length=FLAGS.max_query_length,
+        max_seq_length=settings.max_seq_length,
+        doc_stride=settings.doc_stride,
+        max_query_length=settings.max_query_length,
         is_training=is_training,
         output_fn=write)
   return writer.num_features
 
 
-def read_train_examples():
+def read_train_examples(settings):
   """Reads --train_file, shuffled; returns (examples, ReadStats)."""
   stats = ReadStats()
-  train_examples = read_squad_examples(FLAGS.train_file, is_training=True,
-                                       stats=stats)
+  train_examples = read_squad_examples(settings.train_file, is_training=True,
+                                       stats=stats, settings=settings)
   # Without this, the questions of one paragraph would follow each other in
   # train.tf_record, which the input_fn's shuffle buffer of 100 records
   # cannot mix well; shuffling here (with the original's seed) is cheap.
@@ -625,60 +666,62 @@ def read_train_examples():
   return train_examples, stats
 
 
-def write_train_features(tokenizer, train_examples):
+def write_train_features(settings, tokenizer, train_examples):
   """Writes train.tf_record; returns (its path, number of features)."""
-  train_file = os.path.join(FLAGS.output_dir, "train.tf_record")
-  num_features = convert_to_tfrecord(train_examples, tokenizer, train_file,
-                                     is_training=True)
+  train_file = os.path.join(settings.output_dir, "train.tf_record")
+  num_features = convert_to_tfrecord(settings, train_examples, tokenizer,
+                                     train_file, is_training=True)
   return train_file, num_features
 
 
-def prepare_predictions(tokenizer):
+def prepare_predictions(settings, tokenizer):
   """Reads --predict_file and writes its features to eval.tf_record once.
 
   Returns:
     (stats, examples, features, input_fn) for `predict`.
   """
   stats = ReadStats()
-  eval_examples = read_squad_examples(FLAGS.predict_file, is_training=False,
-                                      stats=stats)
+  eval_examples = read_squad_examples(settings.predict_file,
+                                      is_training=False, stats=stats,
+                                      settings=settings)
   if not eval_examples:
     raise UserError("--predict_file=%s has no questions." %
-                     FLAGS.predict_file)
-  if stats.num_impossible and not FLAGS.version_2_with_negative:
+                    settings.predict_file)
+  if stats.num_impossible and not settings.version_2_with_negative:
     tf.logging.warning(
         "--predict_file has %d unanswerable (is_impossible) questions but "
         "--version_2_with_negative is off: every question gets an answer.",
         stats.num_impossible)
 
   eval_features = []
-  num_features = convert_to_tfrecord(
-      eval_examples, tokenizer,
-      os.path.join(FLAGS.output_dir, "eval.tf_record"), is_training=False,
-      output_fn=eval_features.append)
+  eval_file = os.path.join(settings.output_dir, "eval.tf_record")
+  num_features = convert_to_tfrecord(settings, eval_examples, tokenizer,
+                                     eval_file, is_training=False,
+                                     output_fn=eval_features.append)
   tf.logging.info("***** Running predictions *****")
   tf.logging.info("  Num orig examples = %d", len(eval_examples))
   tf.logging.info("  Num split examples = %d", num_features)
-  tf.logging.info("  Batch size = %d", FLAGS.predict_batch_size)
+  tf.logging.info("  Batch size = %d", settings.predict_batch_size)
 
   # Padded to --max_seq_length even with --bucket_by_length: the n-best
   # search ranks every position's logit, padding included (as the original
   # does), so logits cut to a batch's longest window could change answers.
   predict_input_fn = input_fn_builder(
-      input_file=os.path.join(FLAGS.output_dir, "eval.tf_record"),
-      seq_length=FLAGS.max_seq_length,
+      input_file=eval_file,
+      seq_length=settings.max_seq_length,
       is_training=False,
       drop_remainder=False)
   return stats, eval_examples, eval_features, predict_input_fn
 
 
-def predict(estimator, tokenizer, checkpoint_path=None, prepared=None):
+def predict(settings, estimator, tokenizer, checkpoint_path=None,
+            prepared=None):
   """Predicts on --predict_file with `checkpoint_path` (default: the last);
   writes the predictions and, with gold answers, eval_results.json.
   `prepared` is a `prepare_predictions` result to reuse. Returns (stats,
   eval result or None)."""
   stats, eval_examples, eval_features, predict_input_fn = (
-      prepared or prepare_predictions(tokenizer))
+      prepared or prepare_predictions(settings, tokenizer))
   all_results = []
   for result in estimator.predict(predict_input_fn,
                                   yield_single_examples=True,
@@ -690,24 +733,26 @@ def predict(estimator, tokenizer, checkpoint_path=None, prepared=None):
         start_logits=[float(x) for x in result["start_logits"].flat],
         end_logits=[float(x) for x in result["end_logits"].flat]))
 
-  output_prediction_file = os.path.join(FLAGS.output_dir, "predictions.json")
-  output_nbest_file = os.path.join(FLAGS.output_dir, "nbest_predictions.json")
-  output_null_log_odds_file = os.path.join(FLAGS.output_dir, "null_odds.json")
+  output_dir = settings.output_dir
+  output_prediction_file = os.path.join(output_dir, "predictions.json")
+  output_nbest_file = os.path.join(output_dir, "nbest_predictions.json")
+  output_null_log_odds_file = os.path.join(output_dir, "null_odds.json")
   write_predictions(eval_examples, eval_features, all_results,
-                    FLAGS.n_best_size, FLAGS.max_answer_length,
-                    FLAGS.do_lower_case, output_prediction_file,
-                    output_nbest_file, output_null_log_odds_file)
+                    settings.n_best_size, settings.max_answer_length,
+                    settings.do_lower_case, output_prediction_file,
+                    output_nbest_file, output_null_log_odds_file,
+                    settings=settings)
 
   if not stats.has_answers:
     tf.logging.info("--predict_file has no gold answers: no evaluation.")
     return stats, None
   result = evaluate_predictions(
-      FLAGS.predict_file, output_prediction_file,
-      output_null_log_odds_file if FLAGS.version_2_with_negative else None)
+      settings.predict_file, output_prediction_file,
+      output_null_log_odds_file if settings.version_2_with_negative else None)
   tf.logging.info("***** Eval results *****")
   for key, value in result.items():
     tf.logging.info("  %s = %s", key, value)
-  write_eval_results(FLAGS.output_dir, result)
+  write_eval_results(output_dir, result)
   return stats, result
 
 
@@ -726,109 +771,113 @@ EVAL_METRICS_V2 = ("exact", "f1", "total", "HasAns_exact", "HasAns_f1",
                    "best_f1_thresh")
 
 
-def check_evaluation_flags():
-  """The evaluation flags' checks; returns the best-checkpoint metric.
+def check_evaluation_flags(settings):
+  """The evaluation settings' checks; returns the best-checkpoint metric.
   Evaluation during training predicts on --predict_file, which must hold
   answers (read now, before any work)."""
   no_dev = None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
-    if not FLAGS.predict_file or not tf.io.gfile.exists(FLAGS.predict_file):
-      no_dev = "--predict_file=%s does not exist." % FLAGS.predict_file
+  if settings.do_train and settings.eval_every_n_steps > 0:
+    predict_file = settings.predict_file
+    if not predict_file or not tf.io.gfile.exists(predict_file):
+      no_dev = "--predict_file=%s does not exist." % predict_file
     else:
       stats = ReadStats()
-      read_squad_examples(FLAGS.predict_file, is_training=False, stats=stats)
+      read_squad_examples(predict_file, is_training=False, stats=stats,
+                          settings=settings)
       if not stats.has_answers:
         no_dev = ("--predict_file=%s has no answers to evaluate against." %
-                  FLAGS.predict_file)
-  names = (EVAL_METRICS_V2 if FLAGS.version_2_with_negative
+                  predict_file)
+  names = (EVAL_METRICS_V2 if settings.version_2_with_negative
            else EVAL_METRICS_V1)
-  return training_loop.check_flags(names, "f1", no_dev)
+  return training_loop.check_flags(settings, names, "f1", no_dev)
 
 
 def main(_):
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  validate_flags_or_throw(bert_config)
-  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                     FLAGS.init_checkpoint)
-  best_metric = check_evaluation_flags()
-  output_files.prepare_output_dir(FLAGS.output_dir,
-                                  overwrite=FLAGS.overwrite_output_dir)
+  settings = script_flags.from_flags()
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  validate_flags_or_throw(bert_config, settings)
+  tokenizer = runtime.load_tokenizer(
+      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
+      never_split=settings.never_split,
+      preserve_unused_tokens=settings.preserve_unused_tokens)
+  best_metric = check_evaluation_flags(settings)
+  output_files.prepare_output_dir(settings.output_dir,
+                                  overwrite=settings.overwrite_output_dir)
 
   train_examples = None
   train_stats = None
   num_train_steps = None
   num_warmup_steps = None
-  if FLAGS.do_train:
-    train_examples, train_stats = read_train_examples()
+  if settings.do_train:
+    train_examples, train_stats = read_train_examples(settings)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        len(train_examples), "--train_file=%s" % FLAGS.train_file)
+        settings, len(train_examples), "--train_file=%s" % settings.train_file)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
-      init_checkpoint=FLAGS.init_checkpoint,
-      learning_rate=FLAGS.learning_rate,
+      init_checkpoint=settings.init_checkpoint,
+      learning_rate=settings.learning_rate,
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
-      use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_tpu)
+      use_tpu=settings.use_tpu,
+      use_one_hot_embeddings=settings.use_tpu,
+      settings=settings)
   estimator = runtime.build_estimator(
-      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
-      predict_batch_size=FLAGS.predict_batch_size)
+      settings, model_fn, settings.output_dir, settings.train_batch_size,
+      predict_batch_size=settings.predict_batch_size)
 
   evaluate = None
-  if FLAGS.do_train and FLAGS.eval_every_n_steps > 0:
-    prepared = prepare_predictions(tokenizer)
-    evaluate = lambda path: predict(estimator, tokenizer, path, prepared)[1]
-  if FLAGS.do_train and runtime.training_needed(
-      FLAGS.output_dir, num_train_steps, FLAGS.init_checkpoint):
-    train_file, num_features = write_train_features(tokenizer, train_examples)
+  if settings.do_train and settings.eval_every_n_steps > 0:
+    prepared = prepare_predictions(settings, tokenizer)
+    evaluate = lambda path: predict(  # pylint: disable=g-long-lambda
+        settings, estimator, tokenizer, path, prepared)[1]
+  if settings.do_train and runtime.training_needed(
+      settings.output_dir, num_train_steps, settings.init_checkpoint):
+    train_file, num_features = write_train_features(settings, tokenizer,
+                                                    train_examples)
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num orig examples = %d", len(train_examples))
     tf.logging.info("  Num split examples = %d", num_features)
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
+    tf.logging.info("  Batch size = %d", settings.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
     # The features are on disk; the examples are not needed while training.
     del train_examples
     train_input_fn = input_fn_builder(
         input_file=train_file,
-        seq_length=FLAGS.max_seq_length,
+        seq_length=settings.max_seq_length,
         is_training=True,
         drop_remainder=True,
-        bucket_by_length=FLAGS.bucket_by_length)
+        bucket_by_length=settings.bucket_by_length)
     training_loop.train_and_evaluate(
-        estimator, train_input_fn, num_train_steps, evaluate=evaluate,
-        metric=best_metric, write_results=write_eval_results,
-        input_files=[train_file])
-  best = training_loop.best_checkpoint(FLAGS.output_dir)
+        settings, estimator, train_input_fn, num_train_steps,
+        evaluate=evaluate, metric=best_metric,
+        write_results=write_eval_results, input_files=[train_file])
+  best = training_loop.best_checkpoint(settings.output_dir)
   predict_stats = None
   # With Horovod, rank 0 alone predicts and writes the results.
-  if FLAGS.do_predict and runtime.is_chief():
+  if settings.do_predict and runtime.is_chief():
     if best:
       tf.logging.info("Predictions are those of the best checkpoint, %s.",
                       best)
-    predict_stats, _ = predict(estimator, tokenizer, best)
-  if FLAGS.export_dir and runtime.is_chief():
-    export(estimator, checkpoint_path=best)
+    predict_stats, _ = predict(settings, estimator, tokenizer, best)
+  if settings.export_dir and runtime.is_chief():
+    export(settings, estimator, checkpoint_path=best)
   _log_summary(train_stats, predict_stats)
 
 
-def export(estimator, checkpoint_path=None):
-  """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
-  --init_checkpoint) as a SavedModel with its vocabulary and the windowing
-  and answer parameters the predictor needs."""
-  serving.export_saved_model(
-      estimator, FLAGS.export_dir, FLAGS.max_seq_length,
-      metadata=serving.export_metadata(
-          "squad", FLAGS.max_seq_length, FLAGS.do_lower_case,
-          doc_stride=FLAGS.doc_stride,
-          max_query_length=FLAGS.max_query_length,
-          max_answer_length=FLAGS.max_answer_length,
-          n_best_size=FLAGS.n_best_size,
-          version_2_with_negative=FLAGS.version_2_with_negative,
-          null_score_diff_threshold=FLAGS.null_score_diff_threshold),
-      vocab_file=FLAGS.vocab_file,
-      checkpoint=checkpoint_path or serving.checkpoint_to_export(
-          FLAGS.output_dir, FLAGS.init_checkpoint))
+def export(settings, estimator, checkpoint_path=None):
+  """--export_dir: `checkpoint_path` (default: the newest checkpoint of
+  --output_dir, else a fine-tuned --init_checkpoint) as a SavedModel with
+  its vocabulary and the windowing and answer parameters the predictor
+  needs."""
+  return serving.export_run(
+      settings, estimator, "squad", checkpoint_path=checkpoint_path,
+      doc_stride=settings.doc_stride,
+      max_query_length=settings.max_query_length,
+      max_answer_length=settings.max_answer_length,
+      n_best_size=settings.n_best_size,
+      version_2_with_negative=settings.version_2_with_negative,
+      null_score_diff_threshold=settings.null_score_diff_threshold)
 
 
 def _log_summary(train_stats, predict_stats):

@@ -1,15 +1,20 @@
 """run_ner: CoNLL reading, labels, bad input, word pieces and windows.
 
 Training runs are in test_e2e_ner.py; here the data side is checked
-in-process, and the one-line errors of the command in a subprocess.
+in-process, with the settings checks and the model_fn's training branch, and
+the one-line errors of the command in a subprocess.
 """
 
 
 import numpy as np
 import pytest
+import tensorflow.compat.v1 as tf
 
 import bert_testing
+import modeling
 import run_ner
+import runtime
+import script_flags
 import tokenization
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda "
@@ -281,3 +286,54 @@ def test_columns_split_at_spaces_and_tabs_only(tmp_path):
   assert example.words == ["Ann", "New\u00a0York", "saw\u2028it"]
   assert example.labels == ["B-PER", "B-LOC", "O"]
   assert example.where(2) == "%s:3" % path
+
+
+def ner_settings(**values):
+  """run_ner's settings: the group defaults and its own flags' values."""
+  own = {"data_dir": None, "train_file": None, "dev_file": None,
+         "test_file": None, "label_column": -1, "labels": None,
+         "tag_scheme": None, "doc_stride": 64}
+  own.update(values)
+  return script_flags.Settings(**own)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({}, "At least one of --do_train, --do_eval, --do_predict, --export_dir"),
+    ({"do_eval": True, "doc_stride": 0}, "--doc_stride=0 must be at least 1"),
+    ({"do_eval": True, "label_column": 1}, "--label_column=1: columns count"),
+    ({"do_eval": True, "max_seq_length": 600}, "max_position_embeddings"),
+])
+def test_validate_flags_reads_the_settings(values, message):
+  config = modeling.BertConfig(vocab_size=10, max_position_embeddings=512)
+  with pytest.raises(ValueError, match=message):
+    run_ner.validate_flags(ner_settings(**values), config)
+  run_ner.validate_flags(ner_settings(do_eval=True), config)
+
+
+def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
+  """The TRAIN branch is runtime.train_spec, given the run's settings."""
+  config = modeling.BertConfig(vocab_size=30, hidden_size=16,
+                               num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32)
+  calls = []
+  train_spec = runtime.train_spec
+  monkeypatch.setattr(runtime, "train_spec", lambda *args: (
+      calls.append(args), train_spec(*args))[1])
+  settings = ner_settings(optimizer="lamb")
+  model_fn = run_ner.model_fn_builder(config, 3, None, 1e-3, 10, 1, False,
+                                      False, settings=settings)
+  ids = [[1, 2, 3, 0], [4, 5, 0, 0]]
+  features = {"input_ids": ids, "input_mask": [[1, 1, 1, 0], [1, 1, 0, 0]],
+              "segment_ids": [[0] * 4] * 2,
+              "label_ids": [[0, 1, 2, 0], [0, 2, 0, 0]],
+              "label_mask": [[0, 1, 1, 0], [0, 1, 0, 0]],
+              "is_real_example": [1, 1]}
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    spec = model_fn({k: tf.constant(v) for k, v in features.items()}, None,
+                    tf.estimator.ModeKeys.TRAIN, {})
+    assert spec.train_op is not None
+    assert tf.get_collection(runtime.TRAIN_LOSS_COLLECTION) == [spec.loss]
+  ((given, loss, lr, steps, warmup, _),) = calls
+  assert given is settings and loss is spec.loss
+  assert (lr, steps, warmup) == (1e-3, 10, 1)

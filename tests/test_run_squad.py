@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 
-from absl import flags
-from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -22,8 +20,6 @@ import bert_testing
 import modeling
 import run_squad
 import runtime
-
-FLAGS = flags.FLAGS
 
 LONG_WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet "
               "kilo lima mike november oscar papa quebec romeo sierra tango "
@@ -57,18 +53,15 @@ ORIGINAL_DEFAULTS = {
 }
 
 
-@pytest.fixture
-def parsed_flags():
-  """Flags parsed with run_squad's defaults, restored after the test.
-
-  Other scripts imported into this test process define some of the same
-  flags (`max_seq_length`, ...) with their own defaults, so run_squad's are
-  set explicitly.
-  """
-  if not FLAGS.is_parsed():
-    FLAGS.mark_as_parsed()
-  with flagsaver.flagsaver(**ORIGINAL_DEFAULTS):
-    yield FLAGS
+def test_default_settings_are_the_original_defaults():
+  """What the original's functions read from FLAGS when called without
+  settings: run_squad's defaults, whatever other scripts this process
+  imported (some define `max_seq_length` with another default)."""
+  settings = run_squad.default_settings()
+  for name, value in ORIGINAL_DEFAULTS.items():
+    assert getattr(settings, name) == value, name
+  for name in NONE_DEFAULTS:
+    assert getattr(settings, name) is None, name
 
 
 def squad_file(tmp_path, paragraphs, name="data.json", version="1.1"):
@@ -228,6 +221,17 @@ def test_unanswerable_needs_version_2_flag(tmp_path):
   with pytest.raises(ValueError, match="imp.*--version_2_with_negative"):
     run_squad.read_squad_examples(path, is_training=True,
                                   version_2_with_negative=False)
+
+
+def test_version_2_comes_from_the_settings(tmp_path):
+  """Without the argument, --version_2_with_negative of the run's settings
+  decides, as the original read the flag (default: off)."""
+  path = squad_file(tmp_path, [("a b c", [qa("imp", "?", impossible=True)])])
+  with pytest.raises(ValueError, match="--version_2_with_negative"):
+    run_squad.read_squad_examples(path, is_training=True)
+  settings = run_squad.default_settings().replace(version_2_with_negative=True)
+  (example,) = run_squad.read_squad_examples(path, True, settings=settings)
+  assert example.is_impossible
 
 
 def test_unanswerable_questions_point_at_cls(tmp_path, tokenizer):
@@ -680,6 +684,52 @@ def test_v2_paragraph_without_any_window(tmp_path, tokenizer, context):
   assert predictions == {"blank": "empty", "fine": "alpha"}
 
 
+def test_write_predictions_takes_unset_arguments_from_settings(tmp_path,
+                                                              tokenizer):
+  """The null odds file exists with --version_2_with_negative of the
+  settings; an argument given wins over the setting."""
+  example = run_squad.SquadExample("q", "what", LONG_WORDS[:3])
+  features = collect_features([example], tokenizer, is_training=False)
+  results = [run_squad.RawResult(f.unique_id, logits_for(f, 32, {}),
+                                 logits_for(f, 32, {})) for f in features]
+  out = [str(tmp_path / n) for n in ("p.json", "n.json", "odds.json")]
+  settings = run_squad.default_settings().replace(version_2_with_negative=True)
+  run_squad.write_predictions([example], features, results, 5, 30, True, *out,
+                              version_2_with_negative=False, settings=settings)
+  assert not os.path.exists(out[2])
+  run_squad.write_predictions([example], features, results, 5, 30, True, *out,
+                              settings=settings)
+  assert read_json(out[2]).keys() == {"q"}
+
+
+def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
+  """The TRAIN branch is runtime.train_spec, given the run's settings."""
+  config = modeling.BertConfig(vocab_size=30, hidden_size=16,
+                               num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32)
+  ids = [[1, 2, 3, 0], [4, 5, 0, 0]]
+  features = {"unique_ids": [1, 2], "input_ids": ids,
+              "input_mask": [[int(i > 0) for i in row] for row in ids],
+              "segment_ids": [[0] * 4] * 2, "start_positions": [1, 2],
+              "end_positions": [2, 2]}
+  calls = []
+  train_spec = runtime.train_spec
+  monkeypatch.setattr(runtime, "train_spec", lambda *args: (
+      calls.append(args), train_spec(*args))[1])
+  settings = run_squad.default_settings().replace(optimizer="lamb")
+  model_fn = run_squad.model_fn_builder(config, None, 1e-3, 10, 1, False,
+                                        False, settings=settings)
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    spec = model_fn({k: tf.constant(v) for k, v in features.items()}, None,
+                    tf.estimator.ModeKeys.TRAIN, {})
+    assert spec.train_op is not None
+    assert tf.get_collection(runtime.TRAIN_LOSS_COLLECTION) == [spec.loss]
+  ((given, loss, lr, steps, warmup, _),) = calls
+  assert given is settings and loss is spec.loss
+  assert (lr, steps, warmup) == (1e-3, 10, 1)
+
+
 def test_missing_result_names_the_question(tokenizer):
   example = run_squad.SquadExample("lonely", "what", ["alpha"])
   features = collect_features([example], tokenizer, is_training=False)
@@ -757,11 +807,11 @@ def config():
   return modeling.BertConfig(vocab_size=10, max_position_embeddings=512)
 
 
-def test_validate_flags_defaults_pass(parsed_flags, tmp_path):
+def test_validate_flags_defaults_pass(tmp_path):
   path = squad_file(tmp_path, [("a", [])])
-  parsed_flags.do_predict = True
-  parsed_flags.predict_file = path
-  run_squad.validate_flags_or_throw(config())
+  settings = run_squad.default_settings().replace(do_predict=True,
+                                                  predict_file=path)
+  run_squad.validate_flags_or_throw(config(), settings)
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -783,18 +833,16 @@ def test_validate_flags_defaults_pass(parsed_flags, tmp_path):
     ({"do_predict": True, "predict_file": "DATA", "n_best_size": 0},
      "--n_best_size must be positive"),
 ])
-def test_validate_flags_errors(parsed_flags, tmp_path, overrides, message):
+def test_validate_flags_errors(tmp_path, overrides, message):
   data = squad_file(tmp_path, [("a", [])])
-  for name, value in overrides.items():
-    setattr(parsed_flags, name, data if value == "DATA" else value)
+  settings = run_squad.default_settings().replace(**{
+      name: data if value == "DATA" else value
+      for name, value in overrides.items()})
   with pytest.raises(ValueError, match=message):
-    run_squad.validate_flags_or_throw(config())
+    run_squad.validate_flags_or_throw(config(), settings)
 
 
-def test_too_little_training_data_is_an_error(parsed_flags):
-  parsed_flags.train_batch_size = 32
-  parsed_flags.num_train_epochs = 1.0
-  parsed_flags.train_file = "small.json"
+def test_too_little_training_data_is_an_error():
   with pytest.raises(ValueError, match="small.json gives 10 training.*no "
                      "training step"):
     runtime.num_train_steps(10, 32, 1.0, "--train_file=small.json")
