@@ -681,7 +681,9 @@ def validate_flags(settings, bert_config):
                                 "do_predict", "export_dir")
   runtime.check_flags(settings, bert_config, settings.max_seq_length,
                       settings.train_batch_size, settings.do_train,
-                      settings.export_dir, settings.output_dir)
+                      settings.export_dir, settings.output_dir,
+                      init_checkpoint=settings.init_checkpoint)
+  runtime.check_trained_model(settings)
   if settings.doc_stride < 1:
     raise UserError("--doc_stride=%d must be at least 1." %
                     settings.doc_stride)

@@ -706,3 +706,56 @@ def test_numbers_out_of_range_are_refused_before_any_file(task, tmp_path,
   assert proc.stderr.strip().splitlines()[-1] == (
       "run_classifier.py: error: " + message)
   assert not output_dir.exists()
+
+
+# --- no trained model: refused instead of random-weight results --------------
+
+
+def test_predict_without_a_trained_model_is_refused(task, tmp_path):
+  output_dir = tmp_path / "empty"
+  args = classifier_args(task, output_dir)
+  args.remove("--do_train")
+  proc = bert_testing.run_script("run_classifier.py", args + ["--do_predict"])
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_classifier.py: error: --do_predict without --do_train reads the "
+      "model trained in --output_dir=%s, which has no checkpoint (no "
+      "'checkpoint' file naming a model.ckpt-N): train first (--do_train), "
+      "point --output_dir at a trained run, or pass --allow_untrained_model "
+      "for an untrained head's output." % output_dir)
+  assert not output_dir.exists()
+  # Asked for explicitly, it runs (and says so).
+  proc = bert_testing.run_script(
+      "run_classifier.py",
+      args + ["--do_predict", "--do_eval", "--allow_untrained_model"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "--allow_untrained_model: --do_eval, --do_predict with a task head " \
+      "that was never trained" in proc.stderr
+  assert (output_dir / "test_results.tsv").exists()
+
+
+@pytest.mark.parametrize("script", ["run_squad.py", "run_ner.py"])
+def test_squad_and_ner_predict_without_a_trained_model_are_refused(
+    task, tmp_path, script):
+  output_dir = tmp_path / "empty"
+  predict_file = tmp_path / "dev.json"
+  predict_file.write_text('{"version": "1.1", "data": []}')
+  (tmp_path / "data").mkdir()
+  (tmp_path / "data" / "test.txt").write_text("EU B-ORG\n")
+  args = ["--vocab_file=%s" % (task / "vocab.txt"),
+          "--bert_config_file=%s" % (task / "bert_config.json"),
+          "--output_dir=%s" % output_dir, "--max_seq_length=32",
+          "--do_predict", "--init_checkpoint=%s" % (tmp_path / "none")]
+  if script == "run_squad.py":
+    args += ["--predict_file=%s" % predict_file, "--max_query_length=8",
+             "--doc_stride=8"]
+  else:
+    args += ["--data_dir=%s" % (tmp_path / "data")]
+  proc = bert_testing.run_script(script, args)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "%s: error: --do_predict without --do_train reads the model trained in "
+      "--output_dir=%s, which has no checkpoint" % (script, output_dir))
+  assert "--init_checkpoint=%s holds no task head" % (tmp_path / "none") in (
+      proc.stderr)
+  assert not output_dir.exists()
