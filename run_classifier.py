@@ -2099,6 +2099,7 @@ def check_evaluation_flags(settings, processor, label_list, regression,
 def check_task_head(settings, processor, regression):
   """Whether the task is multi-label; UserError where the head flags and
   the task do not fit together."""
+  task_name = settings.task_name
   multi_label = bool(getattr(processor, "is_multi_label", False))
   if regression and (settings.multi_label or multi_label):
     raise UserError("--multi_label cannot be used with %s, a regression "
