@@ -44,8 +44,12 @@ Original checkpoint -> Hugging Face BERT directory:
   token_classification (run_ner's `output_weights`, `output_bias` over the
   sequence output) -> BertForTokenClassification `classifier.*`. The last
   two have no pooler. config.json gets `id2label`/`label2id` from
-  --labels_file (an export's assets/bert_export.json, or label_list.txt);
-  --head=auto tells the heads apart by their variables and that file.
+  --labels_file (an export's assets/bert_export.json, a task.json or a
+  label_list.txt), else from the task.json that run_classifier.py and
+  run_ner.py write beside their checkpoints (task_description.py);
+  --head=auto tells the heads apart by their variables and that task kind
+  (a directory of an older version, with label_list.txt alone: a token
+  head, as run_ner.py wrote that file).
 
 TF2 Model Garden BERT encoder checkpoint -> original checkpoint:
 
@@ -98,8 +102,10 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import export_format
 import modeling
 import output_files
+import task_description
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -150,18 +156,20 @@ flags.DEFINE_enum(
     "(classifier.*). question_answering: run_squad's cls/squad/* -> "
     "BertForQuestionAnswering (qa_outputs.*). token_classification: "
     "run_ner's output_weights/output_bias -> BertForTokenClassification. "
-    "auto: from the checkpoint's variables; output_weights is a token head "
-    "if --labels_file (or a label_list.txt beside the checkpoint) says so, "
-    "else a sequence head.")
+    "auto: from the checkpoint's variables; output_weights is a token or a "
+    "sequence head as --labels_file or the task.json beside the checkpoint "
+    "says (without task.json, a label_list.txt beside it means a token "
+    "head).")
 
 flags.DEFINE_string(
     "labels_file", None,
     "bert_to_hf with a classification head: where the label names (for "
     "config.json's id2label) come from: an export's "
-    "assets/bert_export.json (its task also tells a sequence from a token "
-    "head and marks regression) or a label_list.txt, one name per line as "
-    "run_ner.py writes it. Default: label_list.txt beside the checkpoint if "
-    "there (a token head), else LABEL_0, LABEL_1, ...")
+    "assets/bert_export.json or a training run's task.json (their task also "
+    "tells a sequence from a token head and marks regression and "
+    "multi-label) or a label_list.txt, one name per line. Default: the "
+    "task.json (else label_list.txt) beside the checkpoint if there, else "
+    "LABEL_0, LABEL_1, ...")
 
 # File names of the two formats.
 BERT_CHECKPOINT = "bert_model.ckpt"
@@ -984,8 +992,7 @@ def convert_head(prefix, head, labels_file, hidden_size):
   """
   reader = tf.train.load_checkpoint(prefix)
   names = reader.get_variable_to_shape_map()
-  labels_file = labels_file or _label_list_beside(prefix)
-  task, labels = read_labels(labels_file) if labels_file else (None, None)
+  task, labels, labels_file = _task_and_labels(prefix, labels_file)
   kind = _head_kind(head, names, task, prefix)
   (weight_name, bias_name), architecture, layer = HEADS[kind]
   for name in (weight_name, bias_name):
@@ -1012,9 +1019,30 @@ def convert_head(prefix, head, labels_file, hidden_size):
   return tensors, config, (weight_name, bias_name)
 
 
-def _label_list_beside(prefix):
-  path = os.path.join(os.path.dirname(prefix), LABEL_LIST)
-  return path if os.path.isfile(path) else None
+def _task_and_labels(prefix, labels_file):
+  """(task kind or None, label names or None, where they came from) of the
+  checkpoint `prefix`: --labels_file, else the description its training run
+  wrote beside it (`task_description.read`: task.json, else label_list.txt).
+  The kind is --labels_file's, else task.json's; label_list.txt alone (a
+  directory of an older version) is run_ner.py's, a token head."""
+  directory = os.path.dirname(prefix)
+  try:
+    described = task_description.read(directory)
+  except UserError as e:
+    raise ConversionError(str(e))
+  if labels_file:
+    task, labels = read_labels(labels_file)
+  elif described is not None:
+    task, labels = described.kind, described.labels
+    labels_file = os.path.join(directory, task_description.TASK_FILE
+                               if described.kind else LABEL_LIST)
+  else:
+    return None, None, None
+  if task is None and described is not None:
+    task = described.kind
+  if task is None and labels is not None:
+    task = "token_classification"
+  return task, None if labels is None else list(labels), labels_file
 
 
 def _head_kind(head, names, task, prefix):
@@ -1032,25 +1060,35 @@ def _head_kind(head, names, task, prefix):
 
 
 def read_labels(path):
-  """(task or None, label names or None) of a bert_export.json or a
-  label_list.txt."""
+  """(task kind or None, label names or None) of a bert_export.json, a
+  task.json (task_description.py) or a label_list.txt (kind None: unknown).
+  """
   if not os.path.isfile(path):
     raise ConversionError("--labels_file=%s does not exist." % path)
+  if not path.endswith(".json"):
+    try:
+      return None, task_description.read_label_list(path)
+    except UserError as e:
+      raise ConversionError(str(e))
   with open(path, encoding="utf-8") as f:
     text = f.read()
-  if path.endswith(".json"):
-    try:
-      metadata = json.loads(text)
-      return metadata["task"], metadata["labels"]
-    except (ValueError, KeyError, TypeError) as e:
-      raise ConversionError("%s is not an export's bert_export.json (%s)." %
-                            (path, e))
-  labels = [line.strip() for line in text.splitlines() if line.strip()]
-  return "token_classification", labels
+  try:
+    data = json.loads(text)
+    if isinstance(data, dict) and data.get("format") == task_description.FORMAT:
+      described = task_description.from_json_dict(data, path)
+      return described.kind, described.labels
+    if data["task"] not in export_format.TASKS:
+      raise ValueError("unknown task %r" % data["task"])
+    return (task_description.from_export_metadata(data).kind,
+            data["labels"])
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise ConversionError("%s is not an export's bert_export.json or a "
+                          "task.json (%s)." % (path, e))
 
 
 def _label_config(num_outputs, labels, task, labels_file):
-  """id2label / label2id (and regression's problem_type) of config.json."""
+  """id2label / label2id (and the problem_type of regression and
+  multi-label) of config.json."""
   if task == "regression" or (labels is None and task is not None):
     return collections.OrderedDict([("problem_type", "regression"),
                                     ("num_labels", num_outputs)])
@@ -1060,11 +1098,14 @@ def _label_config(num_outputs, labels, task, labels_file):
     raise ConversionError(
         "%s names %d labels, but the head has %d outputs." %
         (labels_file, len(labels), num_outputs))
-  return collections.OrderedDict([
+  config = collections.OrderedDict([
       ("id2label", collections.OrderedDict(
           (str(i), str(l)) for i, l in enumerate(labels))),
       ("label2id", collections.OrderedDict(
           (str(l), i) for i, l in enumerate(labels)))])
+  if task == "multi_label":  # A sigmoid per label, as transformers names it.
+    config["problem_type"] = "multi_label_classification"
+  return config
 
 
 def _write_bert_dir(tmp, weights, config, vocab_file):

@@ -203,7 +203,8 @@ _RUN_OUTPUT_NAMES = re.compile(
     r"^(checkpoint|graph\.pbtxt|model\.ckpt-\d+\..+|events\.out\.tfevents\..+"
     r"|.+\.tf_record|eval_results\.(txt|json)|test_results\.tsv"
     r"|training_summary\.json|eval_history\.jsonl|(nbest_)?predictions\.json"
-    r"|null_odds\.json|test_predictions\.(txt|tsv)|label_list\.txt|eval|best"
+    r"|null_odds\.json|test_predictions\.(txt|tsv)|label_list\.txt"
+    r"|task\.json|eval|best"
     r"|horovod_rank_\d+)$")
 
 

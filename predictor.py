@@ -9,10 +9,12 @@
   # [{"answer": "Ann", "score": 0.91, "nbest": [...]}]
 
 The directory is one `--export_dir` wrote (see serving.py for its layout):
-its `assets/bert_export.json` gives the task, the labels, the casing and the
-sequence length, and `assets/vocab.txt` the vocabulary. Texts are tokenised
-here with `tokenization.FullTokenizer` (the tokenizer of training, and no
-optional package), laid out and truncated as in training
+its `assets/bert_export.json` gives the task, the labels, the casing, the
+sequence length, the tokenizer options of training (`never_split`,
+`preserve_unused_tokens`; none in an older export) and a multi-label model's
+threshold (0.5 in an older export), and `assets/vocab.txt` the vocabulary.
+Texts are tokenised here with `tokenization.FullTokenizer` (the tokenizer of
+training, and no optional package), with those options, laid out and truncated as in training
 (`bert_inputs.classifier_inputs`; SQuAD: `squad_windows`' windows), run
 through the `serving_default` signature in batches of `batch_size` in one
 TensorFlow session, and SQuAD logits become answers through
@@ -54,9 +56,17 @@ class Predictor(object):
           "classification, regression and SQuAD models." % saved_model_dir)
     self.labels = self.metadata["labels"]
     self.max_seq_length = int(self.metadata["max_seq_length"])
+    # Recorded by the export since the task description (task_description.py)
+    # joined it; an older export had none of them, which meant these.
+    self.multi_label_threshold = float(
+        self.metadata.get("multi_label_threshold") or 0.5)
+    # Given explicitly, so that no --never_split of this process applies.
     self.tokenizer = tokenization.FullTokenizer(
         os.path.join(saved_model_dir, "assets", export_format.VOCAB_FILE),
-        do_lower_case=self.metadata["do_lower_case"])
+        do_lower_case=self.metadata["do_lower_case"],
+        never_split=list(self.metadata.get("never_split") or []),
+        preserve_unused_tokens=bool(
+            self.metadata.get("preserve_unused_tokens", False)))
     self.num_truncated = 0
     self._load(saved_model_dir)
 
@@ -121,7 +131,7 @@ class Predictor(object):
     Returns:
       one dict per input: {"label", "probabilities": {label: p}} for
       classification ({"labels", ...} for a multi-label model: those of
-      probability >= 0.5), {"score"} for regression, {"answer", "score",
+      probability >= its `multi_label_threshold`), {"score"} for regression, {"answer", "score",
       "nbest": [{"text", "probability", "start_logit", "end_logit"}]} for
       SQuAD (`score`: the answer's probability among the n-best).
 
@@ -156,8 +166,10 @@ class Predictor(object):
     if self.task == "regression":
       return [{"score": float(np.ravel(row)[0])} for row in scores]
     if self.metadata.get("multi_label"):
-      # Independent per-label probabilities: every label of 0.5 or more.
-      return [{"labels": [l for l, p in zip(self.labels, row) if p >= 0.5],
+      # Independent per-label probabilities: every label at the threshold
+      # of training or above.
+      return [{"labels": [l for l, p in zip(self.labels, row)
+                          if p >= self.multi_label_threshold],
                "probabilities": {label: float(p)
                                  for label, p in zip(self.labels, row)}}
               for row in scores]

@@ -13,7 +13,10 @@ Outputs in `--output_dir`: checkpoints, `train.tf_record`, `eval.tf_record`,
 `eval_results.txt`, `predict.tf_record`, `test_results.tsv` (one row of
 class probabilities per test example, in input order, as the original) and
 `test_predictions.tsv` (the same with a header: guid, prediction as a label
-name, prob_<label> per label).
+name, prob_<label> per label), and `task.json` with `label_list.txt`: what
+the model was trained for (`task_description.py`: task kind, labels,
+multi-label threshold, windows, tokenizer options), read back by export,
+prediction and checkpoint conversion.
 
 Task data is read by a `DataProcessor`. The original four (XNLI, MNLI, MRPC,
 CoLA) and the rest of GLUE (SST-2, QQP, QNLI, RTE, WNLI, STS-B) are built in.
@@ -56,6 +59,7 @@ import output_files
 import runtime
 import serving
 import script_flags
+import task_description
 import tokenization
 import training_loop
 
@@ -622,7 +626,7 @@ for _name, _cls in (("xnli", XnliProcessor), ("mnli", MnliProcessor),
 
 # --- The file task: --task_name=file -------------------------------------
 
-LABEL_LIST_FILE = "label_list.txt"
+LABEL_LIST_FILE = task_description.LABEL_LIST_FILE
 
 _EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl",
                ".json": "jsonl"}
@@ -949,23 +953,15 @@ class FileProcessor(DataProcessor):
 
 
 def read_label_list(path):
-  """The labels in `path` (one a line), or None if there is no such file."""
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path, "r") as f:
-    labels = [l.rstrip("\r\n") for l in f.read().splitlines()]
-  labels = [l for l in labels if l]
-  if not labels:
-    raise UserError("%s is empty: remove it or give --labels." % path)
-  return labels
+  """The labels in `path` (one a line), or None if there is no such file
+  (`task_description.read_label_list`)."""
+  return task_description.read_label_list(path)
 
 
 def write_label_list(path, labels):
-  """Writes the labels one a line, in output order."""
-  for label in labels:
-    if not label or "\n" in label or "\r" in label:
-      raise UserError("Label %r cannot be written to %s." % (label, path))
-  output_files.write_text_atomically(path, "".join(l + "\n" for l in labels))
+  """Writes the labels one a line, in output order
+  (`task_description.write_label_list`)."""
+  task_description.write_label_list(path, labels)
   tf.logging.info("Wrote the label list to %s", path)
 
 
@@ -2160,14 +2156,18 @@ class FeatureLayout(object):
   """What a run's records hold beyond the tokens, for conversion, reading
   and prediction: a score (regression), a label id or (multi-label) a 0/1
   vector of `num_labels`; one record per example or, with `doc_stride`, per
-  window, whose logits `window_aggregation` combines per document.
-  The default is the original's: one label id per example.
+  window, whose logits `window_aggregation` combines per document; a
+  multi-label prediction is the labels of probability >=
+  `multi_label_threshold`. The default is the original's: one label id per
+  example.
   """
 
   def __init__(self, regression=False, multi_label=False, num_labels=None,
-               doc_stride=None, window_aggregation="mean"):
+               doc_stride=None, window_aggregation="mean",
+               multi_label_threshold=0.5):
     self.regression = regression
     self.multi_label = multi_label
+    self.multi_label_threshold = multi_label_threshold
     self.num_labels = num_labels
     self.doc_stride = doc_stride
     self.window_aggregation = window_aggregation
@@ -2212,10 +2212,20 @@ def main(_):
       list(settings.never_split or []), settings.preserve_unused_tokens)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  description = task_description.from_settings(
+      settings, ("regression" if regression else
+                 "multi_label" if multi_label else "classification"),
+      labels=None if regression else label_list,
+      multi_label_threshold=settings.multi_label_threshold,
+      window_aggregation=(settings.window_aggregation if settings.doc_stride
+                          else None),
+      doc_stride=settings.doc_stride)
+  save_task_description(settings.output_dir, description, settings.do_train)
   processor.save_label_list()
 
   layout = FeatureLayout(regression, multi_label, num_labels,
-                         settings.doc_stride, settings.window_aggregation)
+                         settings.doc_stride, settings.window_aggregation,
+                         settings.multi_label_threshold)
   examples = read_task_examples(settings, processor)
   if dev_examples is not None:
     examples["dev"] = dev_examples
@@ -2271,8 +2281,27 @@ def main(_):
                          regression, layout, examples, checkpoint_path=best,
                          evaluate=evaluate)
   if settings.export_dir and runtime.is_chief():
-    export(settings, estimator, label_list, regression, multi_label,
-           checkpoint_path=best)
+    export(settings, estimator, description, checkpoint_path=best)
+
+
+def save_task_description(output_dir, description, training):
+  """Writes `description` to `output_dir` (task.json and label_list.txt,
+  `task_description.write`) when training, or when the directory has none
+  yet; a run on a trained model leaves the one of its training."""
+  saved = task_description.read(output_dir)
+  if training or saved is None or saved.kind is None:
+    path = task_description.write(output_dir, description)
+    tf.logging.info("Wrote the task description to %s", path)
+    return
+  changed = [name for name in ("do_lower_case", "never_split",
+                               "preserve_unused_tokens")
+             if getattr(saved, name) != getattr(description, name)]
+  if changed:
+    tf.logging.warning(
+        "The model in %s was trained with %s; this run tokenises with %s." %
+        (output_dir, ", ".join("%s=%s" % (n, getattr(saved, n))
+                               for n in changed),
+         ", ".join("%s=%s" % (n, getattr(description, n)) for n in changed)))
 
 
 def write_train_file(settings, train_examples, label_list, tokenizer,
@@ -2379,23 +2408,23 @@ def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
         examples["test"], probabilities,
         None if layout.regression else label_list,
         os.path.join(settings.output_dir, "test_predictions.tsv"),
-        layout.multi_label)
+        layout.multi_label, layout.multi_label_threshold)
 
-def _predicted_labels(probabilities, label_list, multi_label):
+def _predicted_labels(probabilities, label_list, multi_label, threshold=0.5):
   if multi_label:
-    return ",".join(str(l) for l, p in zip(label_list, probabilities)
-                    if p >= 0.5)
+    return ",".join(str(l) for l in predicted_label_set(
+        probabilities, label_list, threshold))
   return str(label_list[int(np.argmax(probabilities))])
 
 
-def export(settings, estimator, label_list, regression, multi_label=False,
-           checkpoint_path=None):
+def export(settings, estimator, description, checkpoint_path=None):
   """--export_dir: the newest checkpoint of --output_dir (else a fine-tuned
-  --init_checkpoint) as a SavedModel with its vocabulary and labels."""
-  serving.export_run(
-      settings, estimator, "regression" if regression else "classification",
-      None if regression else label_list, checkpoint_path,
-      task_name=settings.task_name, multi_label=bool(multi_label))
+  --init_checkpoint) as a SavedModel with its vocabulary, and `description`
+  (a `task_description.TaskDescription`: labels, threshold, tokenizer
+  options) in its metadata."""
+  serving.export_run(settings, estimator, description, checkpoint_path,
+                     task_name=settings.task_name,
+                     multi_label=description.is_multi_label)
 
 
 def _inference_input_fn(settings, what, examples, batch_size, file_name,
@@ -2452,18 +2481,20 @@ def write_test_results(predictions, num_actual_examples, output_path):
 
 
 def write_test_predictions(examples, probabilities, label_list, output_path,
-                           multi_label=False):
+                           multi_label=False, multi_label_threshold=0.5):
   """Writes test_predictions.tsv: a header `guid, prediction, prob_<label>...`
   then, per example, its guid, the label name of the highest probability
-  (multi-label: every label of probability >= 0.5, comma-separated) and the
-  probabilities. A regression task has `guid, prediction` (the score)."""
+  (multi-label: every label of probability >= `multi_label_threshold`,
+  comma-separated) and the probabilities. A regression task has `guid,
+  prediction` (the score)."""
   if label_list is None:
     header = ["guid", "prediction"]
     rows = [[e.guid, "%s" % float(p[0])] for e, p in zip(examples,
                                                          probabilities)]
   else:
     header = ["guid", "prediction"] + ["prob_%s" % l for l in label_list]
-    rows = [[e.guid, _predicted_labels(p, label_list, multi_label)] +
+    rows = [[e.guid, _predicted_labels(p, label_list, multi_label,
+                                       multi_label_threshold)] +
             [str(float(x)) for x in p]
             for e, p in zip(examples, probabilities)]
   output_files.write_text_atomically(output_path, "".join(

@@ -35,6 +35,7 @@ import run_classifier
 import runtime
 import serving
 import script_flags
+import task_description
 import tokenization
 import training_loop
 
@@ -245,8 +246,11 @@ def main(_):
         settings, estimator, processor, label_list, tokenizer, regression=False,
         checkpoint_path=best, evaluate=evaluate)
   if settings.export_dir and runtime.is_chief():
-    serving.export_run(settings, estimator, "classification", label_list,
-                       best, task_name=settings.task_name)
+    serving.export_run(
+        settings, estimator,
+        task_description.from_settings(settings, "classification",
+                                       labels=label_list),
+        best, task_name=settings.task_name)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ Input: `train.txt`, `dev.txt`, `test.txt` in `--data_dir` (or
 separated by white space, the token first and the tag in `--label_column`
 (default: the last), a blank line between sentences, `-DOCSTART-` lines
 skipped. The labels come from `--labels` or the training file and are
-written to `<output_dir>/label_list.txt`, which evaluation, prediction and
+written, with the rest of the task's description, to `<output_dir>/task.json`
+(and `label_list.txt`, task_description.py), which evaluation, prediction and
 export read back. `--tag_scheme` (IOB1, IOB2, IOBES, or none for plain tags
 such as part of speech) is detected from the gold tags unless given.
 
@@ -24,7 +25,8 @@ window is split into windows `--doc_stride` pieces apart, and each word is
 predicted from the window where it has the most context (run_squad's rule,
 in windowing.py), so every word is predicted exactly once.
 
-Outputs in `--output_dir`: checkpoints, `label_list.txt`, `*.tf_record`,
+Outputs in `--output_dir`: checkpoints, `task.json`, `label_list.txt`,
+`*.tf_record`,
 `eval_results.txt` (`eval_precision`, `eval_recall`, `eval_f1` over
 entities as conlleval counts them, `eval_accuracy` over words, and
 `eval_<TYPE>_precision` etc. per entity type; see ner_evaluate.py) and
@@ -54,6 +56,7 @@ import output_files
 import runtime
 import serving
 import script_flags
+import task_description
 import tokenization
 import training_loop
 import windowing
@@ -106,7 +109,7 @@ flags.DEFINE_integer(
     "--max_seq_length - 2 for windows that overlap).",
     allow_override=True)
 
-LABEL_LIST_FILE = "label_list.txt"
+LABEL_LIST_FILE = task_description.LABEL_LIST_FILE
 # Columns are separated by spaces or tabs; other white space (a no-break
 # space, say) is part of a token.
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
@@ -283,23 +286,27 @@ def check_labels(examples, label_list, what):
 
 
 def write_label_list(output_dir, label_list):
-  path = os.path.join(output_dir, LABEL_LIST_FILE)
-  output_files.write_text_atomically(path, "".join(l + "\n" for l in label_list))
-  return path
+  """Writes `<output_dir>/label_list.txt` (task_description's writer)."""
+  return task_description.write_label_list(
+      os.path.join(output_dir, LABEL_LIST_FILE), label_list)
 
 
 def read_label_list(output_dir):
-  """The labels a training run wrote to `<output_dir>/label_list.txt`."""
-  path = os.path.join(output_dir, LABEL_LIST_FILE)
-  if not tf.io.gfile.exists(path):
+  """The labels a training run recorded in `output_dir`: its task.json, or
+  the label_list.txt of an older version (`task_description.read`)."""
+  description = task_description.read(output_dir)
+  if description is None:
     raise UserError(
         "%s does not exist: without --do_train, --output_dir must hold a "
-        "model trained by run_ner.py (it writes the labels there)." % path)
-  with tf.io.gfile.GFile(path) as f:
-    labels = [line.strip() for line in f if line.strip()]
-  if not labels:
-    raise UserError("%s lists no labels." % path)
-  return labels
+        "model trained by run_ner.py (it writes the labels there)." %
+        os.path.join(output_dir, LABEL_LIST_FILE))
+  if description.kind not in (None, "token_classification"):
+    raise UserError(
+        "%s describes a %s model, not a token-classification one of "
+        "run_ner.py: choose another --output_dir." %
+        (os.path.join(output_dir, task_description.TASK_FILE),
+         description.kind))
+  return [label.strip() for label in description.labels]
 
 
 def resolve_labels(train_examples, given_labels, output_dir):
@@ -664,13 +671,12 @@ def write_predictions(examples, predicted, output_path):
                   output_path)
 
 
-def export(settings, estimator, label_list, checkpoint_path=None):
+def export(settings, estimator, description, checkpoint_path=None):
   """--export_dir: `checkpoint_path` (default: the newest checkpoint of
   --output_dir, else a fine-tuned --init_checkpoint) as a SavedModel
-  carrying the vocabulary, the casing and the labels (index -> tag), task
-  token_classification (serving.py)."""
-  return serving.export_run(settings, estimator, "token_classification",
-                            labels=label_list,
+  carrying the vocabulary and `description` (labels, index -> tag; casing,
+  tokenizer options), task token_classification (serving.py)."""
+  return serving.export_run(settings, estimator, description,
                             checkpoint_path=checkpoint_path)
 
 
@@ -747,8 +753,11 @@ def main(_):
 
   train_file = os.path.join(settings.output_dir, "train.tf_record")
   num_train_steps = num_warmup_steps = None
+  description = task_description.from_settings(
+      settings, "token_classification", labels=label_list,
+      doc_stride=settings.doc_stride)
   if settings.do_train:
-    write_label_list(settings.output_dir, label_list)
+    task_description.write(settings.output_dir, description)
     train_features = file_based_convert_examples_to_features(
         splits["train"], label_list, settings.max_seq_length, tokenizer,
         settings.doc_stride, train_file)
@@ -795,7 +804,7 @@ def main(_):
     evaluate_and_predict(settings, estimator, splits, label_list, tokenizer,
                          scheme, checkpoint_path=best)
   if settings.export_dir and runtime.is_chief():
-    export(settings, estimator, label_list, checkpoint_path=best)
+    export(settings, estimator, description, checkpoint_path=best)
 
 
 def check_evaluation_flags(settings, splits, label_list):

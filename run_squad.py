@@ -46,6 +46,7 @@ import modeling
 import output_files
 import runtime
 import serving
+import task_description
 import script_flags
 import squad_evaluate
 import tokenization
@@ -804,6 +805,8 @@ def main(_):
   best_metric = check_evaluation_flags(settings)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  if settings.do_train:
+    task_description.write(settings.output_dir, squad_description(settings))
 
   train_examples = None
   train_stats = None
@@ -872,13 +875,19 @@ def export(settings, estimator, checkpoint_path=None):
   its vocabulary and the windowing and answer parameters the predictor
   needs."""
   return serving.export_run(
-      settings, estimator, "squad", checkpoint_path=checkpoint_path,
-      doc_stride=settings.doc_stride,
+      settings, estimator, squad_description(settings),
+      checkpoint_path=checkpoint_path,
       max_query_length=settings.max_query_length,
       max_answer_length=settings.max_answer_length,
       n_best_size=settings.n_best_size,
       version_2_with_negative=settings.version_2_with_negative,
       null_score_diff_threshold=settings.null_score_diff_threshold)
+
+
+def squad_description(settings):
+  """The `task_description.TaskDescription` of a SQuAD run's settings."""
+  return task_description.from_settings(settings, "squad",
+                                        doc_stride=settings.doc_stride)
 
 
 def _log_summary(train_stats, predict_stats):

@@ -15,7 +15,10 @@ Every export is a directory `<export_dir>/<unix timestamp>/`, written as
                        string [batch] inputs, tokenised in the graph with TF
                        Text's BertTokenizer into the ids above: text_a and,
                        for sentence pairs, text_b ("" for none) for
-                       classification; question and context for SQuAD
+                       classification; question and context for SQuAD.
+                       Not for a model trained with --never_split or
+                       --preserve_unused_tokens, which TF Text's tokenizer
+                       cannot reproduce (the export says so in its log)
   assets
     vocab.txt          the vocabulary the model was trained with
     bert_export.json   what a client needs besides the vocabulary:
@@ -25,7 +28,10 @@ Every export is a directory `<export_dir>/<unix timestamp>/`, written as
                         "labels": [names in get_labels() order] | null,
                         "do_lower_case": bool, "max_seq_length": int,
                         "signatures": {name: [input names]},
-                        ... task parameters (SQuAD: doc_stride, ...)}
+                        ... task parameters (SQuAD: doc_stride, ...),
+                        ... the run's task description (task_description.py:
+                        kind, multi_label_threshold, never_split,
+                        preserve_unused_tokens, window_aggregation, ...)}
 
 `predictor.Predictor` reads this layout; `export_format.read_metadata`
 checks it.
@@ -48,6 +54,7 @@ import tensorflow.compat.v1 as tf
 
 from command_line import UserError
 import export_format
+import task_description
 
 # The layout's names (export_format is the library module that the predictor
 # reads exports with).
@@ -117,8 +124,13 @@ def serving_input_receiver_fn(seq_length):
 
 
 def export_metadata(task, max_seq_length, do_lower_case, labels=None,
-                    **task_params):
-  """The bert_export.json dict of a script's export (see the module doc)."""
+                    description=None, **task_params):
+  """The bert_export.json dict of a script's export (see the module doc).
+
+  `description` (a `task_description.TaskDescription`) adds its fields
+  (`task_description.export_fields`): the multi-label threshold and the
+  tokenizer options a client must use as training did.
+  """
   if task not in TASKS:
     raise UserError("Unknown task kind %r; expected one of %s." %
                      (task, ", ".join(TASKS)))
@@ -129,20 +141,25 @@ def export_metadata(task, max_seq_length, do_lower_case, labels=None,
       "do_lower_case": bool(do_lower_case),
       "max_seq_length": int(max_seq_length),
   }
+  if description is not None:
+    metadata.update(task_description.export_fields(description))
   metadata.update(task_params)
   return metadata
 
 
-def export_run(settings, estimator, task, labels=None, checkpoint_path=None,
+def export_run(settings, estimator, description, checkpoint_path=None,
                **task_params):
   """A training script's --export_dir step: `checkpoint_path` (default: the
   newest checkpoint of --output_dir, else a fine-tuned --init_checkpoint) as
-  a SavedModel of --max_seq_length with --vocab_file and the metadata of
-  `task` (`export_metadata`), all from the run's `settings`."""
+  a SavedModel of --max_seq_length with --vocab_file, and `description` (a
+  `task_description.TaskDescription`: task, labels, threshold, tokenizer
+  options) with `task_params` in its metadata."""
   return export_saved_model(
       estimator, settings.export_dir, settings.max_seq_length,
-      metadata=export_metadata(task, settings.max_seq_length,
-                               settings.do_lower_case, labels, **task_params),
+      metadata=export_metadata(
+          task_description.export_task(description), settings.max_seq_length,
+          settings.do_lower_case, description.labels, description=description,
+          **task_params),
       vocab_file=settings.vocab_file,
       checkpoint=checkpoint_path or checkpoint_to_export(
           settings.output_dir, settings.init_checkpoint))
@@ -181,6 +198,17 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
           "in). For it: %s", TEXT_SIGNATURE,
           export_format.TENSORFLOW_TEXT_INSTALL)
       text_inputs = None
+    kept = _kept_tokens(metadata)
+    if text_inputs and kept:
+      # TF Text's BertTokenizer has no never_split, and its
+      # preserve_unused_token also splits [unusedN] out of words, which
+      # FullTokenizer does not: the strings would not become training's ids.
+      tf.logging.warning(
+          "The model was trained with %s, which the in-graph tokenizer of "
+          "%s (TF Text) cannot reproduce: the SavedModel gets the "
+          "serving_default signature only (token ids in). Tokenise with "
+          "predictor.Predictor, which applies them.", kept, TEXT_SIGNATURE)
+      text_inputs = None
   staging = tempfile.mkdtemp(prefix="bert_export_assets_")
   try:
     assets = _stage_assets(staging, metadata, vocab_file, text_inputs)
@@ -200,6 +228,17 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
                   ", ".join(["serving_default"] +
                             ([TEXT_SIGNATURE] if text_inputs else [])))
   return final_path
+
+
+def _kept_tokens(metadata):
+  """The tokenizer options of `metadata` that keep tokens whole, as flags
+  ("--never_split=XYZ"), or "" if none is set."""
+  kept = []
+  if metadata.get("never_split"):
+    kept.append("--never_split=%s" % ",".join(metadata["never_split"]))
+  if metadata.get("preserve_unused_tokens"):
+    kept.append("--preserve_unused_tokens")
+  return " and ".join(kept)
 
 
 def _stage_assets(staging, metadata, vocab_file, text_inputs):

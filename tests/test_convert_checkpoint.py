@@ -1055,6 +1055,69 @@ def test_bert_to_hf_head_logits_equal_torch_forward(tmp_path, kind):
   assert np.abs(want).max() > 100 * 1e-4  # Not all near zero.
 
 
+def test_head_auto_on_a_file_task_classifier_is_a_sequence_head(tmp_path):
+  """A --task_name=file single-label run_classifier output directory (which
+  also holds label_list.txt) converts to BertForSequenceClassification:
+  --head=auto reads the kind from task.json (issue 23, bug 2: the old code
+  took label_list.txt for run_ner's and wrote BertForTokenClassification)."""
+  task = tmp_path / "task"
+  task.mkdir()
+  rows = ["the cat sat,pos", "the dog ran,neg", "a cat ran,pos",
+          "a dog sat,neg"] * 2
+  (task / "train.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+  vocab = bert_testing.write_vocab(str(task / "vocab.txt"),
+                                   [r.split(",")[0] for r in rows])
+  bert_testing.write_config(str(task / "bert_config.json"), len(vocab))
+  out = tmp_path / "out"
+  proc = bert_testing.run_script("run_classifier.py", [
+      "--task_name=file", "--data_dir=%s" % task, "--do_train",
+      "--vocab_file=%s" % (task / "vocab.txt"),
+      "--bert_config_file=%s" % (task / "bert_config.json"),
+      "--output_dir=%s" % out, "--max_seq_length=8",
+      "--train_batch_size=4", "--num_train_epochs=1"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert (out / "label_list.txt").read_text() == "neg\npos\n"
+  hf = str(tmp_path / "hf")
+  convert_checkpoint.convert(
+      "bert_to_hf", str(task), hf, head="auto",
+      input_checkpoint=tf.train.latest_checkpoint(str(out)))
+  with open(os.path.join(hf, "config.json")) as f:
+    hf_config = json.load(f)
+  assert hf_config["architectures"] == ["BertForSequenceClassification"]
+  assert hf_config["id2label"] == {"0": "neg", "1": "pos"}
+  assert "problem_type" not in hf_config
+
+
+@pytest.mark.parametrize("kind,architecture,extra_config", [
+    ("multi_label", "BertForSequenceClassification",
+     {"problem_type": "multi_label_classification"}),
+    ("token_classification", "BertForTokenClassification", {}),
+    (None, "BertForTokenClassification", {}),  # label_list.txt alone (old).
+])
+def test_head_auto_follows_task_json_else_label_list(tmp_path, kind,
+                                                     architecture,
+                                                     extra_config):
+  import task_description  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(1)
+  src = make_original_dir(tmp_path / "src", extra={
+      "output_weights": rng.normal(size=(2, HIDDEN)).astype(np.float32),
+      "output_bias": np.zeros(2, np.float32)})
+  if kind:
+    task_description.write(src, task_description.TaskDescription(
+        kind=kind, labels=["a", "b"]))
+  else:
+    with open(os.path.join(src, "label_list.txt"), "w") as f:
+      f.write("a\nb\n")
+  hf = str(tmp_path / "hf")
+  convert_checkpoint.convert("bert_to_hf", src, hf, head="auto")
+  with open(os.path.join(hf, "config.json")) as f:
+    hf_config = json.load(f)
+  assert hf_config["architectures"] == [architecture]
+  assert hf_config["id2label"] == {"0": "a", "1": "b"}
+  for key, value in extra_config.items():
+    assert hf_config[key] == value
+
+
 def test_bert_to_hf_head_auto_without_head_fails(tmp_path):
   src = make_original_dir(tmp_path / "src")
   with pytest.raises(convert_checkpoint.ConversionError,

@@ -156,6 +156,45 @@ def test_predictor_truncates_long_inputs_as_training(readme_run):
   model.close()
 
 
+def test_predictor_keeps_never_split_tokens_whole_as_training(tmp_path):
+  """A model trained with --never_split=XYZ records it in its export's
+  metadata, and the predictor tokenises with it: "XYZ" stays one piece and
+  the probabilities are those of --do_predict (issue 23, bug 3: the old
+  export did not record it, so the predictor split "xyz" into pieces)."""
+  task = tmp_path / "task"
+  task.mkdir()
+  rows = ["the XYZ sat,pos", "the dog ran,neg", "a XYZ ran,pos",
+          "a dog sat,neg"] * 2
+  (task / "train.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+  texts = ["the XYZ ran", "a dog sat XYZ"]
+  (task / "test.csv").write_text("text\n" + "\n".join(texts) + "\n")
+  vocab = bert_testing.write_vocab(str(task / "vocab.txt"),
+                                   [r.split(",")[0] for r in rows])
+  with open(str(task / "vocab.txt"), "a") as f:
+    f.write("XYZ\n")  # The cased token, kept whole; x, ##y, ##z are there.
+  bert_testing.write_config(str(task / "bert_config.json"), len(vocab) + 1)
+  out, export_dir = tmp_path / "out", tmp_path / "export"
+  proc = bert_testing.run_script("run_classifier.py", [
+      "--task_name=file", "--data_dir=%s" % task, "--do_train",
+      "--do_predict", "--never_split=XYZ", "--export_dir=%s" % export_dir,
+      "--vocab_file=%s" % (task / "vocab.txt"),
+      "--bert_config_file=%s" % (task / "bert_config.json"),
+      "--output_dir=%s" % out, "--max_seq_length=8", "--seed=1",
+      "--train_batch_size=4", "--num_train_epochs=1"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  model = predictor.Predictor(bert_testing.only_export(str(export_dir)))
+  try:
+    assert model.metadata["never_split"] == ["XYZ"]
+    assert model.metadata["preserve_unused_tokens"] is False
+    assert model.tokenizer.tokenize("the XYZ ran") == ["the", "XYZ", "ran"]
+    results = model.predict(texts)
+  finally:
+    model.close()
+  expected = np.loadtxt(str(out / "test_results.tsv"))
+  got = [[r["probabilities"][l] for l in ("neg", "pos")] for r in results]
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def run_predict(args, stdin=None):
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, "predict.py")] + args,

@@ -10,6 +10,7 @@ import bert_testing
 import input_pipeline
 import modeling
 import run_classifier
+import task_description
 from conftest import SHARED_DATA
 
 
@@ -667,6 +668,97 @@ def test_multi_label_metrics_against_hand_counts():
   assert list(m) == run_classifier.multi_label_metric_names(["x", "y", "z z"])
   assert run_classifier.predicted_label_set([0.7, 0.2, 0.5], ["x", "y", "z"],
                                             0.5) == ["x", "z"]
+
+
+MULTI_LABEL_WORDS = {"sport": "goal", "tech": "chip", "food": "bread"}
+# How often each label is on a sentence: a briefly trained model's
+# probabilities sit near these, on both sides of 0.5 and of 0.8.
+MULTI_LABEL_RATES = {"food": 0.9, "sport": 0.65, "tech": 0.2}
+
+
+def write_multi_label_task(task_dir, num_train=48, num_test=16,
+                           extra_tokens=()):
+  """A multi-label CSV task of our own in `task_dir` (a pathlib.Path):
+  sentences of 6 filler words and each label's word ("goal" sport, ...)
+  with its MULTI_LABEL_RATES probability; train.csv, test.csv, vocab.txt (plus
+  `extra_tokens`) and a tiny bert_config.json. Returns the test sentences."""
+  rng = np.random.RandomState(0)
+  filler = ["w%d" % i for i in range(20)]
+  task_dir.mkdir()
+  test_texts = []
+  for name, n in (("train.csv", num_train), ("test.csv", num_test)):
+    lines = ["sentence,tags"]
+    for _ in range(n):
+      tags = [t for t in sorted(MULTI_LABEL_WORDS)
+              if rng.rand() < MULTI_LABEL_RATES[t]]
+      text = list(rng.choice(filler, 6)) + [MULTI_LABEL_WORDS[t] for t in tags]
+      rng.shuffle(text)
+      lines.append('%s,"%s"' % (" ".join(text), ",".join(tags)))
+      if name == "test.csv":
+        test_texts.append(" ".join(text))
+    (task_dir / name).write_text("\n".join(lines) + "\n")
+  vocab = (bert_testing.SPECIAL_TOKENS + filler +
+           sorted(MULTI_LABEL_WORDS.values()) + list(extra_tokens))
+  (task_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+  bert_testing.write_config(str(task_dir / "bert_config.json"), len(vocab))
+  return test_texts
+
+
+def multi_label_run_args(task_dir, out, *extra):
+  """run_classifier.py flags that train the `write_multi_label_task` model
+  briefly (probabilities near the labels' rates) and predict test.csv."""
+  return [
+      "--task_name=file", "--data_dir=%s" % task_dir,
+      "--text_a_column=sentence", "--label_column=tags", "--multi_label",
+      "--vocab_file=%s" % (task_dir / "vocab.txt"),
+      "--bert_config_file=%s" % (task_dir / "bert_config.json"),
+      "--output_dir=%s" % out, "--max_seq_length=16", "--seed=1",
+      "--do_train", "--do_predict", "--train_batch_size=8",
+      "--num_train_epochs=4", "--learning_rate=1e-3",
+      "--save_checkpoints_steps=1000"] + list(extra)
+
+
+def test_multi_label_threshold_decides_test_predictions_and_the_export(
+    tmp_path):
+  """--multi_label_threshold=0.8 is the threshold of test_predictions.tsv,
+  of task.json and of the export's predictor, not only of evaluation
+  (issue 23, bug 1: both used 0.5)."""
+  import predictor  # pylint: disable=g-import-not-at-top
+  task_dir = tmp_path / "task"
+  texts = write_multi_label_task(task_dir)
+  out, export_dir = tmp_path / "out", tmp_path / "export"
+  proc = bert_testing.run_script("run_classifier.py", multi_label_run_args(
+      task_dir, out, "--multi_label_threshold=0.8",
+      "--export_dir=%s" % export_dir))
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(str(out / "test_predictions.tsv")) as f:
+    header, *rows = [line.rstrip("\n").split("\t") for line in f]
+  labels = [h[len("prob_"):] for h in header[2:]]
+  assert labels == ["food", "sport", "tech"]
+  probabilities = np.array([[float(x) for x in row[2:]] for row in rows])
+  predicted = [set(row[1].split(",")) - {""} for row in rows]
+  at_threshold = [{l for l, p in zip(labels, ps) if p >= 0.8}
+                  for ps in probabilities]
+  assert predicted == at_threshold
+  # The check tells the thresholds apart: some labels lie in [0.5, 0.8),
+  # some above.
+  assert ((probabilities >= 0.5) & (probabilities < 0.8)).any(), probabilities
+  assert (probabilities >= 0.8).any(), probabilities
+  description = task_description.read(str(out))
+  assert description.kind == "multi_label"
+  assert description.multi_label_threshold == 0.8
+  p = predictor.Predictor(bert_testing.only_export(str(export_dir)))
+  try:
+    assert p.metadata["multi_label_threshold"] == 0.8
+    served = p.predict(texts)
+  finally:
+    p.close()
+  served_probabilities = np.array([[r["probabilities"][l] for l in labels]
+                                   for r in served])
+  np.testing.assert_allclose(served_probabilities, probabilities, atol=1e-5)
+  assert [set(r["labels"]) for r in served] == [
+      {l for l, q in zip(labels, ps) if q >= 0.8}
+      for ps in served_probabilities]
 
 
 def test_windows_cover_a_long_text_with_overlap(tokenizer):
