@@ -277,6 +277,67 @@ def _has_task_head(checkpoint):
              for name in names)
 
 
+# The settings that decide what training computes: resuming a run with
+# other values would continue, silently, a model trained differently.
+RUN_SETTINGS = (
+    "task_name", "bert_config_file", "init_checkpoint", "vocab_file",
+    "do_lower_case", "max_seq_length", "train_batch_size", "learning_rate",
+    "num_train_epochs", "warmup_proportion", "num_train_steps",
+    "num_warmup_steps", "optimizer", "num_accumulation_steps",
+    "learning_rate_decay", "adam_bias_correction", "seed", "precision",
+    "bf16_implementation", "bucket_by_length", "doc_stride", "multi_label",
+    "multi_label_threshold", "class_weights", "labels", "label_column",
+    "max_query_length", "version_2_with_negative", "max_predictions_per_seq",
+    "never_split", "preserve_unused_tokens", "train_file", "data_dir",
+    "input_file")
+
+
+def run_settings(settings):
+  """{name: value} of the `RUN_SETTINGS` the run has, as JSON values: what
+  a script records in its task description when training starts."""
+  return {name: list(value) if isinstance(value, tuple) else value
+          for name, value in sorted(settings.as_dict().items())
+          if name in RUN_SETTINGS}
+
+
+def check_resume(settings, output_dir, recorded):
+  """Before training into `output_dir`, whose run was started with the
+  settings `recorded` (a `run_settings` dict, None if unknown): refuses to
+  resume a checkpoint there with other settings, naming each change,
+  unless --resume_with_changed_settings (then the log lists them).
+  --overwrite_output_dir starts over, so nothing is resumed."""
+  if (not recorded or settings.get("overwrite_output_dir") or
+      not settings.get("do_train")):
+    return
+  step, path = checkpoint_step(output_dir)
+  if path is None:
+    return
+  current = run_settings(settings)
+  changed = ["--%s=%s (was %s)" % (name, _flag_text(current[name]),
+                                   _flag_text(recorded[name]))
+             for name in sorted(current)
+             if name in recorded and current[name] != recorded[name]]
+  if not changed:
+    return
+  if settings.get("resume_with_changed_settings"):
+    tf.logging.warning(
+        "--resume_with_changed_settings: resuming %s (step %d) with %s.",
+        path, step, ", ".join(changed))
+    return
+  raise UserError(
+      "--output_dir=%s holds a run (checkpoint at step %d) started with "
+      "other settings, so --do_train would continue a model trained "
+      "differently: %s. Use --overwrite_output_dir to start over, another "
+      "--output_dir, or --resume_with_changed_settings to continue anyway."
+      % (output_dir, step, "; ".join(changed)))
+
+
+def _flag_text(value):
+  if isinstance(value, (list, tuple)):
+    return ",".join(str(v) for v in value)
+  return str(value)
+
+
 def training_needed(output_dir, num_train_steps, init_checkpoint=None):
   """Says in one line what --do_train does with a checkpoint already in
   `output_dir`: resume from it (--init_checkpoint unused), or nothing if it

@@ -205,6 +205,10 @@ def define_training_flags():
   _define("integer", "keep_checkpoint_max", 5,
           "How many recent checkpoints to keep in --output_dir (older ones "
           "are deleted; the best one under <output_dir>/best/ never is).")
+  _define("bool", "resume_with_changed_settings", False,
+          "Resume training in --output_dir even though the run there was "
+          "started with other settings (its task.json records them); the "
+          "log lists what changed. Without it such a run is refused.")
   _define("bool", "overwrite_output_dir", False,
           "Start over: remove the checkpoints and outputs of a previous run "
           "in --output_dir first. Without it, training resumes from the "

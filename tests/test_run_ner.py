@@ -307,7 +307,10 @@ def test_validate_flags_reads_the_settings(values, message):
   config = modeling.BertConfig(vocab_size=10, max_position_embeddings=512)
   with pytest.raises(ValueError, match=message):
     run_ner.validate_flags(ner_settings(**values), config)
-  run_ner.validate_flags(ner_settings(do_eval=True), config)
+  run_ner.validate_flags(ner_settings(do_eval=True, allow_untrained_model=True),
+                         config)
+  with pytest.raises(ValueError, match="--do_eval without --do_train reads"):
+    run_ner.validate_flags(ner_settings(do_eval=True), config)
 
 
 def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
