@@ -100,6 +100,7 @@ import tensorflow.compat.v1 as tf
 from command_line import UserError
 import modeling
 import output_files
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -1128,12 +1129,13 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
 
 
 def main(_):
-  tokenization.warn_if_tokenizer_flags_set()
-  path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
-                 input_checkpoint=FLAGS.input_checkpoint,
-                 overwrite=FLAGS.overwrite,
-                 do_lower_case=FLAGS.do_lower_case, head=FLAGS.head,
-                 labels_file=FLAGS.labels_file)
+  settings = script_flags.from_flags()
+  script_flags.warn_if_tokenizer_settings_set(settings)
+  path = convert(settings.direction, settings.input_dir, settings.output_dir,
+                 input_checkpoint=settings.input_checkpoint,
+                 overwrite=settings.overwrite,
+                 do_lower_case=settings.do_lower_case, head=settings.head,
+                 labels_file=settings.labels_file)
   tf.logging.info("Wrote %s: %s", path, ", ".join(sorted(os.listdir(path))))
 
 
