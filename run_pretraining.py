@@ -138,15 +138,14 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if is_training:
-      spec = runtime.train_spec(settings, total_loss, learning_rate,
-                                num_train_steps, num_warmup_steps,
-                                scaffold_fn)
-      if use_tpu:
+      hooks = []
+      if not use_tpu:
         # On TPU the losses live on the device; a host hook cannot read them.
-        return spec
-      # TPUEstimatorSpec is a namedtuple: the same spec, with the hook.
-      return spec._replace(training_hooks=[_loss_logging_hook(
-          masked_lm_loss, next_sentence_loss, log_every_n_steps)])
+        hooks.append(_loss_logging_hook(masked_lm_loss, next_sentence_loss,
+                                        log_every_n_steps))
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps,
+                                scaffold_fn, training_hooks=hooks)
 
     eval_metrics = (metric_fn, [
         masked_lm_example_loss, masked_lm_log_probs,
