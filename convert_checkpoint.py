@@ -103,8 +103,6 @@ import output_files
 import script_flags
 import tokenization
 
-FLAGS = flags.FLAGS
-
 flags.DEFINE_enum(
     "direction", None, ["hf_to_bert", "bert_to_hf", "model_garden_to_bert"],
     "hf_to_bert: a Hugging Face BERT directory to an original checkpoint. "

@@ -39,8 +39,6 @@ import runtime
 import script_flags
 import tokenization
 
-FLAGS = flags.FLAGS
-
 script_flags.define("model", "tokenizer")
 
 flags.DEFINE_string(

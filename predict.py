@@ -37,8 +37,6 @@ import output_files
 import predictor
 import script_flags
 
-FLAGS = flags.FLAGS
-
 flags.DEFINE_string(
     "saved_model_dir", None,
     "An exported SavedModel: the <export_dir>/<timestamp>/ directory that "
