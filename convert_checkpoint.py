@@ -105,10 +105,9 @@ from command_line import UserError
 import export_format
 import modeling
 import output_files
+import script_flags
 import task_description
 import tokenization
-
-FLAGS = flags.FLAGS
 
 flags.DEFINE_enum(
     "direction", None, ["hf_to_bert", "bert_to_hf", "model_garden_to_bert"],
@@ -1169,12 +1168,13 @@ def convert(direction, input_dir, output_dir, input_checkpoint=None,
 
 
 def main(_):
-  tokenization.warn_if_tokenizer_flags_set()
-  path = convert(FLAGS.direction, FLAGS.input_dir, FLAGS.output_dir,
-                 input_checkpoint=FLAGS.input_checkpoint,
-                 overwrite=FLAGS.overwrite,
-                 do_lower_case=FLAGS.do_lower_case, head=FLAGS.head,
-                 labels_file=FLAGS.labels_file)
+  settings = script_flags.from_flags()
+  script_flags.warn_if_tokenizer_settings_set(settings)
+  path = convert(settings.direction, settings.input_dir, settings.output_dir,
+                 input_checkpoint=settings.input_checkpoint,
+                 overwrite=settings.overwrite,
+                 do_lower_case=settings.do_lower_case, head=settings.head,
+                 labels_file=settings.labels_file)
   tf.logging.info("Wrote %s: %s", path, ", ".join(sorted(os.listdir(path))))
 
 

@@ -986,61 +986,66 @@ def _remove_partial_files(output_files):
         tf.io.gfile.remove(path)
 
 
-def _run_from_flags():
-  """Creates the examples the flags ask for."""
-  validate_options(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-                   FLAGS.masked_lm_prob, FLAGS.short_seq_prob,
-                   FLAGS.dupe_factor, FLAGS.shard_mode,
-                   FLAGS.documents_per_shard, FLAGS.num_workers,
-                   FLAGS.output_file)
-  if FLAGS.mask_whole_words_together and not FLAGS.do_whole_word_mask:
+def create_examples(settings):
+  """Creates the examples that `settings` (this script's flags, from
+  `script_flags.from_flags()`) ask for."""
+  validate_options(settings.max_seq_length, settings.max_predictions_per_seq,
+                   settings.masked_lm_prob, settings.short_seq_prob,
+                   settings.dupe_factor, settings.shard_mode,
+                   settings.documents_per_shard, settings.num_workers,
+                   settings.output_file)
+  if settings.mask_whole_words_together and not settings.do_whole_word_mask:
     raise InputError("--mask_whole_words_together needs --do_whole_word_mask: "
                      "without it every masked unit is a single WordPiece.")
-  input_files = expand_input_patterns(FLAGS.input_file,
-                                      sort_matches=FLAGS.shard_mode != "none")
-  with command_line.reading("--vocab_file=%s" % FLAGS.vocab_file):
+  input_files = expand_input_patterns(
+      settings.input_file, sort_matches=settings.shard_mode != "none")
+  with command_line.reading("--vocab_file=%s" % settings.vocab_file):
     tokenizer = tokenization.FullTokenizer(
-        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-  check_vocab(tokenizer, FLAGS.vocab_file)
+        vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
+        never_split=settings.never_split,
+        preserve_unused_tokens=settings.preserve_unused_tokens)
+  check_vocab(tokenizer, settings.vocab_file)
 
   tf.logging.info("*** Reading from input files ***")
   for input_file in input_files:
     tf.logging.info("  %s", input_file)
 
   start = time.time()
-  if FLAGS.shard_mode == "none":
-    rng = random.Random(FLAGS.random_seed)
+  if settings.shard_mode == "none":
+    rng = random.Random(settings.random_seed)
     stats = CorpusStats()
     instances = create_training_instances(
-        input_files, tokenizer, FLAGS.max_seq_length, FLAGS.dupe_factor,
-        FLAGS.short_seq_prob, FLAGS.masked_lm_prob,
-        FLAGS.max_predictions_per_seq, rng, FLAGS.do_whole_word_mask, stats,
-        FLAGS.mask_whole_words_together, FLAGS.replace_with_real_word_pieces)
+        input_files, tokenizer, settings.max_seq_length, settings.dupe_factor,
+        settings.short_seq_prob, settings.masked_lm_prob,
+        settings.max_predictions_per_seq, rng, settings.do_whole_word_mask,
+        stats, settings.mask_whole_words_together,
+        settings.replace_with_real_word_pieces)
     stats.log_warnings()
     if not stats.documents:
       raise InputError("The input holds no text: %s" % ", ".join(input_files))
-    output_files = FLAGS.output_file.split(",")
+    output_files = settings.output_file.split(",")
     tf.logging.info("*** Writing to output files ***")
     for output_file in output_files:
       tf.logging.info("  %s", output_file)
     total = write_instance_to_example_files(instances, tokenizer,
-                                            FLAGS.max_seq_length,
-                                            FLAGS.max_predictions_per_seq,
+                                            settings.max_seq_length,
+                                            settings.max_predictions_per_seq,
                                             output_files)
   else:
     config = GenerationConfig(
-        max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        dupe_factor=FLAGS.dupe_factor,
-        short_seq_prob=FLAGS.short_seq_prob,
-        masked_lm_prob=FLAGS.masked_lm_prob,
-        do_whole_word_mask=FLAGS.do_whole_word_mask,
-        random_seed=FLAGS.random_seed,
-        mask_whole_words_together=FLAGS.mask_whole_words_together,
-        replace_with_real_word_pieces=FLAGS.replace_with_real_word_pieces)
+        max_seq_length=settings.max_seq_length,
+        max_predictions_per_seq=settings.max_predictions_per_seq,
+        dupe_factor=settings.dupe_factor,
+        short_seq_prob=settings.short_seq_prob,
+        masked_lm_prob=settings.masked_lm_prob,
+        do_whole_word_mask=settings.do_whole_word_mask,
+        random_seed=settings.random_seed,
+        mask_whole_words_together=settings.mask_whole_words_together,
+        replace_with_real_word_pieces=settings.replace_with_real_word_pieces)
     output_files, total, stats = create_sharded_examples(
-        input_files, FLAGS.output_file, tokenizer, config, FLAGS.shard_mode,
-        FLAGS.documents_per_shard, FLAGS.num_workers)
+        input_files, settings.output_file, tokenizer, config,
+        settings.shard_mode, settings.documents_per_shard,
+        settings.num_workers)
     stats.log_warnings()
   seconds = time.time() - start
   tf.logging.info(
@@ -1050,7 +1055,7 @@ def _run_from_flags():
 
 
 def main(_):
-  _run_from_flags()
+  create_examples(script_flags.from_flags())
 
 
 if __name__ == "__main__":

@@ -39,8 +39,6 @@ import runtime
 import script_flags
 import tokenization
 
-FLAGS = flags.FLAGS
-
 script_flags.define("model", "tokenizer")
 
 flags.DEFINE_string(
@@ -126,22 +124,24 @@ def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
 
 
 def main(_):
-  tokenization.warn_if_tokenizer_flags_set()
+  settings = script_flags.from_flags()
+  script_flags.warn_if_tokenizer_settings_set(settings)
   command_line.tensorflow_hub()  # Fail now if the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
-    if not tf.io.gfile.exists(getattr(FLAGS, name)):
-      raise UserError("--%s=%s does not exist." % (name, getattr(FLAGS, name)))
-  if not tf.io.gfile.exists(FLAGS.init_checkpoint + ".index"):
+    if not tf.io.gfile.exists(getattr(settings, name)):
+      raise UserError("--%s=%s does not exist." %
+                      (name, getattr(settings, name)))
+  if not tf.io.gfile.exists(settings.init_checkpoint + ".index"):
     raise UserError("--init_checkpoint=%s is not a checkpoint." %
-                     FLAGS.init_checkpoint)
-  output_files.check_new_directory(FLAGS.export_dir, "--export_dir")
+                    settings.init_checkpoint)
+  output_files.check_new_directory(settings.export_dir, "--export_dir")
   with command_line.reading("--do_lower_case"):
-    tokenization.validate_case_matches_checkpoint(FLAGS.do_lower_case,
-                                                  FLAGS.init_checkpoint)
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  export_module(bert_config, FLAGS.init_checkpoint,
-                os.path.abspath(FLAGS.vocab_file), FLAGS.do_lower_case,
-                FLAGS.export_dir)
+    tokenization.validate_case_matches_checkpoint(settings.do_lower_case,
+                                                  settings.init_checkpoint)
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  export_module(bert_config, settings.init_checkpoint,
+                os.path.abspath(settings.vocab_file), settings.do_lower_case,
+                settings.export_dir)
 
 
 if __name__ == "__main__":

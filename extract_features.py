@@ -260,34 +260,38 @@ def feature_json(unique_id, feature, result, layer_indexes):
 
 
 def main(_):
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  layer_indexes = parse_layer_indexes(FLAGS.layers,
+  settings = script_flags.from_flags()
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  layer_indexes = parse_layer_indexes(settings.layers,
                                       bert_config.num_hidden_layers)
-  runtime.check_flags(bert_config, FLAGS.max_seq_length)
-  tokenizer = runtime.load_tokenizer(FLAGS.vocab_file, FLAGS.do_lower_case,
-                                     FLAGS.init_checkpoint)
+  runtime.check_flags(settings, bert_config, settings.max_seq_length)
+  tokenizer = runtime.load_tokenizer(
+      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
+      never_split=settings.never_split,
+      preserve_unused_tokens=settings.preserve_unused_tokens)
 
-  with command_line.reading("--input_file=%s" % FLAGS.input_file):
-    examples = read_examples(FLAGS.input_file)
+  with command_line.reading("--input_file=%s" % settings.input_file):
+    examples = read_examples(settings.input_file)
   features = convert_examples_to_features(
-      examples=examples, seq_length=FLAGS.max_seq_length, tokenizer=tokenizer)
+      examples=examples, seq_length=settings.max_seq_length,
+      tokenizer=tokenizer)
   unique_id_to_feature = {f.unique_id: f for f in features}
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
-      init_checkpoint=FLAGS.init_checkpoint,
+      init_checkpoint=settings.init_checkpoint,
       layer_indexes=layer_indexes,
-      use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_one_hot_embeddings)
+      use_tpu=settings.use_tpu,
+      use_one_hot_embeddings=settings.use_one_hot_embeddings)
   # No model_dir: nothing is trained or saved.
   estimator = runtime.build_estimator(
-      model_fn, None, train_batch_size=FLAGS.batch_size,
-      predict_batch_size=FLAGS.batch_size)
+      settings, model_fn, None, train_batch_size=settings.batch_size,
+      predict_batch_size=settings.batch_size)
   input_fn = input_fn_builder(features=features,
-                              seq_length=FLAGS.max_seq_length)
+                              seq_length=settings.max_seq_length)
 
   num_written = 0
-  with output_files.atomic_text_file(FLAGS.output_file) as writer:
+  with output_files.atomic_text_file(settings.output_file) as writer:
     if features:
       for result in estimator.predict(input_fn, yield_single_examples=True):
         unique_id = int(result["unique_id"])
@@ -296,7 +300,7 @@ def main(_):
         writer.write(json.dumps(output) + "\n")
         num_written += 1
   tf.logging.info("Wrote features of %d lines to %s", num_written,
-                  FLAGS.output_file)
+                  settings.output_file)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,7 @@ from command_line import UserError
 import export_format
 import output_files
 import predictor
-
-FLAGS = flags.FLAGS
+import script_flags
 
 flags.DEFINE_string(
     "saved_model_dir", None,
@@ -131,8 +130,9 @@ def _parse_line(line, squad, name, number):
   return tuple(fields), None
 
 
-def predict_all(model, examples, progress_every):
-  """Output dicts of `examples`, in order, logging progress."""
+def predict_all(settings, model, examples):
+  """Output dicts of `examples`, in order, logging progress every
+  --progress_every examples."""
   outputs = []
   start = time.time()
   last_report = 0
@@ -142,12 +142,12 @@ def predict_all(model, examples, progress_every):
     try:
       results = model.predict([item for _, item, _ in part])
     except ValueError as e:  # The predictor's: "input N: ..." of this part.
-      raise UserError(_with_line(str(e), part))
+      raise UserError(_with_line(settings, str(e), part))
     for (_, _, example_id), result in zip(part, results):
       if example_id is not None:
         result = dict(id=example_id, **result)
       outputs.append(result)
-    if len(outputs) - last_report >= progress_every or (
+    if len(outputs) - last_report >= settings.progress_every or (
         last_report and len(outputs) == len(examples)):
       last_report = len(outputs)
       tf.logging.warning("predicted %d/%d examples (%.1f examples/sec)",
@@ -156,40 +156,44 @@ def predict_all(model, examples, progress_every):
   return outputs
 
 
-def _with_line(message, part):
-  """The predictor's "input N: ..." message, with the line it came from."""
+def _with_line(settings, message, part):
+  """The predictor's "input N: ..." message, with the line of --input_file
+  it came from."""
   if message.startswith("input "):
     index = int(message.split()[1].rstrip(":"))
-    name = "<stdin>" if FLAGS.input_file == "-" else FLAGS.input_file
+    name = "<stdin>" if settings.input_file == "-" else settings.input_file
     return "%s:%d: %s" % (name, part[index][0],
                           message.split(": ", 1)[1])
   return message
 
 
 def main(_):
+  settings = script_flags.from_flags()
   # Progress and problems only: the graph loading's INFO lines are noise here.
   tf.logging.set_verbosity(tf.logging.WARN)
-  if not FLAGS.saved_model_dir:
+  if not settings.saved_model_dir:
     raise UserError("--saved_model_dir is required: the <export_dir>/"
-                     "<timestamp>/ directory of an --export_dir run.")
-  if FLAGS.batch_size < 1:
+                    "<timestamp>/ directory of an --export_dir run.")
+  if settings.batch_size < 1:
     raise UserError("--batch_size must be positive, not %d." %
-                     FLAGS.batch_size)
+                    settings.batch_size)
   # The input is checked before the model loads: bad lines fail at once.
-  with command_line.reading("--saved_model_dir=%s" % FLAGS.saved_model_dir):
-    metadata = export_format.read_metadata(FLAGS.saved_model_dir)
-  examples = read_examples(FLAGS.input_file, metadata["task"] == "squad")
-  with command_line.reading("--saved_model_dir=%s" % FLAGS.saved_model_dir):
-    model = predictor.Predictor(FLAGS.saved_model_dir, FLAGS.batch_size)
-  outputs = predict_all(model, examples, FLAGS.progress_every)
+  with command_line.reading("--saved_model_dir=%s" %
+                            settings.saved_model_dir):
+    metadata = export_format.read_metadata(settings.saved_model_dir)
+  examples = read_examples(settings.input_file, metadata["task"] == "squad")
+  with command_line.reading("--saved_model_dir=%s" %
+                            settings.saved_model_dir):
+    model = predictor.Predictor(settings.saved_model_dir, settings.batch_size)
+  outputs = predict_all(settings, model, examples)
   text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in outputs)
-  if FLAGS.output_file == "-":
+  if settings.output_file == "-":
     sys.stdout.write(text)
     sys.stdout.flush()
   else:
-    output_files.write_text_atomically(FLAGS.output_file, text)
+    output_files.write_text_atomically(settings.output_file, text)
   tf.logging.warning("wrote %d predictions to %s", len(outputs),
-                     FLAGS.output_file)
+                     settings.output_file)
 
 
 if __name__ == "__main__":

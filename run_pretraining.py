@@ -96,13 +96,16 @@ def feature_spec(max_seq_length, max_predictions_per_seq):
 
 def model_fn_builder(bert_config, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
-                     use_one_hot_embeddings, log_every_n_steps=100):
+                     use_one_hot_embeddings, log_every_n_steps=100,
+                     settings=None):
   """Returns the `model_fn` closure for TPUEstimator (TRAIN and EVAL only).
 
   Off TPU, training also logs the masked LM and next-sentence losses every
   `log_every_n_steps` steps (the first step included), so a run shows its
-  losses separately as they fall.
+  losses separately as they fall. `settings` (a `script_flags.Settings`;
+  default: the flags' defaults) chooses the precision and optimiser.
   """
+  settings = settings or script_flags.Settings()
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -119,7 +122,7 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
         input_mask=features["input_mask"],
         token_type_ids=features["segment_ids"],
         use_one_hot_embeddings=use_one_hot_embeddings,
-        compute_type=runtime.compute_type())
+        compute_type=runtime.compute_type(settings))
 
     (masked_lm_loss, masked_lm_example_loss,
      masked_lm_log_probs) = get_masked_lm_output(
@@ -135,17 +138,14 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
     if is_training:
-      runtime.register_train_loss(total_loss)
-      train_op = runtime.create_train_op(total_loss, learning_rate,
-                                         num_train_steps, num_warmup_steps)
       hooks = []
       if not use_tpu:
         # On TPU the losses live on the device; a host hook cannot read them.
         hooks.append(_loss_logging_hook(masked_lm_loss, next_sentence_loss,
                                         log_every_n_steps))
-      return tf.estimator.tpu.TPUEstimatorSpec(
-          mode=mode, loss=total_loss, train_op=train_op,
-          training_hooks=hooks, scaffold_fn=scaffold_fn)
+      return runtime.train_spec(settings, total_loss, learning_rate,
+                                num_train_steps, num_warmup_steps,
+                                scaffold_fn, training_hooks=hooks)
 
     eval_metrics = (metric_fn, [
         masked_lm_example_loss, masked_lm_log_probs,
@@ -441,64 +441,69 @@ def _check_ids(path, example, vocab_size):
           (path, name, largest, vocab_size))
 
 
-def validate_flags(bert_config):
-  """Checks the flags before any work starts; raises UserError if wrong."""
-  runtime.check_something_to_do("do_train", "do_eval")
-  runtime.check_flags(bert_config, FLAGS.max_seq_length,
-                      FLAGS.train_batch_size, will_train=FLAGS.do_train,
-                      init_checkpoint=FLAGS.init_checkpoint)
-  if not 0 < FLAGS.max_predictions_per_seq <= FLAGS.max_seq_length:
+def validate_flags(settings, bert_config):
+  """Checks the settings before any work starts; raises UserError if wrong."""
+  runtime.check_something_to_do(settings, "do_train", "do_eval")
+  runtime.check_flags(settings, bert_config, settings.max_seq_length,
+                      settings.train_batch_size, will_train=settings.do_train,
+                      init_checkpoint=settings.init_checkpoint)
+  if not 0 < settings.max_predictions_per_seq <= settings.max_seq_length:
     raise UserError("--max_predictions_per_seq=%d must be in [1, "
                     "--max_seq_length=%d]." %
-                    (FLAGS.max_predictions_per_seq, FLAGS.max_seq_length))
+                    (settings.max_predictions_per_seq,
+                     settings.max_seq_length))
 
 
 def main(_):
-  bert_config = runtime.load_bert_config(FLAGS.bert_config_file)
-  validate_flags(bert_config)
-  input_files = expand_input_files(FLAGS.input_file)
+  settings = script_flags.from_flags()
+  bert_config = runtime.load_bert_config(settings.bert_config_file)
+  validate_flags(settings, bert_config)
+  input_files = expand_input_files(settings.input_file)
   tf.logging.info("*** Input Files ***")
   for input_file in input_files:
     tf.logging.info("  %s", input_file)
-  check_input_files(input_files, FLAGS.max_seq_length,
-                    FLAGS.max_predictions_per_seq, bert_config.vocab_size)
-  best_metric = training_loop.check_flags(EVAL_METRICS, "masked_lm_accuracy")
-  output_files.prepare_output_dir(FLAGS.output_dir,
-                                  overwrite=FLAGS.overwrite_output_dir)
+  check_input_files(input_files, settings.max_seq_length,
+                    settings.max_predictions_per_seq, bert_config.vocab_size)
+  best_metric = training_loop.check_flags(settings, EVAL_METRICS,
+                                          "masked_lm_accuracy")
+  output_files.prepare_output_dir(settings.output_dir,
+                                  overwrite=settings.overwrite_output_dir)
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
-      init_checkpoint=FLAGS.init_checkpoint,
-      learning_rate=FLAGS.learning_rate,
-      num_train_steps=FLAGS.num_train_steps,
-      num_warmup_steps=FLAGS.num_warmup_steps,
-      use_tpu=FLAGS.use_tpu,
-      use_one_hot_embeddings=FLAGS.use_tpu,
-      log_every_n_steps=FLAGS.log_every_n_steps)
+      init_checkpoint=settings.init_checkpoint,
+      learning_rate=settings.learning_rate,
+      num_train_steps=settings.num_train_steps,
+      num_warmup_steps=settings.num_warmup_steps,
+      use_tpu=settings.use_tpu,
+      use_one_hot_embeddings=settings.use_tpu,
+      log_every_n_steps=settings.log_every_n_steps,
+      settings=settings)
   estimator = runtime.build_estimator(
-      model_fn, FLAGS.output_dir, FLAGS.train_batch_size,
-      FLAGS.eval_batch_size)
+      settings, model_fn, settings.output_dir, settings.train_batch_size,
+      settings.eval_batch_size)
 
-  evaluate = functools.partial(evaluate_checkpoint, estimator, input_files)
-  if FLAGS.do_train and runtime.training_needed(
-      FLAGS.output_dir, FLAGS.num_train_steps, FLAGS.init_checkpoint):
+  evaluate = functools.partial(evaluate_checkpoint, settings, estimator,
+                               input_files)
+  if settings.do_train and runtime.training_needed(
+      settings.output_dir, settings.num_train_steps, settings.init_checkpoint):
     tf.logging.info("***** Running training *****")
-    tf.logging.info("  Batch size = %d", FLAGS.train_batch_size)
-    tf.logging.info("  Num steps = %d", FLAGS.num_train_steps)
+    tf.logging.info("  Batch size = %d", settings.train_batch_size)
+    tf.logging.info("  Num steps = %d", settings.num_train_steps)
     train_input_fn = input_fn_builder(
         input_files=input_files,
-        max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        max_seq_length=settings.max_seq_length,
+        max_predictions_per_seq=settings.max_predictions_per_seq,
         is_training=True,
-        deterministic=FLAGS.seed is not None)
+        deterministic=settings.seed is not None)
     training_loop.train_and_evaluate(
-        estimator, train_input_fn, FLAGS.num_train_steps, evaluate=evaluate,
-        metric=best_metric, input_files=input_files)
+        settings, estimator, train_input_fn, settings.num_train_steps,
+        evaluate=evaluate, metric=best_metric, input_files=input_files)
 
   # With Horovod, rank 0 alone evaluates and writes the results.
-  if FLAGS.do_eval and runtime.is_chief():
-    result = evaluate(training_loop.best_checkpoint(FLAGS.output_dir))
-    output_files.write_eval_results(FLAGS.output_dir, result)
+  if settings.do_eval and runtime.is_chief():
+    result = evaluate(training_loop.best_checkpoint(settings.output_dir))
+    output_files.write_eval_results(settings.output_dir, result)
 
 
 # What evaluation reports (besides `loss` and `global_step`).
@@ -506,18 +511,20 @@ EVAL_METRICS = ("masked_lm_accuracy", "masked_lm_loss",
                 "next_sentence_accuracy", "next_sentence_loss")
 
 
-def evaluate_checkpoint(estimator, input_files, checkpoint_path=None):
+def evaluate_checkpoint(settings, estimator, input_files,
+                        checkpoint_path=None):
   """The MLM and NSP metrics of `checkpoint_path` (default: the last) over
   --max_eval_steps batches of `input_files`."""
   tf.logging.info("***** Running evaluation *****")
-  tf.logging.info("  Batch size = %d", FLAGS.eval_batch_size)
-  tf.logging.info("  Num steps = %d", FLAGS.max_eval_steps)
+  tf.logging.info("  Batch size = %d", settings.eval_batch_size)
+  tf.logging.info("  Num steps = %d", settings.max_eval_steps)
   eval_input_fn = input_fn_builder(
       input_files=input_files,
-      max_seq_length=FLAGS.max_seq_length,
-      max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+      max_seq_length=settings.max_seq_length,
+      max_predictions_per_seq=settings.max_predictions_per_seq,
       is_training=False)
-  return estimator.evaluate(input_fn=eval_input_fn, steps=FLAGS.max_eval_steps,
+  return estimator.evaluate(input_fn=eval_input_fn,
+                            steps=settings.max_eval_steps,
                             checkpoint_path=checkpoint_path)
 
 

@@ -536,16 +536,17 @@ def create_train_op(settings, loss, learning_rate, num_train_steps,
 
 
 def train_spec(settings, loss, learning_rate, num_train_steps,
-               num_warmup_steps, scaffold_fn=None):
+               num_warmup_steps, scaffold_fn=None, training_hooks=None):
   """The TRAIN branch of every script's `model_fn`: the `TPUEstimatorSpec`
   that minimises `loss` with the optimiser of `settings`
-  (`create_train_op`), its loss shown in the progress log."""
+  (`create_train_op`), its loss shown in the progress log (and any
+  `training_hooks` of the script's own run)."""
   register_train_loss(loss)
   train_op = create_train_op(settings, loss, learning_rate, num_train_steps,
                              num_warmup_steps)
   return tf.estimator.tpu.TPUEstimatorSpec(
       mode=tf.estimator.ModeKeys.TRAIN, loss=loss, train_op=train_op,
-      scaffold_fn=scaffold_fn)
+      training_hooks=training_hooks, scaffold_fn=scaffold_fn)
 
 
 def _strategy(settings):

@@ -23,6 +23,7 @@ import inspect
 import sys
 
 from absl import flags
+from absl import logging
 
 import optimization
 import tokenization
@@ -462,3 +463,17 @@ def from_flags(flag_values=None):
   else:  # Library use before parsing: the defaults.
     values = {name: flag_values[name].default for name in flag_values}
   return Settings(**values)
+
+
+def warn_if_tokenizer_settings_set(settings):
+  """Warns that --never_split / --preserve_unused_tokens do nothing here.
+
+  Every script that imports `tokenization` accepts both flags, those that
+  tokenise no text (checkpoint conversion, TF Hub export) too; such a script
+  calls this with its settings so that a user who sets them is told.
+  """
+  set_names = [name for name in tokenization.TOKENIZER_FLAGS
+               if settings.get(name)]
+  if set_names:
+    logging.warning("%s: this script does not tokenise text, so the flag "
+                    "has no effect.", ", ".join("--" + n for n in set_names))

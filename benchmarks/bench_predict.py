@@ -109,17 +109,19 @@ def export(model_dir):
 def time_estimator_requests(model_dir, texts):
   """Seconds per `Estimator.predict` call on one sentence (the original's
   way: each call builds the graph and restores the checkpoint)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   import modeling  # pylint: disable=g-import-not-at-top
   import run_classifier  # pylint: disable=g-import-not-at-top
   import runtime  # pylint: disable=g-import-not-at-top
+  import script_flags  # pylint: disable=g-import-not-at-top
   import tokenization  # pylint: disable=g-import-not-at-top
-  flags.FLAGS(["bench", "--output_dir=%s" % model_dir])
+  settings = script_flags.Settings(output_dir=model_dir)
   config = modeling.BertConfig.from_json_file(
       os.path.join(model_dir, "bert_config.json"))
   tokenizer = tokenization.FullTokenizer(
-      os.path.join(model_dir, "vocab.txt"), True)
+      os.path.join(model_dir, "vocab.txt"), True, never_split=[],
+      preserve_unused_tokens=False)
   estimator = runtime.build_estimator(
+      settings,
       run_classifier.model_fn_builder(config, 2, None, 0.0, None, None,
                                       False, False),
       model_dir, 32, 8, 1)

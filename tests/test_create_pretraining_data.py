@@ -20,6 +20,7 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import command_line
 import create_pretraining_data as cpd
+import script_flags
 import tokenization
 
 FLAGS = flags.FLAGS
@@ -756,8 +757,7 @@ def run_cli(tmp_path, **overrides):
                 output_file=str(tmp_path / "out.tfrecord"),
                 dupe_factor=1, max_seq_length=32, max_predictions_per_seq=5)
   values.update(overrides)
-  with flagsaver.flagsaver(**values):
-    cpd._run_from_flags()  # pylint: disable=protected-access
+  cpd.create_examples(script_flags.from_flags().replace(**values))
 
 
 def test_cli_writes_output_and_main_reports_errors(tmp_path, monkeypatch):
