@@ -265,10 +265,7 @@ def main(_):
   layer_indexes = parse_layer_indexes(settings.layers,
                                       bert_config.num_hidden_layers)
   runtime.check_flags(settings, bert_config, settings.max_seq_length)
-  tokenizer = runtime.load_tokenizer(
-      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
-      never_split=settings.never_split,
-      preserve_unused_tokens=settings.preserve_unused_tokens)
+  tokenizer = runtime.load_tokenizer(settings)
 
   with command_line.reading("--input_file=%s" % settings.input_file):
     examples = read_examples(settings.input_file)

@@ -2207,9 +2207,8 @@ def main(_):
   metric_names = tuple(processor.metrics)
   dev_examples, best_metric = check_evaluation_flags(
       settings, processor, label_list, regression, metric_names, multi_label)
-  tokenizer = runtime.load_tokenizer(
-      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
-      list(settings.never_split or []), settings.preserve_unused_tokens)
+  tokenizer = runtime.load_tokenizer(settings)
+  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
   description = task_description.from_settings(
@@ -2220,7 +2219,8 @@ def main(_):
       window_aggregation=(settings.window_aggregation if settings.doc_stride
                           else None),
       doc_stride=settings.doc_stride)
-  save_task_description(settings.output_dir, description, settings.do_train)
+  save_task_description(settings.output_dir, description.replace(
+      run_settings=runtime.run_settings(settings)), settings.do_train)
   processor.save_label_list()
 
   layout = FeatureLayout(regression, multi_label, num_labels,

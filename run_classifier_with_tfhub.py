@@ -200,11 +200,15 @@ def main(_):
   # The module's vocabulary and casing are the run's (and its export's).
   settings = settings.replace(vocab_file=vocab_file,
                               do_lower_case=do_lower_case)
-  tokenizer = runtime.load_tokenizer(
-      vocab_file, do_lower_case, never_split=list(settings.never_split or []),
-      preserve_unused_tokens=settings.preserve_unused_tokens)
+  tokenizer = runtime.load_tokenizer(settings)
+  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  description = task_description.from_settings(settings, "classification",
+                                               labels=label_list)
+  if settings.do_train:
+    task_description.write(settings.output_dir, description.replace(
+        run_settings=runtime.run_settings(settings)))
   processor.save_label_list()
 
   train_examples = None
@@ -246,11 +250,8 @@ def main(_):
         settings, estimator, processor, label_list, tokenizer, regression=False,
         checkpoint_path=best, evaluate=evaluate)
   if settings.export_dir and runtime.is_chief():
-    serving.export_run(
-        settings, estimator,
-        task_description.from_settings(settings, "classification",
-                                       labels=label_list),
-        best, task_name=settings.task_name)
+    serving.export_run(settings, estimator, description, best,
+                       task_name=settings.task_name)
 
 
 if __name__ == "__main__":

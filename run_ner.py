@@ -739,14 +739,12 @@ def main(_):
   settings = script_flags.from_flags()
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags(settings, bert_config)
-  tokenizer = runtime.load_tokenizer(
-      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
-      never_split=settings.never_split,
-      preserve_unused_tokens=settings.preserve_unused_tokens)
+  tokenizer = runtime.load_tokenizer(settings)
   processor = ConllProcessor(settings.train_file, settings.dev_file,
                              settings.test_file, settings.label_column)
   splits, label_list, scheme = read_inputs(settings, processor)
   best_metric = check_evaluation_flags(settings, splits, label_list)
+  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
   tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
@@ -757,7 +755,8 @@ def main(_):
       settings, "token_classification", labels=label_list,
       doc_stride=settings.doc_stride)
   if settings.do_train:
-    task_description.write(settings.output_dir, description)
+    task_description.write(settings.output_dir, description.replace(
+        run_settings=runtime.run_settings(settings)))
     train_features = file_based_convert_examples_to_features(
         splits["train"], label_list, settings.max_seq_length, tokenizer,
         settings.doc_stride, train_file)

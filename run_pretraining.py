@@ -40,6 +40,7 @@ import modeling
 import output_files
 import runtime
 import script_flags
+import task_description
 import training_loop
 
 FLAGS = flags.FLAGS
@@ -466,8 +467,14 @@ def main(_):
                     settings.max_predictions_per_seq, bert_config.vocab_size)
   best_metric = training_loop.check_flags(settings, EVAL_METRICS,
                                           "masked_lm_accuracy")
+  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  if settings.do_train:
+    task_description.write(
+        settings.output_dir, task_description.TaskDescription(
+            kind="pretraining", max_seq_length=settings.max_seq_length,
+            run_settings=runtime.run_settings(settings)))
 
   model_fn = model_fn_builder(
       bert_config=bert_config,

@@ -798,15 +798,14 @@ def main(_):
   settings = script_flags.from_flags()
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags_or_throw(bert_config, settings)
-  tokenizer = runtime.load_tokenizer(
-      settings.vocab_file, settings.do_lower_case, settings.init_checkpoint,
-      never_split=settings.never_split,
-      preserve_unused_tokens=settings.preserve_unused_tokens)
+  tokenizer = runtime.load_tokenizer(settings)
   best_metric = check_evaluation_flags(settings)
+  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
   if settings.do_train:
-    task_description.write(settings.output_dir, squad_description(settings))
+    task_description.write(settings.output_dir, squad_description(
+        settings, run_settings=runtime.run_settings(settings)))
 
   train_examples = None
   train_stats = None
@@ -884,10 +883,12 @@ def export(settings, estimator, checkpoint_path=None):
       null_score_diff_threshold=settings.null_score_diff_threshold)
 
 
-def squad_description(settings):
-  """The `task_description.TaskDescription` of a SQuAD run's settings."""
+def squad_description(settings, **fields):
+  """The `task_description.TaskDescription` of a SQuAD run's settings (and
+  `fields`)."""
   return task_description.from_settings(settings, "squad",
-                                        doc_stride=settings.doc_stride)
+                                        doc_stride=settings.doc_stride,
+                                        **fields)
 
 
 def _log_summary(train_stats, predict_stats):

@@ -44,6 +44,7 @@ import optimization
 import output_files
 import script_flags
 import serving
+import task_description
 import tokenization
 
 
@@ -300,14 +301,17 @@ def run_settings(settings):
           if name in RUN_SETTINGS}
 
 
-def check_resume(settings, output_dir, recorded):
-  """Before training into `output_dir`, whose run was started with the
-  settings `recorded` (a `run_settings` dict, None if unknown): refuses to
-  resume a checkpoint there with other settings, naming each change,
-  unless --resume_with_changed_settings (then the log lists them).
+def check_resume(settings, output_dir):
+  """Before training into `output_dir`: refuses to resume a checkpoint there
+  that was made with other settings than this run's (the `run_settings`
+  that its task.json records), naming each change, unless
+  --resume_with_changed_settings (then the log lists them).
   --overwrite_output_dir starts over, so nothing is resumed."""
-  if (not recorded or settings.get("overwrite_output_dir") or
-      not settings.get("do_train")):
+  if settings.get("overwrite_output_dir") or not settings.get("do_train"):
+    return
+  saved = task_description.read(output_dir) if output_dir else None
+  recorded = saved.run_settings if saved is not None else None
+  if not recorded:
     return
   step, path = checkpoint_step(output_dir)
   if path is None:
@@ -369,12 +373,13 @@ def load_bert_config(bert_config_file):
     return modeling.BertConfig.from_json_file(bert_config_file)
 
 
-def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None,
-                   never_split=None, preserve_unused_tokens=None):
-  """The `FullTokenizer` of --vocab_file and --do_lower_case, its errors
+def load_tokenizer(settings):
+  """The `FullTokenizer` of the run's --vocab_file, --do_lower_case and
+  tokens kept whole (--never_split, --preserve_unused_tokens), its errors
   naming the flag; also checks the casing against an official checkpoint's
-  name in --init_checkpoint. Scripts pass the tokens kept whole
-  (--never_split, --preserve_unused_tokens) from their settings."""
+  name in --init_checkpoint."""
+  vocab_file, do_lower_case = settings.vocab_file, settings.do_lower_case
+  init_checkpoint = settings.get("init_checkpoint")
   if not vocab_file:
     raise UserError("--vocab_file is required.")
   with command_line.reading("--do_lower_case"):
@@ -392,7 +397,8 @@ def load_tokenizer(vocab_file, do_lower_case, init_checkpoint=None,
   with command_line.reading("--vocab_file=%s" % vocab_file):
     return tokenization.FullTokenizer(
         vocab_file=vocab_file, do_lower_case=do_lower_case,
-        never_split=never_split, preserve_unused_tokens=preserve_unused_tokens)
+        never_split=list(settings.get("never_split") or []),
+        preserve_unused_tokens=bool(settings.get("preserve_unused_tokens")))
 
 
 def num_train_steps(num_examples, train_batch_size, num_train_epochs, source):

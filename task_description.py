@@ -45,8 +45,9 @@ LABEL_LIST_FILE = "label_list.txt"
 FORMAT = "bert-task"
 FORMAT_VERSION = 1
 
+# "pretraining": run_pretraining.py's, which records its run settings only.
 KINDS = ("classification", "regression", "multi_label",
-         "token_classification", "squad")
+         "token_classification", "squad", "pretraining")
 # How a long document's window logits become one (run_classifier's
 # --window_aggregation).
 WINDOW_AGGREGATIONS = ("mean", "max")

@@ -759,3 +759,41 @@ def test_squad_and_ner_predict_without_a_trained_model_are_refused(
   assert "--init_checkpoint=%s holds no task head" % (tmp_path / "none") in (
       proc.stderr)
   assert not output_dir.exists()
+
+
+# --- a resume with other settings: refused, or continued when asked ----------
+
+
+def test_resume_with_other_settings_is_refused_unless_asked(task, tmp_path):
+  output_dir = tmp_path / "out"
+  first = bert_testing.run_script("run_classifier.py",
+                                  classifier_args(task, output_dir))
+  assert first.returncode == 0, first.stderr[-2000:]
+  recorded = json.loads((output_dir / "task.json").read_text())
+  assert recorded["run_settings"]["learning_rate"] == 1e-4
+  assert recorded["run_settings"]["train_batch_size"] == 8
+  before = sorted(os.listdir(output_dir))
+
+  changed = classifier_args(task, output_dir, "--num_train_epochs=2",
+                            "--learning_rate=2e-4")
+  proc = bert_testing.run_script("run_classifier.py", changed)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_classifier.py: error: --output_dir=%s holds a run (checkpoint at "
+      "step 8) started with other settings, so --do_train would continue a "
+      "model trained differently: --learning_rate=0.0002 (was 0.0001); "
+      "--num_train_epochs=2.0 (was 1.0). Use --overwrite_output_dir to start "
+      "over, another --output_dir, or --resume_with_changed_settings to "
+      "continue anyway." % output_dir)
+  assert sorted(os.listdir(output_dir)) == before
+  assert json.loads((output_dir / "task.json").read_text()) == recorded
+
+  proc = bert_testing.run_script(
+      "run_classifier.py", changed + ["--resume_with_changed_settings"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert ("--resume_with_changed_settings: resuming %s (step 8) with "
+          "--learning_rate=0.0002 (was 0.0001), --num_train_epochs=2.0 (was "
+          "1.0)." % (output_dir / "model.ckpt-8")) in proc.stderr
+  assert tf.train.latest_checkpoint(str(output_dir)).endswith("ckpt-16")
+  assert json.loads((output_dir / "task.json").read_text())[
+      "run_settings"]["learning_rate"] == 2e-4
