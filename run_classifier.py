@@ -2036,7 +2036,6 @@ def validate_flags(settings, bert_config):
                       settings.train_batch_size, settings.do_train,
                       settings.export_dir, settings.output_dir,
                       init_checkpoint=settings.init_checkpoint)
-  runtime.check_trained_model(settings)
   # The file task may name its files instead (--train_file, ...).
   needs_data_dir = ((settings.task_name or "").lower() != "file" or
                     settings.data_dir)
@@ -2052,6 +2051,7 @@ def validate_flags(settings, bert_config):
   if not 0.0 < settings.multi_label_threshold < 1.0:
     raise UserError("--multi_label_threshold=%s must be between 0 and 1." %
                     settings.multi_label_threshold)
+  runtime.check_trained_model(settings)
 
 
 def evaluation_metrics(label_list, regression, metric_names,

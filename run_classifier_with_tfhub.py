@@ -180,10 +180,10 @@ def validate_flags(settings, processor):
                       will_train=settings.do_train,
                       export_dir=settings.export_dir,
                       output_dir=settings.output_dir)
-  runtime.check_trained_model(settings)
   if ((settings.do_train or settings.do_eval or settings.do_predict) and
       not tf.io.gfile.isdir(settings.data_dir or "")):
     raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
+  runtime.check_trained_model(settings)
 
 
 def main(_):

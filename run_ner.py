@@ -689,7 +689,6 @@ def validate_flags(settings, bert_config):
                       settings.train_batch_size, settings.do_train,
                       settings.export_dir, settings.output_dir,
                       init_checkpoint=settings.init_checkpoint)
-  runtime.check_trained_model(settings)
   if settings.doc_stride < 1:
     raise UserError("--doc_stride=%d must be at least 1." %
                     settings.doc_stride)
@@ -706,6 +705,7 @@ def validate_flags(settings, bert_config):
         settings.label_column)
   if settings.data_dir and not tf.io.gfile.isdir(settings.data_dir):
     raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
+  runtime.check_trained_model(settings)
 
 
 def read_inputs(settings, processor):

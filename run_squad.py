@@ -603,7 +603,6 @@ def validate_flags_or_throw(bert_config, settings=None):
                       settings.train_batch_size, settings.do_train,
                       settings.export_dir, settings.output_dir,
                       init_checkpoint=settings.init_checkpoint)
-  runtime.check_trained_model(settings, ("do_predict",))
   if settings.max_query_length < 1:
     raise UserError("--max_query_length must be positive, not %d." %
                     settings.max_query_length)
@@ -627,6 +626,7 @@ def validate_flags_or_throw(bert_config, settings=None):
     if getattr(settings, name) < 1:
       raise UserError("--%s must be positive, not %d." %
                       (name, getattr(settings, name)))
+  runtime.check_trained_model(settings, ("do_predict",))
 
 
 def convert_to_tfrecord(settings, examples, tokenizer, output_file,

@@ -811,7 +811,11 @@ def test_validate_flags_defaults_pass(tmp_path):
   path = squad_file(tmp_path, [("a", [])])
   settings = run_squad.default_settings().replace(do_predict=True,
                                                   predict_file=path)
-  run_squad.validate_flags_or_throw(config(), settings)
+  with pytest.raises(ValueError, match="--do_predict without --do_train "
+                     "reads the model trained in --output_dir=None"):
+    run_squad.validate_flags_or_throw(config(), settings)
+  run_squad.validate_flags_or_throw(
+      config(), settings.replace(allow_untrained_model=True))
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -884,7 +888,8 @@ def tiny_setup(tmp_path):
       "--max_query_length=16", "--doc_stride=48"],
      "--doc_stride=48 must be at least 1 and smaller than"),
     (["--do_predict", "--predict_file=BROKEN", "--max_seq_length=64",
-      "--max_query_length=16", "--doc_stride=16"], "is not valid JSON"),
+      "--max_query_length=16", "--doc_stride=16", "--allow_untrained_model"],
+     "is not valid JSON"),
 ])
 def test_bad_input_gives_clear_error_in_script(tmp_path, args, message):
   broken = tmp_path / "broken.json"
