@@ -520,7 +520,9 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
   output_bias = tf.get_variable(
       "output_bias", [num_labels], initializer=tf.zeros_initializer())
 
-  with tf.variable_scope("loss"):
+  # No name scope "loss": it would rename the Estimator's TensorBoard `loss`
+  # summary to `loss_1`. (The scope holds no variables.)
+  with tf.variable_scope("loss", auxiliary_name_scope=False):
     if is_training:
       output_layer = modeling.dropout(output_layer,
                                       bert_config.hidden_dropout_prob)
