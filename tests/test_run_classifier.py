@@ -7,6 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import classifier_tasks
 import input_pipeline
 import modeling
 import run_classifier
@@ -167,10 +168,47 @@ def test_register_processor_through_module_file(tmp_path):
   run_classifier.load_processor_modules(str(module))
   try:
     assert run_classifier.get_processor("MY-SENTI").get_labels() == ["0", "1"]
+    # One registry and one base class, whichever module names them.
+    senti = classifier_tasks.PROCESSORS["my-senti"]
+    assert issubclass(senti, classifier_tasks.DataProcessor)
+    assert classifier_tasks.get_processor("my-senti").get_labels() == [
+        "0", "1"]
   finally:
     run_classifier.PROCESSORS.pop("my-senti")
   with pytest.raises(ValueError, match="nothere.py does not exist"):
     run_classifier.load_processor_modules(str(tmp_path / "nothere.py"))
+
+
+def test_task_names_are_classifier_tasks_own_objects():
+  for name in ("InputExample", "PaddingInputExample", "DataProcessor",
+               "PROCESSORS", "register_processor", "get_processor",
+               "load_processor_modules", "MrpcProcessor", "FileProcessor",
+               "FileTaskOptions"):
+    assert getattr(run_classifier, name) is getattr(classifier_tasks, name)
+  assert run_classifier.PROCESSORS["mrpc"] is run_classifier.MrpcProcessor
+
+
+def test_processor_module_registers_into_the_script_run_as_a_command(
+    tmp_path):
+  """Run as a command, run_classifier is `__main__`: a processor module's
+  `import run_classifier` gets that module, not a second copy, and the
+  processor it registers is the one --task_name finds."""
+  module = tmp_path / "cmd_tasks.py"
+  module.write_text(
+      "import sys\n"
+      "import run_classifier\n"
+      "assert run_classifier is sys.modules['__main__']\n"
+      "class Mine(run_classifier.DataProcessor):\n"
+      "  @classmethod\n"
+      "  def from_settings(cls, settings):\n"
+      "    raise run_classifier.UserError('Mine of ' + settings.task_name)\n"
+      "run_classifier.register_processor('mine', Mine)\n")
+  proc = bert_testing.run_script("run_classifier.py", [
+      "--processor_module=%s" % module, "--task_name=MINE",
+      "--vocab_file=v.txt", "--bert_config_file=c.json",
+      "--output_dir=%s" % (tmp_path / "out")], timeout=300)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert "run_classifier.py: error: Mine of MINE" in proc.stderr
 
 
 # --- features ---------------------------------------------------------------
