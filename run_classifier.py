@@ -30,6 +30,11 @@ train/dev/test files in TSV, CSV or JSON lines, columns chosen by flag
 can have several labels per text (`--multi_label`: a sigmoid per label),
 weighted classes (`--class_weights`) and texts longer than the model's window
 (`--doc_stride`: windows whose logits are aggregated per document).
+
+The task data (examples, processors, their registry, the file task) is in
+`classifier_tasks.py`, the head's description (`ClassifierHead`) and the
+metrics in `classifier_metrics.py`; their names are importable from here, as
+the original's were.
 """
 
 from __future__ import absolute_import
@@ -201,6 +206,17 @@ from classifier_tasks import (
     Sst2Processor, QqpProcessor, QnliProcessor, RteProcessor, WnliProcessor,
     StsbProcessor, LABEL_LIST_FILE, FileTaskOptions, FileProcessor,
     read_label_list, write_label_list)
+# pylint: enable=g-multiple-import,unused-import
+# The head's description and its metrics are a module of their own, below
+# the scripts; their names stay importable from here.
+# pylint: disable=g-multiple-import,unused-import
+from classifier_metrics import (
+    ClassifierHead, compute_metrics, multi_label_metric_names,
+    multi_label_metrics, aggregate_windows, probabilities_from_logits,
+    predicted_label_set, confusion_matrix_metric, per_class_metrics,
+    with_per_class_metrics, format_eval_results, write_eval_results,
+    aggregate_window_predictions, _task_metric_ops, _metric_fn,
+    _numpy_metric_fn)
 # pylint: enable=g-multiple-import,unused-import
 
 
@@ -589,264 +605,6 @@ def _multi_label_loss(logits, labels, pos_weights):
   return (loss, per_example_loss, logits, tf.sigmoid(logits))
 
 
-def compute_metrics(metric_names, labels, predictions, is_regression=False):
-  """GLUE metrics in percent-free fractions, computed with numpy.
-
-  Args:
-    metric_names: any of "accuracy", "f1", "mcc", "pearson", "spearman".
-    labels: gold label ids (or scores for regression).
-    predictions: predicted label ids (or scores).
-    is_regression: whether the task is a regression.
-
-  Returns:
-    a dict from metric name to float.
-  """
-  labels = np.asarray(labels, np.float64 if is_regression else np.int64)
-  predictions = np.asarray(predictions, labels.dtype)
-  out = {}
-  for name in metric_names:
-    if name == "accuracy":
-      out[name] = float(np.mean(labels == predictions)) if labels.size else 0.0
-    elif name == "f1":
-      out[name] = _binary_f1(labels, predictions)
-    elif name == "mcc":
-      out[name] = _matthews_corrcoef(labels, predictions)
-    elif name == "pearson":
-      out[name] = _pearson(labels, predictions)
-    elif name == "spearman":
-      out[name] = _pearson(_average_ranks(labels), _average_ranks(predictions))
-    else:
-      raise UserError("Unknown metric %r" % name)
-  return out
-
-
-def _binary_f1(labels, predictions):
-  tp = float(np.sum((predictions == 1) & (labels == 1)))
-  fp = float(np.sum((predictions == 1) & (labels != 1)))
-  fn = float(np.sum((predictions != 1) & (labels == 1)))
-  return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-
-def _matthews_corrcoef(labels, predictions):
-  tp = float(np.sum((predictions == 1) & (labels == 1)))
-  tn = float(np.sum((predictions != 1) & (labels != 1)))
-  fp = float(np.sum((predictions == 1) & (labels != 1)))
-  fn = float(np.sum((predictions != 1) & (labels == 1)))
-  denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-  return float((tp * tn - fp * fn) / denominator) if denominator else 0.0
-
-
-def _pearson(x, y):
-  x = np.asarray(x, np.float64) - np.mean(x)
-  y = np.asarray(y, np.float64) - np.mean(y)
-  denominator = np.sqrt(np.sum(x * x) * np.sum(y * y))
-  return float(np.sum(x * y) / denominator) if denominator else 0.0
-
-
-def _average_ranks(values):
-  """1-based ranks, ties sharing the mean of their ranks (as Spearman needs)."""
-  values = np.asarray(values)
-  order = np.argsort(values, kind="mergesort")
-  ranks = np.empty(len(values), np.float64)
-  sorted_values = values[order]
-  start = 0
-  while start < len(values):
-    end = start
-    while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-      end += 1
-    ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
-    start = end + 1
-  return ranks
-
-
-def _collected(values, name):
-  """A streaming metric's (value, update_op) that concatenates every batch."""
-  store = tf.Variable(
-      tf.zeros([0], values.dtype), trainable=False, shape=tf.TensorShape([None]),
-      collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES],
-      name=name)
-  return store, store.assign(tf.concat([store, values], axis=0))
-
-
-def _numpy_metric_ops(tensors, compute, names):
-  """Streaming (value, update_op) pairs of metrics numpy computes at the end
-  from every batch's `tensors` (a dict of name -> tensor [batch, ...]).
-
-  `compute` takes a dict of the same names to the concatenated arrays, each
-  flattened to 1-D, and returns a dict over `names`; the metrics are
-  `eval_<name>`.
-  """
-  keys = sorted(tensors)
-  stores, updates = [], []
-  for key in keys:
-    store, update = _collected(tf.reshape(tensors[key], [-1]), "metric_" + key)
-    stores.append(store)
-    updates.append(update)
-  update = tf.group(*updates)
-
-  def run(*arrays):
-    result = compute(dict(zip(keys, arrays)))
-    return np.array([result[n] for n in names], np.float32)
-
-  values = tf.numpy_function(run, stores, tf.float32)
-  return {"eval_" + name: (values[i], update)
-          for i, name in enumerate(names)}
-
-
-def _task_metric_ops(metric_names, labels, predictions, weights, regression):
-  """Streaming (value, update_op) pairs for the GLUE metrics of a task."""
-  if not metric_names:
-    return {}
-  dtype = tf.float32 if regression else tf.int64
-
-  def compute(arrays):
-    real = arrays["weights"] > 0
-    return compute_metrics(metric_names, arrays["labels"][real],
-                           arrays["preds"][real], regression)
-
-  return _numpy_metric_ops(
-      {"labels": tf.cast(labels, dtype), "preds": tf.cast(predictions, dtype),
-       "weights": tf.cast(weights, tf.float32)}, compute, metric_names)
-
-
-def multi_label_metric_names(label_list):
-  """The names `multi_label_metrics` returns, in a fixed order."""
-  return (["micro_f1", "macro_f1", "subset_accuracy"] +
-          ["f1_" + _metric_safe(label) for label in label_list])
-
-
-def _metric_safe(label):
-  """A label as part of a metric name (one word in eval_results.txt)."""
-  return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-
-
-def multi_label_metrics(labels, predictions, label_list):
-  """Micro-F1, macro-F1, subset accuracy and each label's F1.
-
-  Args:
-    labels, predictions: 0/1 arrays [num_examples, num_labels].
-    label_list: the label names, for the per-label `f1_<label>`.
-
-  Micro-F1 pools every (example, label) decision; macro-F1 is the mean of the
-  per-label F1s, a label never gold nor predicted counting 0 (as
-  scikit-learn's default); subset accuracy counts examples whose whole label
-  set is right.
-  """
-  labels = np.asarray(labels, np.int64).reshape(-1, len(label_list)) > 0
-  predictions = np.asarray(predictions, np.int64).reshape(labels.shape) > 0
-  tp = np.sum(labels & predictions, axis=0).astype(np.float64)
-  fp = np.sum(~labels & predictions, axis=0).astype(np.float64)
-  fn = np.sum(labels & ~predictions, axis=0).astype(np.float64)
-  per_label = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-  micro = (2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())
-           if tp.sum() else 0.0)
-  out = {
-      "micro_f1": float(micro),
-      "macro_f1": float(np.mean(per_label)) if len(label_list) else 0.0,
-      "subset_accuracy": (float(np.mean(np.all(labels == predictions, axis=1)))
-                          if labels.shape[0] else 0.0),
-  }
-  for label, f1 in zip(label_list, per_label):
-    out["f1_" + _metric_safe(label)] = float(f1)
-  return out
-
-
-def aggregate_windows(logits, example_index, how="mean"):
-  """Per-document logits from the logits of their windows.
-
-  Args:
-    logits: [num_windows, num_labels].
-    example_index: [num_windows], the document of each window; negative for
-      padding, which is dropped.
-    how: "mean" or "max" (element-wise over a document's windows).
-
-  Returns:
-    (document indexes in order of first appearance, [num_docs, num_labels]).
-  """
-  logits = np.asarray(logits, np.float64)
-  example_index = np.asarray(example_index).reshape(-1)
-  order = []
-  groups = collections.defaultdict(list)
-  for row, doc in enumerate(example_index):
-    if doc < 0:
-      continue
-    if doc not in groups:
-      order.append(doc)
-    groups[doc].append(row)
-  reduce_fn = {"mean": np.mean, "max": np.max}[how]
-  aggregated = np.array([reduce_fn(logits[groups[d]], axis=0) for d in order])
-  return np.array(order, np.int64), aggregated.reshape(len(order), -1)
-
-
-def _softmax(logits):
-  shifted = logits - np.max(logits, axis=-1, keepdims=True)
-  exp = np.exp(shifted)
-  return exp / np.sum(exp, axis=-1, keepdims=True)
-
-
-def _sigmoid(logits):
-  return 1.0 / (1.0 + np.exp(-logits))
-
-
-def probabilities_from_logits(logits, multi_label=False, regression=False):
-  """What the model's `probabilities` output is, from (aggregated) logits."""
-  logits = np.asarray(logits, np.float64)
-  if regression:
-    return logits
-  return _sigmoid(logits) if multi_label else _softmax(logits)
-
-
-def predicted_label_set(probabilities, label_list, threshold=0.5):
-  """Multi-label: the labels whose probability is at least `threshold`, in
-  label-list order (possibly none)."""
-  return [label for label, p in zip(label_list, np.atleast_1d(probabilities))
-          if p >= threshold]
-
-
-class _EvalHead(object):
-  """What numpy evaluation needs to know of the head: how many outputs,
-  whether multi-label (and its threshold), how windows aggregate."""
-
-  def __init__(self, num_labels, multi_label, threshold, window_aggregation,
-               regression, metric_names, label_list):
-    self.num_labels = num_labels
-    self.multi_label = multi_label
-    self.threshold = threshold
-    self.window_aggregation = window_aggregation
-    self.regression = regression
-    self.metric_names = tuple(metric_names)
-    self.label_list = list(label_list or [])
-
-  def names(self):
-    if self.multi_label:
-      return multi_label_metric_names(self.label_list)
-    if self.regression:
-      return list(self.metric_names)
-    return ["accuracy"] + [n for n in self.metric_names if n != "accuracy"]
-
-  def compute(self, arrays):
-    """Document-level metrics from the collected window (or example) rows."""
-    logits = arrays["logits"].reshape(-1, self.num_labels)
-    width = self.num_labels if self.multi_label else 1
-    labels = arrays["labels"].reshape(-1, width)
-    real = arrays["weights"] > 0
-    if "example_index" in arrays:
-      index = np.where(real, arrays["example_index"], -1)
-      docs, logits = aggregate_windows(logits, index, self.window_aggregation)
-      # Every window of a document has its label; take the first's.
-      first_row = {d: r for r, d in reversed(list(enumerate(index)))}
-      labels = labels[[first_row[d] for d in docs]]
-    else:
-      logits, labels = logits[real], labels[real]
-    if self.multi_label:
-      preds = (_sigmoid(logits) >= self.threshold).astype(np.int64)
-      return multi_label_metrics(labels, preds, self.label_list)
-    if self.regression:
-      return compute_metrics(self.names(), labels[:, 0], logits[:, 0], True)
-    return compute_metrics(self.names(), labels[:, 0].astype(np.int64),
-                           np.argmax(logits, axis=-1))
-
-
 def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      num_train_steps, num_warmup_steps, use_tpu,
                      use_one_hot_embeddings, is_regression=False,
@@ -869,12 +627,13 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
   long-document windows with an `example_index`: the metrics are of
   documents, their windows' logits aggregated, `eval_loss` the mean over
   windows, and predictions add `logits` and `example_index` for
-  `aggregate_window_predictions`.
+  `aggregate_window_predictions`. The head's keywords make a
+  `ClassifierHead` (`ClassifierHead.model_options` gives them back).
   """
   settings = settings or script_flags.Settings()
-  eval_head = _EvalHead(num_labels, multi_label, multi_label_threshold,
-                        window_aggregation, is_regression, metric_names,
-                        label_list)
+  head = ClassifierHead(num_labels, is_regression, multi_label, label_list,
+                        metric_names, multi_label_threshold,
+                        window_aggregation=window_aggregation)
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -886,10 +645,10 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     batch = tf.shape(input_ids)[:1]
     if "label_ids" in features:
       label_ids = features["label_ids"]
-    elif multi_label:  # A SavedModel's serving inputs: no labels.
+    elif head.multi_label:  # A SavedModel's serving inputs: no labels.
       label_ids = tf.zeros(tf.concat([batch, [num_labels]], 0), tf.int32)
     else:  # A SavedModel's serving inputs (runtime.export_saved_model).
-      label_ids = tf.zeros(batch, tf.float32 if is_regression else tf.int32)
+      label_ids = tf.zeros(batch, tf.float32 if head.regression else tf.int32)
     if "is_real_example" in features:
       is_real_example = tf.cast(features["is_real_example"], dtype=tf.float32)
     else:
@@ -898,8 +657,8 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
     is_training = (mode == tf.estimator.ModeKeys.TRAIN)
     (total_loss, per_example_loss, logits, probabilities) = create_model(
         bert_config, is_training, input_ids, input_mask, segment_ids,
-        label_ids, num_labels, use_one_hot_embeddings, is_regression,
-        runtime.compute_type(settings), multi_label,
+        label_ids, num_labels, use_one_hot_embeddings, head.regression,
+        runtime.compute_type(settings), head.multi_label,
         class_weights if is_training else None)
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
@@ -909,15 +668,15 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                                 num_train_steps, num_warmup_steps, scaffold_fn)
 
     if mode == tf.estimator.ModeKeys.EVAL:
-      if multi_label or window_aggregation:
+      if head.multi_label or head.windowed:
         tensors = {"per_example_loss": per_example_loss,
                    "labels": label_ids, "logits": logits,
                    "weights": is_real_example}
-        if window_aggregation:
+        if head.windowed:
           tensors["example_index"] = features["example_index"]
-        eval_metrics = (_numpy_metric_fn(eval_head), tensors)
+        eval_metrics = (_numpy_metric_fn(head), tensors)
       else:
-        eval_metrics = (_metric_fn(is_regression, metric_names),
+        eval_metrics = (_metric_fn(head.regression, head.metric_names),
                         [per_example_loss, label_ids, logits,
                          is_real_example])
       return tf.estimator.tpu.TPUEstimatorSpec(
@@ -925,7 +684,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
           scaffold_fn=scaffold_fn)
 
     predictions = {"probabilities": probabilities}
-    if window_aggregation:
+    if head.windowed:
       predictions["logits"] = logits
       if "example_index" in features:
         predictions["example_index"] = features["example_index"]
@@ -935,149 +694,6 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         scaffold_fn=scaffold_fn)
 
   return model_fn
-
-
-def confusion_matrix_metric(labels, predictions, num_labels, weights):
-  """{"eval_confusion_matrix": streaming (value, update_op)}: counts of real
-  examples by [gold label id, predicted label id]."""
-  counts = tf.Variable(
-      tf.zeros([num_labels, num_labels], tf.float32), trainable=False,
-      collections=[tf.GraphKeys.LOCAL_VARIABLES, tf.GraphKeys.METRIC_VARIABLES],
-      name="confusion_matrix")
-  batch = tf.math.confusion_matrix(
-      tf.reshape(labels, [-1]), tf.reshape(predictions, [-1]),
-      num_classes=num_labels, weights=tf.reshape(weights, [-1]),
-      dtype=tf.float32)
-  return {"eval_confusion_matrix": (tf.identity(counts),
-                                    counts.assign_add(batch))}
-
-
-def per_class_metrics(confusion_matrix, label_list):
-  """{eval_precision_<label>, eval_recall_<label>, eval_f1_<label>} from a
-  [gold, predicted] count matrix (0 where a class is never predicted or
-  never gold)."""
-  counts = np.asarray(confusion_matrix, np.float64)
-  out = {}
-  for i, label in enumerate(label_list):
-    tp = counts[i, i]
-    predicted, gold = counts[:, i].sum(), counts[i, :].sum()
-    precision = tp / predicted if predicted else 0.0
-    recall = tp / gold if gold else 0.0
-    out["eval_precision_%s" % label] = float(precision)
-    out["eval_recall_%s" % label] = float(recall)
-    out["eval_f1_%s" % label] = float(
-        2 * precision * recall / (precision + recall) if tp else 0.0)
-  return out
-
-
-def with_per_class_metrics(result, label_list):
-  """`result` of estimator.evaluate with the per-class metrics added."""
-  result = dict(result)
-  if "eval_confusion_matrix" in result:
-    result.update(per_class_metrics(result["eval_confusion_matrix"],
-                                    label_list))
-  return result
-
-
-# The original's lines, first in eval_results.txt as there.
-_FIRST_RESULTS = ("eval_accuracy", "eval_loss")
-
-
-def format_eval_results(result, label_list):
-  """eval_results.txt: `key = value` lines, eval_accuracy and eval_loss
-  first, the rest sorted, then the confusion matrix, one count a line:
-  `eval_confusion_<gold label>_predicted_<label> = N`. Every value stays a
-  number, so parsers of the original's file keep working."""
-  keys = [k for k in _FIRST_RESULTS if k in result]
-  keys += sorted(k for k in result
-                 if k not in _FIRST_RESULTS and k != "eval_confusion_matrix")
-  lines = ["%s = %s\n" % (k, str(result[k])) for k in keys]
-  if "eval_confusion_matrix" in result:
-    counts = np.asarray(result["eval_confusion_matrix"]).astype(np.int64)
-    for i, gold in enumerate(label_list):
-      for j, predicted in enumerate(label_list):
-        lines.append("eval_confusion_%s_predicted_%s = %d\n" %
-                     (gold, predicted, counts[i, j]))
-  return "".join(lines)
-
-
-def write_eval_results(output_dir, result, label_list):
-  """Logs `format_eval_results` and writes it to eval_results.txt."""
-  text = format_eval_results(result, label_list)
-  tf.logging.info("***** Eval results *****")
-  for line in text.splitlines():
-    tf.logging.info("  %s", line)
-  output_files.write_text_atomically(
-      os.path.join(output_dir, "eval_results.txt"), text)
-
-
-def _metric_fn(is_regression, metric_names):
-  """The original's metrics: accuracy and loss, streaming in TensorFlow."""
-
-  def metric_fn(per_example_loss, label_ids, logits, is_real_example):
-    if is_regression:
-      predictions = tf.squeeze(logits, axis=-1)
-      metrics = {}
-    else:
-      predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-      metrics = {"eval_accuracy": tf.metrics.accuracy(
-          labels=label_ids, predictions=predictions,
-          weights=is_real_example)}
-      metrics.update(confusion_matrix_metric(
-          label_ids, predictions, int(logits.shape[-1]), is_real_example))
-    metrics["eval_loss"] = tf.metrics.mean(
-        values=per_example_loss, weights=is_real_example)
-    metrics.update(_task_metric_ops(metric_names, label_ids, predictions,
-                                    is_real_example, is_regression))
-    return metrics
-
-  return metric_fn
-
-
-def _numpy_metric_fn(eval_head):
-  """Metrics of multi-label heads and of documents made of windows."""
-
-  def metric_fn(per_example_loss, labels, logits, weights,
-                example_index=None):
-    tensors = {"logits": tf.cast(logits, tf.float32), "weights": weights,
-               "labels": tf.cast(labels, tf.float32)}
-    if example_index is not None:
-      tensors["example_index"] = tf.cast(example_index, tf.int64)
-    metrics = _numpy_metric_ops(tensors, eval_head.compute, eval_head.names())
-    metrics["eval_loss"] = tf.metrics.mean(values=per_example_loss,
-                                           weights=weights)
-    return metrics
-
-  return metric_fn
-
-
-def aggregate_window_predictions(predictions, how="mean", multi_label=False,
-                                 regression=False):
-  """One prediction per document from the predictions of its windows.
-
-  `predictions` (from a model built with `window_aggregation`) come in
-  input order, a document's windows together, with `example_index` -1 for
-  padding. Yields `{"probabilities": ...}` per document, from the aggregated
-  logits, in order.
-  """
-  current, rows = None, []
-  for prediction in predictions:
-    index = int(prediction["example_index"])
-    if index != current and rows:
-      yield _document_prediction(rows, how, multi_label, regression)
-      rows = []
-    current = index
-    if index >= 0:
-      rows.append(prediction["logits"])
-  if rows:
-    yield _document_prediction(rows, how, multi_label, regression)
-
-
-def _document_prediction(window_logits, how, multi_label, regression):
-  _, logits = aggregate_windows(window_logits, [0] * len(window_logits), how)
-  return {"probabilities": probabilities_from_logits(logits[0], multi_label,
-                                                     regression),
-          "logits": logits[0]}
 
 
 def input_fn_builder(features, seq_length, is_training, drop_remainder,
@@ -1111,8 +727,9 @@ def input_fn_builder(features, seq_length, is_training, drop_remainder,
         "label_ids": tf.constant(columns["label_ids"], shape=[num_examples],
                                  dtype=label_dtype),
     })
-    return input_pipeline.batch_examples(d, batch_size, is_training, drop_remainder,
-                                  bucket_by_length=bucket_by_length)
+    return input_pipeline.batch_examples(d, batch_size, is_training,
+                                         drop_remainder,
+                                         bucket_by_length=bucket_by_length)
 
   return input_fn
 
@@ -1188,7 +805,8 @@ def evaluation_metrics(label_list, regression, metric_names,
   elif not regression:
     names.append("eval_accuracy")
     for label in label_list:
-      names += ["eval_%s_%s" % (m, label) for m in ("precision", "recall", "f1")]
+      names += ["eval_%s_%s" % (m, label)
+                for m in ("precision", "recall", "f1")]
   if regression:
     default = "eval_pearson" if "pearson" in metric_names else "eval_loss"
   else:
@@ -1277,33 +895,6 @@ def class_weights_from_flag(spec, examples, label_list, multi_label=False):
   return weights
 
 
-class FeatureLayout(object):
-  """What a run's records hold beyond the tokens, for conversion, reading
-  and prediction: a score (regression), a label id or (multi-label) a 0/1
-  vector of `num_labels`; one record per example or, with `doc_stride`, per
-  window, whose logits `window_aggregation` combines per document; a
-  multi-label prediction is the labels of probability >=
-  `multi_label_threshold`. The default is the original's: one label id per
-  example.
-  """
-
-  def __init__(self, regression=False, multi_label=False, num_labels=None,
-               doc_stride=None, window_aggregation="mean",
-               multi_label_threshold=0.5):
-    self.regression = regression
-    self.multi_label = multi_label
-    self.multi_label_threshold = multi_label_threshold
-    self.num_labels = num_labels
-    self.doc_stride = doc_stride
-    self.window_aggregation = window_aggregation
-
-  def input_options(self):
-    """`file_based_input_fn_builder`'s keyword arguments."""
-    return dict(is_regression=self.regression,
-                num_multi_labels=self.num_labels if self.multi_label else None,
-                windowed=bool(self.doc_stride))
-
-
 def read_task_examples(settings, processor):
   """The examples of every split the run uses, read before any training so
   that a bad row of the dev or test file stops the run at once."""
@@ -1328,7 +919,6 @@ def main(_):
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
   multi_label = check_task_head(settings, processor, regression)
-  num_labels = 1 if regression else len(label_list)
   metric_names = tuple(processor.metrics)
   dev_examples, best_metric = check_evaluation_flags(
       settings, processor, label_list, regression, metric_names, multi_label)
@@ -1348,9 +938,8 @@ def main(_):
   save_task_description(settings.output_dir, description, settings.do_train)
   processor.save_label_list()
 
-  layout = FeatureLayout(regression, multi_label, num_labels,
-                         settings.doc_stride, settings.window_aggregation,
-                         settings.multi_label_threshold)
+  # One description of the head for the records, the model and its metrics.
+  head = ClassifierHead.from_description(description, metric_names)
   examples = read_task_examples(settings, processor)
   if dev_examples is not None:
     examples["dev"] = dev_examples
@@ -1362,7 +951,7 @@ def main(_):
     # Written first: with --doc_stride its windows, not its examples, make
     # the number of steps.
     train_file, num_train_records = write_train_file(
-        settings, examples["train"], label_list, tokenizer, layout)
+        settings, examples["train"], label_list, tokenizer, head)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
         settings, num_train_records, "--data_dir=%s" % settings.data_dir)
     class_weights = class_weights_from_flag(
@@ -1370,22 +959,16 @@ def main(_):
 
   model_fn = model_fn_builder(
       bert_config=bert_config,
-      num_labels=num_labels,
+      num_labels=head.num_labels,
       init_checkpoint=settings.init_checkpoint,
       learning_rate=settings.learning_rate,
       num_train_steps=num_train_steps,
       num_warmup_steps=num_warmup_steps,
       use_tpu=settings.use_tpu,
       use_one_hot_embeddings=settings.use_tpu,
-      is_regression=regression,
-      metric_names=metric_names,
-      multi_label=multi_label,
       class_weights=class_weights,
-      window_aggregation=(settings.window_aggregation if settings.doc_stride
-                          else None),
-      multi_label_threshold=settings.multi_label_threshold,
-      label_list=label_list,
-      settings=settings)
+      settings=settings,
+      **head.model_options())
   estimator = runtime.build_estimator(
       settings, model_fn, settings.output_dir, settings.train_batch_size,
       settings.eval_batch_size, settings.predict_batch_size)
@@ -1393,17 +976,17 @@ def main(_):
   evaluate = None
   if settings.do_train and settings.eval_every_n_steps > 0:
     evaluate = dev_evaluation(settings, estimator, examples["dev"],
-                              label_list, tokenizer, layout)
+                              label_list, tokenizer, head)
   if settings.do_train and runtime.training_needed(
       settings.output_dir, num_train_steps, settings.init_checkpoint):
     train(settings, estimator, examples["train"], num_train_steps, label_list,
-          tokenizer, regression, layout, train_file, evaluate, best_metric)
+          tokenizer, regression, head, train_file, evaluate, best_metric)
   best = training_loop.best_checkpoint(settings.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
   if runtime.is_chief():
     evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
-                         regression, layout, examples, checkpoint_path=best,
+                         regression, head, examples, checkpoint_path=best,
                          evaluate=evaluate)
   if settings.export_dir and runtime.is_chief():
     export(settings, estimator, description, checkpoint_path=best)
@@ -1430,27 +1013,27 @@ def save_task_description(output_dir, description, training):
 
 
 def write_train_file(settings, train_examples, label_list, tokenizer,
-                     layout=None):
+                     head=None):
   """Writes train.tf_record in --output_dir; returns (its path, how many
   records: the examples, or with --doc_stride their windows)."""
-  layout = layout or FeatureLayout()
+  head = head or ClassifierHead()
   train_file = os.path.join(settings.output_dir, "train.tf_record")
   num_records = file_based_convert_examples_to_features(
       train_examples, label_list, settings.max_seq_length, tokenizer,
-      train_file, layout.multi_label, layout.doc_stride)
+      train_file, head.multi_label, head.doc_stride)
   return train_file, num_records
 
 
 def train(settings, estimator, train_examples, num_train_steps, label_list,
-          tokenizer, regression, layout=None, train_file=None, evaluate=None,
+          tokenizer, regression, head=None, train_file=None, evaluate=None,
           best_metric=None):
   """--do_train: writes train.tf_record in --output_dir (unless
   `write_train_file` has: `train_file`) and trains on it, evaluating with
   `evaluate` (a `dev_evaluation`) every --eval_every_n_steps."""
-  layout = layout or FeatureLayout(regression)
+  head = head or ClassifierHead(regression=regression)
   if train_file is None:
     train_file, _ = write_train_file(settings, train_examples, label_list,
-                                     tokenizer, layout)
+                                     tokenizer, head)
   tf.logging.info("***** Running training *****")
   tf.logging.info("  Num examples = %d", len(train_examples))
   tf.logging.info("  Batch size = %d", settings.train_batch_size)
@@ -1461,7 +1044,7 @@ def train(settings, estimator, train_examples, num_train_steps, label_list,
       is_training=True,
       drop_remainder=True,
       bucket_by_length=settings.bucket_by_length,
-      **layout.input_options())
+      **head.input_options())
   training_loop.train_and_evaluate(
       settings, estimator, train_input_fn, num_train_steps, evaluate=evaluate,
       metric=best_metric, input_files=[train_file],
@@ -1470,12 +1053,12 @@ def train(settings, estimator, train_examples, num_train_steps, label_list,
 
 
 def dev_evaluation(settings, estimator, eval_examples, label_list, tokenizer,
-                   layout):
+                   head):
   """A function from a checkpoint path (None: the last) to the metrics of
   the dev set `eval_examples`, which are written to eval.tf_record once."""
   eval_input_fn, num_batches = _inference_input_fn(
       settings, "evaluation", eval_examples, settings.eval_batch_size,
-      "eval.tf_record", label_list, tokenizer, layout)
+      "eval.tf_record", label_list, tokenizer, head)
   # TPUs need a fixed number of full batches; elsewhere read the file once.
   eval_steps = num_batches if settings.use_tpu else None
 
@@ -1488,7 +1071,7 @@ def dev_evaluation(settings, estimator, eval_examples, label_list, tokenizer,
 
 
 def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
-                         regression, layout=None, examples=None,
+                         regression, head=None, examples=None,
                          checkpoint_path=None, evaluate=None):
   """--do_eval: eval_results.txt on the dev set; --do_predict:
   test_results.tsv on the test set, one row per example (a document's
@@ -1498,7 +1081,7 @@ def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
   if checkpoint_path:
     tf.logging.info("Results are those of the best checkpoint, %s.",
                     checkpoint_path)
-  layout = layout or FeatureLayout(regression)
+  head = head or ClassifierHead(regression=regression)
   examples = dict(examples or {})
   for split, wanted, method in (
       ("dev", settings.do_eval, processor.get_dev_examples),
@@ -1510,30 +1093,30 @@ def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,
   if settings.do_eval:
     if evaluate is None:
       evaluate = dev_evaluation(settings, estimator, examples["dev"],
-                                label_list, tokenizer, layout)
+                                label_list, tokenizer, head)
     write_eval_results(settings.output_dir, evaluate(checkpoint_path),
                        label_list)
 
   if settings.do_predict:
     predict_input_fn, _ = _inference_input_fn(
         settings, "prediction", examples["test"], settings.predict_batch_size,
-        "predict.tf_record", label_list, tokenizer, layout)
+        "predict.tf_record", label_list, tokenizer, head)
     # Bucketed (--bucket_by_length) predictions come out of order.
     predictions = input_pipeline.in_input_order(
         estimator.predict(input_fn=predict_input_fn,
                           checkpoint_path=checkpoint_path))
-    if layout.doc_stride:
+    if head.windowed:
       predictions = aggregate_window_predictions(
-          predictions, layout.window_aggregation, layout.multi_label,
-          layout.regression)
+          predictions, head.window_aggregation, head.multi_label,
+          head.regression)
     probabilities = write_test_results(
         predictions, len(examples["test"]),
         os.path.join(settings.output_dir, "test_results.tsv"))
     write_test_predictions(
         examples["test"], probabilities,
-        None if layout.regression else label_list,
+        None if head.regression else label_list,
         os.path.join(settings.output_dir, "test_predictions.tsv"),
-        layout.multi_label, layout.multi_label_threshold)
+        head.multi_label, head.multi_label_threshold)
 
 def _predicted_labels(probabilities, label_list, multi_label, threshold=0.5):
   if multi_label:
@@ -1553,20 +1136,20 @@ def export(settings, estimator, description, checkpoint_path=None):
 
 
 def _inference_input_fn(settings, what, examples, batch_size, file_name,
-                        label_list, tokenizer, layout):
+                        label_list, tokenizer, head):
   """Pads `examples` (on TPU), writes them to `file_name` in --output_dir and
   returns (an input_fn that reads them once, in order; the number of batches).
 
-  With windows (`layout.doc_stride`) the padding is of records, after the
+  With windows (`head.doc_stride`) the padding is of records, after the
   windows.
   """
-  windowed = bool(layout.doc_stride)
+  windowed = head.windowed
   padded = (examples if windowed else
             _padded(examples, batch_size, settings.use_tpu))
   path = os.path.join(settings.output_dir, file_name)
   num_records = file_based_convert_examples_to_features(
       padded, label_list, settings.max_seq_length, tokenizer, path,
-      layout.multi_label, layout.doc_stride,
+      head.multi_label, head.doc_stride,
       pad_to_multiple=batch_size if settings.use_tpu and windowed else None)
   tf.logging.info("***** Running %s *****", what)
   tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
@@ -1581,7 +1164,7 @@ def _inference_input_fn(settings, what, examples, batch_size, file_name,
       is_training=False,
       drop_remainder=settings.use_tpu,
       bucket_by_length=settings.bucket_by_length,
-      **layout.input_options())
+      **head.input_options())
   return input_fn, num_records // batch_size
 
 

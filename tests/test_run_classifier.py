@@ -7,6 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import classifier_metrics
 import classifier_tasks
 import input_pipeline
 import modeling
@@ -839,10 +840,42 @@ def test_window_aggregation_and_document_predictions():
   np.testing.assert_allclose(rows[1]["probabilities"], [0.5, 0.5])
 
 
+def test_classifier_head_from_a_task_description():
+  """One head for the records, the model and the metrics, from the run's
+  task description and the task's metric names."""
+  multi = run_classifier.ClassifierHead.from_description(
+      task_description.TaskDescription(
+          kind="multi_label", labels=("a", "b", "c"),
+          multi_label_threshold=0.7, doc_stride=4, window_aggregation="max"),
+      ("f1",))
+  assert (multi.num_labels, multi.multi_label, multi.regression) == (
+      3, True, False)
+  assert multi.input_options() == dict(is_regression=False,
+                                       num_multi_labels=3, windowed=True)
+  assert multi.model_options() == dict(
+      is_regression=False, metric_names=("f1",), multi_label=True,
+      window_aggregation="max", multi_label_threshold=0.7,
+      label_list=["a", "b", "c"])
+  assert multi.computed_metric_names()[:3] == ["micro_f1", "macro_f1",
+                                               "subset_accuracy"]
+  scores = run_classifier.ClassifierHead.from_description(
+      task_description.TaskDescription(kind="regression"),
+      ("pearson", "spearman"))
+  assert (scores.num_labels, scores.regression, scores.windowed) == (
+      1, True, False)
+  assert scores.input_options() == dict(is_regression=True,
+                                        num_multi_labels=None, windowed=False)
+  assert scores.computed_metric_names() == ["pearson", "spearman"]
+  # The original's head: one label id per record.
+  assert run_classifier.ClassifierHead().input_options() == dict(
+      is_regression=False, num_multi_labels=None, windowed=False)
+  assert run_classifier.ClassifierHead is classifier_metrics.ClassifierHead
+
+
 def test_document_metrics_of_windows_ignore_padding():
-  # pylint: disable=protected-access
-  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),
-                                  ["0", "1"])
+  head = run_classifier.ClassifierHead(2, label_list=["0", "1"],
+                                       metric_names=("f1",),
+                                       window_aggregation="max")
   # Document 0 (label 1): only its last window says 1. Document 1 (label 0).
   arrays = {
       "logits": np.array([[1, 0], [1, 0], [0, 3], [2, 0], [0, 9]], np.float32),
@@ -851,10 +884,11 @@ def test_document_metrics_of_windows_ignore_padding():
       "example_index": np.array([0, 0, 0, 1, -1]),
   }
   result = head.compute({k: v.reshape(-1) for k, v in arrays.items()})
-  assert head.names() == ["accuracy", "f1"]
+  assert head.computed_metric_names() == ["accuracy", "f1"]
   assert result["accuracy"] == 1.0 and result["f1"] == 1.0
-  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),
-                                       ["0", "1"])
+  mean_head = run_classifier.ClassifierHead(2, label_list=["0", "1"],
+                                            doc_stride=3)
+  assert mean_head.window_aggregation == "mean"
   # Mean of document 0: (1/3, 1) -> still 1.
   assert mean_head.compute(
       {k: v.reshape(-1) for k, v in arrays.items()})["accuracy"] == 1.0
