@@ -237,7 +237,7 @@ def main(_):
   if settings.do_train and settings.eval_every_n_steps > 0:
     evaluate = run_classifier.dev_evaluation(
         settings, estimator, dev_examples, label_list, tokenizer,
-        run_classifier.FeatureLayout())
+        run_classifier.ClassifierHead())
   if settings.do_train and runtime.training_needed(settings.output_dir,
                                                 num_train_steps):
     run_classifier.train(settings, estimator, train_examples, num_train_steps,

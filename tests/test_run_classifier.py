@@ -7,6 +7,8 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import classifier_metrics
+import classifier_tasks
 import input_pipeline
 import modeling
 import run_classifier
@@ -167,10 +169,47 @@ def test_register_processor_through_module_file(tmp_path):
   run_classifier.load_processor_modules(str(module))
   try:
     assert run_classifier.get_processor("MY-SENTI").get_labels() == ["0", "1"]
+    # One registry and one base class, whichever module names them.
+    senti = classifier_tasks.PROCESSORS["my-senti"]
+    assert issubclass(senti, classifier_tasks.DataProcessor)
+    assert classifier_tasks.get_processor("my-senti").get_labels() == [
+        "0", "1"]
   finally:
     run_classifier.PROCESSORS.pop("my-senti")
   with pytest.raises(ValueError, match="nothere.py does not exist"):
     run_classifier.load_processor_modules(str(tmp_path / "nothere.py"))
+
+
+def test_task_names_are_classifier_tasks_own_objects():
+  for name in ("InputExample", "PaddingInputExample", "DataProcessor",
+               "PROCESSORS", "register_processor", "get_processor",
+               "load_processor_modules", "MrpcProcessor", "FileProcessor",
+               "FileTaskOptions"):
+    assert getattr(run_classifier, name) is getattr(classifier_tasks, name)
+  assert run_classifier.PROCESSORS["mrpc"] is run_classifier.MrpcProcessor
+
+
+def test_processor_module_registers_into_the_script_run_as_a_command(
+    tmp_path):
+  """Run as a command, run_classifier is `__main__`: a processor module's
+  `import run_classifier` gets that module, not a second copy, and the
+  processor it registers is the one --task_name finds."""
+  module = tmp_path / "cmd_tasks.py"
+  module.write_text(
+      "import sys\n"
+      "import run_classifier\n"
+      "assert run_classifier is sys.modules['__main__']\n"
+      "class Mine(run_classifier.DataProcessor):\n"
+      "  @classmethod\n"
+      "  def from_settings(cls, settings):\n"
+      "    raise run_classifier.UserError('Mine of ' + settings.task_name)\n"
+      "run_classifier.register_processor('mine', Mine)\n")
+  proc = bert_testing.run_script("run_classifier.py", [
+      "--processor_module=%s" % module, "--task_name=MINE",
+      "--vocab_file=v.txt", "--bert_config_file=c.json",
+      "--output_dir=%s" % (tmp_path / "out")], timeout=300)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert "run_classifier.py: error: Mine of MINE" in proc.stderr
 
 
 # --- features ---------------------------------------------------------------
@@ -801,10 +840,42 @@ def test_window_aggregation_and_document_predictions():
   np.testing.assert_allclose(rows[1]["probabilities"], [0.5, 0.5])
 
 
+def test_classifier_head_from_a_task_description():
+  """One head for the records, the model and the metrics, from the run's
+  task description and the task's metric names."""
+  multi = run_classifier.ClassifierHead.from_description(
+      task_description.TaskDescription(
+          kind="multi_label", labels=("a", "b", "c"),
+          multi_label_threshold=0.7, doc_stride=4, window_aggregation="max"),
+      ("f1",))
+  assert (multi.num_labels, multi.multi_label, multi.regression) == (
+      3, True, False)
+  assert multi.input_options() == dict(is_regression=False,
+                                       num_multi_labels=3, windowed=True)
+  assert multi.model_options() == dict(
+      is_regression=False, metric_names=("f1",), multi_label=True,
+      window_aggregation="max", multi_label_threshold=0.7,
+      label_list=["a", "b", "c"])
+  assert multi.computed_metric_names()[:3] == ["micro_f1", "macro_f1",
+                                               "subset_accuracy"]
+  scores = run_classifier.ClassifierHead.from_description(
+      task_description.TaskDescription(kind="regression"),
+      ("pearson", "spearman"))
+  assert (scores.num_labels, scores.regression, scores.windowed) == (
+      1, True, False)
+  assert scores.input_options() == dict(is_regression=True,
+                                        num_multi_labels=None, windowed=False)
+  assert scores.computed_metric_names() == ["pearson", "spearman"]
+  # The original's head: one label id per record.
+  assert run_classifier.ClassifierHead().input_options() == dict(
+      is_regression=False, num_multi_labels=None, windowed=False)
+  assert run_classifier.ClassifierHead is classifier_metrics.ClassifierHead
+
+
 def test_document_metrics_of_windows_ignore_padding():
-  # pylint: disable=protected-access
-  head = run_classifier._EvalHead(2, False, 0.5, "max", False, ("f1",),
-                                  ["0", "1"])
+  head = run_classifier.ClassifierHead(2, label_list=["0", "1"],
+                                       metric_names=("f1",),
+                                       window_aggregation="max")
   # Document 0 (label 1): only its last window says 1. Document 1 (label 0).
   arrays = {
       "logits": np.array([[1, 0], [1, 0], [0, 3], [2, 0], [0, 9]], np.float32),
@@ -813,10 +884,11 @@ def test_document_metrics_of_windows_ignore_padding():
       "example_index": np.array([0, 0, 0, 1, -1]),
   }
   result = head.compute({k: v.reshape(-1) for k, v in arrays.items()})
-  assert head.names() == ["accuracy", "f1"]
+  assert head.computed_metric_names() == ["accuracy", "f1"]
   assert result["accuracy"] == 1.0 and result["f1"] == 1.0
-  mean_head = run_classifier._EvalHead(2, False, 0.5, "mean", False, (),
-                                       ["0", "1"])
+  mean_head = run_classifier.ClassifierHead(2, label_list=["0", "1"],
+                                            doc_stride=3)
+  assert mean_head.window_aggregation == "mean"
   # Mean of document 0: (1/3, 1) -> still 1.
   assert mean_head.compute(
       {k: v.reshape(-1) for k, v in arrays.items()})["accuracy"] == 1.0
