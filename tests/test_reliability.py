@@ -416,7 +416,8 @@ def test_squad_file_cut_in_half_is_named(task, tmp_path):
       "--bert_config_file=%s" % (task / "bert_config.json"),
       "--output_dir=%s" % (tmp_path / "out"), "--do_predict",
       "--predict_file=%s" % predict_file, "--max_seq_length=32",
-      "--max_query_length=8", "--doc_stride=8"], timeout=300)
+      "--max_query_length=8", "--doc_stride=8", "--allow_untrained_model"],
+      timeout=300)
   assert_clear_error(proc, "run_squad.py",
                      "%s is not valid JSON" % predict_file, "line ")
 
