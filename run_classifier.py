@@ -934,8 +934,18 @@ def main(_):
       window_aggregation=(settings.window_aggregation if settings.doc_stride
                           else None),
       doc_stride=settings.doc_stride)
-  save_task_description(settings.output_dir, description.replace(
+  description = save_task_description(settings.output_dir, description.replace(
       run_settings=runtime.run_settings(settings)), settings.do_train)
+  trained_with = dict(
+      multi_label_threshold=description.multi_label_threshold,
+      do_lower_case=description.do_lower_case,
+      never_split=list(description.never_split),
+      preserve_unused_tokens=description.preserve_unused_tokens)
+  if any(settings.get(k) != v and (settings.get(k) or v)
+         for k, v in trained_with.items()):
+    # A trained model's own tokenizer options and threshold are in force.
+    settings = settings.replace(**trained_with)
+    tokenizer = runtime.load_tokenizer(settings)
   processor.save_label_list()
 
   # One description of the head for the records, the model and its metrics.
@@ -993,23 +1003,29 @@ def main(_):
 
 
 def save_task_description(output_dir, description, training):
-  """Writes `description` to `output_dir` (task.json and label_list.txt,
-  `task_description.write`) when training, or when the directory has none
-  yet; a run on a trained model leaves the one of its training."""
+  """The description a run uses: when training, `description` (from the
+  flags), written to `output_dir` (task.json and label_list.txt,
+  `task_description.write`); on a trained model, the threshold and
+  tokenizer options of its training, which `description` (a prediction
+  run's flags) cannot change: the model's own are in force, and a
+  difference is logged."""
   saved = task_description.read(output_dir)
   if training or saved is None or saved.kind is None:
     path = task_description.write(output_dir, description)
     tf.logging.info("Wrote the task description to %s", path)
-    return
-  changed = [name for name in ("do_lower_case", "never_split",
-                               "preserve_unused_tokens")
+    return description
+  changed = [name for name in ("multi_label_threshold", "do_lower_case",
+                               "never_split", "preserve_unused_tokens")
              if getattr(saved, name) != getattr(description, name)]
   if changed:
     tf.logging.warning(
-        "The model in %s was trained with %s; this run tokenises with %s." %
+        "The model in %s was trained with %s; this run keeps those, not the "
+        "flags' %s." %
         (output_dir, ", ".join("%s=%s" % (n, getattr(saved, n))
                                for n in changed),
          ", ".join("%s=%s" % (n, getattr(description, n)) for n in changed)))
+  return description.replace(**{name: getattr(saved, name)
+                                for name in changed})
 
 
 def write_train_file(settings, train_examples, label_list, tokenizer,

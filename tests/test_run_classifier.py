@@ -798,6 +798,19 @@ def test_multi_label_threshold_decides_test_predictions_and_the_export(
   assert [set(r["labels"]) for r in served] == [
       {l for l, q in zip(labels, ps) if q >= 0.8}
       for ps in served_probabilities]
+  # Predicting again on the trained model, the flag left out: the model's
+  # own threshold is in force, not the flag's default 0.5.
+  args = multi_label_run_args(task_dir, out)
+  args.remove("--do_train")
+  (out / "test_predictions.tsv").unlink()
+  proc = bert_testing.run_script("run_classifier.py", args)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert ("was trained with multi_label_threshold=0.8; this run keeps those"
+          in proc.stderr)
+  with open(str(out / "test_predictions.tsv")) as f:
+    again = [set(line.rstrip("\n").split("\t")[1].split(",")) - {""}
+             for line in f][1:]
+  assert again == at_threshold
 
 
 def test_windows_cover_a_long_text_with_overlap(tokenizer):
