@@ -871,6 +871,12 @@ class _DelimitedTable(object):
       raise UserError(
           "%s:%d: %d field(s), expected at least %d (the file has %s)." %
           (self.path, line, len(row), self.min_fields, self._columns_text()))
+    if self.names is not None and len(row) > len(self.names):
+      # Text with an unquoted delimiter: its columns would be shifted.
+      raise UserError(
+          "%s:%d: %d fields, but the header has %d; quote a text that holds "
+          "the delimiter (the file has %s)." %
+          (self.path, line, len(row), len(self.names), self._columns_text()))
     return row[self.index[role]]
 
   def value(self, line, row, role):

@@ -798,3 +798,24 @@ def test_resume_with_other_settings_is_refused_unless_asked(task, tmp_path):
   assert tf.train.latest_checkpoint(str(output_dir)).endswith("ckpt-16")
   assert json.loads((output_dir / "task.json").read_text())[
       "run_settings"]["learning_rate"] == 2e-4
+
+
+def test_csv_row_with_more_fields_than_the_header_is_named(task, tmp_path):
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  (data_dir / "train.csv").write_text(
+      "text,label\nthe cat sat,1\nthe dog, it ran far,0\n")
+  output_dir = tmp_path / "out"
+  proc = bert_testing.run_script("run_classifier.py", [
+      "--task_name=file", "--do_train", "--data_dir=%s" % data_dir,
+      "--vocab_file=%s" % (task / "vocab.txt"),
+      "--bert_config_file=%s" % (task / "bert_config.json"),
+      "--output_dir=%s" % output_dir, "--max_seq_length=32"])
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_classifier.py: error: %s:3: 3 fields, but the header has 2; quote "
+      "a text that holds the delimiter (the file has columns: 0='text', "
+      "1='label')." % (data_dir / "train.csv"))
+  assert not any(name.endswith(".tf_record") or name.startswith("model.ckpt")
+                 for name in (os.listdir(output_dir)
+                              if output_dir.exists() else []))

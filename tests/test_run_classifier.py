@@ -563,6 +563,9 @@ def test_file_task_label_list_is_written_and_read_back(tmp_path):
      r"\(0-1\), no header\."),
     ({"train.csv": "text,label\na,x\nb\nc,y\n"}, {},
      r"train.csv:3: 1 field\(s\), expected at least 2"),
+    ({"train.csv": "text,label\na,x\nb, c,y\n"}, {},
+     r"train.csv:3: 3 fields, but the header has 2; quote a text that holds "
+     r"the delimiter \(the file has columns: 0='text', 1='label'\)\."),
     ({"train.csv": "text,label\na,x\n  ,y\n"}, {},
      r"train.csv:3: empty text in the text_a column 'text' \(--skip_bad_rows"),
     ({"train.csv": "text,label\na,x\nb,y\n", "dev.csv": "text,label\nc,z\n"},
