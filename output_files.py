@@ -204,7 +204,7 @@ _RUN_OUTPUT_NAMES = re.compile(
     r"|.+\.tf_record|eval_results\.(txt|json)|test_results\.tsv"
     r"|training_summary\.json|eval_history\.jsonl|(nbest_)?predictions\.json"
     r"|null_odds\.json|test_predictions\.(txt|tsv)|label_list\.txt"
-    r"|task\.json|eval|best"
+    r"|task\.json|eval|eval_best|best"
     r"|horovod_rank_\d+)$")
 
 

@@ -1080,8 +1080,12 @@ def dev_evaluation(settings, estimator, eval_examples, label_list, tokenizer,
 
   def evaluate(checkpoint_path=None):
     return with_per_class_metrics(
-        estimator.evaluate(input_fn=eval_input_fn, steps=eval_steps,
-                           checkpoint_path=checkpoint_path), label_list)
+        estimator.evaluate(
+            input_fn=eval_input_fn, steps=eval_steps,
+            checkpoint_path=checkpoint_path,
+            name=training_loop.evaluation_name(estimator.model_dir,
+                                               checkpoint_path)),
+        label_list)
 
   return evaluate
 

@@ -98,6 +98,17 @@ def best_checkpoint(output_dir):
   return tf.train.latest_checkpoint(best_dir)
 
 
+def evaluation_name(output_dir, checkpoint_path):
+  """The `name` of an `Estimator.evaluate` of `checkpoint_path`: "best" for
+  the final evaluation of the best checkpoint, whose TensorBoard scalars
+  then go to <output_dir>/eval_best/ (at that checkpoint's earlier step they
+  would turn the eval/ curve back), None (eval/) otherwise."""
+  if checkpoint_path and os.path.dirname(checkpoint_path) == os.path.join(
+      output_dir, BEST_DIR):
+    return BEST_DIR
+  return None
+
+
 def train_and_evaluate(settings, estimator, input_fn, max_steps,
                        evaluate=None, metric=None, write_results=None,
                        input_files=None, batch_size=None):

@@ -186,6 +186,16 @@ def test_evaluations_are_logged_kept_and_plotted(eval_run):
         [h[name] for h in history])
 
 
+def test_final_evaluation_of_the_best_checkpoint_keeps_the_curve(eval_run):
+  out, _ = eval_run
+  history = [json.loads(l) for l in (out / "eval_history.jsonl").open()]
+  best = max(history, key=lambda h: (h["eval_accuracy"], -h["step"]))
+  curve = summaries(out / "eval")["eval_accuracy"]
+  assert [s for s, _ in curve] == [5, 10, 15]  # Never back to the best.
+  assert summaries(out / "eval_best")["eval_accuracy"] == [
+      (best["step"], pytest.approx(best["eval_accuracy"]))]
+
+
 def test_early_stopping_and_the_best_checkpoint(eval_run):
   out, log = eval_run
   history = [json.loads(l) for l in (out / "eval_history.jsonl").open()]
