@@ -852,10 +852,11 @@ def evaluate_and_predict(settings, estimator, splits, label_list, tokenizer,
   test_predictions.txt on the test set, of `checkpoint_path` (None: the
   newest). Both log conlleval's report."""
   if settings.do_eval:
-    output_files.write_eval_results(
-        settings.output_dir,
-        dev_metrics(settings, estimator, splits["dev"], label_list,
-                    tokenizer, scheme, checkpoint_path))
+    result = dev_metrics(settings, estimator, splits["dev"], label_list,
+                         tokenizer, scheme, checkpoint_path)
+    output_files.write_eval_results(settings.output_dir, result)
+    training_loop.write_final_evaluation(settings.output_dir,
+                                         checkpoint_path, result)
 
   if settings.do_predict:
     examples = splits["test"]

@@ -297,12 +297,27 @@ def append_history(output_dir, entry):
       path, old + json.dumps(entry, sort_keys=True) + "\n")
 
 
-def write_eval_summaries(output_dir, step, metrics):
-  """TensorBoard scalars `eval/<name>` at `step`, beside the training ones."""
+def write_final_evaluation(output_dir, checkpoint_path, metrics):
+  """TensorBoard scalars of an evaluation made outside `Estimator.evaluate`
+  (run_ner's, from predictions) where Estimator would write them: under
+  <output_dir>/eval/ (eval_best/ for the best checkpoint), one tag per
+  metric, at the checkpoint's global step."""
+  name = evaluation_name(output_dir, checkpoint_path)
+  write_eval_summaries(
+      os.path.join(output_dir, "eval_" + name if name else "eval"),
+      int(metrics["global_step"]), _scalars(metrics), prefix="")
+
+
+def write_eval_summaries(output_dir, step, metrics, prefix="eval/"):
+  """TensorBoard scalars `<prefix><name>` at `step` (`eval/<name>`: beside
+  the training ones)."""
   summary = tf.Summary(value=[
-      tf.Summary.Value(tag="eval/" + name, simple_value=value)
+      tf.Summary.Value(tag=prefix + name, simple_value=value)
       for name, value in sorted(metrics.items())
       if name not in ("step", "global_step")])
-  writer = tf.summary.FileWriterCache.get(output_dir)
-  writer.add_summary(summary, step)
-  writer.flush()
+  # FileWriter needs a graph (the caller may be in eager mode, between
+  # Estimator calls).
+  with tf.Graph().as_default():
+    writer = tf.summary.FileWriterCache.get(output_dir)
+    writer.add_summary(summary, step)
+    writer.flush()

@@ -6,6 +6,8 @@ the one-line errors of the command in a subprocess.
 """
 
 
+import glob
+
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
@@ -340,3 +342,29 @@ def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
   ((given, loss, lr, steps, warmup, _),) = calls
   assert given is settings and loss is spec.loss
   assert (lr, steps, warmup) == (1e-3, 10, 1)
+
+
+def test_tensorboard_has_loss_and_the_dev_evaluation(tmp_path):
+  train = "Ann B-PER\nsaw O\nRome B-LOC\n\nBob B-PER\nran O\n\n" * 4
+  args = small_task(tmp_path, train, "Ann B-PER\nsaw O\n")
+  proc = bert_testing.run_script("run_ner.py", args + [
+      "--train_batch_size=2", "--num_train_epochs=1",
+      "--save_summary_steps=1"])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = tmp_path / "out"
+
+  def tags(directory):
+    found = {}
+    for path in glob.glob(str(directory / "events.out.tfevents.*")):
+      for event in tf.train.summary_iterator(path):
+        for value in event.summary.value:
+          found.setdefault(value.tag, []).append(event.step)
+    return found
+
+  training = tags(out)
+  assert "loss" in training and "loss_1" not in training
+  results = dict(line.split(" = ", 1) for line in
+                 (out / "eval_results.txt").read_text().splitlines())
+  evaluation = tags(out / "eval")
+  for name in ("eval_f1", "eval_loss", "eval_precision"):
+    assert evaluation[name] == [int(results["global_step"])], name
