@@ -923,9 +923,9 @@ def main(_):
   dev_examples, best_metric = check_evaluation_flags(
       settings, processor, label_list, regression, metric_names, multi_label)
   tokenizer = runtime.load_tokenizer(settings)
-  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  runtime.check_resume(settings, settings.output_dir)
   description = task_description.from_settings(
       settings, ("regression" if regression else
                  "multi_label" if multi_label else "classification"),

@@ -201,9 +201,9 @@ def main(_):
   settings = settings.replace(vocab_file=vocab_file,
                               do_lower_case=do_lower_case)
   tokenizer = runtime.load_tokenizer(settings)
-  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  runtime.check_resume(settings, settings.output_dir)
   description = task_description.from_settings(settings, "classification",
                                                labels=label_list)
   if settings.do_train:

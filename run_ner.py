@@ -746,9 +746,9 @@ def main(_):
                              settings.test_file, settings.label_column)
   splits, label_list, scheme = read_inputs(settings, processor)
   best_metric = check_evaluation_flags(settings, splits, label_list)
-  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  runtime.check_resume(settings, settings.output_dir)
   tf.logging.info("Labels (%d): %s", len(label_list), ", ".join(label_list))
 
   train_file = os.path.join(settings.output_dir, "train.tf_record")

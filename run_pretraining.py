@@ -467,9 +467,9 @@ def main(_):
                     settings.max_predictions_per_seq, bert_config.vocab_size)
   best_metric = training_loop.check_flags(settings, EVAL_METRICS,
                                           "masked_lm_accuracy")
-  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  runtime.check_resume(settings, settings.output_dir)
   if settings.do_train:
     task_description.write(
         settings.output_dir, task_description.TaskDescription(

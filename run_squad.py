@@ -800,9 +800,9 @@ def main(_):
   validate_flags_or_throw(bert_config, settings)
   tokenizer = runtime.load_tokenizer(settings)
   best_metric = check_evaluation_flags(settings)
-  runtime.check_resume(settings, settings.output_dir)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
+  runtime.check_resume(settings, settings.output_dir)
   if settings.do_train:
     task_description.write(settings.output_dir, squad_description(
         settings, run_settings=runtime.run_settings(settings)))

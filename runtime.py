@@ -328,12 +328,34 @@ def check_resume(settings, output_dir):
         "--resume_with_changed_settings: resuming %s (step %d) with %s.",
         path, step, ", ".join(changed))
     return
+  if _finished_at(output_dir, step):
+    raise UserError(
+        "--output_dir=%s holds a finished run (step %d of %d) made with "
+        "other settings, so --do_train trains nothing on it: %s. Use "
+        "--overwrite_output_dir to train anew with these settings, another "
+        "--output_dir, or --resume_with_changed_settings to continue it "
+        "anyway." % (output_dir, step, step, "; ".join(changed)))
   raise UserError(
       "--output_dir=%s holds a run (checkpoint at step %d) started with "
       "other settings, so --do_train would continue a model trained "
       "differently: %s. Use --overwrite_output_dir to start over, another "
       "--output_dir, or --resume_with_changed_settings to continue anyway."
       % (output_dir, step, "; ".join(changed)))
+
+
+def _finished_at(output_dir, step):
+  """Whether the run in `output_dir` ended its training at `step` (its
+  training_summary.json says so)."""
+  path = os.path.join(output_dir, "training_summary.json")
+  if not tf.io.gfile.exists(path):
+    return False
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      summary = json.loads(f.read())
+  except ValueError:
+    return False
+  return summary.get("global_step") == step and (
+      summary.get("num_train_steps") == step)
 
 
 def _flag_text(value):
@@ -968,6 +990,7 @@ class ThroughputHook(tf.train.SessionRunHook):
     summary = {
         "steps": self.last_step - self._start_step,
         "global_step": self.last_step,
+        "num_train_steps": self._num_train_steps,
         "wall_time_sec": round(self._timed_wall, 3),
         "examples_per_sec": round(
             self._timed_steps * self._batch_size / max(self._timed_wall, 1e-9),

@@ -780,12 +780,12 @@ def test_resume_with_other_settings_is_refused_unless_asked(task, tmp_path):
   proc = bert_testing.run_script("run_classifier.py", changed)
   assert proc.returncode == 1
   assert proc.stderr.strip().splitlines()[-1] == (
-      "run_classifier.py: error: --output_dir=%s holds a run (checkpoint at "
-      "step 8) started with other settings, so --do_train would continue a "
-      "model trained differently: --learning_rate=0.0002 (was 0.0001); "
-      "--num_train_epochs=2.0 (was 1.0). Use --overwrite_output_dir to start "
-      "over, another --output_dir, or --resume_with_changed_settings to "
-      "continue anyway." % output_dir)
+      "run_classifier.py: error: --output_dir=%s holds a finished run (step "
+      "8 of 8) made with other settings, so --do_train trains nothing on it: "
+      "--learning_rate=0.0002 (was 0.0001); --num_train_epochs=2.0 (was "
+      "1.0). Use --overwrite_output_dir to train anew with these settings, "
+      "another --output_dir, or --resume_with_changed_settings to continue "
+      "it anyway." % output_dir)
   assert sorted(os.listdir(output_dir)) == before
   assert json.loads((output_dir / "task.json").read_text()) == recorded
 

@@ -22,10 +22,12 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+from command_line import UserError
 import input_pipeline
 import optimization
 import runtime
 import script_flags
+import task_description
 
 SEQ_LENGTH = 24
 NUM_TRAIN = 64
@@ -402,3 +404,33 @@ def test_issue_18_settings_reach_the_optimizer_and_tpu_config(
   estimator = runtime.build_estimator(settings, model_fn, str(tmp_path), 8)
   assert (seen["learning_rate_decay"], seen["adam_bias_correction"],
           estimator.config.tpu_config.tpu_job_name) == expected
+
+
+def test_check_resume_names_each_changed_setting_of_an_unfinished_run(
+    tmp_path):
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      sess.run(tf.assign(tf.train.get_global_step(), 5))
+      tf.train.Saver().save(sess, str(tmp_path / "model.ckpt"), global_step=5)
+  recorded = script_flags.Settings(do_train=True, learning_rate=1e-4,
+                                   task_name="mrpc")
+  task_description.write(str(tmp_path), task_description.TaskDescription(
+      kind="classification", labels=("0", "1"),
+      run_settings=runtime.run_settings(recorded)))
+  runtime.check_resume(recorded, str(tmp_path))  # The same: resumes.
+  changed = recorded.replace(learning_rate=3e-5, train_batch_size=16)
+  with pytest.raises(UserError) as error:
+    runtime.check_resume(changed, str(tmp_path))
+  assert str(error.value) == (
+      "--output_dir=%s holds a run (checkpoint at step 5) started with other "
+      "settings, so --do_train would continue a model trained differently: "
+      "--learning_rate=3e-05 (was 0.0001); --train_batch_size=16 (was 32). "
+      "Use --overwrite_output_dir to start over, another --output_dir, or "
+      "--resume_with_changed_settings to continue anyway." % tmp_path)
+  runtime.check_resume(changed.replace(resume_with_changed_settings=True),
+                       str(tmp_path))
+  runtime.check_resume(changed.replace(overwrite_output_dir=True),
+                       str(tmp_path))
+  runtime.check_resume(changed.replace(do_train=False), str(tmp_path))

@@ -19,7 +19,8 @@ TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
             "seed", "log_every_n_steps", "learning_rate_decay",
             "adam_bias_correction", "save_summary_steps",
-            "keep_checkpoint_max", "overwrite_output_dir"}
+            "keep_checkpoint_max", "overwrite_output_dir",
+            "resume_with_changed_settings"}
 EVAL_DURING_TRAINING = {"eval_every_n_steps", "best_checkpoint_metric",
                         "best_checkpoint_mode", "early_stopping_patience",
                         "early_stopping_min_delta"}
@@ -47,7 +48,8 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
-      "eval_batch_size", "predict_batch_size", "processor_module",
+      "eval_batch_size", "predict_batch_size", "allow_untrained_model",
+      "processor_module",
       # The file task (--task_name=file) and long documents.
       "input_format", "train_file", "dev_file", "test_file", "text_a_column",
       "text_b_column", "label_column", "id_column", "has_header", "labels",
@@ -59,8 +61,9 @@ def test_each_script_lists_exactly_its_flags():
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
-      "predict_batch_size", "train_file", "dev_file", "test_file",
-      "label_column", "labels", "doc_stride", "tag_scheme"}
+      "predict_batch_size", "allow_untrained_model", "train_file",
+      "dev_file", "test_file", "label_column", "labels", "doc_stride",
+      "tag_scheme"}
   assert key_flags("run_pretraining") == TPU | TRAINING | (
       EVAL_DURING_TRAINING) | PERFORMANCE | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",

@@ -570,11 +570,13 @@ def _script_args(script, tmp_path, vocab_file, config_file):
         ]}]}))
     return common + ["--do_predict", "--predict_file=" + squad,
                      "--output_dir=" + out, "--max_seq_length=64",
-                     "--max_query_length=16", "--doc_stride=16"]
+                     "--max_query_length=16", "--doc_stride=16",
+                     "--allow_untrained_model"]
   (tmp_path / "mrpc").mkdir()
   return common + ["--task_name=mrpc", "--do_eval",
                    "--data_dir=" + str(tmp_path / "mrpc"),
-                   "--output_dir=" + out, "--max_seq_length=16"]
+                   "--output_dir=" + out, "--max_seq_length=16",
+                   "--allow_untrained_model"]
 
 
 def write_text_file(path, text):

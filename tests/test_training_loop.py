@@ -141,8 +141,18 @@ def test_killed_run_resumes_exactly_as_uninterrupted(plain_run, task,
 def test_rerun_of_a_finished_run_says_it_is_complete(plain_run, task):
   out, extra, _ = plain_run
   before = sorted(os.listdir(str(out)))
-  proc = run(task, out, *extra, "--init_checkpoint=%s" % (
-      out / "model.ckpt-24"))
+  changed = ["--init_checkpoint=%s" % (out / "model.ckpt-24")]
+  proc = bert_testing.run_script("run_classifier.py",
+                                 args(task, out, *extra, *changed))
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_classifier.py: error: --output_dir=%s holds a finished run (step "
+      "24 of 24) made with other settings, so --do_train trains nothing on "
+      "it: --init_checkpoint=%s (was None). Use --overwrite_output_dir to "
+      "train anew with these settings, another --output_dir, or "
+      "--resume_with_changed_settings to continue it anyway." %
+      (out, out / "model.ckpt-24"))
+  proc = run(task, out, *extra, *changed, "--resume_with_changed_settings")
   assert re.search(
       r"Training is complete: .*model\.ckpt-24 is at step 24 of 24, .* "
       r"--init_checkpoint=.* is not used\. Use --overwrite_output_dir to "
