@@ -29,6 +29,7 @@ from __future__ import print_function
 
 import json
 import re
+import tempfile
 
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
@@ -265,6 +266,9 @@ def main(_):
   layer_indexes = parse_layer_indexes(settings.layers,
                                       bert_config.num_hidden_layers)
   runtime.check_flags(settings, bert_config, settings.max_seq_length)
+  # Every encoder variable must come from the checkpoint: whatever it lacks
+  # would be random, and so would the features.
+  runtime.check_init_checkpoint(settings.init_checkpoint, bert_config)
   tokenizer = runtime.load_tokenizer(settings)
 
   with command_line.reading("--input_file=%s" % settings.input_file):
@@ -280,22 +284,23 @@ def main(_):
       layer_indexes=layer_indexes,
       use_tpu=settings.use_tpu,
       use_one_hot_embeddings=settings.use_one_hot_embeddings)
-  # No model_dir: nothing is trained or saved.
-  estimator = runtime.build_estimator(
-      settings, model_fn, None, train_batch_size=settings.batch_size,
-      predict_batch_size=settings.batch_size)
   input_fn = input_fn_builder(features=features,
                               seq_length=settings.max_seq_length)
-
   num_written = 0
-  with output_files.atomic_text_file(settings.output_file) as writer:
-    if features:
-      for result in estimator.predict(input_fn, yield_single_examples=True):
-        unique_id = int(result["unique_id"])
-        output = feature_json(unique_id, unique_id_to_feature[unique_id],
-                              result, layer_indexes)
-        writer.write(json.dumps(output) + "\n")
-        num_written += 1
+  # Nothing is trained or saved: the Estimator's model directory is a
+  # temporary one, removed however the run ends.
+  with tempfile.TemporaryDirectory(prefix="extract_features-") as model_dir:
+    estimator = runtime.build_estimator(
+        settings, model_fn, model_dir, train_batch_size=settings.batch_size,
+        predict_batch_size=settings.batch_size)
+    with output_files.atomic_text_file(settings.output_file) as writer:
+      if features:
+        for result in estimator.predict(input_fn, yield_single_examples=True):
+          unique_id = int(result["unique_id"])
+          output = feature_json(unique_id, unique_id_to_feature[unique_id],
+                                result, layer_indexes)
+          writer.write(json.dumps(output) + "\n")
+          num_written += 1
   tf.logging.info("Wrote features of %d lines to %s", num_written,
                   settings.output_file)
 

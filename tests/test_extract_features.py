@@ -180,3 +180,55 @@ def test_bad_layers_fail_before_writing(extracted, tmp_path):
   assert result.returncode != 0
   assert "--layers=-1,-2,-3,-4: the model has 2 layers" in result.stderr
   assert not output_file.exists()
+
+
+@pytest.mark.parametrize("checkpoint,message", [
+    ("missing", "--init_checkpoint=%s is not a readable checkpoint"),
+    # 5 embedding, 16 per layer (2 layers), 2 pooler variables.
+    ("foreign", "--init_checkpoint=%s lacks 39 of the 39 variables of the "
+     "model of --bert_config_file: bert/embeddings/LayerNorm/beta"),
+])
+def test_a_checkpoint_without_the_encoder_is_refused(extracted, tmp_path,
+                                                     checkpoint, message):
+  """Features of a checkpoint that does not hold the model would be those
+  of random weights: refused, naming the file, leaving nothing behind."""
+  tmp = extracted["dir"]
+  path = str(tmp_path / "model.ckpt")
+  if checkpoint == "foreign":
+    with tf.Graph().as_default():
+      tf.get_variable("something/else", [3])
+      with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        tf.train.Saver().save(sess, path)
+  scratch = tmp_path / "scratch"
+  scratch.mkdir()
+  output_file = tmp_path / "out.jsonl"
+  result = bert_testing.run_script("extract_features.py", [
+      "--input_file=%s" % (tmp / "input.txt"),
+      "--output_file=%s" % output_file,
+      "--vocab_file=%s" % (tmp / "vocab.txt"),
+      "--bert_config_file=%s" % (tmp / "bert_config.json"),
+      "--init_checkpoint=%s" % path, "--layers=-1",
+      "--max_seq_length=%d" % SEQ_LENGTH], env={"TMPDIR": str(scratch)})
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("extract_features.py: error: " + message % path), (
+      last)
+  assert not output_file.exists()
+  assert not list(scratch.iterdir())  # No Estimator model folder left.
+
+
+def test_the_estimator_folder_is_removed_after_a_run(extracted, tmp_path):
+  tmp = extracted["dir"]
+  scratch = tmp_path / "scratch"
+  scratch.mkdir()
+  result = bert_testing.run_script("extract_features.py", [
+      "--input_file=%s" % (tmp / "input.txt"),
+      "--output_file=%s" % (tmp_path / "out.jsonl"),
+      "--vocab_file=%s" % (tmp / "vocab.txt"),
+      "--bert_config_file=%s" % (tmp / "bert_config.json"),
+      "--init_checkpoint=%s" % (tmp / "model.ckpt"), "--layers=-1",
+      "--max_seq_length=%d" % SEQ_LENGTH], env={"TMPDIR": str(scratch)})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (tmp_path / "out.jsonl").exists()
+  assert not list(scratch.iterdir())
