@@ -87,24 +87,6 @@ def create_module_spec(bert_config, vocab_file, do_lower_case):
                      (set(), {"is_training": False})])
 
 
-def check_checkpoint_has(variable_map, init_checkpoint):
-  """Raises a ValueError naming the variables the checkpoint lacks."""
-  shapes = dict(tf.train.list_variables(init_checkpoint))
-  missing = sorted(n for n in variable_map if n not in shapes)
-  if missing:
-    raise UserError(
-        "--init_checkpoint=%s lacks %d variables of the model that "
-        "--bert_config_file describes, e.g. %s. Is it a BERT checkpoint of "
-        "that config?" % (init_checkpoint, len(missing), ", ".join(
-            missing[:5])))
-  for name, variable in sorted(variable_map.items()):
-    if list(shapes[name]) != variable.shape.as_list():
-      raise UserError(
-          "%s has shape %s in --init_checkpoint=%s but %s in the model of "
-          "--bert_config_file." % (name, shapes[name], init_checkpoint,
-                                   variable.shape.as_list()))
-
-
 def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
                   export_dir):
   """Writes the module to `export_dir` (via a temporary directory)."""
@@ -113,7 +95,6 @@ def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
   with output_files.atomic_directory(export_dir) as tmp_dir:
     with tf.Graph().as_default():
       module = hub.Module(spec)
-      check_checkpoint_has(module.variable_map, init_checkpoint)
       saver = tf.train.Saver(module.variable_map)
       with tf.Session() as session:
         saver.restore(session, init_checkpoint)
@@ -139,6 +120,8 @@ def main(_):
     tokenization.validate_case_matches_checkpoint(settings.do_lower_case,
                                                   settings.init_checkpoint)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
+  # The module's variables are the encoder's: all must be in the checkpoint.
+  runtime.check_init_checkpoint(settings.init_checkpoint, bert_config)
   export_module(bert_config, settings.init_checkpoint,
                 os.path.abspath(settings.vocab_file), settings.do_lower_case,
                 settings.export_dir)
