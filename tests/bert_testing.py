@@ -278,3 +278,33 @@ def quickstart_shaped_model(out, max_seq_length=64, epochs=1):
       "--max_seq_length=%d" % max_seq_length, "--train_batch_size=16",
       "--learning_rate=1e-3", "--num_train_epochs=%d" % epochs, "--seed=1",
       "--output_dir=%s" % os.path.join(out, "sentiment")], timeout=600)
+
+
+TINY_TRAIN_CONFIG = dict(vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=32)
+
+
+def check_trains_through_train_spec(monkeypatch, model_fn_builder, settings,
+                                    features):
+  """Builds the TRAIN graph of `model_fn_builder(config, settings)` (a tiny
+  `TINY_TRAIN_CONFIG` model, learning rate 1e-3, 10 steps, 1 of warm-up) on
+  `features` and checks that it is runtime.train_spec's, given the run's
+  `settings` and the loss it trains on."""
+  import modeling  # pylint: disable=g-import-not-at-top
+  import runtime  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  calls = []
+  train_spec = runtime.train_spec
+  monkeypatch.setattr(runtime, "train_spec", lambda *args: (
+      calls.append(args), train_spec(*args))[1])
+  model_fn = model_fn_builder(modeling.BertConfig(**TINY_TRAIN_CONFIG),
+                              settings)
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    spec = model_fn({k: tf.constant(v) for k, v in features.items()}, None,
+                    tf.estimator.ModeKeys.TRAIN, {})
+    assert spec.train_op is not None
+    assert tf.get_collection(runtime.TRAIN_LOSS_COLLECTION) == [spec.loss]
+  ((given, loss, lr, steps, warmup, _),) = calls
+  assert given is settings and loss is spec.loss
+  assert (lr, steps, warmup) == (1e-3, 10, 1)

@@ -15,7 +15,6 @@ import tensorflow.compat.v1 as tf
 import bert_testing
 import modeling
 import run_ner
-import runtime
 import script_flags
 import tokenization
 
@@ -317,31 +316,16 @@ def test_validate_flags_reads_the_settings(values, message):
 
 def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
   """The TRAIN branch is runtime.train_spec, given the run's settings."""
-  config = modeling.BertConfig(vocab_size=30, hidden_size=16,
-                               num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32)
-  calls = []
-  train_spec = runtime.train_spec
-  monkeypatch.setattr(runtime, "train_spec", lambda *args: (
-      calls.append(args), train_spec(*args))[1])
-  settings = ner_settings(optimizer="lamb")
-  model_fn = run_ner.model_fn_builder(config, 3, None, 1e-3, 10, 1, False,
-                                      False, settings=settings)
   ids = [[1, 2, 3, 0], [4, 5, 0, 0]]
   features = {"input_ids": ids, "input_mask": [[1, 1, 1, 0], [1, 1, 0, 0]],
               "segment_ids": [[0] * 4] * 2,
               "label_ids": [[0, 1, 2, 0], [0, 2, 0, 0]],
               "label_mask": [[0, 1, 1, 0], [0, 1, 0, 0]],
               "is_real_example": [1, 1]}
-  with tf.Graph().as_default():
-    tf.train.get_or_create_global_step()
-    spec = model_fn({k: tf.constant(v) for k, v in features.items()}, None,
-                    tf.estimator.ModeKeys.TRAIN, {})
-    assert spec.train_op is not None
-    assert tf.get_collection(runtime.TRAIN_LOSS_COLLECTION) == [spec.loss]
-  ((given, loss, lr, steps, warmup, _),) = calls
-  assert given is settings and loss is spec.loss
-  assert (lr, steps, warmup) == (1e-3, 10, 1)
+  bert_testing.check_trains_through_train_spec(
+      monkeypatch, lambda config, settings: run_ner.model_fn_builder(
+          config, 3, None, 1e-3, 10, 1, False, False, settings=settings),
+      ner_settings(optimizer="lamb"), features)
 
 
 def test_tensorboard_has_loss_and_the_dev_evaluation(tmp_path):

@@ -704,30 +704,15 @@ def test_write_predictions_takes_unset_arguments_from_settings(tmp_path,
 
 def test_model_fn_trains_through_runtime_train_spec(monkeypatch):
   """The TRAIN branch is runtime.train_spec, given the run's settings."""
-  config = modeling.BertConfig(vocab_size=30, hidden_size=16,
-                               num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32)
   ids = [[1, 2, 3, 0], [4, 5, 0, 0]]
   features = {"unique_ids": [1, 2], "input_ids": ids,
               "input_mask": [[int(i > 0) for i in row] for row in ids],
               "segment_ids": [[0] * 4] * 2, "start_positions": [1, 2],
               "end_positions": [2, 2]}
-  calls = []
-  train_spec = runtime.train_spec
-  monkeypatch.setattr(runtime, "train_spec", lambda *args: (
-      calls.append(args), train_spec(*args))[1])
-  settings = run_squad.default_settings().replace(optimizer="lamb")
-  model_fn = run_squad.model_fn_builder(config, None, 1e-3, 10, 1, False,
-                                        False, settings=settings)
-  with tf.Graph().as_default():
-    tf.train.get_or_create_global_step()
-    spec = model_fn({k: tf.constant(v) for k, v in features.items()}, None,
-                    tf.estimator.ModeKeys.TRAIN, {})
-    assert spec.train_op is not None
-    assert tf.get_collection(runtime.TRAIN_LOSS_COLLECTION) == [spec.loss]
-  ((given, loss, lr, steps, warmup, _),) = calls
-  assert given is settings and loss is spec.loss
-  assert (lr, steps, warmup) == (1e-3, 10, 1)
+  bert_testing.check_trains_through_train_spec(
+      monkeypatch, lambda config, settings: run_squad.model_fn_builder(
+          config, None, 1e-3, 10, 1, False, False, settings=settings),
+      run_squad.default_settings().replace(optimizer="lamb"), features)
 
 
 def test_missing_result_names_the_question(tokenizer):
