@@ -13,7 +13,9 @@ and create the variables `LayerNorm/{beta,gamma}` and `dense/{kernel,bias}` that
 
 Beyond the original, `BertModel(..., compute_type=tf.bfloat16)` runs the
 encoder's matrix multiplications in a 16-bit type while the variables, the
-layer-norm statistics, the softmax and every returned tensor stay float32.
+layer-norm statistics, the softmax and every returned tensor stay float32,
+and `set_dropout_seed` makes every dropout mask of a graph a pure function of
+(seed, step, call site), so that a resumed training run repeats them.
 """
 
 from __future__ import absolute_import
