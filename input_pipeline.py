@@ -64,11 +64,11 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
 
   Training from `start_step` skips the records of the steps before it, after
   the (seeded) shuffle and before parsing: the batches are those an
-  uninterrupted run reads from that step on (not with `bucket_by_length`,
-  whose buckets then fill anew). The returned function's `resumed_at(step)`
-  is the same input_fn starting at `step`, for a run that accumulates
-  gradients over `accumulation_steps` micro-batches per step and whose
-  global batch is split over `num_replicas` replicas.
+  uninterrupted run reads from that step on (with `bucket_by_length`, given
+  a graph seed, whole epochs and then batches are skipped). The returned
+  function's `resumed_at(step)` is the same input_fn starting at `step`, for
+  a run that accumulates gradients over `accumulation_steps` micro-batches
+  per step and whose global batch is split over `num_replicas` replicas.
   """
   if isinstance(input_files, str):
     input_files = [input_files]
@@ -119,13 +119,14 @@ def batch_examples(dataset, batch_size, is_training, drop_remainder,
 
   With `bucket_by_length` (CPU/GPU only: shapes vary), see `_by_length`:
   batches hold examples of similar length and are trimmed to the longest;
-  each training epoch still sees every example once.
+  each training epoch still sees every example once. There `skip` (a
+  multiple of `batch_size`) drops the first skip / batch_size batches.
   """
   if repeat is None:
     repeat = is_training
   if bucket_by_length:
     return _by_length(dataset, batch_size, is_training, shuffle_buffer,
-                      decode, mask_feature, repeat)
+                      decode, mask_feature, repeat, skip)
   if repeat:
     dataset = dataset.repeat()
   if is_training:
@@ -138,48 +139,93 @@ def batch_examples(dataset, batch_size, is_training, drop_remainder,
 
 
 def _by_length(dataset, batch_size, is_training, shuffle_buffer, decode,
-               mask_feature, repeat):
+               mask_feature, repeat, skip=0):
   """Length-bucketed batches, one epoch at a time.
 
   Each example's length is the number of ones in its `mask_feature`; lengths
   fall into buckets `BUCKET_WIDTH` wide up to the padded length. A bucket
   gives a batch as soon as it holds `batch_size` examples. At the end of the
   epoch the examples left over in the buckets are batched together (sorted
-  by bucket), so every example is seen once per epoch and only the last
-  batch of an epoch may be smaller. Every batch is then cut to its longest
-  example: columns past it are padding, which the attention mask already
-  ignores, so a model sees the same values as in the padded run.
+  by bucket), so every example is seen once per epoch, an epoch of N
+  examples is ceil(N / batch_size) batches and only its last may be
+  smaller. Every batch is then cut to its longest example: columns past it
+  are padding, which the attention mask already ignores, so a model sees
+  the same values as in the padded run.
+
+  Training reshuffles each epoch. With a graph seed (--seed) epoch e's
+  shuffle is seeded by (seed, e), so its batches are a function of the seed
+  and the epoch, and the first `skip` records (skip / batch_size batches) of
+  a resumed run are dropped by starting at the epoch they end in (after
+  counting the records, without parsing them) and skipping the batches
+  before them there: the batches are those of the uninterrupted run.
 
   Batches are out of input order: off training, each example carries its
   position as `EXAMPLE_INDEX`, for `with_example_index`/`in_input_order`.
   """
-  if is_training:
-    # Shuffle within the epoch (reshuffled each epoch), then repeat: the
-    # buckets are emptied at each epoch's end, so no example waits there.
-    dataset = dataset.shuffle(buffer_size=shuffle_buffer)
-  if decode is not None:
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-  if not is_training:
-    dataset = dataset.enumerate().map(
-        lambda index, example: dict(example, **{EXAMPLE_INDEX: index}))
-  seq_length = dataset.element_spec[mask_feature].shape[0]
+
+  def one_epoch(records):
+    examples = records
+    if decode is not None:
+      examples = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if not is_training:
+      examples = examples.enumerate().map(
+          lambda index, example: dict(example, **{EXAMPLE_INDEX: index}))
+    return _bucketed_batches(examples, batch_size, mask_feature)
+
+  skip_batches = skip // batch_size if is_training else 0
+  seed = tf.random.get_seed(None)[0] if is_training else None
+  if seed is None:
+    if is_training:
+      # Shuffle within the epoch (reshuffled each epoch), then repeat: the
+      # buckets are emptied at each epoch's end, so no example waits there.
+      dataset = dataset.shuffle(buffer_size=shuffle_buffer)
+    batches = one_epoch(dataset)
+    batches = batches.repeat() if repeat else batches
+    return batches.skip(skip_batches) if skip_batches else batches
+
+  first_epoch = 0
+  if skip_batches:
+    num_records = dataset.reduce(tf.constant(0, tf.int64),
+                                 lambda count, _: count + 1)
+    per_epoch = tf.maximum((num_records + batch_size - 1) // batch_size, 1)
+    first_epoch = skip_batches // per_epoch
+    skip_batches %= per_epoch
+  last_epoch = tf.int64.max if repeat else first_epoch + 1
+
+  def seeded_epoch(epoch):
+    # A hash of (seed, epoch) as the shuffle's seed, so that no epoch's
+    # order depends on the epochs before it.
+    epoch_seed = tf.random.stateless_uniform(
+        [], tf.stack([tf.constant(seed, tf.int64), epoch]), minval=0,
+        maxval=2**31 - 1, dtype=tf.int64)
+    return one_epoch(dataset.shuffle(shuffle_buffer, seed=epoch_seed,
+                                     reshuffle_each_iteration=False))
+
+  batches = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(
+      seeded_epoch)
+  return batches.skip(skip_batches) if skip else batches
+
+
+def _bucketed_batches(examples, batch_size, mask_feature):
+  """The batches of one pass over `examples`, by bucket (see `_by_length`),
+  each cut to its longest example."""
+  seq_length = examples.element_spec[mask_feature].shape[0]
   num_buckets = max(1, -(-seq_length // BUCKET_WIDTH))
 
   def bucket(example):
     length = tf.reduce_sum(tf.cast(example[mask_feature], tf.int64))
     return tf.clip_by_value((length - 1) // BUCKET_WIDTH, 0, num_buckets - 1)
 
-  dataset = dataset.group_by_window(
+  batches = examples.group_by_window(
       key_func=bucket, reduce_func=lambda _, window: window.batch(batch_size),
       window_size=batch_size)
   # group_by_window gives every full bucket batch before the leftovers it
   # flushes at the end of its input; re-batching keeps the full ones intact
   # and packs the leftovers into as few batches as possible.
-  dataset = dataset.unbatch().batch(batch_size)
-  dataset = dataset.map(
+  batches = batches.unbatch().batch(batch_size)
+  return batches.map(
       lambda batch: _cut_to_longest(batch, seq_length, mask_feature),
       num_parallel_calls=tf.data.AUTOTUNE)
-  return dataset.repeat() if repeat else dataset
 
 
 def _cut_to_longest(batch, seq_length, mask_feature):

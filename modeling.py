@@ -13,7 +13,9 @@ and create the variables `LayerNorm/{beta,gamma}` and `dense/{kernel,bias}` that
 
 Beyond the original, `BertModel(..., compute_type=tf.bfloat16)` runs the
 encoder's matrix multiplications in a 16-bit type while the variables, the
-layer-norm statistics, the softmax and every returned tensor stay float32.
+layer-norm statistics, the softmax and every returned tensor stay float32,
+and `set_dropout_seed` makes every dropout mask of a graph a pure function of
+(seed, step, call site), so that a resumed training run repeats them.
 """
 
 from __future__ import absolute_import
@@ -359,6 +361,62 @@ def _variable_name(tensor_name):
   return match.group(1) if match else tensor_name
 
 
+# The graph collection holding the `_DropoutSeed` of a graph whose dropout
+# masks are seeded (`set_dropout_seed`): a graph's own, not a module global,
+# so graphs built side by side (train and eval, tests) never share one.
+DROPOUT_SEED_COLLECTION = "bert_dropout_seed"
+
+
+class _DropoutSeed(object):
+  """The key of a graph's seeded dropout and the call sites seen so far."""
+
+  def __init__(self, key):
+    self.key = key  # int64 [2], the seed with the step etc. folded in.
+    self.sites = 0  # `dropout` calls made under it, in construction order.
+
+
+def set_dropout_seed(seed, *keys):
+  """Makes the masks of every later `dropout` in the default graph a pure
+  function of (`seed`, `keys`, the call site).
+
+  Without it, masks come from a stateful generator whose state is in no
+  checkpoint, so a resumed run draws other masks than an uninterrupted one.
+  Under it, each `dropout` call draws its mask from stateless random ops
+  keyed by `seed`, then each of `keys` in turn (e.g. the global step, the
+  micro-batch of an accumulation window, the replica), then its call site:
+  the number of `dropout` calls made before it under this seed (fixed by the
+  graph's construction order). Stateless ops compile under XLA and on TPU.
+
+  Args:
+    seed: a Python int, or None to go back to stateful, unseeded masks.
+    *keys: integer scalars (Python ints or tensors), folded into the key in
+      order; a tensor is read each time the graph runs.
+
+  Returns:
+    the int64 [2] key tensor the call sites fold their number into (None
+    when `seed` is None).
+  """
+  collection = tf.get_collection_ref(DROPOUT_SEED_COLLECTION)
+  del collection[:]
+  if seed is None:
+    return None
+  with tf.name_scope("dropout_seed"):
+    # Seeds of any size: the stateless ops take two int64 halves.
+    key = tf.constant([seed % 2**63, seed // 2**63 % 2**63], tf.int64)
+    for value in keys:
+      key = tf.random.experimental.stateless_fold_in(
+          key, tf.cast(value, tf.int64))
+  collection.append(_DropoutSeed(key))
+  return key
+
+
+def dropout_seed():
+  """The key of the default graph's seeded dropout (`set_dropout_seed`), or
+  None when its masks are unseeded."""
+  collection = tf.get_collection(DROPOUT_SEED_COLLECTION)
+  return collection[0].key if collection else None
+
+
 def dropout(input_tensor, dropout_prob):
   """Drops each value with probability `dropout_prob` (a drop rate, not keep).
 
@@ -369,6 +427,12 @@ def dropout(input_tensor, dropout_prob):
   random-number work is halved, and the rate is applied at a resolution of
   1/65536 (0.1 drops 6554/65536 = 0.100006 of the values).
 
+  In a graph with a dropout seed (`set_dropout_seed`, which the training
+  scripts set with --seed) the integers come from a stateless generator
+  keyed by that seed and this call's site, so a resumed run repeats the
+  masks of an uninterrupted one; otherwise from the stateful generator of
+  the graph seed, as in the original.
+
   Raises:
     ValueError: `dropout_prob` is outside [0, 1).
   """
@@ -376,14 +440,23 @@ def dropout(input_tensor, dropout_prob):
     return input_tensor
   if not 0.0 <= dropout_prob < 1.0:
     raise ValueError("dropout_prob must be in [0, 1), got %r" % dropout_prob)
+  seeded = tf.get_collection(DROPOUT_SEED_COLLECTION)
   with tf.name_scope("dropout"):
     shape = get_shape_list(input_tensor)
     if all(isinstance(d, int) for d in shape):
       count = _product(shape)
     else:
       count = tf.reduce_prod(tf.shape(input_tensor))
-    bits = tf.random.uniform([(count + 1) // 2], minval=-2**31,
-                             maxval=2**31 - 1, dtype=tf.int32)
+    if seeded:
+      site = seeded[0].sites
+      seeded[0].sites += 1
+      key = tf.random.experimental.stateless_fold_in(seeded[0].key, site)
+      # minval=maxval=None: every int32 value, as below.
+      bits = tf.random.stateless_uniform([(count + 1) // 2], key, minval=None,
+                                         maxval=None, dtype=tf.int32)
+    else:
+      bits = tf.random.uniform([(count + 1) // 2], minval=-2**31,
+                               maxval=2**31 - 1, dtype=tf.int32)
     draws = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])
     if not isinstance(count, int) or count % 2:
       draws = draws[:count]

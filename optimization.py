@@ -233,10 +233,7 @@ def _accumulate(grads, tvars, num_accumulation_steps):
     the micro-batch counter; the caller makes it under a control dependency
     on the update, so that the update sees this micro-batch's count).
   """
-  counter = tf.get_variable(
-      "gradient_accumulation/counter", shape=[], dtype=tf.int32,
-      initializer=tf.zeros_initializer(), trainable=False,
-      collections=[tf.GraphKeys.LOCAL_VARIABLES])
+  counter = accumulation_counter()
   window_start = tf.equal(tf.math.floormod(counter, num_accumulation_steps), 0)
   window_done = tf.equal(tf.math.floormod(counter + 1, num_accumulation_steps),
                          0)
@@ -264,6 +261,19 @@ def _accumulate(grads, tvars, num_accumulation_steps):
       return counter.assign_add(1).op
 
   return added, window_done, finish
+
+
+def accumulation_counter():
+  """The graph's count of micro-batches run (a local variable, so not in a
+  checkpoint: a resumed run counts from 0, at a window's start, since
+  checkpoints are written between updates); its value modulo the
+  accumulation steps is the micro-batch's place in its window. Made on first
+  use: the model's seeded dropout reads it before the optimiser is built."""
+  with tf.variable_scope(tf.VariableScope(tf.AUTO_REUSE, name="")):
+    return tf.get_variable(
+        "gradient_accumulation/counter", shape=[], dtype=tf.int32,
+        initializer=tf.zeros_initializer(), trainable=False,
+        collections=[tf.GraphKeys.LOCAL_VARIABLES])
 
 
 def _loss_scale_variable():

@@ -577,6 +577,42 @@ def train_spec(settings, loss, learning_rate, num_train_steps,
       training_hooks=training_hooks, scaffold_fn=scaffold_fn)
 
 
+def seed_dropout(settings):
+  """With --seed, keys the dropout masks of the training graph being built
+  (`modeling.set_dropout_seed`) by the seed, the global step, the
+  micro-batch of an accumulation window and the replica, so that a run
+  resumed from a checkpoint draws the masks the uninterrupted run drew: the
+  stateful generator's state is in no checkpoint. Without --seed, dropout
+  stays as random as the original's. `build_estimator` calls it before
+  every TRAIN model_fn; call it first in a model_fn run otherwise."""
+  if settings.seed is None:
+    return None
+  keys = [tf.train.get_or_create_global_step()]
+  if settings.num_accumulation_steps > 1:
+    # The micro-batches of one update share its step.
+    keys.append(tf.math.floormod(optimization.accumulation_counter(),
+                                 settings.num_accumulation_steps))
+  if tf.distribute.has_strategy():
+    keys.append(tf.distribute.get_replica_context().replica_id_in_sync_group)
+  if command_line.horovod_running():
+    keys.append(command_line.horovod().rank())
+  return modeling.set_dropout_seed(settings.seed, *keys)
+
+
+def _with_seeded_dropout(settings, model_fn):
+  """`model_fn`, its training graphs' dropout keyed by --seed
+  (`seed_dropout`); `model_fn` itself without --seed."""
+  if settings.seed is None:
+    return model_fn
+
+  def seeded_model_fn(features, labels, mode, params):
+    if mode == tf.estimator.ModeKeys.TRAIN:
+      seed_dropout(settings)
+    return model_fn(features, labels, mode, params)
+
+  return seeded_model_fn
+
+
 def _strategy(settings):
   if settings.distribution_strategy == "mirrored":
     if settings.num_gpus > 0:
@@ -607,9 +643,11 @@ def build_estimator(settings, model_fn, output_dir, train_batch_size,
   original did. With a `--distribution_strategy` it is a plain `Estimator`
   over that strategy, running the same `model_fn` (its `TPUEstimatorSpec`s are
   converted). `train_batch_size` is the global batch: each replica and each
-  accumulation micro-step reads its share.
+  accumulation micro-step reads its share. With --seed, training graphs
+  draw their dropout masks keyed by the seed and step (`seed_dropout`).
   """
   micro_batch = train_batch_size // settings.num_accumulation_steps
+  model_fn = _with_seeded_dropout(settings, model_fn)
   if settings.use_horovod:
     micro_batch //= command_line.horovod().size()
     if not is_chief():

@@ -263,6 +263,11 @@ def run_one(args):
       if plain:
         logits = plain_bert_logits(ids, mask, training, args)
       else:
+        if training and args.seed is not None:
+          # The stateless masks of a --seed run (runtime.seed_dropout).
+          import runtime  # pylint: disable=g-import-not-at-top
+          import script_flags  # pylint: disable=g-import-not-at-top
+          runtime.seed_dropout(script_flags.Settings(seed=args.seed))
         logits = bench_common.bert_logits(ids, mask, training, args.layers,
                                           args.hidden, args.seq_length,
                                           compute_type)
@@ -293,6 +298,10 @@ def main():
   parser.add_argument("--peak_repeats", type=int, default=20,
                       help="Timed matmuls for each peak; the fastest counts.")
   parser.add_argument("--configs", default=",".join(CONFIGS))
+  parser.add_argument("--seed", type=int, default=None,
+                      help="Train the project's configurations with the "
+                      "dropout of a --seed run (stateless masks keyed by "
+                      "seed, step and call site); default: unseeded.")
   parser.add_argument("--one", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:
@@ -309,10 +318,12 @@ def main():
     env = dict(os.environ)
     if name.endswith("-xla"):
       env["TF_XLA_FLAGS"] = "--tf_xla_cpu_global_jit"
-    row = bench_common.run_in_own_process(__file__, ["--one", name] + [
+    one_args = ["--one", name] + [
         "--%s=%s" % (k, getattr(args, k))
-        for k in ("batch_size", "seq_length", "layers", "hidden", "steps")],
-                                          name, env=env)
+        for k in ("batch_size", "seq_length", "layers", "hidden", "steps")]
+    if args.seed is not None:
+      one_args.append("--seed=%d" % args.seed)
+    row = bench_common.run_in_own_process(__file__, one_args, name, env=env)
     if row is not None:
       rows.append(row)
   # Measured again after the models, keeping the better figure, so that a

@@ -220,3 +220,34 @@ def test_resumed_shuffled_training_reads_what_the_run_would_have(
   uninterrupted = batches(0, 10)
   assert uninterrupted[:4] != [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
   assert batches(3, 4) == uninterrupted[6:10]
+
+
+def test_resumed_bucketed_training_reads_what_the_run_would_have(
+    record_file):
+  """--bucket_by_length with a seed: each epoch's batches are a function of
+  (seed, epoch), so a resume skips whole epochs, then batches, and reads
+  what the uninterrupted run read; every epoch still holds every record."""
+  per_epoch = -(-NUM_RECORDS // 3)  # 8 batches of 3 (the last of 2).
+
+  def batches(step, num_batches, seed=7):
+    tf.random.set_random_seed(seed)
+    input_fn = input_pipeline.tfrecord_input_fn_builder(
+        record_file, NAME_TO_FEATURES, True, False, shuffle_buffer=10,
+        bucket_by_length=True)
+    if step:
+      input_fn = input_fn.resumed_at(step, accumulation_steps=2)
+    d = input_fn({"batch_size": 3}).take(num_batches)
+    return [b["id"].numpy().tolist() for b in d]
+
+  uninterrupted = batches(0, 3 * per_epoch)
+  epochs = [sum(uninterrupted[e * per_epoch:(e + 1) * per_epoch], [])
+            for e in range(3)]
+  for ids in epochs:
+    assert sorted(ids) == list(range(NUM_RECORDS))
+  assert epochs[0] != epochs[1] != epochs[2]
+  assert batches(0, 3 * per_epoch) == uninterrupted
+  # Step 5 of 2 batches each: epoch 1, after its first 2 batches; step 9:
+  # epoch 2, after 2.
+  assert batches(5, 4) == uninterrupted[10:14]
+  assert batches(9, 6) == uninterrupted[18:24]
+  assert batches(0, per_epoch, seed=8) != uninterrupted[:per_epoch]

@@ -574,6 +574,65 @@ def test_dropout_drops_at_the_rate_and_scales_what_it_keeps():
     modeling.dropout(x_t, 1.0)
 
 
+def seeded_masks(seed, step, dtype=tf.float32, sites=3, xla=False):
+  """The keep masks of `sites` dropout calls (rate 0.1) in a new graph whose
+  dropout seed is `seed` with the global step `step` folded in."""
+  with tf.Graph().as_default():
+    step_t = tf.placeholder(tf.int64, [])
+    modeling.set_dropout_seed(seed, step_t)
+    ones = tf.ones([4, 33, 65], dtype)  # An odd count: a half-used draw.
+    outputs = [modeling.dropout(ones, 0.1) for _ in range(sites)]
+    if xla:
+      outputs = tf.xla.experimental.compile(lambda: outputs)
+    with tf.Session() as sess:
+      return [out != 0 for out in sess.run(outputs, {step_t: step})]
+
+
+def test_seeded_dropout_mask_is_a_function_of_seed_step_and_site():
+  """With a dropout seed (what --seed sets in training) a mask is a pure
+  function of (seed, step, call site): a resumed run, in a new graph and
+  process, repeats the masks of the uninterrupted one."""
+  first = seeded_masks(5, 7)
+  again = seeded_masks(5, 7)
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a, b)  # Another graph, the same masks.
+  next_step = seeded_masks(5, 8)
+  other_seed = seeded_masks(6, 7)
+  for i, mask in enumerate(first):
+    assert abs(1.0 - mask.mean() - 0.1) < 0.015
+    assert (mask != next_step[i]).any()  # Another step, another mask.
+    assert (mask != other_seed[i]).any()
+    for other in first[i + 1:]:
+      assert (mask != other).any()  # Each site its own mask.
+  # bf16 (--bf16_implementation=cast) draws the same bits.
+  for a, b in zip(first, seeded_masks(5, 7, tf.bfloat16)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seeded_dropout_compiles_with_xla():
+  masks = seeded_masks(5, 7, sites=2, xla=True)
+  for a, b in zip(masks, seeded_masks(5, 7, sites=2, xla=True)):
+    np.testing.assert_array_equal(a, b)
+  assert abs(1.0 - masks[0].mean() - 0.1) < 0.015
+
+
+def test_dropout_without_a_seed_stays_random():
+  with tf.Graph().as_default():
+    step_t = tf.placeholder(tf.int64, [])
+    modeling.set_dropout_seed(5, step_t)
+    modeling.set_dropout_seed(None)  # Seeded, then not: stateful again.
+    assert modeling.dropout_seed() is None
+    mask = tf.not_equal(modeling.dropout(tf.ones([2000]), 0.5), 0)
+    assert not any(op.type.startswith("Stateless") and
+                   op.name.startswith("dropout/")
+                   for op in tf.get_default_graph().get_operations())
+    with tf.Session() as sess:
+      a, b = sess.run(mask), sess.run(mask)
+  assert (a != b).any()
+  with tf.Graph().as_default():
+    assert modeling.dropout_seed() is None  # Not another graph's.
+
+
 def test_every_op_of_a_training_graph_is_reachable_from_its_outputs():
   """The original's modeling_test checks this: no op the model creates is
   left dangling (a custom gradient leaves an unused Identity, for one)."""

@@ -434,3 +434,42 @@ def test_check_resume_names_each_changed_setting_of_an_unfinished_run(
   runtime.check_resume(changed.replace(overwrite_output_dir=True),
                        str(tmp_path))
   runtime.check_resume(changed.replace(do_train=False), str(tmp_path))
+
+
+def test_seeded_dropout_is_keyed_by_step_and_micro_batch():
+  """With --seed, a TRAIN graph's dropout is keyed by the global step and,
+  under accumulation, by the micro-batch's place in its window: the
+  micro-batches of one update get masks of their own, and a window
+  restarted at the same step (a resume) repeats them."""
+  import modeling  # pylint: disable=g-import-not-at-top
+
+  def masks(settings):
+    with tf.Graph().as_default():
+      step = tf.train.get_or_create_global_step()
+      runtime.seed_dropout(settings)
+      mask = tf.not_equal(modeling.dropout(tf.ones([1000]), 0.5), 0)
+      advance = optimization.accumulation_counter().assign_add(1)
+      with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(),
+                  tf.local_variables_initializer()])
+        got = []
+        for _ in range(3):
+          got.append(sess.run(mask))
+          sess.run(advance)
+        sess.run(step.assign_add(1))
+        got.append(sess.run(mask))
+    return got
+
+  first, second, third, next_step = masks(
+      script_flags.Settings(seed=3, num_accumulation_steps=2))
+  assert (first != second).any()
+  np.testing.assert_array_equal(first, third)  # The next window's first.
+  assert (first != next_step).any()
+  for a, b in zip(masks(script_flags.Settings(seed=3,
+                                              num_accumulation_steps=2)),
+                  (first, second, third, next_step)):
+    np.testing.assert_array_equal(a, b)
+  # Without --seed the masks are the stateful generator's, as before.
+  with tf.Graph().as_default():
+    assert runtime.seed_dropout(script_flags.Settings()) is None
+    assert modeling.dropout_seed() is None

@@ -4,9 +4,9 @@ checkpoint, early stopping, resuming (exactly, with --seed), no stale results
 and the inputs checked before any work.
 
 The scripts run in subprocesses as typed on a command line, on a tiny model
-(2 layers, hidden 32) whose config has dropout 0: dropout masks are not part
-of a checkpoint, so a resumed run could not repeat them; everything else
-(weights, Adam moments, the data order) must come out the same.
+(2 layers, hidden 32) whose config has dropout 0, so that the resume test
+here checks the weights, Adam moments and data order alone (with dropout,
+test_reliability.py checks that seeded masks resume exactly too).
 """
 
 import glob
