@@ -153,13 +153,18 @@ def check_flags(settings, bert_config=None, max_seq_length=None,
       checkpoint in `output_dir`, or a fine-tuned `init_checkpoint`).
     export_dir, output_dir: --export_dir and --output_dir.
     init_checkpoint: --init_checkpoint, which must hold the `bert/`
-      variables of `bert_config`'s model (checked when training).
+      variables of `bert_config`'s model (checked when the run restores
+      it: training, or no checkpoint in `output_dir` yet).
 
   Raises:
     UserError: naming the flag at fault.
   """
   check_numbers(settings, will_train)
-  if init_checkpoint and will_train and bert_config is not None:
+  # The weights come from --init_checkpoint when training starts, and when
+  # evaluation, prediction or export finds no checkpoint in --output_dir.
+  restores_init = will_train or not (
+      output_dir and tf.train.latest_checkpoint(output_dir))
+  if init_checkpoint and restores_init and bert_config is not None:
     check_init_checkpoint(init_checkpoint, bert_config)
   if bert_config is not None and max_seq_length is not None:
     check_max_seq_length(bert_config, max_seq_length)

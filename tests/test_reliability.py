@@ -852,3 +852,25 @@ def test_csv_row_with_more_fields_than_the_header_is_named(task, tmp_path):
   assert not any(name.endswith(".tf_record") or name.startswith("model.ckpt")
                  for name in (os.listdir(output_dir)
                               if output_dir.exists() else []))
+
+
+def test_predict_from_an_init_checkpoint_without_the_encoder_is_refused(
+    task, tmp_path):
+  """No checkpoint in --output_dir: the weights would come from
+  --init_checkpoint, which must hold the whole encoder."""
+  foreign = str(tmp_path / "foreign.ckpt")
+  with tf.Graph().as_default():
+    tf.get_variable("output_weights", [2, 32])
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, foreign)
+  args = classifier_args(task, tmp_path / "out", "--do_predict",
+                         "--init_checkpoint=%s" % foreign)
+  args.remove("--do_train")
+  proc = bert_testing.run_script("run_classifier.py", args)
+  assert proc.returncode == 1
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("run_classifier.py: error: --init_checkpoint=%s "
+                         "lacks 39 of the 39 variables of the model of "
+                         "--bert_config_file" % foreign), last
+  assert not (tmp_path / "out").exists()
