@@ -1087,7 +1087,7 @@ def dev_evaluation(settings, estimator, eval_examples, label_list, tokenizer,
                                                checkpoint_path)),
         label_list)
 
-  return evaluate
+  return training_loop.estimator_evaluation(evaluate)
 
 
 def evaluate_and_predict(settings, estimator, processor, label_list, tokenizer,

@@ -490,8 +490,8 @@ def main(_):
       settings, model_fn, settings.output_dir, settings.train_batch_size,
       settings.eval_batch_size)
 
-  evaluate = functools.partial(evaluate_checkpoint, settings, estimator,
-                               input_files)
+  evaluate = training_loop.estimator_evaluation(functools.partial(
+      evaluate_checkpoint, settings, estimator, input_files))
   if settings.do_train and runtime.training_needed(
       settings.output_dir, settings.num_train_steps, settings.init_checkpoint):
     tf.logging.info("***** Running training *****")
@@ -530,9 +530,11 @@ def evaluate_checkpoint(settings, estimator, input_files,
       max_seq_length=settings.max_seq_length,
       max_predictions_per_seq=settings.max_predictions_per_seq,
       is_training=False)
-  return estimator.evaluate(input_fn=eval_input_fn,
-                            steps=settings.max_eval_steps,
-                            checkpoint_path=checkpoint_path)
+  return estimator.evaluate(
+      input_fn=eval_input_fn, steps=settings.max_eval_steps,
+      checkpoint_path=checkpoint_path,
+      name=training_loop.evaluation_name(settings.output_dir,
+                                         checkpoint_path))
 
 
 if __name__ == "__main__":

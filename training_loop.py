@@ -7,8 +7,9 @@ that step's checkpoint with the script's own `evaluate(checkpoint_path)`,
 and after each evaluation:
 
   * logs one line and appends {"step": ..., metrics} to
-    <output_dir>/eval_history.jsonl, and writes the metrics to TensorBoard
-    under `eval/<name>`;
+    <output_dir>/eval_history.jsonl, and has the metrics in TensorBoard's
+    run `eval` (<output_dir>/eval/), one tag each (Estimator.evaluate
+    writes them there; `write_eval_summaries` for other evaluations);
   * if --best_checkpoint_metric improved (--best_checkpoint_mode), copies the
     checkpoint with its results file to <output_dir>/best/, replaced as a
     whole (`output_files.atomic_directory`), which --keep_checkpoint_max
@@ -139,7 +140,8 @@ def train_and_evaluate(settings, estimator, input_fn, max_steps,
   tracker = BestTracker(output_dir, metric, settings.best_checkpoint_mode,
                         settings.early_stopping_patience,
                         settings.early_stopping_min_delta,
-                        write_results or output_files.write_eval_results)
+                        write_results or output_files.write_eval_results,
+                        not getattr(evaluate, "writes_summaries", False))
   progress = runtime.throughput_hook(settings, max_steps, batch_size)
   step, _ = runtime.checkpoint_step(output_dir)
   while not tracker.stopped:
@@ -186,13 +188,14 @@ class BestTracker(object):
   """
 
   def __init__(self, output_dir, metric, mode, patience, min_delta,
-               write_results):
+               write_results, write_summaries=True):
     self.output_dir = output_dir
     self.metric = metric
     self.mode = mode
     self.patience = patience
     self.min_delta = min_delta
     self.write_results = write_results
+    self.write_summaries = write_summaries
     self.history = read_history(output_dir)
     self.best = None
     self.evaluations_since_best = 0
@@ -243,7 +246,8 @@ class BestTracker(object):
       self._keep_as_best(checkpoint_path, metrics)
     self.history.append(entry)
     append_history(self.output_dir, entry)
-    write_eval_summaries(self.output_dir, step, entry)
+    if self.write_summaries:
+      write_eval_summaries(os.path.join(self.output_dir, "eval"), step, entry)
     tf.logging.info(
         "Evaluation at step %d: %s%s", step,
         ", ".join("%s = %.4g" % (k, v) for k, v in sorted(entry.items())
@@ -297,6 +301,15 @@ def append_history(output_dir, entry):
       path, old + json.dumps(entry, sort_keys=True) + "\n")
 
 
+def estimator_evaluation(evaluate):
+  """Marks `evaluate` (a script's function from a checkpoint path to
+  metrics) as made by `Estimator.evaluate`, which writes its TensorBoard
+  scalars itself, under <output_dir>/eval/; the others' are written there by
+  `train_and_evaluate`, so that each metric has one tag."""
+  evaluate.writes_summaries = True
+  return evaluate
+
+
 def write_final_evaluation(output_dir, checkpoint_path, metrics):
   """TensorBoard scalars of an evaluation made outside `Estimator.evaluate`
   (run_ner's, from predictions) where Estimator would write them: under
@@ -305,19 +318,19 @@ def write_final_evaluation(output_dir, checkpoint_path, metrics):
   name = evaluation_name(output_dir, checkpoint_path)
   write_eval_summaries(
       os.path.join(output_dir, "eval_" + name if name else "eval"),
-      int(metrics["global_step"]), _scalars(metrics), prefix="")
+      int(metrics["global_step"]), _scalars(metrics))
 
 
-def write_eval_summaries(output_dir, step, metrics, prefix="eval/"):
-  """TensorBoard scalars `<prefix><name>` at `step` (`eval/<name>`: beside
-  the training ones)."""
+def write_eval_summaries(directory, step, metrics):
+  """TensorBoard scalars of `metrics` at `step` in `directory` (a run such
+  as <output_dir>/eval), one tag per metric, as Estimator names them."""
   summary = tf.Summary(value=[
-      tf.Summary.Value(tag=prefix + name, simple_value=value)
+      tf.Summary.Value(tag=name, simple_value=value)
       for name, value in sorted(metrics.items())
       if name not in ("step", "global_step")])
   # FileWriter needs a graph (the caller may be in eager mode, between
   # Estimator calls).
   with tf.Graph().as_default():
-    writer = tf.summary.FileWriterCache.get(output_dir)
+    writer = tf.summary.FileWriterCache.get(directory)
     writer.add_summary(summary, step)
     writer.flush()

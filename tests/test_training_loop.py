@@ -189,11 +189,14 @@ def test_evaluations_are_logged_kept_and_plotted(eval_run):
   for step in (5, 10, 15):
     assert len(re.findall(r"Evaluation at step %d: .*eval_accuracy = " % step,
                           log)) == 1
-  tags = summaries(out)
+  # One tag per metric, in the run "eval" (Estimator's), none beside the
+  # training curves.
+  tags = summaries(out / "eval")
   for name in ("eval_accuracy", "eval_loss", "eval_f1"):
-    assert [s for s, _ in tags["eval/" + name]] == [5, 10, 15]
-    assert [v for _, v in tags["eval/" + name]] == pytest.approx(
+    assert [s for s, _ in tags[name]] == [5, 10, 15]
+    assert [v for _, v in tags[name]] == pytest.approx(
         [h[name] for h in history])
+  assert not [tag for tag in summaries(out) if tag.startswith("eval")]
 
 
 def test_final_evaluation_of_the_best_checkpoint_keeps_the_curve(eval_run):
