@@ -134,6 +134,25 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(ner_run,
   final = bert_testing.read_eval_results(str(out / "eval_results.txt"))
   assert final["global_step"] == best["step"]
   assert final["eval_f1"] == pytest.approx(best["eval_f1"])
+  # TensorBoard: each evaluation once in the run "eval", in step order; the
+  # best checkpoint's final one in "eval_best".
+  curve = scalars(out / "eval", "eval_f1")
+  assert [s for s, _ in curve] == [h["step"] for h in history]
+  assert [v for _, v in curve] == pytest.approx([h["eval_f1"] for h in history])
+  assert scalars(out / "eval_best", "eval_f1") == [
+      (best["step"], pytest.approx(best["eval_f1"]))]
+
+
+def scalars(directory, tag):
+  """[(step, value)] of `tag` in the event files of `directory`."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  found = []
+  for path in sorted(glob.glob(str(directory / "events.out.tfevents.*"))):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      found += [(event.step, v.simple_value) for v in event.summary.value
+                if v.tag == tag]
+  return found
 
 
 def read_train_windows(out):
