@@ -266,10 +266,10 @@ def main(_):
   layer_indexes = parse_layer_indexes(settings.layers,
                                       bert_config.num_hidden_layers)
   runtime.check_flags(settings, bert_config, settings.max_seq_length)
+  tokenizer = runtime.load_tokenizer(settings)
   # Every encoder variable must come from the checkpoint: whatever it lacks
   # would be random, and so would the features.
   runtime.check_init_checkpoint(settings.init_checkpoint, bert_config)
-  tokenizer = runtime.load_tokenizer(settings)
 
   with command_line.reading("--input_file=%s" % settings.input_file):
     examples = read_examples(settings.input_file)
