@@ -967,6 +967,7 @@ def main(_):
     class_weights = class_weights_from_flag(
         settings.class_weights, examples["train"], label_list, multi_label)
 
+  settings = runtime.with_progress_intervals(settings, num_train_steps)
   model_fn = model_fn_builder(
       bert_config=bert_config,
       num_labels=head.num_labels,

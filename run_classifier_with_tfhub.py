@@ -221,6 +221,7 @@ def main(_):
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
         settings, len(train_examples), "--data_dir=%s" % settings.data_dir)
 
+  settings = runtime.with_progress_intervals(settings, num_train_steps)
   model_fn = model_fn_builder(
       num_labels=len(label_list),
       learning_rate=settings.learning_rate,

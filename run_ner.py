@@ -766,6 +766,7 @@ def main(_):
         settings, len(train_features),
         processor.path(settings.data_dir, "train"))
 
+  settings = runtime.with_progress_intervals(settings, num_train_steps)
   model_fn = model_fn_builder(
       bert_config=bert_config,
       num_labels=len(label_list),

@@ -476,6 +476,8 @@ def main(_):
             kind="pretraining", max_seq_length=settings.max_seq_length,
             run_settings=runtime.run_settings(settings)))
 
+  settings = runtime.with_progress_intervals(settings,
+                                             settings.num_train_steps)
   model_fn = model_fn_builder(
       bert_config=bert_config,
       init_checkpoint=settings.init_checkpoint,

@@ -816,6 +816,7 @@ def main(_):
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
         settings, len(train_examples), "--train_file=%s" % settings.train_file)
 
+  settings = runtime.with_progress_intervals(settings, num_train_steps)
   model_fn = model_fn_builder(
       bert_config=bert_config,
       init_checkpoint=settings.init_checkpoint,

@@ -568,6 +568,21 @@ def create_train_op(settings, loss, learning_rate, num_train_steps,
       adam_bias_correction=settings.adam_bias_correction)
 
 
+def with_progress_intervals(settings, num_train_steps):
+  """`settings` with --log_every_n_steps and --save_summary_steps resolved
+  for a run of `num_train_steps` (None: not training): unset, every 5% of
+  the run (so a short run has a curve and progress too), at most every
+  `script_flags.MAX_PROGRESS_INTERVAL` steps."""
+  interval = script_flags.MAX_PROGRESS_INTERVAL
+  if num_train_steps:
+    interval = max(1, min(interval,
+                          num_train_steps // script_flags.PROGRESS_POINTS))
+  changes = {name: interval
+             for name in ("log_every_n_steps", "save_summary_steps")
+             if settings.get(name) is None}
+  return settings.replace(**changes) if changes else settings
+
+
 def train_spec(settings, loss, learning_rate, num_train_steps,
                num_warmup_steps, scaffold_fn=None, training_hooks=None):
   """The TRAIN branch of every script's `model_fn`: the `TPUEstimatorSpec`
@@ -651,6 +666,7 @@ def build_estimator(settings, model_fn, output_dir, train_batch_size,
   accumulation micro-step reads its share. With --seed, training graphs
   draw their dropout masks keyed by the seed and step (`seed_dropout`).
   """
+  settings = with_progress_intervals(settings, None)
   micro_batch = train_batch_size // settings.num_accumulation_steps
   model_fn = _with_seeded_dropout(settings, model_fn)
   if settings.use_horovod:
@@ -836,6 +852,7 @@ def train(settings, estimator, input_fn, max_steps, input_files=None,
 
 def throughput_hook(settings, max_steps, batch_size=None):
   """The `ThroughputHook` of the runtime flags, for `train`."""
+  settings = with_progress_intervals(settings, max_steps)
   return ThroughputHook(
       batch_size or settings.train_batch_size, max_steps,
       settings.log_every_n_steps,

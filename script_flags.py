@@ -34,6 +34,10 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored")
 # --bucket_by_length: lengths 1-16 share a bucket, 17-32 the next, and so on.
 BUCKET_WIDTH = 16
+# --log_every_n_steps, --save_summary_steps unset: about 20 points a run,
+# but no fewer than one every this many steps.
+MAX_PROGRESS_INTERVAL = 100
+PROGRESS_POINTS = 20
 
 
 # The names each running `_group` function defines, innermost last.
@@ -185,9 +189,11 @@ def define_training_flags():
   _define("integer", "seed", None,
           "Graph-level random seed (initialisation, dropout, shuffling). "
           "Unset, runs differ from each other as the original's did.")
-  _define("integer", "log_every_n_steps", 100,
+  _define("integer", "log_every_n_steps", None,
           "How often to log steps/sec, examples/sec, loss and ETA in "
-          "training (the first and last steps are always logged).")
+          "training (the first and last steps are always logged). Default: "
+          "every 5%% of the run's steps, at most every %d." %
+          MAX_PROGRESS_INTERVAL)
   # Fixes of the original's optimiser (issue 18), off by default.
   _define("enum", "learning_rate_decay", "from_step_0",
           "Where the linear decay of the learning rate starts. from_step_0: "
@@ -199,10 +205,12 @@ def define_training_flags():
           "Divide Adam's moments by 1 - beta^t (AdamW and LAMB), as Adam "
           "does; off by default, as in the original, so published recipes "
           "reproduce.")
-  _define("integer", "save_summary_steps", 100,
+  _define("integer", "save_summary_steps", None,
           "How often to write TensorBoard summaries (loss, learning_rate, "
           "global_norm, examples_per_sec, global_step/sec) under "
-          "--output_dir; view them with `tensorboard --logdir=<output_dir>`.")
+          "--output_dir; view them with `tensorboard --logdir=<output_dir>`. "
+          "Default: every 5%% of the run's steps, at most every %d." %
+          MAX_PROGRESS_INTERVAL)
   _define("integer", "keep_checkpoint_max", 5,
           "How many recent checkpoints to keep in --output_dir (older ones "
           "are deleted; the best one under <output_dir>/best/ never is).")

@@ -2,13 +2,15 @@
 
 Builds the wheel from a copy of the checkout's files (no network, no build
 isolation), installs it with no dependencies into a fresh virtualenv that
-sees this machine's TensorFlow, and from a directory outside the checkout
-runs the PyPI release's import lines and a forward pass of a tiny model.
+sees the running interpreter's TensorFlow (a venv's too), and from a
+directory outside the checkout runs the PyPI release's import lines and a
+forward pass of a tiny model.
 """
 
 import glob
 import os
 import shutil
+import site
 import subprocess
 import sys
 import textwrap
@@ -81,9 +83,16 @@ def venv_python(tmp_path_factory):
         str(source)], cwd=str(tmp))
   (wheel,) = glob.glob(str(dist / "*.whl"))
   venv = tmp / "venv"
-  _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-       cwd=str(tmp))
+  _run([sys.executable, "-m", "venv", str(venv)], cwd=str(tmp))
   python = str(venv / "bin" / "python")
+  # The new venv sees this interpreter's packages (TensorFlow), also when
+  # this one is itself a virtualenv, whose packages --system-site-packages
+  # would miss: a .pth file lists them after the venv's own.
+  venv_site = _run([python, "-c", "import sysconfig; "
+                    "print(sysconfig.get_paths()['purelib'])"],
+                   cwd=str(tmp)).stdout.strip()
+  with open(os.path.join(venv_site, "outer_site_packages.pth"), "w") as f:
+    f.write("\n".join(site.getsitepackages()) + "\n")
   _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
         wheel], cwd=str(tmp))
   return python, tmp

@@ -473,3 +473,17 @@ def test_seeded_dropout_is_keyed_by_step_and_micro_batch():
   with tf.Graph().as_default():
     assert runtime.seed_dropout(script_flags.Settings()) is None
     assert modeling.dropout_seed() is None
+
+
+@pytest.mark.parametrize("steps,given,expected", [
+    (75, {}, (3, 3)),              # A short run: every 5%, a curve of 25.
+    (10, {}, (1, 1)),
+    (100000, {}, (100, 100)),      # A long one: at most every 100 steps.
+    (None, {}, (100, 100)),        # Not training.
+    (75, dict(log_every_n_steps=10, save_summary_steps=0), (10, 0)),
+])
+def test_progress_intervals_follow_the_run_length_unless_given(steps, given,
+                                                               expected):
+  settings = runtime.with_progress_intervals(
+      script_flags.Settings(**given), steps)
+  assert (settings.log_every_n_steps, settings.save_summary_steps) == expected
