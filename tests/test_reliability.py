@@ -772,6 +772,15 @@ def test_predict_without_a_trained_model_is_refused(task, tmp_path):
 def test_squad_and_ner_predict_without_a_trained_model_are_refused(
     task, tmp_path, script):
   output_dir = tmp_path / "empty"
+  # A pre-trained encoder alone: no task head to predict with.
+  encoder = str(tmp_path / "encoder.ckpt")
+  with tf.Graph().as_default():
+    modeling.BertModel(
+        modeling.BertConfig.from_json_file(str(task / "bert_config.json")),
+        False, tf.zeros([1, 4], tf.int32))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, encoder)
   predict_file = tmp_path / "dev.json"
   predict_file.write_text('{"version": "1.1", "data": []}')
   (tmp_path / "data").mkdir()
@@ -779,7 +788,7 @@ def test_squad_and_ner_predict_without_a_trained_model_are_refused(
   args = ["--vocab_file=%s" % (task / "vocab.txt"),
           "--bert_config_file=%s" % (task / "bert_config.json"),
           "--output_dir=%s" % output_dir, "--max_seq_length=32",
-          "--do_predict", "--init_checkpoint=%s" % (tmp_path / "none")]
+          "--do_predict", "--init_checkpoint=%s" % encoder]
   if script == "run_squad.py":
     args += ["--predict_file=%s" % predict_file, "--max_query_length=8",
              "--doc_stride=8"]
@@ -790,8 +799,7 @@ def test_squad_and_ner_predict_without_a_trained_model_are_refused(
   assert proc.stderr.strip().splitlines()[-1].startswith(
       "%s: error: --do_predict without --do_train reads the model trained in "
       "--output_dir=%s, which has no checkpoint" % (script, output_dir))
-  assert "--init_checkpoint=%s holds no task head" % (tmp_path / "none") in (
-      proc.stderr)
+  assert "--init_checkpoint=%s holds no task head" % encoder in proc.stderr
   assert not output_dir.exists()
 
 
