@@ -63,6 +63,9 @@ import task_description
 import tokenization
 import training_loop
 
+# The original's module attribute; only main() reads flags, through
+# script_flags.from_flags().
+FLAGS = flags.FLAGS
 
 script_flags.define("model", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",

@@ -39,6 +39,9 @@ import task_description
 import tokenization
 import training_loop
 
+# The original's module attribute; only main() reads flags, through
+# script_flags.from_flags().
+FLAGS = flags.FLAGS
 
 flags.DEFINE_string(
     "bert_hub_module_handle", None,

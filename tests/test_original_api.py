@@ -129,6 +129,7 @@ MASTER = {
         "_is_punctuation(char)",
     ],
     "run_classifier": [
+        "FLAGS",
         "InputExample",
         "InputExample.__init__(guid, text_a, text_b=None, label=None)",
         "PaddingInputExample",
@@ -182,6 +183,7 @@ MASTER = {
         "main(_)",
     ],
     "run_squad": [
+        "FLAGS",
         "SquadExample",
         "SquadExample.__init__(qas_id, question_text, doc_tokens, "
         "orig_answer_text=None, start_position=None, end_position=None, "
@@ -221,6 +223,7 @@ MASTER = {
         "main(_)",
     ],
     "run_pretraining": [
+        "FLAGS",
         "model_fn_builder(bert_config, init_checkpoint, learning_rate, "
         "num_train_steps, num_warmup_steps, use_tpu, use_one_hot_embeddings)",
         "get_masked_lm_output(bert_config, input_tensor, output_weights, "
@@ -233,6 +236,7 @@ MASTER = {
         "main(_)",
     ],
     "create_pretraining_data": [
+        "FLAGS",
         "TrainingInstance",
         "TrainingInstance.__init__(tokens, segment_ids, masked_lm_positions, "
         "masked_lm_labels, is_random_next)",
@@ -255,6 +259,7 @@ MASTER = {
         "main(_)",
     ],
     "extract_features": [
+        "FLAGS",
         "InputExample",
         "InputExample.__init__(unique_id, text_a, text_b)",
         "InputFeatures",
@@ -269,6 +274,7 @@ MASTER = {
         "main(_)",
     ],
     "run_classifier_with_tfhub": [
+        "FLAGS",
         "create_model(is_training, input_ids, input_mask, segment_ids, "
         "labels, num_labels, bert_hub_module_handle)",
         "model_fn_builder(num_labels, learning_rate, num_train_steps, "
