@@ -57,10 +57,25 @@ def bert_logits(ids, mask, training, layers, hidden, seq_length,
   return tf.layers.dense(model.get_pooled_output(), 2)
 
 
+def peak_rss_mb():
+  """This process's peak resident memory in MB.
+
+  Read from /proc (VmHWM, which starts afresh at exec) where there is one:
+  getrusage's ru_maxrss survives exec, so a child started by a bigger
+  parent would report the parent's peak."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024.0
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def print_result(result):
   """Prints `result` with this process's peak RSS, for `run_in_own_process`."""
-  result = dict(result, peak_rss_mb=resource.getrusage(
-      resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+  result = dict(result, peak_rss_mb=peak_rss_mb())
   print(_RESULT + json.dumps(result))
 
 

@@ -25,7 +25,13 @@ configuration in its own subprocess so that peak memory is its own:
                  shape, same random inputs, AdamW with clipping; run only when
                  `transformers` and `torch` import (an optional extra), said
                  and skipped otherwise;
-  hf-bf16        the same under `torch.autocast("cpu", torch.bfloat16)`.
+  hf-bf16        the same under `torch.autocast("cpu", torch.bfloat16)`;
+  ort-fp32, ort-fused, ort-int8
+                 the serving peer, prediction only: ONNX Runtime on the
+                 ONNX conversion of the fp32 row's own graph (see
+                 benchmarks/bench_onnx.py: plain, with its BERT fusions,
+                 int8 dynamic quantisation); run only when onnxruntime,
+                 onnx and tf2onnx import, said and skipped otherwise.
 
 It prints examples/sec for training and prediction, the model FLOPs
 utilisation against the fp32 and bf16 matmul peaks it measures itself in the
@@ -44,13 +50,17 @@ from __future__ import division
 from __future__ import print_function
 
 import argparse
+import math
 import os
+import shutil
+import tempfile
 import time
 
 import bench_common
+import bench_onnx
 
 CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "fp32-xla", "hf-fp32",
-           "hf-bf16")
+           "hf-bf16") + bench_onnx.ORT_CONFIGS
 HF_CONFIGS = ("hf-fp32", "hf-bf16")
 
 
@@ -244,10 +254,63 @@ def run_hf(args):
   bench_common.print_result(results)
 
 
+def build_onnx(args):
+  """Writes the ONNX models of the fp32 row's graph to --onnx_dir and
+  checks them against TensorFlow on the benchmark's inputs."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+
+  def build_logits(ids, mask):
+    return bench_common.bert_logits(ids, mask, False, args.layers,
+                                    args.hidden, args.seq_length)
+
+  graph_def, inputs, output = bench_onnx.frozen_classifier(
+      build_logits, args.seq_length)
+  paths = bench_onnx.build_models(args.onnx_dir, graph_def, inputs, output,
+                                  args.hidden // 64, args.hidden)
+  ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
+  result = {"config": "ort-build"}
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(graph_def, name="")
+    with tf.Session(graph=graph) as sess:
+      reference = sess.run(output, {inputs[0]: ids, inputs[1]: mask})
+  for name, path in paths.items():
+    got = bench_onnx.session(path)(ids, mask)
+    result[name] = float(np.max(np.abs(got - reference)))
+  bench_common.print_result(result)
+
+
+def run_ort(args):
+  """Prediction examples/sec of one ONNX Runtime configuration."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  path = os.path.join(args.onnx_dir, {
+      "ort-fp32": "bert_fp32.onnx", "ort-fused": "bert_fused.onnx",
+      "ort-int8": "bert_int8.onnx"}[args.one])
+  predict = bench_onnx.session(path)
+  ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
+
+  def step():
+    logits = predict(ids, mask)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).sum()
+
+  for _ in range(2):
+    step()
+  seconds = best_time(step, args.steps)
+  bench_common.print_result({"config": args.one, "train": float("nan"),
+                             "predict": args.batch_size / seconds})
+
+
 def run_one(args):
   """Times one configuration in this process; prints a JSON line."""
   if args.one in HF_CONFIGS:
     run_hf(args)
+    return
+  if args.one == "ort-build":
+    build_onnx(args)
+    return
+  if args.one in bench_onnx.ORT_CONFIGS:
+    run_ort(args)
     return
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import optimization  # pylint: disable=g-import-not-at-top
@@ -303,6 +366,7 @@ def main():
                       "dropout of a --seed run (stateless masks keyed by "
                       "seed, step and call site); default: unseeded.")
   parser.add_argument("--one", help=argparse.SUPPRESS)
+  parser.add_argument("--onnx_dir", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:
     run_one(args)
@@ -312,13 +376,25 @@ def main():
   rows = []
   names = args.configs.split(",")
   skipped = [n for n in names if n in HF_CONFIGS] if not hf_available() else []
+  ort_names = [n for n in names if n in bench_onnx.ORT_CONFIGS]
+  ort_skipped = ort_names if ort_names and not bench_onnx.available() else []
+  onnx_dir = tempfile.mkdtemp(prefix="bench_onnx_")
+  if ort_names and not ort_skipped:
+    # Converted once, in a process of its own, before the timed rows.
+    check = bench_common.run_in_own_process(
+        __file__, ["--one", "ort-build", "--onnx_dir", onnx_dir] + [
+            "--%s=%s" % (k, getattr(args, k))
+            for k in ("batch_size", "seq_length", "layers", "hidden")],
+        "ONNX conversion")
+    if check is None:
+      ort_skipped = ort_names
   for name in names:
-    if name in skipped:
+    if name in skipped or name in ort_skipped:
       continue
     env = dict(os.environ)
     if name.endswith("-xla"):
       env["TF_XLA_FLAGS"] = "--tf_xla_cpu_global_jit"
-    one_args = ["--one", name] + [
+    one_args = ["--one", name, "--onnx_dir", onnx_dir] + [
         "--%s=%s" % (k, getattr(args, k))
         for k in ("batch_size", "seq_length", "layers", "hidden", "steps")]
     if args.seed is not None:
@@ -344,6 +420,16 @@ def main():
   if skipped:
     print("%s: skipped, `transformers` and `torch` are not installed "
           "(pip install transformers torch)." % ", ".join(skipped))
+  if ort_skipped:
+    print("%s: skipped, onnxruntime, onnx and tf2onnx do not all import "
+          "(pip install onnxruntime onnx tf2onnx), or the conversion failed "
+          "(above)." % ", ".join(ort_skipped))
+  elif ort_names:
+    print("ONNX Runtime rows: the fp32 row's graph converted by tf2onnx (%s); "
+          "largest |logit difference| from TensorFlow: %s" % (
+              bench_onnx.versions(), ", ".join(
+                  "%s %.1e" % (n, check[n]) for n in bench_onnx.ORT_CONFIGS)))
+  shutil.rmtree(onnx_dir, ignore_errors=True)
   print("matmul peak (4096x768x3072): fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s" %
         (peaks["fp32"], peaks["bf16"]))
   print("%-14s %10s %8s %8s %10s %10s %8s %8s %10s %9s" % (
@@ -356,14 +442,17 @@ def main():
 
   for row in rows:
     peak = peaks["bf16" if "bf16" in row["config"] else "fp32"] * 1e9
-    print("%-14s %10.2f %7.2fx %7.2fx %9.1f%% %10.2f %7.2fx %7.2fx %9.1f%% "
-          "%9.0f" % (
-              row["config"], row["train"], ratio(row, "plain", "train"),
-              ratio(row, "fp32", "train"),
-              100.0 * row["train"] * train_flops / peak, row["predict"],
-              ratio(row, "plain", "predict"), ratio(row, "fp32", "predict"),
-              100.0 * row["predict"] * predict_flops / peak,
-              row["peak_rss_mb"]))
+    if math.isnan(row["train"]):  # a serving peer: prediction only
+      train = "%10s %8s %8s %10s" % ("-", "-", "-", "-")
+    else:
+      train = "%10.2f %7.2fx %7.2fx %9.1f%%" % (
+          row["train"], ratio(row, "plain", "train"),
+          ratio(row, "fp32", "train"),
+          100.0 * row["train"] * train_flops / peak)
+    print("%-14s %s %10.2f %7.2fx %7.2fx %9.1f%% %9.0f" % (
+        row["config"], train, row["predict"],
+        ratio(row, "plain", "predict"), ratio(row, "fp32", "predict"),
+        100.0 * row["predict"] * predict_flops / peak, row["peak_rss_mb"]))
   print_targets(by_name, peaks["bf16"] * 1e9, train_flops, ratio, support)
 
 
@@ -391,6 +480,15 @@ def print_targets(by_name, bf16_peak, train_flops, ratio, support):
     check("fp32 %s vs Hugging Face fp32" % mode, "fp32", "hf-fp32", mode, 1.0)
     check("bf16-grappler %s vs Hugging Face bf16" % mode, "bf16-grappler",
           "hf-bf16", mode, 1.0)
+  check("fp32 prediction vs ONNX Runtime fp32", "fp32", "ort-fp32",
+        "predict", 1.0)
+  check("fp32 prediction vs ONNX Runtime fp32, fused", "fp32", "ort-fused",
+        "predict", 1.0)
+  best = max((n for n in ("fp32", "bf16", "bf16-grappler") if n in by_name),
+             key=lambda n: by_name[n]["predict"], default=None)
+  if best:
+    check("best prediction (%s) vs ONNX Runtime int8" % best, best,
+          "ort-int8", "predict", 1.1)
   for what, value, target, unit in checks:
     print("target: %-50s %6.2f%s (>= %g%s) %s" % (
         what, value, unit, target, unit, "met" if value >= target else
