@@ -255,27 +255,39 @@ def run_hf(args):
 
 
 def build_onnx(args):
-  """Writes the ONNX models of the fp32 row's graph to --onnx_dir and
-  checks them against TensorFlow on the benchmark's inputs."""
+  """Writes the ONNX models (bench_onnx.MODEL_FILES) to --onnx_dir and
+  checks each against the framework it came from on the benchmark's
+  inputs."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-
-  def build_logits(ids, mask):
-    return bench_common.bert_logits(ids, mask, False, args.layers,
-                                    args.hidden, args.seq_length)
-
-  graph_def, inputs, output = bench_onnx.frozen_classifier(
-      build_logits, args.seq_length)
-  paths = bench_onnx.build_models(args.onnx_dir, graph_def, inputs, output,
-                                  args.hidden // 64, args.hidden)
   ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
-  result = {"config": "ort-build"}
-  with tf.Graph().as_default() as graph:
-    tf.import_graph_def(graph_def, name="")
-    with tf.Session(graph=graph) as sess:
-      reference = sess.run(output, {inputs[0]: ids, inputs[1]: mask})
-  for name, path in paths.items():
-    got = bench_onnx.session(path)(ids, mask)
+  plain = os.path.join(args.onnx_dir, bench_onnx.MODEL_FILES["ort-fp32"])
+  if args.onnx_source == "hf":
+    import torch  # pylint: disable=g-import-not-at-top
+    model, _ = bench_onnx.hf_export(plain, args.layers, args.hidden,
+                                    args.seq_length, bench_common.VOCAB_SIZE)
+    with torch.no_grad():
+      reference = model(torch.from_numpy(ids).long(),
+                        torch.from_numpy(mask).long()).logits.numpy()
+    model_type = "bert"
+  else:
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+
+    def build_logits(ids, mask):
+      return bench_common.bert_logits(ids, mask, False, args.layers,
+                                      args.hidden, args.seq_length)
+
+    graph_def, inputs, output = bench_onnx.frozen_classifier(
+        build_logits, args.seq_length)
+    bench_onnx.convert(graph_def, inputs, output, plain)
+    with tf.Graph().as_default() as graph:
+      tf.import_graph_def(graph_def, name="")
+      with tf.Session(graph=graph) as sess:
+        reference = sess.run(output, {inputs[0]: ids, inputs[1]: mask})
+    model_type = "bert_tf"
+  result = {"config": "ort-build", "fusions": bench_onnx.build_variants(
+      args.onnx_dir, plain, args.hidden // 64, args.hidden, model_type)}
+  for name, filename in bench_onnx.MODEL_FILES.items():
+    got = bench_onnx.session(os.path.join(args.onnx_dir, filename))(ids, mask)
     result[name] = float(np.max(np.abs(got - reference)))
   bench_common.print_result(result)
 
@@ -283,9 +295,7 @@ def build_onnx(args):
 def run_ort(args):
   """Prediction examples/sec of one ONNX Runtime configuration."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  path = os.path.join(args.onnx_dir, {
-      "ort-fp32": "bert_fp32.onnx", "ort-fused": "bert_fused.onnx",
-      "ort-int8": "bert_int8.onnx"}[args.one])
+  path = os.path.join(args.onnx_dir, bench_onnx.MODEL_FILES[args.one])
   predict = bench_onnx.session(path)
   ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
 
@@ -366,6 +376,13 @@ def main():
                       "dropout of a --seed run (stateless masks keyed by "
                       "seed, step and call site); default: unseeded.")
   parser.add_argument("--one", help=argparse.SUPPRESS)
+  parser.add_argument("--onnx_source", default="auto",
+                      choices=("auto", "hf", "project"),
+                      help="Where the ONNX Runtime rows' model comes from: "
+                      "hf (a Hugging Face export, the graph onnxruntime's "
+                      "BERT fusions match), project (tf2onnx of the fp32 "
+                      "row's graph; no fusion matches it), auto (hf when "
+                      "transformers and torch import).")
   parser.add_argument("--onnx_dir", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.one:
@@ -377,12 +394,15 @@ def main():
   names = args.configs.split(",")
   skipped = [n for n in names if n in HF_CONFIGS] if not hf_available() else []
   ort_names = [n for n in names if n in bench_onnx.ORT_CONFIGS]
-  ort_skipped = ort_names if ort_names and not bench_onnx.available() else []
+  args.onnx_source = bench_onnx.resolve_source(args.onnx_source)
+  ort_skipped = (ort_names if ort_names and
+                 not bench_onnx.available(args.onnx_source) else [])
   onnx_dir = tempfile.mkdtemp(prefix="bench_onnx_")
   if ort_names and not ort_skipped:
     # Converted once, in a process of its own, before the timed rows.
     check = bench_common.run_in_own_process(
-        __file__, ["--one", "ort-build", "--onnx_dir", onnx_dir] + [
+        __file__, ["--one", "ort-build", "--onnx_dir", onnx_dir,
+                   "--onnx_source", args.onnx_source] + [
             "--%s=%s" % (k, getattr(args, k))
             for k in ("batch_size", "seq_length", "layers", "hidden")],
         "ONNX conversion")
@@ -421,14 +441,20 @@ def main():
     print("%s: skipped, `transformers` and `torch` are not installed "
           "(pip install transformers torch)." % ", ".join(skipped))
   if ort_skipped:
-    print("%s: skipped, onnxruntime, onnx and tf2onnx do not all import "
-          "(pip install onnxruntime onnx tf2onnx), or the conversion failed "
-          "(above)." % ", ".join(ort_skipped))
+    print("%s: skipped, what --onnx_source=%s needs does not all import "
+          "(pip install onnxruntime onnx %s), or the conversion failed "
+          "(above)." % (", ".join(ort_skipped), args.onnx_source,
+                        "transformers torch" if args.onnx_source == "hf"
+                        else "tf2onnx"))
   elif ort_names:
-    print("ONNX Runtime rows: the fp32 row's graph converted by tf2onnx (%s); "
-          "largest |logit difference| from TensorFlow: %s" % (
-              bench_onnx.versions(), ", ".join(
-                  "%s %.1e" % (n, check[n]) for n in bench_onnx.ORT_CONFIGS)))
+    print("ONNX Runtime rows: %s (%s); %d operators fused; largest |logit "
+          "difference| from the source model: %s" % (
+              "a Hugging Face BertForSequenceClassification of this shape, "
+              "torch.onnx.export" if args.onnx_source == "hf" else
+              "the fp32 row's graph converted by tf2onnx",
+              bench_onnx.versions(args.onnx_source), check["fusions"],
+              ", ".join("%s %.1e" % (n, check[n])
+                        for n in bench_onnx.ORT_CONFIGS)))
   shutil.rmtree(onnx_dir, ignore_errors=True)
   print("matmul peak (4096x768x3072): fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s" %
         (peaks["fp32"], peaks["bf16"]))
