@@ -115,8 +115,9 @@ def hf_export(path, layers, hidden, seq_length, vocab_size):
         model, (ids, ids, torch.zeros_like(ids)), path,
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["logits"], opset_version=17, dynamo=False,
-        dynamic_axes={n: {0: "batch"} for n in (
-            "input_ids", "attention_mask", "token_type_ids", "logits")})
+        dynamic_axes=dict({n: {0: "batch", 1: "sequence"} for n in (
+            "input_ids", "attention_mask", "token_type_ids")},
+                          logits={0: "batch"}))
   return model, path
 
 

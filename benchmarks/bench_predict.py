@@ -19,6 +19,15 @@ sentences (MRPC's), in one run, it times
                    the graph) against ids in, batch 32 (needs the optional
                    tensorflow-text).
 
+  (e) ONNX Runtime, the serving peer: a Hugging Face BERT classifier of the
+                   same shape exported to ONNX, as is (fp32), with
+                   onnxruntime's BERT fusions, and fused + int8 dynamic
+                   quantisation (benchmarks/bench_onnx.py): single-request
+                   latency on the same sentences (ids made beforehand, so
+                   tokenisation is not in its figure but is in (b)'s) and
+                   batch-32 throughput; needs the optional onnxruntime,
+                   onnx, transformers and torch, said and skipped otherwise.
+
 and prints a table with the issue's targets: (b) single request >= 30x
 faster than (a); (b) batch-32 throughput >= 0.95x (c); serving_text >= 0.9x
 serving_default. Every figure is the best of a few timed passes except the
@@ -40,6 +49,7 @@ import tempfile
 import time
 
 import bench_common
+import bench_onnx
 
 ROOT = bench_common.ROOT
 SEQ_LENGTH = 128
@@ -181,9 +191,39 @@ def measure(saved_model, texts, args):
   results["predictor_b32"], results["ids_b32"] = best_throughputs(
       [lambda: model.predict(texts[:32]), lambda: model.run(*features)], 32,
       args.passes)
+  if args.onnx:
+    results.update(onnx_rows(model, texts, args))
   model.close()
   results.update(text_signature(saved_model, texts[:32], features,
                                 args.passes))
+  return results
+
+
+def onnx_rows(model, texts, args):
+  """(e): ONNX Runtime latency and batch-32 throughput per variant, on the
+  ids the predictor makes of the same sentences."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  results = {}
+  with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
+    plain = os.path.join(tmp, bench_onnx.MODEL_FILES["ort-fp32"])
+    bench_onnx.hf_export(plain, args.layers, 768, SEQ_LENGTH,
+                         bench_common.VOCAB_SIZE)
+    bench_onnx.build_variants(tmp, plain, 12, 768, "bert")
+    singles = [model_features(model, [t])[:2] for t in texts[:args.requests]]
+    batch = model_features(model, texts[:32])[:2]
+    for name, filename in bench_onnx.MODEL_FILES.items():
+      run = bench_onnx.session(os.path.join(tmp, filename))
+      run(*batch)  # Warm-up.
+      latencies = []
+      for ids, mask in singles:
+        start = time.time()
+        run(ids, mask)
+        latencies.append(time.time() - start)
+      results[name + "_latency_median"] = float(np.median(latencies))
+      results[name + "_b32"] = best_throughput(lambda: run(*batch), 32,
+                                               args.passes)
+  results["request_tokens_median"] = float(np.median(
+      [ids.shape[1] for ids, _ in singles]))
   return results
 
 
@@ -243,6 +283,7 @@ def main():
   parser.add_argument("--passes", type=int, default=3,
                       help="timed passes per throughput figure (best kept)")
   args = parser.parse_args()
+  args.onnx = bench_onnx.available("hf")
   sys.path.insert(0, ROOT)
   texts = sentences()
   with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
@@ -272,8 +313,22 @@ def print_table(r, args):
                  r["serving_text_b32"]))
     rows.append(("serving_default, batch 32", "%.1f examples/s" %
                  r["serving_default_b32"]))
+  if args.onnx:
+    for name in bench_onnx.ORT_CONFIGS:
+      rows.append(("(e) ONNX Runtime %s, single request: median" % name,
+                   "%.1f ms" % (1000 * r[name + "_latency_median"])))
+      rows.append(("(e) ONNX Runtime %s throughput, batch 32" % name,
+                   "%.1f examples/s" % r[name + "_b32"]))
   print("BERT-base shape (%d layers, hidden 768), seq %d, random weights; "
         "%d single requests" % (args.layers, SEQ_LENGTH, args.requests))
+  if args.onnx:
+    print("ONNX Runtime rows: a Hugging Face BertForSequenceClassification "
+          "of this shape (%s); single requests of %.0f tokens (median)" % (
+              bench_onnx.versions("hf"), r["request_tokens_median"]))
+  else:
+    print("(e) ONNX Runtime: skipped, onnxruntime, onnx, transformers and "
+          "torch do not all import (pip install onnxruntime onnx "
+          "transformers torch).")
   print("| measure | figure |\n| --- | --- |")
   for name, value in rows:
     print("| %s | %s |" % (name, value))
@@ -285,6 +340,17 @@ def print_table(r, args):
   if "serving_text_b32" in r:
     targets.append(("serving_text vs serving_default, batch 32",
                     r["serving_text_b32"] / r["serving_default_b32"], 0.9))
+  if args.onnx:
+    targets += [
+        ("predictor single request vs ONNX Runtime fp32 (latency)",
+         r["ort-fp32_latency_median"] / r["latency_median"], 1.0),
+        ("predictor single request vs ONNX Runtime int8 (latency)",
+         r["ort-int8_latency_median"] / r["latency_median"], 1.0),
+        ("predictor batch 32 vs ONNX Runtime fp32",
+         r["predictor_b32"] / r["ort-fp32_b32"], 1.0),
+        ("predictor batch 32 vs ONNX Runtime int8",
+         r["predictor_b32"] / r["ort-int8_b32"], 1.1),
+    ]
   print("\n| target | ratio | needed | met |\n| --- | --- | --- | --- |")
   for name, ratio, needed in targets:
     print("| %s | %.2fx | >= %.2gx | %s |" % (name, ratio, needed,
