@@ -135,6 +135,26 @@ def require_optional(module_name, install_hint):
                      (module_name, e, install_hint))
 
 
+def readme_blocks(heading, language):
+  """The ```language blocks of the README section under `heading`."""
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    text = f.read()
+  start = text.index(heading)
+  end = text.find("\n## ", start + len(heading))
+  section = text[start:end if end > 0 else len(text)]
+  return re.findall(r"```%s\n(.*?)```" % language, section, re.S)
+
+
+def run_readme_block(block, tmp):
+  """Runs a README shell block as pasted, its /tmp/ paths moved under `tmp`
+  (so that a user's /tmp/bert_quickstart is never touched); returns the
+  CompletedProcess (text)."""
+  script = block.replace("/tmp/", str(tmp).rstrip("/") + "/")
+  return subprocess.run(["bash", "-euo", "pipefail", "-c", script],
+                        capture_output=True, text=True, cwd=ROOT,
+                        timeout=600, env=_script_env(None))
+
+
 def write_mrpc_slice(data_dir, num_train, num_test):
   """The first rows of the shared MSR paraphrase files, in their layout.
 

@@ -16,7 +16,6 @@
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,16 +33,6 @@ QUICKSTART_OUT = "/tmp/bert_quickstart"
 SENTENCES_DIR = "/tmp/my_sentences"
 
 
-def readme_blocks(heading, language):
-  """The ```language blocks of the README section under `heading`."""
-  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-    text = f.read()
-  start = text.index(heading)
-  end = text.find("\n## ", start + len(heading))
-  section = text[start:end if end > 0 else len(text)]
-  return re.findall(r"```%s\n(.*?)```" % language, section, re.S)
-
-
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory):
   """Runs the README's two blocks on a quick-start-shaped model."""
@@ -51,16 +40,12 @@ def readme_run(tmp_path_factory):
   out = str(tmp / "bert_quickstart")
   proc = bert_testing.quickstart_shaped_model(out)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  blocks = readme_blocks("## Predict on your own sentences", "sh")
+  blocks = bert_testing.readme_blocks("## Predict on your own sentences", "sh")
   assert len(blocks) == 2
   results = []
   for block in blocks:
-    script = block.replace(QUICKSTART_OUT, out).replace(
-        SENTENCES_DIR, str(tmp / "my_sentences"))
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
-                          capture_output=True, text=True, cwd=ROOT,
-                          timeout=600,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert QUICKSTART_OUT in block and SENTENCES_DIR in block
+    proc = bert_testing.run_readme_block(block, tmp)
     log = tmp / "my_sentences" / "log.txt"
     assert proc.returncode == 0, (proc.stderr + (
         log.read_text()[-3000:] if log.exists() else ""))
@@ -110,7 +95,7 @@ def only_export(out):
 
 def test_readme_serving_snippet_reads_the_sequence_length(readme_run):
   out, _ = readme_run
-  (snippet,) = readme_blocks("## Serving: `--export_dir` (SavedModel)",
+  (snippet,) = bert_testing.readme_blocks("## Serving: `--export_dir` (SavedModel)",
                              "python")
   assert "/tmp/mrpc_serving/" in snippet
   code = snippet.replace("/tmp/mrpc_serving/", os.path.join(out, "serving")
