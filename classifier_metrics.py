@@ -29,6 +29,7 @@ import collections
 import os
 
 import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError

@@ -27,6 +27,7 @@ import io
 import json
 import os
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import command_line

@@ -62,6 +62,7 @@ import time
 
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
@@ -696,11 +697,11 @@ def instance_to_features(instance, tokenizer, max_seq_length,
 
 
 def _log_example(instance, features):
-  tf.logging.info("*** Example ***")
-  tf.logging.info("tokens: %s", _join_printable(instance.tokens))
+  tf.logging.debug("*** Example ***")
+  tf.logging.debug("tokens: %s", _join_printable(instance.tokens))
   for name, feature in features.items():
     values = feature.int64_list.value or feature.float_list.value
-    tf.logging.info("%s: %s", name, " ".join(str(x) for x in values))
+    tf.logging.debug("%s: %s", name, " ".join(str(x) for x in values))
 
 
 def write_instance_to_example_files(instances, tokenizer, max_seq_length,

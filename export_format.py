@@ -13,6 +13,7 @@ import json
 import os
 import warnings
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 # The inputs of an exported model's serving_default signature.

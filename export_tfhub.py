@@ -30,6 +30,7 @@ import os
 
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError

@@ -33,6 +33,7 @@ import tempfile
 
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import bert_inputs
@@ -188,13 +189,13 @@ def convert_examples_to_features(examples, seq_length, tokenizer):
 
 
 def _log_example(example, tokens, input_ids, input_mask, input_type_ids):
-  tf.logging.info("*** Example ***")
-  tf.logging.info("unique_id: %s", example.unique_id)
-  tf.logging.info("tokens: %s",
+  tf.logging.debug("*** Example ***")
+  tf.logging.debug("unique_id: %s", example.unique_id)
+  tf.logging.debug("tokens: %s",
                   " ".join(tokenization.printable_text(t) for t in tokens))
-  tf.logging.info("input_ids: %s", " ".join(str(x) for x in input_ids))
-  tf.logging.info("input_mask: %s", " ".join(str(x) for x in input_mask))
-  tf.logging.info("input_type_ids: %s",
+  tf.logging.debug("input_ids: %s", " ".join(str(x) for x in input_ids))
+  tf.logging.debug("input_mask: %s", " ".join(str(x) for x in input_mask))
+  tf.logging.debug("input_type_ids: %s",
                   " ".join(str(x) for x in input_type_ids))
 
 

@@ -29,6 +29,7 @@ import math
 import re
 
 import six
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 # The keys of an official `bert_config.json`, in the constructor's order.

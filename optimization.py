@@ -34,6 +34,7 @@ from __future__ import print_function
 
 import re
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 # Variables whose names match one of these get no weight decay (original list).

@@ -23,6 +23,7 @@ import re
 import socket
 import urllib.request
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError

@@ -29,6 +29,7 @@ import time
 
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
@@ -150,10 +151,18 @@ def predict_all(settings, model, examples):
     if len(outputs) - last_report >= settings.progress_every or (
         last_report and len(outputs) == len(examples)):
       last_report = len(outputs)
-      tf.logging.warning("predicted %d/%d examples (%.1f examples/sec)",
-                         len(outputs), len(examples),
-                         len(outputs) / max(time.time() - start, 1e-9))
+      report("predicted %d/%d examples (%.1f examples/sec)",
+             len(outputs), len(examples),
+             len(outputs) / max(time.time() - start, 1e-9))
   return outputs
+
+
+def report(fmt, *args):
+  """A line of progress or success on stderr: TensorFlow's log is kept at
+  WARNING (its graph loading's INFO lines are noise here), and progress is
+  not a warning."""
+  sys.stderr.write("predict.py: " + fmt % args + "\n")
+  sys.stderr.flush()
 
 
 def _with_line(settings, message, part):
@@ -192,8 +201,7 @@ def main(_):
     sys.stdout.flush()
   else:
     output_files.write_text_atomically(settings.output_file, text)
-  tf.logging.warning("wrote %d predictions to %s", len(outputs),
-                     settings.output_file)
+  report("wrote %d predictions to %s", len(outputs), settings.output_file)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from __future__ import print_function
 import os
 
 import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import bert_inputs

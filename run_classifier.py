@@ -49,6 +49,7 @@ import time
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import bert_inputs
@@ -325,14 +326,14 @@ def _features_from_tokens(ex_index, example, tokens_a, tokens_b, label_id,
   segment_ids += [0] * padding
 
   if ex_index < 5:
-    tf.logging.info("*** Example ***")
-    tf.logging.info("guid: %s", example.guid)
-    tf.logging.info("tokens: %s",
+    tf.logging.debug("*** Example ***")
+    tf.logging.debug("guid: %s", example.guid)
+    tf.logging.debug("tokens: %s",
                     " ".join(tokenization.printable_text(x) for x in tokens))
-    tf.logging.info("input_ids: %s", " ".join(str(x) for x in input_ids))
-    tf.logging.info("input_mask: %s", " ".join(str(x) for x in input_mask))
-    tf.logging.info("segment_ids: %s", " ".join(str(x) for x in segment_ids))
-    tf.logging.info("label: %s (id = %s)", example.label, label_id)
+    tf.logging.debug("input_ids: %s", " ".join(str(x) for x in input_ids))
+    tf.logging.debug("input_mask: %s", " ".join(str(x) for x in input_mask))
+    tf.logging.debug("segment_ids: %s", " ".join(str(x) for x in segment_ids))
+    tf.logging.debug("label: %s (id = %s)", example.label, label_id)
 
   return InputFeatures(
       input_ids=input_ids,

@@ -46,6 +46,7 @@ import time
 import command_line  # pylint: disable=g-bad-import-order  (first: quiet start)
 from absl import flags
 import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
@@ -88,8 +89,9 @@ flags.DEFINE_string("test_file", None,
                     allow_override=True)
 flags.DEFINE_integer(
     "label_column", -1,
-    "Column of the tag, counted from 1 as `cut -f` does; negative counts "
-    "from the end (-1: the last column, as in CoNLL-2003's NER column).",
+    "Column of the tag, counted from 0 (the token is column 0), as "
+    "run_classifier's --label_column; negative counts from the end (-1: the "
+    "last column, CoNLL-2003's NER tags; 1: its part of speech).",
     allow_override=True)
 flags.DEFINE_list(
     "labels", None,
@@ -168,8 +170,8 @@ class InputFeatures(object):
 
 
 def _column_index(label_column, num_columns):
-  """0-based index of `--label_column` (1-based; negative from the end)."""
-  return label_column - 1 if label_column > 0 else num_columns + label_column
+  """Index of `--label_column` (0-based; negative from the end)."""
+  return label_column if label_column >= 0 else num_columns + label_column
 
 
 def read_conll(path, label_column=-1, set_type="train"):
@@ -183,8 +185,14 @@ def read_conll(path, label_column=-1, set_type="train"):
   if not tf.io.gfile.exists(path):
     raise UserError("Data file %s does not exist (check --data_dir or "
                      "--%s_file)." % (path, set_type))
+  if label_column == 0:
+    # Until this project's 1.1 release run_ner counted from 1; 0 was never
+    # valid, and is the token column now.
+    raise UserError("--label_column=0 is the token column: the tag is in "
+                    "column 1 or later (counted from 0, as run_classifier's "
+                    "--label_column) or counted from the end (-1: the last).")
   text = command_line.read_utf8(path)
-  needed = label_column if label_column > 0 else -label_column + 1
+  needed = label_column + 1 if label_column > 0 else -label_column + 1
   examples = []
   words, labels, line_numbers = [], [], []
 
@@ -393,13 +401,13 @@ def convert_single_example(ex_index, example, label_map, max_seq_length,
 
 
 def _log_feature(example, feature, tokens):
-  tf.logging.info("*** Example ***")
-  tf.logging.info("guid: %s", example.guid)
-  tf.logging.info("tokens: %s",
+  tf.logging.debug("*** Example ***")
+  tf.logging.debug("guid: %s", example.guid)
+  tf.logging.debug("tokens: %s",
                   " ".join(tokenization.printable_text(t) for t in tokens))
-  tf.logging.info("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
-  tf.logging.info("label_ids: %s", " ".join(str(x) for x in feature.label_ids))
-  tf.logging.info("label_mask: %s",
+  tf.logging.debug("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
+  tf.logging.debug("label_ids: %s", " ".join(str(x) for x in feature.label_ids))
+  tf.logging.debug("label_mask: %s",
                   " ".join(str(x) for x in feature.label_mask))
 
 

@@ -34,6 +34,7 @@ import math
 import os
 import time
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
@@ -457,9 +458,9 @@ def epoch_schedule(settings, num_examples, source):
 
 def log_features(features):
   """Logs the names and shapes of a model_fn's input features."""
-  tf.logging.info("*** Features ***")
+  tf.logging.debug("*** Features ***")
   for name in sorted(features.keys()):
-    tf.logging.info("  name = %s, shape = %s", name, features[name].shape)
+    tf.logging.debug("  name = %s, shape = %s", name, features[name].shape)
 
 
 def cpu_has_native_bf16():
@@ -711,6 +712,11 @@ def build_estimator(settings, model_fn, output_dir, train_batch_size,
       train_batch_size=micro_batch,
       eval_batch_size=eval_batch_size,
       predict_batch_size=predict_batch_size,
+      # An empty dict, not None: TPUEstimator adds batch_size to it, and
+      # with None Estimator warns that the model_fn's params are not passed.
+      params={},
+      # Off TPU there is nothing to evaluate on (TPUEstimator warns).
+      eval_on_tpu=settings.use_tpu,
       # Off TPU, export one CPU graph: tf.saved_model.load needs no tags.
       export_to_tpu=settings.use_tpu)
 
@@ -746,7 +752,7 @@ def _distributed_estimator(settings, model_fn, output_dir, strategy,
       session_config=session_config(settings),
       train_distribute=strategy)
   estimator = tf.estimator.Estimator(model_fn=estimator_model_fn,
-                                     config=run_config)
+                                     config=run_config, params={})
   return _PerModeBatchSize(
       estimator, {"train": replica_batch, "evaluate": eval_batch_size,
                   "predict": predict_batch_size})
@@ -926,11 +932,16 @@ def init_from_checkpoint(init_checkpoint, use_tpu):
     else:
       tf.train.init_from_checkpoint(init_checkpoint, assignment_map)
 
-  tf.logging.info("**** Trainable Variables ****")
+  tf.logging.info("%d trainable variables, %d of them from %s (each listed "
+                  "with --verbosity=1)", len(tvars),
+                  sum(var.name in initialized for var in tvars),
+                  init_checkpoint or "no checkpoint")
+  # The original's listing, one line per variable: hundreds of lines.
+  tf.logging.debug("**** Trainable Variables ****")
   for var in tvars:
     init_string = ", *INIT_FROM_CKPT*" if var.name in initialized else ""
-    tf.logging.info("  name = %s, shape = %s%s", var.name, var.shape,
-                    init_string)
+    tf.logging.debug("  name = %s, shape = %s%s", var.name, var.shape,
+                     init_string)
   return scaffold_fn
 
 

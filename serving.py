@@ -50,6 +50,7 @@ import shutil
 import tempfile
 import time
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError

@@ -16,6 +16,7 @@ from __future__ import print_function
 import collections
 import math
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import tokenization

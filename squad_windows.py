@@ -15,6 +15,7 @@ from __future__ import print_function
 
 import time
 
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 import tokenization
@@ -237,29 +238,29 @@ def _window_answer_positions(tok_start, tok_end, doc_span, doc_offset,
 
 
 def _log_feature(feature, is_training):
-  tf.logging.info("*** Example ***")
-  tf.logging.info("unique_id: %s", feature.unique_id)
-  tf.logging.info("example_index: %s", feature.example_index)
-  tf.logging.info("doc_span_index: %s", feature.doc_span_index)
-  tf.logging.info("tokens: %s", " ".join(
+  tf.logging.debug("*** Example ***")
+  tf.logging.debug("unique_id: %s", feature.unique_id)
+  tf.logging.debug("example_index: %s", feature.example_index)
+  tf.logging.debug("doc_span_index: %s", feature.doc_span_index)
+  tf.logging.debug("tokens: %s", " ".join(
       tokenization.printable_text(x) for x in feature.tokens))
-  tf.logging.info("token_to_orig_map: %s", " ".join(
+  tf.logging.debug("token_to_orig_map: %s", " ".join(
       "%d:%d" % item for item in feature.token_to_orig_map.items()))
-  tf.logging.info("token_is_max_context: %s", " ".join(
+  tf.logging.debug("token_is_max_context: %s", " ".join(
       "%d:%s" % item for item in feature.token_is_max_context.items()))
-  tf.logging.info("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
-  tf.logging.info("input_mask: %s",
+  tf.logging.debug("input_ids: %s", " ".join(str(x) for x in feature.input_ids))
+  tf.logging.debug("input_mask: %s",
                   " ".join(str(x) for x in feature.input_mask))
-  tf.logging.info("segment_ids: %s",
+  tf.logging.debug("segment_ids: %s",
                   " ".join(str(x) for x in feature.segment_ids))
   if is_training and feature.is_impossible:
-    tf.logging.info("impossible example")
+    tf.logging.debug("impossible example")
   elif is_training:
     answer = " ".join(
         feature.tokens[feature.start_position:(feature.end_position + 1)])
-    tf.logging.info("start_position: %d", feature.start_position)
-    tf.logging.info("end_position: %d", feature.end_position)
-    tf.logging.info("answer: %s", tokenization.printable_text(answer))
+    tf.logging.debug("start_position: %d", feature.start_position)
+    tf.logging.debug("end_position: %d", feature.end_position)
+    tf.logging.debug("answer: %s", tokenization.printable_text(answer))
 
 
 def convert_examples_to_features(examples, tokenizer, max_seq_length,

@@ -34,6 +34,7 @@ import math
 import os
 
 import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError

@@ -125,6 +125,7 @@ def test_fine_tune_converted_minilm_on_mrpc_slice(converted, tmp_path):
       "--output_dir=%s" % out, "--max_seq_length=48",
       "--train_batch_size=16", "--eval_batch_size=8", "--learning_rate=5e-5",
       "--num_train_epochs=1", "--save_checkpoints_steps=1000", "--seed=1",
+      "--verbosity=1",  # The variable listing is a debug-level detail.
   ])
   assert proc.returncode == 0, proc.stderr[-4000:]
 

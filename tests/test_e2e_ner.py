@@ -249,7 +249,8 @@ def test_fine_tune_converted_minilm(tmp_path):
       "--output_dir=%s" % out, "--max_seq_length=64",
       "--train_batch_size=16", "--learning_rate=1e-4",
       "--num_train_epochs=3", "--warmup_proportion=0", "--seed=1",
-      "--save_checkpoints_steps=1000"])
+      "--save_checkpoints_steps=1000",
+      "--verbosity=1"])  # The variable listing is a debug-level detail.
   assert proc.returncode == 0, proc.stderr[-4000:]
   result = bert_testing.read_eval_results(str(out / "eval_results.txt"))
   baseline_f1, baseline_accuracy = majority_baseline(sentences)

@@ -209,6 +209,10 @@ def test_predict_py_skips_empty_lines_and_writes_in_order(readme_run,
                       "--output_file=%s" % target])
   assert proc.returncode == 0, proc.stderr.decode()[-2000:]
   assert "skipped 2 empty line(s): 2, 3" in proc.stderr.decode()
+  # Success is reported as information, not as a warning.
+  assert "predict.py: wrote 2 predictions to %s" % target in (
+      proc.stderr.decode())
+  assert "WARNING:tensorflow:wrote" not in proc.stderr.decode()
   lines = [json.loads(l) for l in target.read_text().splitlines()]
   readme_lines = predict_py_lines(readme_run)
   assert [l.get("id") for l in lines] == [None, "q7"]

@@ -408,7 +408,8 @@ def infer(tmp, name, *extra):
 
 def test_bucket_by_length_gives_the_padded_results_in_order(mrpc_trained):
   padded, _ = infer(mrpc_trained, "padded")
-  bucketed, log = infer(mrpc_trained, "bucketed", "--bucket_by_length")
+  bucketed, log = infer(mrpc_trained, "bucketed", "--bucket_by_length",
+                        "--verbosity=1")  # Features are listed at debug.
   # The model got batches of any length (runtime tests check the lengths).
   assert "name = input_ids, shape = (None, None)" in log
   rows = (padded / "test_results.tsv").read_text().splitlines()

@@ -50,9 +50,14 @@ def test_read_conll_columns_docstart_and_sentences(tmp_path):
                                           ["B-PER"]]
   assert examples[0].where(1) == "%s:4" % path
   assert examples[2].where(0) == "%s:9" % path
-  # --label_column counts from 1; 2 is the part-of-speech column.
-  pos = run_ner.read_conll(path, label_column=2)
-  assert pos[0].labels == ["NNP", "VBD"]
+  # --label_column counts from 0 (the token), as run_classifier's; 1 is
+  # the part-of-speech column, -3 the same from the end.
+  for column in (1, -3):
+    pos = run_ner.read_conll(path, label_column=column)
+    assert pos[0].labels == ["NNP", "VBD"], column
+  with pytest.raises(ValueError) as error:
+    run_ner.read_conll(path, label_column=0)
+  assert str(error.value).startswith("--label_column=0 is the token column")
   assert run_ner.ConllProcessor.get_labels(examples) == ["O", "B-LOC",
                                                          "B-PER"]
 
@@ -61,9 +66,9 @@ def test_read_conll_columns_docstart_and_sentences(tmp_path):
     ("Ann B-PER\nsaw\n", -1,
      ":2: expected at least 2 columns (the token first, the tag in "
      "--label_column=-1), found 1: 'saw'"),
-    ("Ann NNP B-PER\nsaw VBD\n", 3,
+    ("Ann NNP B-PER\nsaw VBD\n", 2,
      ":2: expected at least 3 columns (the token first, the tag in "
-     "--label_column=3), found 2: 'saw VBD'"),
+     "--label_column=2), found 2: 'saw VBD'"),
     ("Ann B-PER\n\tO\n", -1, ":2: empty token"),
     ("\n\n-DOCSTART- O\n\n", -1, "has no sentences"),
     ("", -1, "has no sentences"),

@@ -474,7 +474,8 @@ def test_run_classifier_starts_from_the_pretrained_checkpoint(
       "--bert_config_file=%s" % workdir["config_file"],
       "--init_checkpoint=%s" % checkpoint,
       "--max_seq_length=%d" % SEQ_LENGTH, "--train_batch_size=4",
-      "--num_train_epochs=1", "--output_dir=%s" % (tmp_path / "clf")])
+      "--num_train_epochs=1", "--output_dir=%s" % (tmp_path / "clf"),
+      "--verbosity=1"])  # The variable listing is a debug-level detail.
   assert result.returncode == 0, result.stderr[-3000:]
   lines = re.findall(r"name = (\S+), shape = \([^)]*\)(, \*INIT_FROM_CKPT\*)?",
                      result.stderr)

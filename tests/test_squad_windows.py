@@ -230,8 +230,9 @@ def test_logging_of_features_and_progress(tmp_path, monkeypatch):
   examples = [squad_windows.SquadExample("q%d" % i, "q", ["ab"])
               for i in range(5)]
   logged = []
-  monkeypatch.setattr(squad_windows.tf.logging, "info",
-                      lambda fmt, *args: logged.append(fmt % args))
+  for level in ("info", "debug"):  # The example dumps are debug-level.
+    monkeypatch.setattr(squad_windows.tf.logging, level,
+                        lambda fmt, *args: logged.append(fmt % args))
   monkeypatch.setattr(squad_windows, "NUM_EXAMPLES_TO_LOG", 2)
   monkeypatch.setattr(squad_windows, "LOG_EVERY_N_EXAMPLES", 2)
   convert(examples, tokenizer, 12, 3, 4, False)
