@@ -113,9 +113,25 @@ def exit_on_user_error(main):
   return wrapped
 
 
+_HELP_ARGS = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
+
+
+def print_grouped_help_if_asked(argv):
+  """For `--help`: the script's flags by group (`script_flags.grouped_help`),
+  instead of absl's one alphabetical block; exits. `--helpfull` is absl's."""
+  if not any(arg in _HELP_ARGS for arg in argv[1:]):
+    return
+  import script_flags  # pylint: disable=g-import-not-at-top
+  main_module = sys.modules.get("__main__")
+  sys.stdout.write(script_flags.grouped_help(
+      argv[0], getattr(main_module, "__doc__", None) or ""))
+  sys.exit(0)
+
+
 def run(main):
   """`absl.app.run(main)` with the logging and the error path above."""
   from absl import app  # pylint: disable=g-import-not-at-top
+  print_grouped_help_if_asked(sys.argv)
 
   @functools.wraps(main)
   def main_with_logging(argv):

@@ -1,4 +1,4 @@
-"""Converts BERT weights: Hugging Face <-> original; Model Garden -> original.
+r"""Converts BERT weights: Hugging Face <-> original; Model Garden -> original.
 
 Only TensorFlow and numpy are required: safetensors files are read and written
 by a small reader/writer here (the format is an 8-byte little-endian header

@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Creates masked-LM / next-sentence TFRecord examples for BERT pre-training.
+r"""Creates masked-LM / next-sentence TFRecord examples for BERT pre-training.
 
 Input: plain UTF-8 text, one sentence per line, with a blank line between
 documents. Sentence boundaries matter because segments "A" and "B" of a

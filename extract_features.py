@@ -1,4 +1,4 @@
-"""Writes BERT's hidden states for each token of each input line, as JSON.
+r"""Writes BERT's hidden states for each token of each input line, as JSON.
 
 Fixed contextual embeddings for a model of your own, with no fine-tuning. Run
 it as the original:

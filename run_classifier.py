@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for sentence and sentence-pair classification (GLUE & co).
+r"""Fine-tunes BERT for sentence and sentence-pair classification (GLUE & co).
 
 Run it as the original:
 

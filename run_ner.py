@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for token classification: named entities, chunks, tags.
+r"""Fine-tunes BERT for token classification: named entities, chunks, tags.
 
 Run it as run_classifier.py, on CoNLL files:
 

@@ -1,4 +1,4 @@
-"""Pre-trains BERT on masked LM and next-sentence prediction.
+r"""Pre-trains BERT on masked LM and next-sentence prediction.
 
 The input is the TFRecord files that `create_pretraining_data.py` writes. Run
 it as the original:

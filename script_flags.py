@@ -21,6 +21,7 @@ from __future__ import print_function
 import functools
 import inspect
 import sys
+import textwrap
 
 from absl import flags
 from absl import logging
@@ -112,6 +113,69 @@ def adopt(names):
 def _register(names, module_name):
   for name in names:
     FLAGS.register_key_flag_for_module(module_name, FLAGS[name])
+
+
+# absl's message for a flag marked with `flags.mark_flag_as_required`.
+_REQUIRED_MESSAGE = "must have a value other than None"
+
+
+def _is_required(flag):
+  return any(_REQUIRED_MESSAGE in getattr(v, "message", "")
+             for v in getattr(flag, "validators", ()))
+
+
+def _flag_help(flag):
+  """`  --name: help` with the help's own line breaks kept, then the
+  default; `(required)` for a flag a run cannot start without."""
+  lines = ["  --%s%s%s" % ("[no]" if flag.boolean else "", flag.name,
+                           "  (required)" if _is_required(flag) else "")]
+  for paragraph in (flag.help or "").split("\n"):
+    lines.extend(textwrap.wrap(paragraph, 76, initial_indent="      ",
+                               subsequent_indent="      ") or [""])
+  if flag.default is not None and flag.default_as_str not in ("''", '""'):
+    lines.append("      (default: %s)" % flag.default_as_str)
+  return "\n".join(lines)
+
+
+def grouped_help(module_name, usage, flag_values=None):
+  """The text of a script's --help: its usage (module docstring), then its
+  flags by group, each group under its name, the script's own flags first,
+  flags a run needs marked `(required)`."""
+  flag_values = flag_values or FLAGS
+  key_flags = {f.name: f for f in
+               flag_values.get_key_flags_for_module(module_name)}
+  grouped = []
+  placed = set()
+  for group, names in group_names().items():
+    members = [key_flags[n] for n in names if n in key_flags and
+               n not in placed]
+    placed.update(f.name for f in members)
+    if members:
+      grouped.append((group.replace("_", " ") + " flags", members))
+  own = sorted((f for n, f in key_flags.items() if n not in placed),
+               key=lambda f: f.name)
+  sections = [("this script's flags", own)] if own else []
+  sections.extend(sorted(grouped, key=_group_order))
+  text = [usage.rstrip(), "",
+          "Flags (`(required)`: a run cannot start without it; --helpfull "
+          "lists TensorFlow's and absl's too):"]
+  for title, members in sections:
+    text.append("")
+    text.append(title + ":")
+    text.extend(_flag_help(f) for f in members)
+  return "\n".join(text) + "\n"
+
+
+# The order of the group sections in --help: what a run needs first.
+_GROUP_ORDER = ("model", "sequence", "output", "tokenizer", "special_tokens",
+                "training", "epoch", "eval_during_training", "evaluation",
+                "prediction", "export", "performance", "bucketing", "tpu")
+
+
+def _group_order(section):
+  name = section[0][:-len(" flags")].replace(" ", "_")
+  return _GROUP_ORDER.index(name) if name in _GROUP_ORDER else len(
+      _GROUP_ORDER)
 
 
 @_group

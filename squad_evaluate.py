@@ -1,5 +1,5 @@
 # coding=utf-8
-"""Scores SQuAD predictions the way the official SQuAD 1.1 and 2.0 scripts do.
+r"""Scores SQuAD predictions the way the official SQuAD 1.1 and 2.0 scripts do.
 
 `run_squad.py` writes `predictions.json` (question id -> answer text) and, for
 SQuAD 2.0, `null_odds.json` (question id -> no-answer score). This module turns

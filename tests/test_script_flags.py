@@ -139,3 +139,45 @@ def test_help_shows_the_runtime_flags_and_unknown_groups_are_refused():
       capture_output=True, text=True, timeout=300)
   assert proc.returncode != 0
   assert "Unknown command line flag 'optimizer'" in proc.stderr
+
+
+def script_help(script):
+  proc = subprocess.run([sys.executable, script, "--help"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc.stdout
+
+
+def flag_lines(help_text):
+  """{flag name: its line} of a grouped --help."""
+  return {l.split()[0][2:].replace("[no]", ""): l
+          for l in help_text.splitlines() if l.startswith("  --")}
+
+
+def test_help_lists_flags_by_group_and_marks_required_ones():
+  text = script_help("run_classifier.py")
+  # The docstring's example keeps its line breaks.
+  assert ("python run_classifier.py --task_name=MRPC --do_train --do_eval \\\n"
+          "      --data_dir=$GLUE_DIR/MRPC" in text)
+  headings = [l for l in text.splitlines() if l.endswith(" flags:")]
+  assert headings[:4] == ["this script's flags:", "model flags:",
+                          "sequence flags:", "output flags:"]
+  assert headings[-1] == "tpu flags:"
+  lines = flag_lines(text)
+  # Each group's flags follow its heading: --use_tpu under "tpu flags:".
+  assert text.index("\n  --[no]use_tpu") > text.index("\ntpu flags:")
+  config = text.index("\n  --bert_config_file")
+  assert text.index("\nmodel flags:") < config < text.index(
+      "\nsequence flags:")
+  required = {n for n, l in lines.items() if l.endswith("(required)")}
+  assert required == {"task_name", "vocab_file", "bert_config_file",
+                      "output_dir"}
+  # Every key flag is listed once.
+  assert set(lines) == key_flags("run_classifier")
+  assert len(lines) == sum(l.startswith("  --") for l in text.splitlines())
+  # A multi-line help text keeps its own line breaks.
+  ner = script_help("run_ner.py")
+  assert {n for n, l in flag_lines(ner).items()
+          if l.endswith("(required)")} == {"vocab_file", "bert_config_file",
+                                          "output_dir"}
+  assert "this script's flags:" in ner and "--tag_scheme" in ner
