@@ -24,7 +24,8 @@ import functools
 import os
 import sys
 
-import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
+# TensorFlow is imported where it is used, through quiet_tensorflow: modules
+# that only need UserError (task_description) must not pay for it.
 
 
 class UserError(ValueError):
@@ -47,6 +48,7 @@ def setup_logging():
   own internals) are shown with `--verbosity=1` or more.
   """
   from absl import logging  # pylint: disable=g-import-not-at-top
+  import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.python.util import deprecation  # pylint: disable=g-import-not-at-top
   # absl sets its logging verbosity from --verbosity when flags are parsed.
@@ -150,6 +152,7 @@ def reading(what):
   Library modules raise plain ValueErrors for bad input, as the original's
   did; the scripts wrap the places where they hand them user input.
   """
+  import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   try:
     yield
@@ -170,6 +173,7 @@ def read_utf8(path):
       byte column of the first bad byte, e.g. `data/train.tsv:12: not valid
       UTF-8 (byte 0xff at column 7)`.
   """
+  import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "rb") as f:
     data = f.read()
