@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -133,6 +134,28 @@ def require_optional(module_name, install_hint):
   except ImportError as e:
     missing_optional("optional extra %s is not importable (%s): %s" %
                      (module_name, e, install_hint))
+
+
+MODEL_GARDEN_INSTALL = ('pip install --no-deps "tf-models-official==2.15.0" '
+                        '"gin-config==0.5.0" "sentencepiece==0.2.3"')
+
+
+def model_garden(module_name):
+  """A module of TensorFlow Model Garden (tf-models-official 2.15.0), e.g.
+  "official.nlp.modeling.networks", to test against what its own code makes.
+
+  The package is installed without its dependencies (.ci/run); of those, only
+  gin-config and sentencepiece are needed by the modules these tests use. `tensorflow_datasets`
+  is imported by classifier_data_lib for its TFDS processors alone, which the
+  tests never run: an empty module stands in for it when it is absent.
+  """
+  if "tensorflow_datasets" not in sys.modules:
+    try:
+      importlib.import_module("tensorflow_datasets")
+    except ImportError:
+      sys.modules["tensorflow_datasets"] = types.ModuleType(
+          "tensorflow_datasets")
+  return require_optional(module_name, MODEL_GARDEN_INSTALL)
 
 
 def readme_blocks(heading, language):
