@@ -145,8 +145,8 @@ def model_garden(module_name):
   "official.nlp.modeling.networks", to test against what its own code makes.
 
   The package is installed without its dependencies (.ci/run); of those, only
-  gin-config and sentencepiece are needed by the modules these tests use. `tensorflow_datasets`
-  is imported by classifier_data_lib for its TFDS processors alone, which the
+  gin-config and sentencepiece are needed by the modules these tests use.
+  `tensorflow_datasets` is imported by classifier_data_lib for its TFDS processors alone, which the
   tests never run: an empty module stands in for it when it is absent.
   """
   if "tensorflow_datasets" not in sys.modules:
