@@ -12,6 +12,10 @@
 # 0.768, against 0.760 at 2e-5 and 0.730 at 5e-5 for one epoch.
 #
 #   bash quickstart.sh [output_dir]      (default /tmp/bert_quickstart)
+#
+# Run again, it finds the model it trained and evaluates it again (training
+# is complete, so it trains no more); a run that was stopped part-way resumes
+# where it stopped. Delete output_dir to train anew.
 set -euo pipefail
 cd "$(dirname "$0")"
 OUT="${1:-/tmp/bert_quickstart}"
@@ -33,7 +37,7 @@ python run_classifier.py --task_name=SST-2 --data_dir=data/quickstart \
   --init_checkpoint="$OUT/minilm/bert_model.ckpt" \
   --max_seq_length=64 --train_batch_size=16 --learning_rate=1e-5 \
   --num_train_epochs=2 --warmup_proportion=0.1 --seed=1 \
-  --output_dir="$OUT/sentiment" --overwrite_output_dir 2> "$OUT/run_classifier.log" \
+  --output_dir="$OUT/sentiment" 2> "$OUT/run_classifier.log" \
   || { tail -n 30 "$OUT/run_classifier.log"; exit 1; }
 echo "Eval results ($OUT/sentiment/eval_results.txt), $(( $(date +%s) - start )) s:"
 cat "$OUT/sentiment/eval_results.txt"

@@ -1,8 +1,9 @@
 """The quick start end to end, as a new user runs it: `bash quickstart.sh`.
 
-Run twice into one directory (a user runs it again: it must work again),
-then its model is checked on real movie reviews it has never seen (SST-2's
-dev sentences, `../shared/data/senteval/SST2`, read in place by
+Run twice into one directory (a user runs it again: it must work again; the
+second run finds the trained model and evaluates it without training), then
+its model is checked on real movie reviews it has never seen (SST-2's dev
+sentences, `../shared/data/senteval/SST2`, read in place by
 `benchmarks/bench_quickstart.py`) and, exported as the README says, on the
 README's two example sentences. Needs the optional MiniLM package (skipped
 without it, failing under CI=true like the other extras' tests); a few
@@ -45,6 +46,10 @@ def test_quickstart_runs_twice_and_is_right_on_real_reviews(tmp_path):
   second = run_quickstart(out)
   assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
   assert "eval_accuracy" in second.stdout
+  log = (tmp_path / "bert_quickstart" / "run_classifier.log").read_text()
+  assert "Training is complete" in log, log[-2000:]
+  assert second.stdout.split("eval_accuracy")[1].split()[1] == \
+      first.stdout.split("eval_accuracy")[1].split()[1]
 
   accuracy, count = bench_quickstart.accuracy(out)
   print("quick-start model on SST-2 dev: %.4f (%d sentences)" % (
