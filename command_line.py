@@ -63,8 +63,9 @@ def setup_logging():
 
 
 class _KnownHarmless(object):
-  """Drops the warnings TensorFlow logs on every healthy run of the
-  Estimator API, whose cause is the API itself, not the run.
+  """Drops the warnings (and two walls of text) TensorFlow logs on every
+  healthy run of the Estimator API, whose cause is the API itself, not the
+  run.
 
   Only these exact messages; `--verbosity=1` shows them again.
   """
@@ -77,6 +78,13 @@ class _KnownHarmless(object):
       # function graphs of loops inherit it); the .meta file of a
       # checkpoint cannot hold it and needs not: the graph rebuilds it.
       "Issue encountered when serializing bert_dropout_seed",
+      # The confusion matrix of an evaluation is a tensor summary that
+      # TensorBoard shows under its text/tensor plugins; the advice to write
+      # a plugin is not for a user of this toolkit.
+      "Summary for np.ndarray is not visible in Tensorboard",
+      # RunConfig's every field on five lines of one dict: what a run uses
+      # that matters (steps, batch, directories) is said in plain lines.
+      "Using config: {",
   )
 
   def filter(self, record):

@@ -97,3 +97,23 @@ def test_a_bad_flag_ends_in_one_line_without_noise(tmp_path):
   assert lines[0].startswith("run_pretraining.py: error: --bert_config_file="
                              "%s: " % (tmp_path / "missing.json")), lines
   assert "does not exist" in lines[0]
+
+
+def test_known_harmless_lines_are_dropped_and_others_kept():
+  import logging  # pylint: disable=g-import-not-at-top
+  harmless = command_line._KnownHarmless()  # pylint: disable=protected-access
+
+  def kept(message, *args):
+    return harmless.filter(logging.LogRecord(
+        "tensorflow", logging.INFO, __file__, 1, message, args, None))
+
+  assert not kept("Using config: {'_model_dir': %r, '_tf_random_seed': 1}",
+                  "/tmp/out")
+  assert not kept("Summary for np.ndarray is not visible in Tensorboard by "
+                  "default. Consider using a Tensorboard plugin.")
+  assert not kept("The name tf.estimator.tpu.TPUConfig is deprecated. Please "
+                  "use tf.compat.v1.estimator.tpu.TPUConfig instead.")
+  # What a run says about itself stays, even when it quotes a filtered name.
+  assert kept("***** Eval results *****")
+  assert kept("Wrote %s with config: %s", "task.json", "{'a': 1}")
+  assert kept("Saving dict for global step 112: eval_accuracy = 0.965")
