@@ -14,6 +14,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import output_files
 import record_cache
 import run_classifier
 import run_ner
@@ -78,6 +79,8 @@ def test_identical_rerun_reuses_the_record_and_its_count(task, tokenizer,
       "num_records=64."]
   assert sorted(os.listdir(tmp_path)) == ["train.tf_record",
                                           "train.tf_record.key"]
+  # --overwrite_output_dir removes the key with the record.
+  assert output_files.is_run_output("train.tf_record.key")
 
 
 def test_one_byte_of_the_data_file_converts_again(task, tokenizer, tmp_path,
@@ -251,3 +254,26 @@ def test_ner_training_records_are_reused(tokenizer, tmp_path, caplog):
   assert logged(caplog)[0] == (
       'Converting train.tf_record: labels changed (["O", "B-ANIMAL"] -> '
       '["B-ANIMAL", "O"]).')
+
+
+def test_rerun_of_the_command_reuses_its_records(task, tmp_path):
+  out = tmp_path / "out"
+  args = bert_testing.mrpc_train_args(task, out, 32, "--do_eval")
+  first = bert_testing.run_script("run_classifier.py", args)
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert "Converting train.tf_record: no earlier conversion." in first.stderr
+  mtimes = {n: os.stat(out / n).st_mtime_ns
+            for n in ("train.tf_record", "eval.tf_record")}
+  # A second epoch resumes training: its schedule comes from the count kept
+  # in train.tf_record.key.
+  second = bert_testing.run_script(
+      "run_classifier.py", args + ["--num_train_epochs=2",
+                                     "--resume_with_changed_settings"])
+  assert second.returncode == 0, second.stderr[-3000:]
+  for name, count in (("train.tf_record", 64), ("eval.tf_record", 8)):
+    assert ("Reusing %s converted before (same data and settings): "
+            "num_records=%d." % (name, count)) in second.stderr, name
+    assert os.stat(out / name).st_mtime_ns == mtimes[name]
+  assert "Converting" not in second.stderr
+  assert bert_testing.read_eval_results(
+      out / "eval_results.txt")["global_step"] == 16
