@@ -49,7 +49,6 @@ _KEY_FILE_FORMAT = 1
 # How the log names a field of the key that changed, when not by its name.
 _DESCRIPTIONS = {
     "examples_sha256": "the examples (the data files' content)",
-    "num_examples": "the number of examples",
     "vocab_sha256": "the vocabulary",
     "feature_format": "this version's feature format",
 }
@@ -62,7 +61,12 @@ def key_path(record_path):
 
 def examples_digest(examples):
   """sha256 (hex) of the examples' fields, in order: equal for examples that
-  convert to the same features, whatever files they were read from."""
+  convert to the same features, whatever files they were read from.
+
+  A field JSON cannot hold is hashed by its `repr`; one that names an
+  object's address makes a key that never matches: converted again, never
+  wrongly reused.
+  """
   digest = hashlib.sha256()
   for example in examples:
     # The class tells a padding example from a real one with no fields.
@@ -88,10 +92,10 @@ def tokenizer_fields(tokenizer):
   for token, index in sorted(tokenizer.vocab.items(), key=lambda kv: kv[1]):
     digest.update(("%d\t%s\n" % (index, token)).encode("utf-8"))
   never_split = list(getattr(basic, "never_split", ()))
-  # pylint: disable=protected-access  (the set BasicTokenizer keeps whole:
-  # --never_split's tokens, and with --preserve_unused_tokens the vocab's
-  # [unusedN], which the vocabulary's digest already covers)
-  kept_whole = set(getattr(basic, "_kept_whole", ()))
+  # What BasicTokenizer keeps whole: --never_split's tokens and, with
+  # --preserve_unused_tokens, the vocabulary's [unusedN] (which the digest
+  # already covers: a flag is enough).
+  kept_whole = set(getattr(basic, "_kept_whole", ()))  # pylint: disable=protected-access
   return {
       "vocab_sha256": digest.hexdigest(),
       "vocab_size": len(tokenizer.vocab),
