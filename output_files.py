@@ -202,7 +202,7 @@ def write_eval_results(output_dir, result, file_name="eval_results.txt"):
 # events, features, results (regular expressions on top-level names).
 _RUN_OUTPUT_NAMES = re.compile(
     r"^(checkpoint|graph\.pbtxt|model\.ckpt-\d+\..+|events\.out\.tfevents\..+"
-    r"|.+\.tf_record|eval_results\.(txt|json)|test_results\.tsv"
+    r"|.+\.tf_record(\.key)?|eval_results\.(txt|json)|test_results\.tsv"
     r"|training_summary\.json|eval_history\.jsonl|(nbest_)?predictions\.json"
     r"|null_odds\.json|test_predictions\.(txt|tsv)|label_list\.txt"
     r"|task\.json|eval|eval_best|best"

@@ -57,6 +57,7 @@ from command_line import UserError
 import input_pipeline
 import modeling
 import output_files
+import record_cache
 import runtime
 import serving
 import script_flags
@@ -460,6 +461,33 @@ def file_based_convert_examples_to_features(examples, label_list,
     tf.logging.info("  %d records: windows of --max_seq_length=%d, "
                     "--doc_stride=%d", num_records, max_seq_length, doc_stride)
   return num_records
+
+
+# The version of the records' features in the key of `convert_once`: bumped
+# when the conversion of the same examples and settings changes, so that the
+# records a run wrote before are converted again.
+RECORD_FORMAT = "run_classifier/1"
+
+
+def convert_once(examples, label_list, max_seq_length, tokenizer,
+                 output_file, multi_label=False, doc_stride=None,
+                 pad_to_multiple=None):
+  """`file_based_convert_examples_to_features`, unless a run wrote
+  `output_file` from the same examples, tokenizer and settings before
+  (`record_cache`: its key is kept in `<output_file>.key`).
+
+  Returns:
+    the number of records in `output_file`.
+  """
+  key = record_cache.conversion_key(
+      RECORD_FORMAT, examples, tokenizer, labels=label_list,
+      max_seq_length=max_seq_length, multi_label=bool(multi_label),
+      doc_stride=doc_stride, pad_to_multiple=pad_to_multiple)
+  counts = record_cache.convert_once(output_file, key, lambda: {
+      "num_records": file_based_convert_examples_to_features(
+          examples, label_list, max_seq_length, tokenizer, output_file,
+          multi_label, doc_stride, pad_to_multiple)})
+  return counts["num_records"]
 
 
 def _name_to_features(seq_length, regression=False, num_multi_labels=None,
@@ -1039,7 +1067,7 @@ def write_train_file(settings, train_examples, label_list, tokenizer,
   records: the examples, or with --doc_stride their windows)."""
   head = head or ClassifierHead()
   train_file = os.path.join(settings.output_dir, "train.tf_record")
-  num_records = file_based_convert_examples_to_features(
+  num_records = convert_once(
       train_examples, label_list, settings.max_seq_length, tokenizer,
       train_file, head.multi_label, head.doc_stride)
   return train_file, num_records
@@ -1172,7 +1200,7 @@ def _inference_input_fn(settings, what, examples, batch_size, file_name,
   padded = (examples if windowed else
             _padded(examples, batch_size, settings.use_tpu))
   path = os.path.join(settings.output_dir, file_name)
-  num_records = file_based_convert_examples_to_features(
+  num_records = convert_once(
       padded, label_list, settings.max_seq_length, tokenizer, path,
       head.multi_label, head.doc_stride,
       pad_to_multiple=batch_size if settings.use_tpu and windowed else None)

@@ -54,6 +54,7 @@ import input_pipeline
 import modeling
 import ner_evaluate
 import output_files
+import record_cache
 import runtime
 import serving
 import script_flags
@@ -476,6 +477,31 @@ def file_based_convert_examples_to_features(examples, label_list,
   return features
 
 
+# The version of the training records' features in their key
+# (`record_cache`): bumped when the conversion of the same sentences and
+# settings changes, so that records a run wrote before are converted again.
+RECORD_FORMAT = "run_ner/1"
+
+
+def write_train_file(settings, examples, label_list, tokenizer, train_file):
+  """Writes the windows of the training sentences `examples` to
+  `train_file`, unless a run wrote it from the same sentences, tokenizer and
+  settings before (`record_cache`, its key in `<train_file>.key`); returns
+  the number of windows.
+
+  eval.tf_record and predict.tf_record are written every run: the word-level
+  predictions need the windows themselves (their word maps).
+  """
+  key = record_cache.conversion_key(
+      RECORD_FORMAT, examples, tokenizer, labels=label_list,
+      max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride)
+  counts = record_cache.convert_once(train_file, key, lambda: {
+      "num_windows": len(file_based_convert_examples_to_features(
+          examples, label_list, settings.max_seq_length, tokenizer,
+          settings.doc_stride, train_file))})
+  return counts["num_windows"]
+
+
 def _name_to_features(seq_length):
   return {
       "input_ids": tf.FixedLenFeature([seq_length], tf.int64),
@@ -767,11 +793,10 @@ def main(_):
   if settings.do_train:
     task_description.write(settings.output_dir, description.replace(
         run_settings=runtime.run_settings(settings)))
-    train_features = file_based_convert_examples_to_features(
-        splits["train"], label_list, settings.max_seq_length, tokenizer,
-        settings.doc_stride, train_file)
+    num_train_windows = write_train_file(settings, splits["train"],
+                                         label_list, tokenizer, train_file)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        settings, len(train_features),
+        settings, num_train_windows,
         processor.path(settings.data_dir, "train"))
 
   settings = runtime.with_progress_intervals(settings, num_train_steps)
@@ -793,7 +818,7 @@ def main(_):
       settings.output_dir, num_train_steps, settings.init_checkpoint):
     tf.logging.info("***** Running training *****")
     tf.logging.info("  Num sentences = %d (%d windows)", len(splits["train"]),
-                    len(train_features))
+                    num_train_windows)
     tf.logging.info("  Batch size = %d", settings.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
     train_input_fn = file_based_input_fn_builder(

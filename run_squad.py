@@ -45,6 +45,7 @@ from command_line import UserError
 import input_pipeline
 import modeling
 import output_files
+import record_cache
 import runtime
 import serving
 import task_description
@@ -669,12 +670,30 @@ def read_train_examples(settings):
   return train_examples, stats
 
 
+# The version of the training records' features in their key
+# (`record_cache`): bumped when the conversion of the same examples and
+# settings changes, so that records a run wrote before are converted again.
+RECORD_FORMAT = "run_squad/1"
+
+
 def write_train_features(settings, tokenizer, train_examples):
-  """Writes train.tf_record; returns (its path, number of features)."""
+  """Writes train.tf_record, unless a run wrote it from the same examples,
+  tokenizer and settings before (`record_cache`, its key in
+  train.tf_record.key); returns (its path, number of features).
+
+  eval.tf_record is written every run: prediction needs the features
+  themselves (their token maps), not only the records.
+  """
   train_file = os.path.join(settings.output_dir, "train.tf_record")
-  num_features = convert_to_tfrecord(settings, train_examples, tokenizer,
-                                     train_file, is_training=True)
-  return train_file, num_features
+  key = record_cache.conversion_key(
+      RECORD_FORMAT, train_examples, tokenizer,
+      max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride,
+      max_query_length=settings.max_query_length,
+      version_2_with_negative=bool(settings.version_2_with_negative))
+  counts = record_cache.convert_once(train_file, key, lambda: {
+      "num_features": convert_to_tfrecord(settings, train_examples, tokenizer,
+                                          train_file, is_training=True)})
+  return train_file, counts["num_features"]
 
 
 def prepare_predictions(settings, tokenizer):
