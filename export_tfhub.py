@@ -1,4 +1,4 @@
-r"""Writes a BERT checkpoint as a TF Hub module of the TF1 `hub.Module` format.
+r"""Writes a BERT checkpoint as a TF Hub model: TF1 `hub.Module` or TF2 SavedModel.
 
   python export_tfhub.py --bert_config_file=$BERT_BASE_DIR/bert_config.json \
       --init_checkpoint=$BERT_BASE_DIR/bert_model.ckpt \
@@ -18,7 +18,22 @@ and two graph versions: tags {"train"} (with the config's dropout) and the
 default set() (without). Its variables are the encoder's (`bert/...`) from
 --init_checkpoint; a pre-training head or optimizer slots there are left out.
 
-Needs the optional package tensorflow-hub 0.15 (0.16 dropped `hub.Module`):
+With --format=tf2 it writes instead the TF2 SavedModel of TF Hub's BERT
+encoders and Model Garden's `export_tfhub.py`, which TF2 code loads with
+`hub.KerasLayer(path, trainable=True)` or `tf.saved_model.load(path)`:
+
+  called with a dict of int32 [batch, seq_length] tensors input_word_ids,
+  input_mask, input_type_ids -> a dict of pooled_output [batch, hidden],
+  sequence_output [batch, seq_length, hidden], encoder_outputs (one
+  [batch, seq_length, hidden] per layer) and default (= pooled_output);
+  attributes vocab_file (an asset: assets/vocab.txt), do_lower_case (a bool
+  variable), variables and trainable_variables (the encoder's).
+
+Its forward pass is `modeling.BertModel`'s own graph (so its numbers are the
+checkpoint's exactly); it has no dropout (a `training=True` call is the
+inference graph), which fine-tuning with few steps hardly misses.
+
+Needs (tf1 format only) the optional package tensorflow-hub 0.15 (0.16 dropped `hub.Module`):
   pip install "tensorflow-hub==0.15.0" "setuptools<81"
 """
 
@@ -49,7 +64,15 @@ flags.DEFINE_string(
     "is written beside it under a temporary name and renamed when complete.",
     allow_override=True)
 
+flags.DEFINE_enum(
+    "format", "tf1", ["tf1", "tf2"],
+    "tf1: a hub.Module (run_classifier_with_tfhub.py, TF1 code). tf2: the "
+    "TF2 SavedModel of TF Hub's BERT encoders and Model Garden "
+    "(hub.KerasLayer, --hub_module_url of Model Garden's scripts).")
+
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+# The TF2 format's names of the same three inputs, in the same order.
+TF2_INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 def module_fn_builder(bert_config, vocab_file, do_lower_case):
@@ -105,10 +128,64 @@ def export_module(bert_config, init_checkpoint, vocab_file, do_lower_case,
   tf.logging.info("Wrote the TF Hub module to %s", export_dir)
 
 
+def tf2_encoder(bert_config, init_checkpoint, vocab_file, do_lower_case):
+  """The encoder as the trackable object of the TF2 format (module docstring).
+
+  `BertModel` builds its graph with the v1 variable API; `wrap_function`
+  turns that graph into a function whose variables are TF2 objects, which
+  are then given the checkpoint's values by name.
+  """
+
+  def encoder_graph(input_word_ids, input_mask, input_type_ids):
+    model = modeling.BertModel(
+        config=bert_config, is_training=False, input_ids=input_word_ids,
+        input_mask=input_mask, token_type_ids=input_type_ids)
+    return {"pooled_output": model.get_pooled_output(),
+            "sequence_output": model.get_sequence_output(),
+            "encoder_outputs": model.get_all_encoder_layers()}
+
+  spec = tf.TensorSpec([None, None], tf.int32)
+  graph = tf.wrap_function(encoder_graph, [spec] * 3)
+  reader = tf.train.load_checkpoint(init_checkpoint)
+  for variable in graph.variables:
+    variable.assign(reader.get_tensor(variable.name.split(":")[0]))
+
+  root = tf.compat.v2.__internal__.tracking.AutoTrackable()
+  root.encoder_graph = graph
+  # hub.KerasLayer fine-tunes what these two lists hold.
+  root.variables = list(graph.variables)
+  root.trainable_variables = list(graph.variables)
+  root.regularization_losses = []
+  input_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name)
+                for name in TF2_INPUT_NAMES}
+
+  @tf.function(input_signature=[input_spec])
+  def call(inputs):
+    outputs = dict(graph(*[inputs[name] for name in TF2_INPUT_NAMES]))
+    outputs["default"] = outputs["pooled_output"]
+    return outputs
+
+  root.__call__ = call
+  root.vocab_file = tf.saved_model.Asset(vocab_file)
+  root.do_lower_case = tf.Variable(do_lower_case, trainable=False)
+  return root
+
+
+def export_tf2(bert_config, init_checkpoint, vocab_file, do_lower_case,
+               export_dir):
+  """Writes the TF2 SavedModel to `export_dir` (via a temporary directory)."""
+  root = tf2_encoder(bert_config, init_checkpoint, vocab_file, do_lower_case)
+  with output_files.atomic_directory(export_dir) as tmp_dir:
+    tf.saved_model.save(root, tmp_dir)
+  tf.logging.info("Wrote the TF2 SavedModel (TF Hub's BERT encoder format) "
+                  "to %s", export_dir)
+
+
 def main(_):
   settings = script_flags.from_flags()
   script_flags.warn_if_tokenizer_settings_set(settings)
-  command_line.tensorflow_hub()  # Fail now if the optional package is missing.
+  if settings.format == "tf1":
+    command_line.tensorflow_hub()  # Fail now: the optional package is missing.
   for name in ("bert_config_file", "vocab_file"):
     if not tf.io.gfile.exists(getattr(settings, name)):
       raise UserError("--%s=%s does not exist." %
@@ -123,9 +200,10 @@ def main(_):
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   # The module's variables are the encoder's: all must be in the checkpoint.
   runtime.check_init_checkpoint(settings.init_checkpoint, bert_config)
-  export_module(bert_config, settings.init_checkpoint,
-                os.path.abspath(settings.vocab_file), settings.do_lower_case,
-                settings.export_dir)
+  export = export_module if settings.format == "tf1" else export_tf2
+  export(bert_config, settings.init_checkpoint,
+         os.path.abspath(settings.vocab_file), settings.do_lower_case,
+         settings.export_dir)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_each_script_lists_exactly_its_flags():
           "export_dir", "bucket_by_length"} | SPECIAL_TOKENS <= hub
   assert key_flags("export_tfhub") == {
       "bert_config_file", "init_checkpoint", "vocab_file", "do_lower_case",
-      "export_dir"}
+      "export_dir", "format"}
   squad = key_flags("run_squad")
   assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
       SPECIAL_TOKENS) <= squad

@@ -1,5 +1,5 @@
 """TF Hub: export_tfhub.py writes a module, run_classifier_with_tfhub.py
-fine-tunes it.
+fine-tunes it; export_tfhub.py --format=tf2 writes the TF2 encoder format.
 
 A tiny checkpoint (2 layers, hidden 32, plus a pre-training head variable
 the module must leave out) is exported to a TF1 hub module in a subprocess.
@@ -8,6 +8,12 @@ checkpoint, and its `tokenization_info` must point at its own copy of the
 vocabulary. Then run_classifier_with_tfhub.py fine-tunes the module for a
 few steps on a slice of MRPC, as a user runs it, and its eval results,
 predictions, checkpoint and SavedModel are checked.
+
+The TF2 SavedModel (--format=tf2) is loaded by hub.KerasLayer in eager
+code: its outputs (pooled, sequence, every layer) must equal BertModel's,
+its call, outputs and attributes must be those of the SavedModel Model
+Garden's own export_tfhub_lib writes, and a Keras classifier around it must
+fine-tune.
 
 Needs the optional extra tensorflow-hub==0.15.0 (with setuptools<81); the
 import test at the end runs without it.
@@ -174,6 +180,125 @@ def test_fine_tune_with_run_classifier_with_tfhub(hub_module):
       os.path.join(out, "predict.tf_record"), SEQ_LENGTH)
   served = bert_testing.serve(bert_testing.only_export(export_dir), features)
   assert np.abs(served["probabilities"] - probabilities).max() < TOLERANCE
+
+
+def bert_model_outputs(bert_config, checkpoint, input_ids, input_mask,
+                       segment_ids):
+  """pooled, sequence and every layer's output of `BertModel`, TF1 graph."""
+  with tf.Graph().as_default():
+    model = modeling.BertModel(bert_config, False, tf.constant(input_ids),
+                               tf.constant(input_mask),
+                               tf.constant(segment_ids))
+    with tf.Session() as sess:
+      tf.train.Saver().restore(sess, checkpoint)
+      return sess.run([model.get_pooled_output(),
+                       model.get_sequence_output(),
+                       model.get_all_encoder_layers()])
+
+
+@pytest.fixture(scope="module")
+def tf2_export(hub_module):
+  export_dir = os.path.join(hub_module["tmp"], "tf2_hub")
+  proc = bert_testing.run_script("export_tfhub.py", [
+      "--format=tf2", "--bert_config_file=%s" % hub_module["config"],
+      "--init_checkpoint=%s" % hub_module["checkpoint"],
+      "--vocab_file=%s" % hub_module["vocab"], "--do_lower_case=True",
+      "--export_dir=%s" % export_dir,
+  ], timeout=300)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  return export_dir
+
+
+def tf2_inputs(input_ids, input_mask, segment_ids):
+  return dict(input_word_ids=input_ids, input_mask=input_mask,
+              input_type_ids=segment_ids)
+
+
+def test_tf2_format_outputs_equal_bert_model_in_eager_code(hub_module,
+                                                           tf2_export):
+  hub = import_hub()
+  bert_config = modeling.BertConfig.from_json_file(hub_module["config"])
+  inputs = some_inputs(bert_config.vocab_size)
+  pooled, sequence, layers = bert_model_outputs(
+      bert_config, hub_module["checkpoint"], *inputs)
+  assert tf.executing_eagerly()
+  encoder = hub.KerasLayer(tf2_export, trainable=True)
+  got = encoder(tf2_inputs(*inputs))
+  diffs = [np.abs(got["pooled_output"].numpy() - pooled).max(),
+           np.abs(got["sequence_output"].numpy() - sequence).max()] + [
+               np.abs(g.numpy() - l).max()
+               for g, l in zip(got["encoder_outputs"], layers)]
+  print("TF2 hub export vs BertModel: max |diff| pooled %.3g, sequence %.3g, "
+        "layers %s" % (diffs[0], diffs[1], diffs[2:]))
+  assert len(got["encoder_outputs"]) == bert_config.num_hidden_layers
+  assert max(diffs) < TOLERANCE
+  assert np.array_equal(got["default"].numpy(), got["pooled_output"].numpy())
+  # The encoder's variables, and nothing of the pre-training head.
+  names = sorted(v.name for v in encoder.trainable_weights)
+  reader = tf.train.load_checkpoint(hub_module["checkpoint"])
+  assert names == sorted(n + ":0" for n in reader.get_variable_to_shape_map()
+                         if n.startswith("bert/"))
+
+  loaded = tf.compat.v2.saved_model.load(tf2_export)
+  with open(loaded.vocab_file.asset_path.numpy().decode("utf-8")) as f, \
+      open(hub_module["vocab"]) as g:
+    assert f.read() == g.read()
+  assert loaded.vocab_file.asset_path.numpy().decode("utf-8") == os.path.join(
+      tf2_export, "assets", "vocab.txt")
+  assert bool(loaded.do_lower_case.numpy())
+
+
+def model_garden_export(tmp, bert_config_file, vocab_file):
+  """A TF2 hub encoder written by Model Garden's own export_tfhub_lib."""
+  lib = bert_testing.model_garden("official.nlp.tools.export_tfhub_lib")
+  configs = bert_testing.model_garden("official.legacy.bert.configs")
+  mg_config = configs.BertConfig.from_json_file(bert_config_file)
+  encoder = lib.get_bert_encoder(mg_config)
+  checkpoint = tf.compat.v2.train.Checkpoint(model=encoder).save(
+      os.path.join(tmp, "mg_encoder", "ckpt"))
+  export_dir = os.path.join(tmp, "mg_hub")
+  lib.export_model(export_dir, bert_config=mg_config,
+                   model_checkpoint_path=checkpoint, with_mlm=False,
+                   vocab_file=vocab_file, do_lower_case=True)
+  return export_dir
+
+
+def test_tf2_format_is_model_gardens_and_fine_tunes_in_keras(hub_module,
+                                                             tf2_export):
+  hub = import_hub()
+  bert_config = modeling.BertConfig.from_json_file(hub_module["config"])
+  inputs = tf2_inputs(*some_inputs(bert_config.vocab_size))
+  theirs_dir = model_garden_export(hub_module["tmp"], hub_module["config"],
+                                   hub_module["vocab"])
+  ours, theirs = (tf.compat.v2.saved_model.load(d) for d in (tf2_export, theirs_dir))
+  ours_out, theirs_out = ours(inputs), theirs(inputs)
+  assert sorted(ours_out) == sorted(theirs_out)
+  for key in ("pooled_output", "sequence_output", "default"):
+    assert ours_out[key].shape == theirs_out[key].shape, key
+  assert [t.shape for t in ours_out["encoder_outputs"]] == [
+      t.shape for t in theirs_out["encoder_outputs"]]
+  for name in ("vocab_file", "do_lower_case"):
+    assert hasattr(ours, name) and hasattr(theirs, name), name
+  assert len(ours.trainable_variables) == len(theirs.trainable_variables)
+
+  # Model Garden's way to fine-tune a hub encoder: a Keras classifier
+  # around hub.KerasLayer(trainable=True). A few steps of Adam on one batch
+  # lower the loss and move the encoder's own weights.
+  tf2 = tf.compat.v2
+  keras_inputs = {name: tf2.keras.Input([None], dtype=tf.int32, name=name)
+                  for name in inputs}
+  encoder = hub.KerasLayer(tf2_export, trainable=True)
+  logits = tf2.keras.layers.Dense(2)(encoder(keras_inputs)["pooled_output"])
+  classifier = tf2.keras.Model(keras_inputs, logits)
+  classifier.compile(
+      optimizer=tf2.keras.optimizers.Adam(1e-3),
+      loss=tf2.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  labels = np.array([0, 1, 1])
+  before = encoder.trainable_weights[0].numpy().copy()
+  history = classifier.fit(inputs, labels, epochs=5, verbose=0)
+  losses = history.history["loss"]
+  assert losses[-1] < losses[0], losses
+  assert np.abs(encoder.trainable_weights[0].numpy() - before).max() > 0
 
 
 def test_import_needs_no_tensorflow_hub(monkeypatch):
