@@ -14,19 +14,28 @@ import script_flags
 FLAGS = flags.FLAGS
 
 TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
-       "num_tpu_cores", "iterations_per_loop", "tpu_job_name"}
+       "num_tpu_cores", "iterations_per_loop", "tpu_job_name",
+       # Model Garden's names, listed beside the flags they spell.
+       "tpu", "steps_per_loop"}
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
             "seed", "log_every_n_steps", "learning_rate_decay",
             "adam_bias_correction", "save_summary_steps",
             "keep_checkpoint_max", "overwrite_output_dir",
-            "resume_with_changed_settings"}
+            "resume_with_changed_settings",
+            "mode", "end_lr", "optimizer_type", "log_steps", "scale_loss"}
 EVAL_DURING_TRAINING = {"eval_every_n_steps", "best_checkpoint_metric",
                         "best_checkpoint_mode", "early_stopping_patience",
-                        "early_stopping_min_delta"}
+                        "early_stopping_min_delta", "num_eval_per_epoch"}
 SPECIAL_TOKENS = {"never_split", "preserve_unused_tokens"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
-               "distribution_strategy", "num_gpus", "use_horovod"}
+               "distribution_strategy", "num_gpus", "use_horovod",
+               "dtype", "loss_scale", "enable_xla", "run_eagerly",
+               "use_keras_compile_fit"}
+OUTPUT = {"output_dir", "model_dir"}
+EXPORT = {"export_dir", "model_export_path"}
+PREDICTION = {"do_predict", "predict_batch_size", "allow_untrained_model",
+              "predict_checkpoint_path"}
 
 
 def key_flags(module):
@@ -44,11 +53,11 @@ def key_flags(module):
 
 def test_each_script_lists_exactly_its_flags():
   assert key_flags("run_classifier") == (
-      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
+      OUTPUT | EXPORT | PREDICTION) | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
-      "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
-      "eval_batch_size", "predict_batch_size", "allow_untrained_model",
+      "data_dir", "task_name", "do_eval", "eval_batch_size",
       "processor_module",
       # The file task (--task_name=file) and long documents.
       "input_format", "train_file", "dev_file", "test_file", "text_a_column",
@@ -57,16 +66,16 @@ def test_each_script_lists_exactly_its_flags():
       "multi_label_threshold", "class_weights", "doc_stride",
       "window_aggregation", "bucket_by_length"}
   assert key_flags("run_ner") == (
-      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
+      OUTPUT | EXPORT | PREDICTION) | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
-      "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
-      "predict_batch_size", "allow_untrained_model", "train_file",
+      "data_dir", "do_eval", "eval_batch_size", "train_file",
       "dev_file", "test_file", "label_column", "labels", "doc_stride",
       "tag_scheme"}
   assert key_flags("run_pretraining") == TPU | TRAINING | (
-      EVAL_DURING_TRAINING) | PERFORMANCE | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      EVAL_DURING_TRAINING) | PERFORMANCE | OUTPUT | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
   assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
