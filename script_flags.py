@@ -705,6 +705,7 @@ def _resolve_mode(values, flag_values, given):
       not _given(flag_values["predict_batch_size"])):
     # Model Garden's run_classifier predicts in batches of eval_batch_size.
     values["predict_batch_size"] = values["eval_batch_size"]
+    said.append("--eval_batch_size as --predict_batch_size")
   said.append("--mode=%s as %s" % (mode, " ".join(
       "--" + n for n in do_flags if wanted[n]) or "export only"))
   return said
