@@ -239,14 +239,14 @@ def parse(*args, without=(), required=()):
 def test_model_garden_names_give_the_settings_of_the_projects_names():
   garden = parse(
       "--mode=train_and_eval", "--model_dir=/tmp/out", "--steps_per_loop=7",
-      "--distribution_strategy=tpu", "--tpu=grpc://10.0.0.2:8470",
+      "--distribution_strategy=tpu", "--tpu=grpc://127.0.0.1:8470",
       "--dtype=bf16", "--enable_xla", "--optimizer_type=lamb",
       "--log_steps=3", "--model_export_path=/tmp/export",
       "--end_lr=0", "--noscale_loss")
   ours = parse(
       "--do_train", "--do_eval", "--output_dir=/tmp/out",
       "--iterations_per_loop=7", "--use_tpu",
-      "--tpu_name=grpc://10.0.0.2:8470", "--precision=bf16", "--use_xla",
+      "--tpu_name=grpc://127.0.0.1:8470", "--precision=bf16", "--use_xla",
       "--optimizer=lamb", "--log_every_n_steps=3", "--export_dir=/tmp/export")
   assert garden == ours
   assert (garden.do_train, garden.do_eval, garden.do_predict) == (
@@ -378,3 +378,18 @@ def test_model_dir_satisfies_a_required_output_dir():
   assert settings.output_dir == "o"
   with pytest.raises(flags.IllegalFlagValueError, match="output_dir"):
     parse("--mode=train", required=["output_dir"])
+
+
+def test_model_garden_tpu_flags_build_a_tpu_estimator(tmp_path):
+  import runtime  # pylint: disable=g-import-not-at-top
+  settings = parse("--mode=train", "--model_dir=%s" % tmp_path,
+                   "--distribution_strategy=tpu",
+                   "--tpu=grpc://127.0.0.1:8470", "--steps_per_loop=7")
+  estimator = runtime.build_estimator(
+      settings, lambda features, labels, mode, params: None,
+      settings.output_dir, 8, 8, 8)
+  # Nothing connects to the address until the estimator runs.
+  assert type(estimator).__name__ == "TPUEstimator"
+  assert estimator.config.master == "grpc://127.0.0.1:8470"
+  assert estimator.config.tpu_config.iterations_per_loop == 7
+  assert estimator._ctx._use_tpu  # pylint: disable=protected-access
