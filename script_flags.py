@@ -505,6 +505,14 @@ MODEL_GARDEN_ONLY = {
 MODEL_GARDEN_FLAGS = frozenset(
     list(MODEL_GARDEN_ALIASES) + list(MODEL_GARDEN_ONLY) + ["mode"])
 
+# Flags that only a Model Garden command gives, the data flags of
+# create_finetuning_data.py's records among them (where a script has them):
+# with one of them and neither --mode nor a --do_* flag, a run does Model
+# Garden's default, --mode=train_and_eval, as its README's run_squad.py
+# commands expect.
+MODEL_GARDEN_DEFAULT_MODE_FLAGS = MODEL_GARDEN_FLAGS | frozenset(
+    ["input_meta_data_path", "train_data_path", "eval_data_path"])
+
 
 def _model_garden_spellings_of(name):
   """The Model Garden flags listed beside the project's flag `name`."""
@@ -623,7 +631,7 @@ def resolve_model_garden_spellings(flag_values):
     values[target] = values[alias]
     said.append("--%s as --%s" % (alias, target))
   said.extend(_resolve_strategy(values, flag_values))
-  said.extend(_resolve_mode(values, flag_values, given))
+  said.extend(_resolve_mode(values, flag_values))
   if said:
     logging.info("Model Garden flag names: %s.", "; ".join(said))
   return {name: value for name, value in values.items()
@@ -663,12 +671,15 @@ def _resolve_strategy(values, flag_values):
   return said
 
 
-def _resolve_mode(values, flag_values, given):
+def _resolve_mode(values, flag_values):
   """--mode as --do_train / --do_eval / --do_predict (and export only)."""
   import command_line  # pylint: disable=g-import-not-at-top
   do_flags = [n for n in ("do_train", "do_eval", "do_predict") if n in values]
   mode = values.get("mode")
-  if (mode is None and "mode" in values and given and
+  model_garden_command = any(
+      _given(flag_values[n]) for n in MODEL_GARDEN_DEFAULT_MODE_FLAGS
+      if n in values)
+  if (mode is None and "mode" in values and model_garden_command and
       not any(_given(flag_values[n]) for n in do_flags)):
     mode = "train_and_eval"  # Model Garden's default.
     said = ["no --mode nor --do_*: Model Garden's default --mode="

@@ -373,6 +373,16 @@ def test_model_garden_command_without_mode_runs_its_default():
   assert parse("--model_dir=o", "--do_predict").do_train is False
 
 
+def test_model_garden_data_flags_alone_run_its_default_mode_too():
+  flag_values = script_flag_values()
+  if "train_data_path" not in flag_values:  # Defined by a group, or not.
+    flags.DEFINE_string("train_data_path", None, "", flag_values=flag_values)
+  flag_values(["prog"] + list(CLASSIFIER) + ["--output_dir=o",
+                                             "--train_data_path=t"])
+  settings = script_flags.from_flags(flag_values)
+  assert (settings.do_train, settings.do_eval) == (True, True)
+
+
 def test_model_dir_satisfies_a_required_output_dir():
   settings = parse("--model_dir=o", "--mode=train", required=["output_dir"])
   assert settings.output_dir == "o"
