@@ -101,6 +101,7 @@ def define(*groups, **defaults):
     names.extend(define_fn(**{
         k: v for k, v in defaults.items()
         if k in inspect.signature(define_fn).parameters}))
+  names.extend(_define_model_garden_spellings(names))
   _register(names, _calling_module_name(1))
 
 
@@ -147,6 +148,7 @@ def grouped_help(module_name, usage, flag_values=None):
   grouped = []
   placed = set()
   for group, names in group_names().items():
+    names = _with_model_garden_spellings(names)
     members = [key_flags[n] for n in names if n in key_flags and
                n not in placed]
     placed.update(f.name for f in members)
@@ -394,8 +396,10 @@ def define_performance_flags():
           "tf.distribute engine for CPU/GPU training. mirrored: all local "
           "GPUs (--num_gpus), or the CPU; multi_worker_mirrored: several "
           "machines described by the TF_CONFIG environment variable. "
-          "train_batch_size is the global batch.",
-          enum_values=list(STRATEGIES))
+          "train_batch_size is the global batch. Model Garden's names are "
+          "accepted too: off and one_device (as none), collective (as "
+          "multi_worker_mirrored), tpu (as --use_tpu).",
+          enum_values=list(STRATEGIES) + list(MODEL_GARDEN_STRATEGIES))
   _define("integer", "num_gpus", 0,
           "GPUs to mirror over with --distribution_strategy=mirrored (0: "
           "CPU).")
@@ -433,6 +437,298 @@ def define_export_flags():
           "installed, serving_text (strings), and assets vocab.txt and "
           "bert_export.json (casing, sequence length, task, labels); "
           "predict.py and predictor.Predictor load it.")
+
+
+# Model Garden's spellings (official/legacy/bert: common_flags.py,
+# run_classifier.py, run_squad.py), so that the commands of its README run
+# here. Each is defined beside the flag it spells, in the scripts that have
+# that flag, and listed after it in --help; `from_flags` turns it into the
+# project's flag, so nothing below a script's main() ever sees one.
+
+# Model Garden's name: the project's flag it spells (same values).
+MODEL_GARDEN_ALIASES = {
+    "model_dir": "output_dir",
+    "model_export_path": "export_dir",
+    "steps_per_loop": "iterations_per_loop",
+    "tpu": "tpu_name",
+    "dtype": "precision",
+    "enable_xla": "use_xla",
+    "optimizer_type": "optimizer",
+    "log_steps": "log_every_n_steps",
+}
+
+# --distribution_strategy values of Model Garden: the project's value
+# (None: --use_tpu).
+MODEL_GARDEN_STRATEGIES = {
+    "off": "none",
+    "one_device": "none",
+    "collective": "multi_worker_mirrored",
+    "tpu": None,
+}
+
+# --mode of Model Garden: what it runs.
+MODEL_GARDEN_MODES = {
+    "train_and_eval": ("train", "eval"),
+    "train_and_predict": ("train", "predict"),
+    "train": ("train",),
+    "eval": ("eval",),
+    "predict": ("predict",),
+    "export_only": (),
+}
+
+# Model Garden flags with no counterpart here, listed beside the flag
+# closest in meaning: {name: (that flag, kind, the values that change
+# nothing here, what to do instead)}. Any other value is refused, since
+# ignoring it would change the results silently.
+MODEL_GARDEN_ONLY = {
+    "end_lr": ("learning_rate", "float", (0.0,),
+               "the learning rate decays linearly to 0 here "
+               "(--learning_rate_decay chooses from where)"),
+    "num_eval_per_epoch": ("eval_every_n_steps", "integer", (1,),
+                           "use --eval_every_n_steps=<training steps>"),
+    "predict_checkpoint_path": ("do_predict", "string", (),
+                                "give the fine-tuned checkpoint as "
+                                "--init_checkpoint, with an --output_dir that "
+                                "holds no checkpoint of its own"),
+    "run_eagerly": ("use_xla", "bool", (False,),
+                    "this project runs TensorFlow graphs; drop the flag"),
+    "loss_scale": ("precision", "string", ("dynamic",),
+                   "--precision=fp16 scales the loss dynamically here"),
+    "scale_loss": ("train_batch_size", "bool", (False,),
+                   "the loss here is already the mean over the global batch"),
+    "use_keras_compile_fit": ("use_xla", "bool", (False,),
+                              "this project trains with an Estimator; drop "
+                              "the flag"),
+}
+
+# Every flag name of Model Garden's that this module may define.
+MODEL_GARDEN_FLAGS = frozenset(
+    list(MODEL_GARDEN_ALIASES) + list(MODEL_GARDEN_ONLY) + ["mode"])
+
+# Flags that only a Model Garden command gives, the data flags of
+# create_finetuning_data.py's records among them (where a script has them):
+# with one of them and neither --mode nor a --do_* flag, a run does Model
+# Garden's default, --mode=train_and_eval, as its README's run_squad.py
+# commands expect.
+MODEL_GARDEN_DEFAULT_MODE_FLAGS = MODEL_GARDEN_FLAGS | frozenset(
+    ["input_meta_data_path", "train_data_path", "eval_data_path"])
+
+
+def _model_garden_spellings_of(name):
+  """The Model Garden flags listed beside the project's flag `name`."""
+  spellings = [a for a, target in MODEL_GARDEN_ALIASES.items()
+               if target == name]
+  if name == "do_train":
+    spellings.append("mode")
+  spellings.extend(n for n, spec in MODEL_GARDEN_ONLY.items()
+                   if spec[0] == name)
+  return spellings
+
+
+def _with_model_garden_spellings(names):
+  """`names` with each flag's Model Garden spellings right after it."""
+  expanded = []
+  for name in names:
+    expanded.append(name)
+    expanded.extend(_model_garden_spellings_of(name))
+  return tuple(expanded)
+
+
+class _AliasFlag(flags.Flag):
+  """A second name of the flag `target`, parsed as it is.
+
+  On the command line it also sets `target` (unless that is given as well),
+  so that a script's required --output_dir is satisfied by --model_dir;
+  `from_flags` checks that both, if given, agree.
+  """
+
+  def __init__(self, name, target, help_text):
+    super(_AliasFlag, self).__init__(
+        target.parser, target.serializer, name, None, help_text,
+        boolean=target.boolean)
+    self.target = target
+
+  def parse(self, argument):
+    super(_AliasFlag, self).parse(argument)
+    if not self.target.present:
+      self.target.value = self.value
+
+
+def _define_model_garden_spellings(names):
+  """Defines the Model Garden spellings of the flags `names`; returns the
+  spellings' names."""
+  defined = []
+  for name in names:
+    for spelling in _model_garden_spellings_of(name):
+      if spelling not in FLAGS:
+        _define_model_garden_flag(spelling)
+      defined.append(spelling)
+  return defined
+
+
+def _define_model_garden_flag(name):
+  if name in MODEL_GARDEN_ALIASES:
+    target = MODEL_GARDEN_ALIASES[name]
+    flags.DEFINE_flag(_AliasFlag(
+        name, FLAGS[target],
+        "Model Garden's name for --%s (same values); giving both with "
+        "different values is an error." % target))
+  elif name == "mode":
+    flags.DEFINE_enum(
+        "mode", None, list(MODEL_GARDEN_MODES),
+        "Model Garden's way to say what a run does, instead of --do_train, "
+        "--do_eval, --do_predict: train_and_eval, train_and_predict, train, "
+        "eval, predict (run_squad: eval and predict are --do_predict, whose "
+        "EM/F1 are computed when --predict_file holds answers), export_only "
+        "(no training: a SavedModel of the newest checkpoint of --output_dir "
+        "into --export_dir / --model_export_path). With --mode=predict, "
+        "--eval_batch_size is the prediction batch as in Model Garden. "
+        "Unset while another Model Garden name is given and no --do_* flag "
+        "is: train_and_eval, Model Garden's default.")
+  else:
+    _, kind, harmless, instead = MODEL_GARDEN_ONLY[name]
+    getattr(flags, "DEFINE_" + kind)(
+        name, None,
+        "Model Garden's flag, accepted here only %s: %s." % (
+            "as " + " or ".join(str(v) for v in harmless) if harmless else
+            "unset", instead))
+
+
+def _given(flag):
+  """Whether `flag` was set: on the command line, or by assignment."""
+  return bool(flag.present) or flag.value != flag.default
+
+
+def resolve_model_garden_spellings(flag_values):
+  """{flag: value} of the parsed `flag_values`, each Model Garden spelling
+  turned into the project's flag (and then dropped).
+
+  Raises:
+    UserError: both spellings of a setting with different values, --mode
+      against a --do_* flag, or a Model Garden flag at a value that would
+      change results here.
+  """
+  import command_line  # pylint: disable=g-import-not-at-top
+  values = flag_values.flag_values_dict()
+  given = {name for name in values if name in MODEL_GARDEN_FLAGS and
+           _given(flag_values[name])}
+  said = []
+  for name in sorted(given & set(MODEL_GARDEN_ONLY)):
+    _, _, harmless, instead = MODEL_GARDEN_ONLY[name]
+    if values[name] not in harmless:
+      raise command_line.UserError(
+          "--%s=%s: Model Garden's flag has no counterpart here: %s." %
+          (name, values[name], instead))
+  for alias in sorted(given & set(MODEL_GARDEN_ALIASES)):
+    target = MODEL_GARDEN_ALIASES[alias]
+    if (_given(flag_values[target]) and
+        flag_values[target].value != values[alias]):
+      raise command_line.UserError(
+          "--%s=%s and --%s=%s disagree: --%s is Model Garden's name for "
+          "--%s; give one of them." % (
+              alias, values[alias], target, flag_values[target].value, alias,
+              target))
+    values[target] = values[alias]
+    said.append("--%s as --%s" % (alias, target))
+  said.extend(_resolve_strategy(values, flag_values))
+  said.extend(_resolve_mode(values, flag_values))
+  if said:
+    logging.info("Model Garden flag names: %s.", "; ".join(said))
+  return {name: value for name, value in values.items()
+          if name not in MODEL_GARDEN_FLAGS}
+
+
+def _resolve_strategy(values, flag_values):
+  """--distribution_strategy=tpu|off|one_device|collective, --num_gpus=-1."""
+  import command_line  # pylint: disable=g-import-not-at-top
+  said = []
+  strategy = values.get("distribution_strategy")
+  if strategy in MODEL_GARDEN_STRATEGIES:
+    if strategy == "tpu":
+      if "use_tpu" not in values:
+        raise command_line.UserError(
+            "--distribution_strategy=tpu: this script does not run on TPUs.")
+      if flag_values["use_tpu"].present and not values["use_tpu"]:
+        raise command_line.UserError(
+            "--distribution_strategy=tpu and --nouse_tpu disagree; give one "
+            "of them.")
+      values["use_tpu"] = True
+      said.append("--distribution_strategy=tpu as --use_tpu")
+    values["distribution_strategy"] = MODEL_GARDEN_STRATEGIES[strategy] or (
+        "none")
+    if strategy != "tpu":
+      said.append("--distribution_strategy=%s as %s" % (
+          strategy, values["distribution_strategy"]))
+  if values.get("num_gpus", 0) < 0:
+    if values["num_gpus"] != -1:
+      raise command_line.UserError(
+          "--num_gpus=%d: give a number of GPUs, 0 for the CPU, or -1 for "
+          "all of them." % values["num_gpus"])
+    import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    values["num_gpus"] = len(tf.config.list_physical_devices("GPU"))
+    said.append("--num_gpus=-1 as --num_gpus=%d (all)" % values["num_gpus"])
+  return said
+
+
+def _resolve_mode(values, flag_values):
+  """--mode as --do_train / --do_eval / --do_predict (and export only)."""
+  import command_line  # pylint: disable=g-import-not-at-top
+  do_flags = [n for n in ("do_train", "do_eval", "do_predict") if n in values]
+  mode = values.get("mode")
+  model_garden_command = any(
+      _given(flag_values[n]) for n in MODEL_GARDEN_DEFAULT_MODE_FLAGS
+      if n in values)
+  if (mode is None and "mode" in values and model_garden_command and
+      not any(_given(flag_values[n]) for n in do_flags)):
+    mode = "train_and_eval"  # Model Garden's default.
+    said = ["no --mode nor --do_*: Model Garden's default --mode="
+            "train_and_eval"]
+  elif mode is None:
+    return []
+  else:
+    said = []
+  wanted = dict.fromkeys(do_flags, False)
+  for action in MODEL_GARDEN_MODES[mode]:
+    name = "do_" + action
+    if name not in values and action == "eval":
+      name = "do_predict"  # run_squad evaluates its predictions.
+    if name not in values:
+      raise command_line.UserError(
+          "--mode=%s: this script cannot %s; its --mode values are %s." % (
+              mode, action, ", ".join(_modes_of(values))))
+    wanted[name] = True
+  if mode == "export_only" and not values.get("export_dir"):
+    raise command_line.UserError(
+        "--mode=export_only needs --export_dir (or --model_export_path): the "
+        "directory to write the SavedModel to." if "export_dir" in values
+        else "--mode=export_only: this script exports no SavedModel.")
+  for name in do_flags:
+    if _given(flag_values[name]) and values[name] != wanted[name]:
+      raise command_line.UserError(
+          "--mode=%s and --%s=%s disagree: --mode=%s means %s; give one of "
+          "them." % (mode, name, str(values[name]).lower(), mode,
+                     " ".join("--" + n for n in do_flags if wanted[n]) or
+                     "no --do_* flag"))
+    values[name] = wanted[name]
+  if (mode == "predict" and "do_eval" in values and
+      _given(flag_values["eval_batch_size"]) and
+      not _given(flag_values["predict_batch_size"])):
+    # Model Garden's run_classifier predicts in batches of eval_batch_size.
+    values["predict_batch_size"] = values["eval_batch_size"]
+    said.append("--eval_batch_size as --predict_batch_size")
+  said.append("--mode=%s as %s" % (mode, " ".join(
+      "--" + n for n in do_flags if wanted[n]) or "export only"))
+  return said
+
+
+def _modes_of(values):
+  """The --mode values a script with the flags `values` can run."""
+  can = {"train": "do_train" in values, "predict": "do_predict" in values,
+         "eval": "do_eval" in values or "do_predict" in values}
+  return [mode for mode, actions in MODEL_GARDEN_MODES.items()
+          if all(can[a] for a in actions) and
+          (actions or "export_dir" in values)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -531,9 +827,10 @@ def from_flags(flag_values=None):
   flags into settings. A script's `main()` calls it once."""
   flag_values = FLAGS if flag_values is None else flag_values
   if flag_values.is_parsed():
-    values = flag_values.flag_values_dict()
+    values = resolve_model_garden_spellings(flag_values)
   else:  # Library use before parsing: the defaults.
-    values = {name: flag_values[name].default for name in flag_values}
+    values = {name: flag_values[name].default for name in flag_values
+              if name not in MODEL_GARDEN_FLAGS}
   return Settings(**values)
 
 

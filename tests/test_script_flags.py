@@ -14,19 +14,28 @@ import script_flags
 FLAGS = flags.FLAGS
 
 TPU = {"use_tpu", "tpu_name", "tpu_zone", "gcp_project", "master",
-       "num_tpu_cores", "iterations_per_loop", "tpu_job_name"}
+       "num_tpu_cores", "iterations_per_loop", "tpu_job_name",
+       # Model Garden's names, listed beside the flags they spell.
+       "tpu", "steps_per_loop"}
 TRAINING = {"do_train", "train_batch_size", "learning_rate",
             "save_checkpoints_steps", "optimizer", "num_accumulation_steps",
             "seed", "log_every_n_steps", "learning_rate_decay",
             "adam_bias_correction", "save_summary_steps",
             "keep_checkpoint_max", "overwrite_output_dir",
-            "resume_with_changed_settings"}
+            "resume_with_changed_settings",
+            "mode", "end_lr", "optimizer_type", "log_steps", "scale_loss"}
 EVAL_DURING_TRAINING = {"eval_every_n_steps", "best_checkpoint_metric",
                         "best_checkpoint_mode", "early_stopping_patience",
-                        "early_stopping_min_delta"}
+                        "early_stopping_min_delta", "num_eval_per_epoch"}
 SPECIAL_TOKENS = {"never_split", "preserve_unused_tokens"}
 PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
-               "distribution_strategy", "num_gpus", "use_horovod"}
+               "distribution_strategy", "num_gpus", "use_horovod",
+               "dtype", "loss_scale", "enable_xla", "run_eagerly",
+               "use_keras_compile_fit"}
+OUTPUT = {"output_dir", "model_dir"}
+EXPORT = {"export_dir", "model_export_path"}
+PREDICTION = {"do_predict", "predict_batch_size", "allow_untrained_model",
+              "predict_checkpoint_path"}
 
 
 def key_flags(module):
@@ -44,11 +53,11 @@ def key_flags(module):
 
 def test_each_script_lists_exactly_its_flags():
   assert key_flags("run_classifier") == (
-      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
+      OUTPUT | EXPORT | PREDICTION) | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
-      "export_dir", "data_dir", "task_name", "do_eval", "do_predict",
-      "eval_batch_size", "predict_batch_size", "allow_untrained_model",
+      "data_dir", "task_name", "do_eval", "eval_batch_size",
       "processor_module",
       # The file task (--task_name=file) and long documents.
       "input_format", "train_file", "dev_file", "test_file", "text_a_column",
@@ -57,16 +66,16 @@ def test_each_script_lists_exactly_its_flags():
       "multi_label_threshold", "class_weights", "doc_stride",
       "window_aggregation", "bucket_by_length"}
   assert key_flags("run_ner") == (
-      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS) | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
+      OUTPUT | EXPORT | PREDICTION) | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
-      "export_dir", "data_dir", "do_eval", "do_predict", "eval_batch_size",
-      "predict_batch_size", "allow_untrained_model", "train_file",
+      "data_dir", "do_eval", "eval_batch_size", "train_file",
       "dev_file", "test_file", "label_column", "labels", "doc_stride",
       "tag_scheme"}
   assert key_flags("run_pretraining") == TPU | TRAINING | (
-      EVAL_DURING_TRAINING) | PERFORMANCE | {
-      "bert_config_file", "init_checkpoint", "max_seq_length", "output_dir",
+      EVAL_DURING_TRAINING) | PERFORMANCE | OUTPUT | {
+      "bert_config_file", "init_checkpoint", "max_seq_length",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
       "num_train_steps", "num_warmup_steps", "max_eval_steps"}
   assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
@@ -174,6 +183,13 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
                       "output_dir"}
   # Every key flag is listed once.
   assert set(lines) == key_flags("run_classifier")
+  # Model Garden's names follow the flag they spell, in its group.
+  order = list(lines)
+  for spelling, target in list(script_flags.MODEL_GARDEN_ALIASES.items()) + [
+      ("mode", "do_train")]:
+    between = order[order.index(target) + 1:order.index(spelling)]
+    assert set(between) <= script_flags.MODEL_GARDEN_FLAGS, (spelling, between)
+  assert "Model Garden's name for --output_dir" in text
   assert len(lines) == sum(l.startswith("  --") for l in text.splitlines())
   # A multi-line help text keeps its own line breaks.
   ner = script_help("run_ner.py")
@@ -181,3 +197,209 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
           if l.endswith("(required)")} == {"vocab_file", "bert_config_file",
                                           "output_dir"}
   assert "this script's flags:" in ner and "--tag_scheme" in ner
+
+
+# Model Garden's flag names (official/legacy/bert), parsed in-process.
+
+import copy  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+import command_line  # pylint: disable=g-import-not-at-top
+import run_classifier  # pylint: disable=g-import-not-at-top,unused-import
+
+CLASSIFIER = ("--task_name=mrpc", "--vocab_file=v.txt",
+              "--bert_config_file=c.json")
+
+
+def script_flag_values(without=()):
+  """A fresh FlagValues with every shared group's flags and their Model
+  Garden spellings (as run_classifier has them), less `without`: a script
+  without --do_eval is run_squad's shape, one without --do_predict
+  run_pretraining's. The flags are copies in one go, so that a spelling
+  still sets the copy of the flag it spells."""
+  names = set(script_flags._with_model_garden_spellings(  # pylint: disable=protected-access
+      sum(script_flags.group_names().values(), ())))
+  names |= {"task_name"}
+  names -= set(without)
+  flag_values = flags.FlagValues()
+  for name, flag in copy.deepcopy({n: FLAGS[n] for n in names}).items():
+    flag_values[name] = flag
+  flag_values.unparse_flags()
+  return flag_values
+
+
+def parse(*args, without=(), required=()):
+  flag_values = script_flag_values(without)
+  for name in required:
+    flags.mark_flag_as_required(name, flag_values=flag_values)
+  flag_values(["prog"] + list(CLASSIFIER if "task_name" in flag_values
+                                 else ()) + list(args))
+  return script_flags.from_flags(flag_values)
+
+
+def test_model_garden_names_give_the_settings_of_the_projects_names():
+  garden = parse(
+      "--mode=train_and_eval", "--model_dir=/tmp/out", "--steps_per_loop=7",
+      "--distribution_strategy=tpu", "--tpu=grpc://127.0.0.1:8470",
+      "--dtype=bf16", "--enable_xla", "--optimizer_type=lamb",
+      "--log_steps=3", "--model_export_path=/tmp/export",
+      "--end_lr=0", "--noscale_loss")
+  ours = parse(
+      "--do_train", "--do_eval", "--output_dir=/tmp/out",
+      "--iterations_per_loop=7", "--use_tpu",
+      "--tpu_name=grpc://127.0.0.1:8470", "--precision=bf16", "--use_xla",
+      "--optimizer=lamb", "--log_every_n_steps=3", "--export_dir=/tmp/export")
+  assert garden == ours
+  assert (garden.do_train, garden.do_eval, garden.do_predict) == (
+      True, True, False)
+  assert garden.distribution_strategy == "none" and garden.use_tpu
+  # Nothing below main() sees a Model Garden name.
+  assert not set(garden.as_dict()) & script_flags.MODEL_GARDEN_FLAGS
+
+
+@pytest.mark.parametrize("strategy,expected", [
+    ("off", "none"), ("one_device", "none"), ("mirrored", "mirrored"),
+    ("collective", "multi_worker_mirrored")])
+def test_model_garden_strategies_are_the_projects(strategy, expected):
+  settings = parse("--output_dir=o", "--distribution_strategy=" + strategy)
+  assert settings.distribution_strategy == expected
+  assert not settings.use_tpu
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--model_dir=a", "--output_dir=b"),
+     "--model_dir=a and --output_dir=b disagree: --model_dir is Model "
+     "Garden's name for --output_dir; give one of them."),
+    (("--output_dir=o", "--steps_per_loop=5", "--iterations_per_loop=50"),
+     "--steps_per_loop=5 and --iterations_per_loop=50 disagree"),
+    (("--output_dir=o", "--dtype=fp16", "--precision=bf16"),
+     "--dtype=fp16 and --precision=bf16 disagree"),
+    (("--output_dir=o", "--distribution_strategy=tpu", "--nouse_tpu"),
+     "--distribution_strategy=tpu and --nouse_tpu disagree; give one of "
+     "them."),
+    (("--mode=train", "--do_eval", "--output_dir=o"),
+     "--mode=train and --do_eval=true disagree: --mode=train means "
+     "--do_train; give one of them."),
+    (("--mode=export_only", "--do_train", "--output_dir=o",
+      "--export_dir=e"),
+     "--mode=export_only and --do_train=true disagree: --mode=export_only "
+     "means no --do_* flag"),
+    (("--mode=export_only", "--output_dir=o"),
+     "--mode=export_only needs --export_dir (or --model_export_path)"),
+    (("--output_dir=o", "--end_lr=1e-6"),
+     "--end_lr=1e-06: Model Garden's flag has no counterpart here: the "
+     "learning rate decays linearly to 0"),
+    (("--output_dir=o", "--num_eval_per_epoch=4"),
+     "use --eval_every_n_steps=<training steps>"),
+    (("--output_dir=o", "--predict_checkpoint_path=m/ckpt-9"),
+     "--predict_checkpoint_path=m/ckpt-9: Model Garden's flag has no "
+     "counterpart here: give the fine-tuned checkpoint as --init_checkpoint"),
+    (("--output_dir=o", "--run_eagerly"), "--run_eagerly=True"),
+    (("--output_dir=o", "--loss_scale=128"),
+     "--precision=fp16 scales the loss dynamically here"),
+    (("--output_dir=o", "--num_gpus=-2"), "--num_gpus=-2: give a number"),
+])
+def test_disagreeing_or_unsupported_model_garden_flags_are_one_line_errors(
+    args, message):
+  with pytest.raises(command_line.UserError) as error:
+    parse(*args)
+  text = str(error.value)
+  assert message in text and text.startswith("--") and "\n" not in text, text
+
+
+def test_both_spellings_with_one_value_and_harmless_values_are_fine():
+  settings = parse("--model_dir=o", "--output_dir=o", "--mode=train",
+                   "--do_train", "--nodo_eval", "--dtype=fp32",
+                   "--precision=fp32", "--end_lr=0.0", "--num_eval_per_epoch=1",
+                   "--loss_scale=dynamic", "--norun_eagerly",
+                   "--nouse_keras_compile_fit")
+  assert (settings.output_dir, settings.do_train, settings.do_eval,
+          settings.precision) == ("o", True, False, "fp32")
+  assert settings == parse("--output_dir=o", "--do_train")
+
+
+@pytest.mark.parametrize("mode,without,expected", [
+    ("train_and_eval", (), ("do_train", "do_eval")),
+    ("train_and_predict", (), ("do_train", "do_predict")),
+    ("train", (), ("do_train",)),
+    ("eval", (), ("do_eval",)),
+    ("predict", (), ("do_predict",)),
+    # run_squad's shape: its predictions are its evaluation, as there.
+    ("train_and_eval", ("do_eval", "eval_batch_size"),
+     ("do_train", "do_predict")),
+    ("eval", ("do_eval", "eval_batch_size"), ("do_predict",)),
+    # run_pretraining's shape.
+    ("train_and_eval", ("do_predict", "predict_batch_size"),
+     ("do_train", "do_eval")),
+])
+def test_mode_sets_the_do_flags(mode, without, expected):
+  settings = parse("--mode=" + mode, "--model_dir=o", without=without)
+  do_flags = [n for n in ("do_train", "do_eval", "do_predict")
+              if n not in without]
+  assert [n for n in do_flags if settings.get(n)] == list(expected)
+
+
+def test_mode_export_only_exports_without_running_anything():
+  settings = parse("--mode=export_only", "--model_dir=o",
+                   "--model_export_path=e")
+  assert settings.export_dir == "e"
+  assert not (settings.do_train or settings.do_eval or settings.do_predict)
+
+
+def test_mode_a_script_cannot_run_names_the_modes_it_can():
+  with pytest.raises(command_line.UserError) as error:
+    parse("--mode=predict", "--model_dir=o",
+          without=("do_predict", "predict_batch_size", "export_dir",
+                   "model_export_path"))
+  assert str(error.value) == (
+      "--mode=predict: this script cannot predict; its --mode values are "
+      "train_and_eval, train, eval.")
+
+
+def test_mode_predict_batches_by_eval_batch_size_as_model_garden_does():
+  assert parse("--mode=predict", "--model_dir=o",
+               "--eval_batch_size=4").predict_batch_size == 4
+  assert parse("--mode=predict", "--model_dir=o", "--eval_batch_size=4",
+               "--predict_batch_size=2").predict_batch_size == 2
+  # The project's own spelling keeps its own meaning.
+  assert parse("--do_predict", "--output_dir=o",
+               "--eval_batch_size=4").predict_batch_size == 8
+
+
+def test_model_garden_command_without_mode_runs_its_default():
+  settings = parse("--model_dir=o")
+  assert (settings.do_train, settings.do_eval) == (True, True)
+  # The original's commands are unchanged: without --do_* nothing runs.
+  assert not parse("--output_dir=o").do_train
+  assert parse("--model_dir=o", "--do_predict").do_train is False
+
+
+def test_model_garden_data_flags_alone_run_its_default_mode_too():
+  flag_values = script_flag_values()
+  if "train_data_path" not in flag_values:  # Defined by a group, or not.
+    flags.DEFINE_string("train_data_path", None, "", flag_values=flag_values)
+  flag_values(["prog"] + list(CLASSIFIER) + ["--output_dir=o",
+                                             "--train_data_path=t"])
+  settings = script_flags.from_flags(flag_values)
+  assert (settings.do_train, settings.do_eval) == (True, True)
+
+
+def test_model_dir_satisfies_a_required_output_dir():
+  settings = parse("--model_dir=o", "--mode=train", required=["output_dir"])
+  assert settings.output_dir == "o"
+  with pytest.raises(flags.IllegalFlagValueError, match="output_dir"):
+    parse("--mode=train", required=["output_dir"])
+
+
+def test_model_garden_tpu_flags_build_a_tpu_estimator(tmp_path):
+  import runtime  # pylint: disable=g-import-not-at-top
+  settings = parse("--mode=train", "--model_dir=%s" % tmp_path,
+                   "--distribution_strategy=tpu",
+                   "--tpu=grpc://127.0.0.1:8470", "--steps_per_loop=7")
+  estimator = runtime.build_estimator(
+      settings, lambda features, labels, mode, params: None,
+      settings.output_dir, 8, 8, 8)
+  # Nothing connects to the address until the estimator runs.
+  assert type(estimator).__name__ == "TPUEstimator"
+  assert estimator.config.master == "grpc://127.0.0.1:8470"
+  assert estimator.config.tpu_config.iterations_per_loop == 7
+  assert estimator._ctx._use_tpu  # pylint: disable=protected-access
