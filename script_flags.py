@@ -12,6 +12,12 @@ that exists already is left as it is. Where a script's default differs from
 the group's (run_squad's `max_seq_length` of 384), the script passes it; in
 a process that imports several scripts the first definition's default wins,
 and such processes set their flags explicitly.
+
+TensorFlow Model Garden's names for the same settings (`--model_dir`,
+`--mode`, `--steps_per_loop`, ...; see MODEL_GARDEN_ALIASES) are defined
+beside the flags they spell and listed after them in --help; `from_flags`
+turns them into the project's flags, so a `Settings` value has one name per
+setting.
 """
 
 from __future__ import absolute_import
@@ -824,7 +830,14 @@ class Settings(object):
 
 def from_flags(flag_values=None):
   """The `Settings` of the parsed command line: the one place that turns
-  flags into settings. A script's `main()` calls it once."""
+  flags into settings (Model Garden's spellings into the project's flags).
+  A script's `main()` calls it once.
+
+  Raises:
+    UserError: Model Garden's and the project's spelling of a setting
+      disagree, or a Model Garden flag has a value this project cannot
+      honour (`resolve_model_garden_spellings`).
+  """
   flag_values = FLAGS if flag_values is None else flag_values
   if flag_values.is_parsed():
     values = resolve_model_garden_spellings(flag_values)
