@@ -505,6 +505,14 @@ MODEL_GARDEN_ONLY = {
     "use_keras_compile_fit": ("use_xla", "bool", (False,),
                               "this project trains with an Estimator; drop "
                               "the flag"),
+    "worker_hosts": ("distribution_strategy", "string", (),
+                     "describe the machines in the TF_CONFIG environment "
+                     "variable, with --distribution_strategy="
+                     "multi_worker_mirrored"),
+    "task_index": ("distribution_strategy", "integer", (-1,),
+                   "give each machine's index in the TF_CONFIG environment "
+                   "variable, with --distribution_strategy="
+                   "multi_worker_mirrored"),
 }
 
 # Every flag name of Model Garden's that this module may define.
