@@ -62,7 +62,8 @@ def _define(kind, name, default, help_text, **kwargs):
   if name in FLAGS:
     pass
   elif kind == "enum":
-    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text)
+    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text,
+                      case_sensitive=kwargs.get("case_sensitive", True))
   else:
     getattr(flags, "DEFINE_" + kind)(name, default, help_text, **kwargs)
   if _collecting:
@@ -404,8 +405,10 @@ def define_performance_flags():
           "machines described by the TF_CONFIG environment variable. "
           "train_batch_size is the global batch. Model Garden's names are "
           "accepted too: off and one_device (as none), collective (as "
-          "multi_worker_mirrored), tpu (as --use_tpu).",
-          enum_values=list(STRATEGIES) + list(MODEL_GARDEN_STRATEGIES))
+          "multi_worker_mirrored), tpu (as --use_tpu); in any case, as "
+          "there.",
+          enum_values=list(STRATEGIES) + list(MODEL_GARDEN_STRATEGIES),
+          case_sensitive=False)
   _define("integer", "num_gpus", 0,
           "GPUs to mirror over with --distribution_strategy=mirrored (0: "
           "CPU).")

@@ -259,7 +259,9 @@ def test_model_garden_names_give_the_settings_of_the_projects_names():
 
 @pytest.mark.parametrize("strategy,expected", [
     ("off", "none"), ("one_device", "none"), ("mirrored", "mirrored"),
-    ("collective", "multi_worker_mirrored")])
+    ("collective", "multi_worker_mirrored"),
+    # Model Garden reads the strategy in any case.
+    ("Mirrored", "mirrored"), ("OFF", "none")])
 def test_model_garden_strategies_are_the_projects(strategy, expected):
   settings = parse("--output_dir=o", "--distribution_strategy=" + strategy)
   assert settings.distribution_strategy == expected
@@ -492,3 +494,4 @@ def test_model_garden_values_are_accepted_and_its_defaults_change_nothing(
   # The strategies of Model Garden's help text, tpu included.
   for strategy in ("off", "one_device", "mirrored", "collective", "tpu"):
     parse("--output_dir=o", "--distribution_strategy=" + strategy)
+  assert parse("--output_dir=o", "--distribution_strategy=TPU").use_tpu
