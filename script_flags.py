@@ -448,6 +448,130 @@ def define_export_flags():
           "predict.py and predictor.Predictor load it.")
 
 
+@functools.lru_cache(maxsize=None)
+def group_defaults():
+  """{flag name: default} of every flag of every group, defined or not."""
+  _defaults_only.append({})
+  try:
+    for name, define_fn in sorted(globals().items()):
+      if name.startswith("define_") and name.endswith("_flags"):
+        define_fn()
+  finally:
+    defaults = _defaults_only.pop()
+  return defaults
+
+
+@functools.lru_cache(maxsize=None)
+def group_names():
+  """{group name: (its flag names, in definition order)}."""
+  names = {}
+  for name, define_fn in sorted(globals().items()):
+    if name.startswith("define_") and name.endswith("_flags"):
+      _defaults_only.append({})
+      try:
+        define_fn()
+      finally:
+        names[name[len("define_"):-len("_flags")]] = tuple(
+            _defaults_only.pop())
+  return names
+
+
+class Settings(object):
+  """The settings of one run: a frozen value, built once in a script's
+  `main()` (`from_flags`) and passed down, as the original passed values to
+  `model_fn_builder`.
+
+  It holds every flag of every group (a group the script did not define has
+  its defaults, so the runtime needs no case for each script: extract_features
+  has no --precision and runs in fp32) and the script's own flags. Read them
+  as attributes (`settings.learning_rate`); `replace(**changes)` makes a new
+  value; `group("training")` gives one group's flags as a dict, e.g. to
+  record what a model was trained with. Library users and tests build one
+  directly: `Settings(learning_rate=1e-4)` is the defaults but that.
+  """
+
+  __slots__ = ("_values",)
+
+  def __init__(self, **values):
+    merged = dict(group_defaults())
+    merged.update(values)
+    object.__setattr__(self, "_values", merged)
+
+  def __getattr__(self, name):
+    try:
+      return self._values[name]
+    except KeyError:
+      raise AttributeError(
+          "These settings have no %r: it is no flag of a shared group nor of "
+          "the script that made them." % name)
+
+  def __setattr__(self, name, value):
+    raise AttributeError("Settings are frozen; use replace(%s=...)." % name)
+
+  def __contains__(self, name):
+    return name in self._values
+
+  def __eq__(self, other):
+    return isinstance(other, Settings) and self._values == other._values
+
+  def __hash__(self):
+    return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+  def __repr__(self):
+    return "Settings(%s)" % ", ".join(
+        "%s=%r" % kv for kv in sorted(self._values.items()))
+
+  def replace(self, **changes):
+    """A copy with `changes` applied."""
+    values = dict(self._values)
+    values.update(changes)
+    return Settings(**values)
+
+  def get(self, name, default=None):
+    return self._values.get(name, default)
+
+  def as_dict(self):
+    return dict(self._values)
+
+  def group(self, name):
+    """{flag: value} of the flag group `name` ("training", "performance",
+    ...; see `define`)."""
+    return {flag: self._values[flag] for flag in group_names()[name]}
+
+
+def from_flags(flag_values=None):
+  """The `Settings` of the parsed command line: the one place that turns
+  flags into settings (Model Garden's spellings into the project's flags).
+  A script's `main()` calls it once.
+
+  Raises:
+    UserError: Model Garden's and the project's spelling of a setting
+      disagree, or a Model Garden flag has a value this project cannot
+      honour (`resolve_model_garden_spellings`).
+  """
+  flag_values = FLAGS if flag_values is None else flag_values
+  if flag_values.is_parsed():
+    values = resolve_model_garden_spellings(flag_values)
+  else:  # Library use before parsing: the defaults.
+    values = {name: flag_values[name].default for name in flag_values
+              if name not in MODEL_GARDEN_FLAGS}
+  return Settings(**values)
+
+
+def warn_if_tokenizer_settings_set(settings):
+  """Warns that --never_split / --preserve_unused_tokens do nothing here.
+
+  Every script that imports `tokenization` accepts both flags, those that
+  tokenise no text (checkpoint conversion, TF Hub export) too; such a script
+  calls this with its settings so that a user who sets them is told.
+  """
+  set_names = [name for name in tokenization.TOKENIZER_FLAGS
+               if settings.get(name)]
+  if set_names:
+    logging.warning("%s: this script does not tokenise text, so the flag "
+                    "has no effect.", ", ".join("--" + n for n in set_names))
+
+
 # Model Garden's spellings (official/legacy/bert: common_flags.py,
 # run_classifier.py, run_squad.py), so that the commands of its README run
 # here. Each is defined beside the flag it spells, in the scripts that have
@@ -746,127 +870,3 @@ def _modes_of(values):
   return [mode for mode, actions in MODEL_GARDEN_MODES.items()
           if all(can[a] for a in actions) and
           (actions or "export_dir" in values)]
-
-
-@functools.lru_cache(maxsize=None)
-def group_defaults():
-  """{flag name: default} of every flag of every group, defined or not."""
-  _defaults_only.append({})
-  try:
-    for name, define_fn in sorted(globals().items()):
-      if name.startswith("define_") and name.endswith("_flags"):
-        define_fn()
-  finally:
-    defaults = _defaults_only.pop()
-  return defaults
-
-
-@functools.lru_cache(maxsize=None)
-def group_names():
-  """{group name: (its flag names, in definition order)}."""
-  names = {}
-  for name, define_fn in sorted(globals().items()):
-    if name.startswith("define_") and name.endswith("_flags"):
-      _defaults_only.append({})
-      try:
-        define_fn()
-      finally:
-        names[name[len("define_"):-len("_flags")]] = tuple(
-            _defaults_only.pop())
-  return names
-
-
-class Settings(object):
-  """The settings of one run: a frozen value, built once in a script's
-  `main()` (`from_flags`) and passed down, as the original passed values to
-  `model_fn_builder`.
-
-  It holds every flag of every group (a group the script did not define has
-  its defaults, so the runtime needs no case for each script: extract_features
-  has no --precision and runs in fp32) and the script's own flags. Read them
-  as attributes (`settings.learning_rate`); `replace(**changes)` makes a new
-  value; `group("training")` gives one group's flags as a dict, e.g. to
-  record what a model was trained with. Library users and tests build one
-  directly: `Settings(learning_rate=1e-4)` is the defaults but that.
-  """
-
-  __slots__ = ("_values",)
-
-  def __init__(self, **values):
-    merged = dict(group_defaults())
-    merged.update(values)
-    object.__setattr__(self, "_values", merged)
-
-  def __getattr__(self, name):
-    try:
-      return self._values[name]
-    except KeyError:
-      raise AttributeError(
-          "These settings have no %r: it is no flag of a shared group nor of "
-          "the script that made them." % name)
-
-  def __setattr__(self, name, value):
-    raise AttributeError("Settings are frozen; use replace(%s=...)." % name)
-
-  def __contains__(self, name):
-    return name in self._values
-
-  def __eq__(self, other):
-    return isinstance(other, Settings) and self._values == other._values
-
-  def __hash__(self):
-    return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
-
-  def __repr__(self):
-    return "Settings(%s)" % ", ".join(
-        "%s=%r" % kv for kv in sorted(self._values.items()))
-
-  def replace(self, **changes):
-    """A copy with `changes` applied."""
-    values = dict(self._values)
-    values.update(changes)
-    return Settings(**values)
-
-  def get(self, name, default=None):
-    return self._values.get(name, default)
-
-  def as_dict(self):
-    return dict(self._values)
-
-  def group(self, name):
-    """{flag: value} of the flag group `name` ("training", "performance",
-    ...; see `define`)."""
-    return {flag: self._values[flag] for flag in group_names()[name]}
-
-
-def from_flags(flag_values=None):
-  """The `Settings` of the parsed command line: the one place that turns
-  flags into settings (Model Garden's spellings into the project's flags).
-  A script's `main()` calls it once.
-
-  Raises:
-    UserError: Model Garden's and the project's spelling of a setting
-      disagree, or a Model Garden flag has a value this project cannot
-      honour (`resolve_model_garden_spellings`).
-  """
-  flag_values = FLAGS if flag_values is None else flag_values
-  if flag_values.is_parsed():
-    values = resolve_model_garden_spellings(flag_values)
-  else:  # Library use before parsing: the defaults.
-    values = {name: flag_values[name].default for name in flag_values
-              if name not in MODEL_GARDEN_FLAGS}
-  return Settings(**values)
-
-
-def warn_if_tokenizer_settings_set(settings):
-  """Warns that --never_split / --preserve_unused_tokens do nothing here.
-
-  Every script that imports `tokenization` accepts both flags, those that
-  tokenise no text (checkpoint conversion, TF Hub export) too; such a script
-  calls this with its settings so that a user who sets them is told.
-  """
-  set_names = [name for name in tokenization.TOKENIZER_FLAGS
-               if settings.get(name)]
-  if set_names:
-    logging.warning("%s: this script does not tokenise text, so the flag "
-                    "has no effect.", ", ".join("--" + n for n in set_names))
