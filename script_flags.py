@@ -12,6 +12,12 @@ that exists already is left as it is. Where a script's default differs from
 the group's (run_squad's `max_seq_length` of 384), the script passes it; in
 a process that imports several scripts the first definition's default wins,
 and such processes set their flags explicitly.
+
+TensorFlow Model Garden's names for the same settings (`--model_dir`,
+`--mode`, `--steps_per_loop`, ...; see MODEL_GARDEN_ALIASES) are defined
+beside the flags they spell and listed after them in --help; `from_flags`
+turns them into the project's flags, so a `Settings` value has one name per
+setting.
 """
 
 from __future__ import absolute_import
@@ -56,7 +62,8 @@ def _define(kind, name, default, help_text, **kwargs):
   if name in FLAGS:
     pass
   elif kind == "enum":
-    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text)
+    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text,
+                      case_sensitive=kwargs.get("case_sensitive", True))
   else:
     getattr(flags, "DEFINE_" + kind)(name, default, help_text, **kwargs)
   if _collecting:
@@ -398,8 +405,10 @@ def define_performance_flags():
           "machines described by the TF_CONFIG environment variable. "
           "train_batch_size is the global batch. Model Garden's names are "
           "accepted too: off and one_device (as none), collective (as "
-          "multi_worker_mirrored), tpu (as --use_tpu).",
-          enum_values=list(STRATEGIES) + list(MODEL_GARDEN_STRATEGIES))
+          "multi_worker_mirrored), tpu (as --use_tpu); in any case, as "
+          "there.",
+          enum_values=list(STRATEGIES) + list(MODEL_GARDEN_STRATEGIES),
+          case_sensitive=False)
   _define("integer", "num_gpus", 0,
           "GPUs to mirror over with --distribution_strategy=mirrored (0: "
           "CPU).")
@@ -437,6 +446,130 @@ def define_export_flags():
           "installed, serving_text (strings), and assets vocab.txt and "
           "bert_export.json (casing, sequence length, task, labels); "
           "predict.py and predictor.Predictor load it.")
+
+
+@functools.lru_cache(maxsize=None)
+def group_defaults():
+  """{flag name: default} of every flag of every group, defined or not."""
+  _defaults_only.append({})
+  try:
+    for name, define_fn in sorted(globals().items()):
+      if name.startswith("define_") and name.endswith("_flags"):
+        define_fn()
+  finally:
+    defaults = _defaults_only.pop()
+  return defaults
+
+
+@functools.lru_cache(maxsize=None)
+def group_names():
+  """{group name: (its flag names, in definition order)}."""
+  names = {}
+  for name, define_fn in sorted(globals().items()):
+    if name.startswith("define_") and name.endswith("_flags"):
+      _defaults_only.append({})
+      try:
+        define_fn()
+      finally:
+        names[name[len("define_"):-len("_flags")]] = tuple(
+            _defaults_only.pop())
+  return names
+
+
+class Settings(object):
+  """The settings of one run: a frozen value, built once in a script's
+  `main()` (`from_flags`) and passed down, as the original passed values to
+  `model_fn_builder`.
+
+  It holds every flag of every group (a group the script did not define has
+  its defaults, so the runtime needs no case for each script: extract_features
+  has no --precision and runs in fp32) and the script's own flags. Read them
+  as attributes (`settings.learning_rate`); `replace(**changes)` makes a new
+  value; `group("training")` gives one group's flags as a dict, e.g. to
+  record what a model was trained with. Library users and tests build one
+  directly: `Settings(learning_rate=1e-4)` is the defaults but that.
+  """
+
+  __slots__ = ("_values",)
+
+  def __init__(self, **values):
+    merged = dict(group_defaults())
+    merged.update(values)
+    object.__setattr__(self, "_values", merged)
+
+  def __getattr__(self, name):
+    try:
+      return self._values[name]
+    except KeyError:
+      raise AttributeError(
+          "These settings have no %r: it is no flag of a shared group nor of "
+          "the script that made them." % name)
+
+  def __setattr__(self, name, value):
+    raise AttributeError("Settings are frozen; use replace(%s=...)." % name)
+
+  def __contains__(self, name):
+    return name in self._values
+
+  def __eq__(self, other):
+    return isinstance(other, Settings) and self._values == other._values
+
+  def __hash__(self):
+    return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+  def __repr__(self):
+    return "Settings(%s)" % ", ".join(
+        "%s=%r" % kv for kv in sorted(self._values.items()))
+
+  def replace(self, **changes):
+    """A copy with `changes` applied."""
+    values = dict(self._values)
+    values.update(changes)
+    return Settings(**values)
+
+  def get(self, name, default=None):
+    return self._values.get(name, default)
+
+  def as_dict(self):
+    return dict(self._values)
+
+  def group(self, name):
+    """{flag: value} of the flag group `name` ("training", "performance",
+    ...; see `define`)."""
+    return {flag: self._values[flag] for flag in group_names()[name]}
+
+
+def from_flags(flag_values=None):
+  """The `Settings` of the parsed command line: the one place that turns
+  flags into settings (Model Garden's spellings into the project's flags).
+  A script's `main()` calls it once.
+
+  Raises:
+    UserError: Model Garden's and the project's spelling of a setting
+      disagree, or a Model Garden flag has a value this project cannot
+      honour (`resolve_model_garden_spellings`).
+  """
+  flag_values = FLAGS if flag_values is None else flag_values
+  if flag_values.is_parsed():
+    values = resolve_model_garden_spellings(flag_values)
+  else:  # Library use before parsing: the defaults.
+    values = {name: flag_values[name].default for name in flag_values
+              if name not in MODEL_GARDEN_FLAGS}
+  return Settings(**values)
+
+
+def warn_if_tokenizer_settings_set(settings):
+  """Warns that --never_split / --preserve_unused_tokens do nothing here.
+
+  Every script that imports `tokenization` accepts both flags, those that
+  tokenise no text (checkpoint conversion, TF Hub export) too; such a script
+  calls this with its settings so that a user who sets them is told.
+  """
+  set_names = [name for name in tokenization.TOKENIZER_FLAGS
+               if settings.get(name)]
+  if set_names:
+    logging.warning("%s: this script does not tokenise text, so the flag "
+                    "has no effect.", ", ".join("--" + n for n in set_names))
 
 
 # Model Garden's spellings (official/legacy/bert: common_flags.py,
@@ -499,6 +632,14 @@ MODEL_GARDEN_ONLY = {
     "use_keras_compile_fit": ("use_xla", "bool", (False,),
                               "this project trains with an Estimator; drop "
                               "the flag"),
+    "worker_hosts": ("distribution_strategy", "string", (),
+                     "describe the machines in the TF_CONFIG environment "
+                     "variable, with --distribution_strategy="
+                     "multi_worker_mirrored"),
+    "task_index": ("distribution_strategy", "integer", (-1,),
+                   "give each machine's index in the TF_CONFIG environment "
+                   "variable, with --distribution_strategy="
+                   "multi_worker_mirrored"),
 }
 
 # Every flag name of Model Garden's that this module may define.
@@ -729,120 +870,3 @@ def _modes_of(values):
   return [mode for mode, actions in MODEL_GARDEN_MODES.items()
           if all(can[a] for a in actions) and
           (actions or "export_dir" in values)]
-
-
-@functools.lru_cache(maxsize=None)
-def group_defaults():
-  """{flag name: default} of every flag of every group, defined or not."""
-  _defaults_only.append({})
-  try:
-    for name, define_fn in sorted(globals().items()):
-      if name.startswith("define_") and name.endswith("_flags"):
-        define_fn()
-  finally:
-    defaults = _defaults_only.pop()
-  return defaults
-
-
-@functools.lru_cache(maxsize=None)
-def group_names():
-  """{group name: (its flag names, in definition order)}."""
-  names = {}
-  for name, define_fn in sorted(globals().items()):
-    if name.startswith("define_") and name.endswith("_flags"):
-      _defaults_only.append({})
-      try:
-        define_fn()
-      finally:
-        names[name[len("define_"):-len("_flags")]] = tuple(
-            _defaults_only.pop())
-  return names
-
-
-class Settings(object):
-  """The settings of one run: a frozen value, built once in a script's
-  `main()` (`from_flags`) and passed down, as the original passed values to
-  `model_fn_builder`.
-
-  It holds every flag of every group (a group the script did not define has
-  its defaults, so the runtime needs no case for each script: extract_features
-  has no --precision and runs in fp32) and the script's own flags. Read them
-  as attributes (`settings.learning_rate`); `replace(**changes)` makes a new
-  value; `group("training")` gives one group's flags as a dict, e.g. to
-  record what a model was trained with. Library users and tests build one
-  directly: `Settings(learning_rate=1e-4)` is the defaults but that.
-  """
-
-  __slots__ = ("_values",)
-
-  def __init__(self, **values):
-    merged = dict(group_defaults())
-    merged.update(values)
-    object.__setattr__(self, "_values", merged)
-
-  def __getattr__(self, name):
-    try:
-      return self._values[name]
-    except KeyError:
-      raise AttributeError(
-          "These settings have no %r: it is no flag of a shared group nor of "
-          "the script that made them." % name)
-
-  def __setattr__(self, name, value):
-    raise AttributeError("Settings are frozen; use replace(%s=...)." % name)
-
-  def __contains__(self, name):
-    return name in self._values
-
-  def __eq__(self, other):
-    return isinstance(other, Settings) and self._values == other._values
-
-  def __hash__(self):
-    return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
-
-  def __repr__(self):
-    return "Settings(%s)" % ", ".join(
-        "%s=%r" % kv for kv in sorted(self._values.items()))
-
-  def replace(self, **changes):
-    """A copy with `changes` applied."""
-    values = dict(self._values)
-    values.update(changes)
-    return Settings(**values)
-
-  def get(self, name, default=None):
-    return self._values.get(name, default)
-
-  def as_dict(self):
-    return dict(self._values)
-
-  def group(self, name):
-    """{flag: value} of the flag group `name` ("training", "performance",
-    ...; see `define`)."""
-    return {flag: self._values[flag] for flag in group_names()[name]}
-
-
-def from_flags(flag_values=None):
-  """The `Settings` of the parsed command line: the one place that turns
-  flags into settings. A script's `main()` calls it once."""
-  flag_values = FLAGS if flag_values is None else flag_values
-  if flag_values.is_parsed():
-    values = resolve_model_garden_spellings(flag_values)
-  else:  # Library use before parsing: the defaults.
-    values = {name: flag_values[name].default for name in flag_values
-              if name not in MODEL_GARDEN_FLAGS}
-  return Settings(**values)
-
-
-def warn_if_tokenizer_settings_set(settings):
-  """Warns that --never_split / --preserve_unused_tokens do nothing here.
-
-  Every script that imports `tokenization` accepts both flags, those that
-  tokenise no text (checkpoint conversion, TF Hub export) too; such a script
-  calls this with its settings so that a user who sets them is told.
-  """
-  set_names = [name for name in tokenization.TOKENIZER_FLAGS
-               if settings.get(name)]
-  if set_names:
-    logging.warning("%s: this script does not tokenise text, so the flag "
-                    "has no effect.", ", ".join("--" + n for n in set_names))
