@@ -30,8 +30,8 @@ encoders and Model Garden's `export_tfhub.py`, which TF2 code loads with
   variable), variables and trainable_variables (the encoder's).
 
 Its forward pass is `modeling.BertModel`'s own graph (so its numbers are the
-checkpoint's exactly); it has no dropout (a `training=True` call is the
-inference graph), which fine-tuning with few steps hardly misses.
+checkpoint's exactly): without dropout by default, with the config's dropout
+when called with `training=True` (as hub.KerasLayer does while fine-tuning).
 
 Needs (tf1 format only) the optional package tensorflow-hub 0.15 (0.16 dropped `hub.Module`):
   pip install "tensorflow-hub==0.15.0" "setuptools<81"
@@ -133,16 +133,25 @@ def tf2_encoder(bert_config, init_checkpoint, vocab_file, do_lower_case):
 
   `BertModel` builds its graph with the v1 variable API; `wrap_function`
   turns that graph into a function whose variables are TF2 objects, which
-  are then given the checkpoint's values by name.
+  are then given the checkpoint's values by name. The graph holds the model
+  twice on the same variables, without and with dropout, so that a
+  `training=True` call (hub.KerasLayer's while fine-tuning) drops out as
+  the config says.
   """
 
   def encoder_graph(input_word_ids, input_mask, input_type_ids):
-    model = modeling.BertModel(
-        config=bert_config, is_training=False, input_ids=input_word_ids,
-        input_mask=input_mask, token_type_ids=input_type_ids)
-    return {"pooled_output": model.get_pooled_output(),
+    outputs = {}
+    with tf.variable_scope(tf.get_variable_scope(), reuse=tf.AUTO_REUSE):
+      for training in (False, True):
+        model = modeling.BertModel(
+            config=bert_config, is_training=training,
+            input_ids=input_word_ids, input_mask=input_mask,
+            token_type_ids=input_type_ids, scope="bert")
+        outputs["training" if training else "inference"] = {
+            "pooled_output": model.get_pooled_output(),
             "sequence_output": model.get_sequence_output(),
             "encoder_outputs": model.get_all_encoder_layers()}
+    return outputs
 
   spec = tf.TensorSpec([None, None], tf.int32)
   graph = tf.wrap_function(encoder_graph, [spec] * 3)
@@ -150,8 +159,17 @@ def tf2_encoder(bert_config, init_checkpoint, vocab_file, do_lower_case):
   for variable in graph.variables:
     variable.assign(reader.get_tensor(variable.name.split(":")[0]))
 
+  def pruned(mode):
+    # One function per mode, each computing only its own copy of the model.
+    fetches = tf.nest.map_structure(
+        lambda t: graph.graph.get_tensor_by_name(t.name),
+        graph.structured_outputs[mode])
+    return graph.prune(graph.inputs[:3], fetches)
+
   root = tf.compat.v2.__internal__.tracking.AutoTrackable()
   root.encoder_graph = graph
+  root.inference_graph, root.training_graph = (
+      pruned("inference"), pruned("training"))
   # hub.KerasLayer fine-tunes what these two lists hold.
   root.variables = list(graph.variables)
   root.trainable_variables = list(graph.variables)
@@ -159,12 +177,16 @@ def tf2_encoder(bert_config, init_checkpoint, vocab_file, do_lower_case):
   input_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name)
                 for name in TF2_INPUT_NAMES}
 
-  @tf.function(input_signature=[input_spec])
-  def call(inputs):
-    outputs = dict(graph(*[inputs[name] for name in TF2_INPUT_NAMES]))
+  @tf.function
+  def call(inputs, training=False):
+    function = root.training_graph if training else root.inference_graph
+    outputs = dict(function(*[inputs[name] for name in TF2_INPUT_NAMES]))
     outputs["default"] = outputs["pooled_output"]
     return outputs
 
+  # Traced for both modes now, so that the SavedModel has both.
+  for training in (False, True):
+    call.get_concrete_function(input_spec, training)
   root.__call__ = call
   root.vocab_file = tf.saved_model.Asset(vocab_file)
   root.do_lower_case = tf.Variable(do_lower_case, trainable=False)

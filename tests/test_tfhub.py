@@ -233,6 +233,10 @@ def test_tf2_format_outputs_equal_bert_model_in_eager_code(hub_module,
   assert len(got["encoder_outputs"]) == bert_config.num_hidden_layers
   assert max(diffs) < TOLERANCE
   assert np.array_equal(got["default"].numpy(), got["pooled_output"].numpy())
+  # training=True (hub.KerasLayer's call while fine-tuning) drops out.
+  if bert_config.hidden_dropout_prob > 0:
+    dropped = encoder(tf2_inputs(*inputs), training=True)
+    assert np.abs(dropped["sequence_output"].numpy() - sequence).max() > 1e-3
   # The encoder's variables, and nothing of the pre-training head.
   names = sorted(v.name for v in encoder.trainable_weights)
   reader = tf.train.load_checkpoint(hub_module["checkpoint"])
