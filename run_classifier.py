@@ -60,6 +60,7 @@ import output_files
 import runtime
 import serving
 import script_flags
+import tf2_encoders
 import task_description
 import tokenization
 import training_loop
@@ -915,6 +916,9 @@ def read_task_examples(settings, processor):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   load_processor_modules(settings.processor_module)
   processor = get_processor(settings.task_name, settings)
 

@@ -57,6 +57,7 @@ import output_files
 import runtime
 import serving
 import script_flags
+import tf2_encoders
 import task_description
 import tokenization
 import training_loop
@@ -747,6 +748,9 @@ def read_inputs(settings, processor):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags(settings, bert_config)
   tokenizer = runtime.load_tokenizer(settings)

@@ -49,6 +49,7 @@ import runtime
 import serving
 import task_description
 import script_flags
+import tf2_encoders
 import squad_evaluate
 import tokenization
 import training_loop
@@ -797,6 +798,9 @@ def check_evaluation_flags(settings):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags_or_throw(bert_config, settings)
   tokenizer = runtime.load_tokenizer(settings)

@@ -185,7 +185,17 @@ def define_model_flags():
           "The config json file corresponding to the pre-trained BERT model. "
           "This specifies the model architecture.")
   _define("string", "init_checkpoint", None,
-          "Initial checkpoint (usually from a pre-trained BERT model).")
+          "Initial checkpoint (usually from a pre-trained BERT model). A TF2 "
+          "object-based checkpoint of a Model Garden BertEncoder / "
+          "BertEncoderV2 is read too, converted once to a cache "
+          "($BERT_TF2_CACHE_DIR, else ~/.cache/bert/tf2_encoders).")
+  _define("string", "hub_module_url", None,
+          "Local directory of a TF2 hub SavedModel encoder (Model Garden / "
+          "TF Hub format: saved_model.pb, variables/, assets/vocab.txt) "
+          "whose weights start the BERT model, instead of --init_checkpoint. "
+          "Its vocabulary and casing are used when --vocab_file is not "
+          "given; without --bert_config_file the config is read off its "
+          "shapes. Download a tfhub.dev model first and pass its directory.")
 
 
 @_group
