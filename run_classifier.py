@@ -69,7 +69,7 @@ import training_loop
 # script_flags.from_flags().
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "evaluation", "prediction", "tpu", "performance",
                     "bucketing", "export")
@@ -1247,7 +1247,7 @@ if __name__ == "__main__":
   # --data_dir: required unless --task_name=file names its files
   # (validate_flags).
   flags.mark_flag_as_required("task_name")
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

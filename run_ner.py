@@ -65,7 +65,7 @@ import windowing
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "evaluation",
                     "prediction", "tpu", "performance", "export")
@@ -909,7 +909,7 @@ def _predict(settings, estimator, what, examples, label_list, tokenizer,
       estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

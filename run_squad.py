@@ -72,7 +72,7 @@ DEFAULTS = {
     "null_score_diff_threshold": 0.0,
 }
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "prediction", "tpu", "performance", "bucketing",
                     "export",
@@ -917,7 +917,7 @@ def _listed(ids, limit=10):
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

@@ -89,7 +89,7 @@ def define(*groups, **defaults):
   """Defines the flag `groups` and lists them in the calling script's --help.
 
   Args:
-    *groups: names of groups: "model", "sequence", "output", "tokenizer",
+    *groups: names of groups: "model", "tf2_encoder", "sequence", "output", "tokenizer",
       "special_tokens", "training", "eval_during_training", "epoch",
       "evaluation", "prediction", "tpu", "performance", "bucketing", "export".
     **defaults: a default that differs from the group's, by flag name (only
@@ -167,7 +167,7 @@ def grouped_help(module_name, usage, flag_values=None):
 
 
 # The order of the group sections in --help: what a run needs first.
-_GROUP_ORDER = ("model", "sequence", "output", "tokenizer", "special_tokens",
+_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer", "special_tokens",
                 "training", "epoch", "eval_during_training", "evaluation",
                 "prediction", "export", "performance", "bucketing", "tpu")
 
@@ -189,6 +189,11 @@ def define_model_flags():
           "object-based checkpoint of a Model Garden BertEncoder / "
           "BertEncoderV2 is read too, converted once to a cache "
           "($BERT_TF2_CACHE_DIR, else ~/.cache/bert/tf2_encoders).")
+
+
+@_group
+def define_tf2_encoder_flags():
+  """A TF2 hub encoder in place of --init_checkpoint (Model Garden's flag)."""
   _define("string", "hub_module_url", None,
           "Local directory of a TF2 hub SavedModel encoder (Model Garden / "
           "TF Hub format: saved_model.pb, variables/, assets/vocab.txt) "
