@@ -264,3 +264,32 @@ def test_extract_features_with_bert_encoder_v2_checkpoint(mg, tmp_path):
   with pytest.raises(UserError, match=r"^--init_checkpoint=.*unrelated/"
                      r"model.ckpt lacks 39 of the 39 variables"):
     runtime.check_init_checkpoint(unrelated, config)
+
+
+def test_run_classifier_trains_from_a_hub_model(mg, tmp_path):
+  """run_classifier.py as Model Garden's README runs it: --hub_module_url,
+  no --vocab_file nor --bert_config_file; a tfhub.dev URL is one line."""
+  (tmp_path / "task").mkdir()
+  task = bert_testing.write_toy_mrpc_task(tmp_path / "task")
+  args = ["--task_name=MRPC", "--do_train", "--data_dir=%s" % task,
+          "--output_dir=%s" % (tmp_path / "out"), "--max_seq_length=16",
+          "--train_batch_size=8", "--num_train_epochs=1"]
+  env = {"BERT_TF2_CACHE_DIR": str(tmp_path / "cache")}
+  result = bert_testing.run_script(
+      "run_classifier.py", args + ["--hub_module_url=%s" % mg["paths"]["hub"]],
+      env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "--hub_module_url=%s: a TF2 encoder" % mg["paths"]["hub"] in (
+      result.stderr)
+  reader = tf.train.load_checkpoint(
+      tf.train.latest_checkpoint(str(tmp_path / "out")))
+  assert reader.get_variable_to_shape_map()[
+      "bert/embeddings/word_embeddings"] == [len(VOCAB), 16]
+
+  url = "https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/4"
+  result = bert_testing.run_script(
+      "run_classifier.py", args + ["--hub_module_url=" + url], env=env)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("run_classifier.py: error: --hub_module_url=%s is a "
+                         "URL" % url) and "download the model first" in last
