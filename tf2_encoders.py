@@ -482,7 +482,10 @@ def resolve_encoder(settings, cache_dir=None):
     flag, path = "--init_checkpoint", init
   else:
     return settings
-  target = converted_dir(path, cache_dir)
+  try:
+    target = converted_dir(path, cache_dir)
+  except UserError as e:
+    raise UserError("%s=%s: %s" % (flag, path, e))
   changes = {"init_checkpoint": os.path.join(target, CONVERTED_CHECKPOINT),
              "hub_module_url": None}
   config_file = settings.get("bert_config_file")

@@ -207,7 +207,8 @@ def test_urls_and_non_models_are_refused(mg, tmp_path):
   other = tf.Module()
   other.dense = tf.Variable(np.zeros((3, 3), np.float32))
   prefix = tf.train.Checkpoint(model=other).save(str(tmp_path / "o" / "ckpt"))
-  with pytest.raises(UserError, match=r"Checkpoint .*/o/ckpt-1: expected "
+  with pytest.raises(UserError, match=r"^--init_checkpoint=.*/o/ckpt-1: "
+                     r"Checkpoint .*/o/ckpt-1: expected "
                      r"the variables of one Model Garden BertEncoder.*found "
                      r"none"):
     tf2_encoders.resolve_encoder(script_flags.Settings(
