@@ -64,7 +64,8 @@ _SKIPPED_EDGES = frozenset([
     "call_and_return_all_conditional_losses", "optimizer",
     "call_and_return_conditional_losses", "_self_tracked_trackables",
     "save_counter"])
-_MAX_DEPTH = 12
+# Deep enough for an encoder nested in a model nested in a SavedModel.
+_MAX_DEPTH = 16
 
 # Keys of a block of Model Garden's TransformerEncoderBlock, relative to it.
 _V1_BLOCK = re.compile(r"^(.*)layer_with_weights-(\d+)/(_attention_layer/.+)$")
@@ -290,7 +291,9 @@ def _map_weights(reader, paths, owner, roles, source):
 
 def _expected_path(owner, roles, role):
   """The object path a missing block variable would have."""
-  block, inner = role.split("/", 1)
+  block, _, inner = role.partition("/")
+  if not block.isdigit():  # An embedding, its layer norm or the pooler.
+    return "of the %s under %r" % (role, owner)
   if roles.get("_v1"):
     return "%slayer_with_weights-%d/%s" % (owner, int(block) + roles["_first"],
                                            inner)
