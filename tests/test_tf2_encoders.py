@@ -4,6 +4,7 @@ this project's BertModel give the TF2 model's own outputs."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import tensorflow as tf2
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import convert_checkpoint
 from command_line import UserError
 import modeling
 import runtime
@@ -269,7 +271,7 @@ def test_extract_features_with_bert_encoder_v2_checkpoint(mg, tmp_path):
 
 def test_run_classifier_trains_from_a_hub_model(mg, tmp_path):
   """run_classifier.py as Model Garden's README runs it: --hub_module_url,
-  no --vocab_file nor --bert_config_file; a tfhub.dev URL is one line."""
+  no --vocab_file nor --bert_config_file."""
   (tmp_path / "task").mkdir()
   task = bert_testing.write_toy_mrpc_task(tmp_path / "task")
   args = ["--task_name=MRPC", "--do_train", "--data_dir=%s" % task,
@@ -287,10 +289,21 @@ def test_run_classifier_trains_from_a_hub_model(mg, tmp_path):
   assert reader.get_variable_to_shape_map()[
       "bert/embeddings/word_embeddings"] == [len(VOCAB), 16]
 
-  url = "https://tfhub.dev/tensorflow/bert_en_uncased_L-12_H-768_A-12/4"
-  result = bert_testing.run_script(
-      "run_classifier.py", args + ["--hub_module_url=" + url], env=env)
-  assert result.returncode == 1
-  last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith("run_classifier.py: error: --hub_module_url=%s is a "
-                         "URL" % url) and "download the model first" in last
+
+
+@pytest.mark.parametrize("kind", ["hub", "v2"])
+def test_convert_checkpoint_reads_hub_models_and_encoder_v2(mg, tmp_path, kind):
+  source = mg["paths"][kind]
+  input_dir = source if kind == "hub" else os.path.dirname(source)
+  if kind == "v2":  # A checkpoint carries no vocabulary.
+    shutil.copyfile(mg["vocab"], os.path.join(input_dir, "vocab.txt"))
+  out = convert_checkpoint.convert("model_garden_to_bert", input_dir,
+                                   str(tmp_path / "bert"))
+  with open(os.path.join(out, "vocab.txt")) as f:
+    assert f.read().split() == VOCAB
+  settings = script_flags.Settings(bert_config_file=os.path.join(
+      out, "bert_config.json"), init_checkpoint=os.path.join(
+          out, "bert_model.ckpt"))
+  ids, mask, types = inputs()
+  assert max_difference(bert_outputs(settings, ids, mask, types),
+                        mg["outputs"][kind], mask) < TOLERANCE
