@@ -47,7 +47,8 @@ import tokenization
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "tf2_encoder", "sequence", "tokenizer", "special_tokens", "tpu")
+script_flags.define("model", "tf2_encoder", "sequence", "tokenizer",
+                    "special_tokens", "tpu")
 
 # This script's own flags. Names that another script also defines
 # (`input_file`, ...) allow that, so that several scripts can be imported

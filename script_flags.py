@@ -89,8 +89,9 @@ def define(*groups, **defaults):
   """Defines the flag `groups` and lists them in the calling script's --help.
 
   Args:
-    *groups: names of groups: "model", "tf2_encoder", "sequence", "output", "tokenizer",
-      "special_tokens", "training", "eval_during_training", "epoch",
+    *groups: names of groups: "model", "tf2_encoder", "sequence", "output",
+      "tokenizer", "special_tokens", "training", "eval_during_training",
+      "epoch",
       "evaluation", "prediction", "tpu", "performance", "bucketing", "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
@@ -167,8 +168,8 @@ def grouped_help(module_name, usage, flag_values=None):
 
 
 # The order of the group sections in --help: what a run needs first.
-_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer", "special_tokens",
-                "training", "epoch", "eval_during_training", "evaluation",
+_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer",
+                "special_tokens", "training", "epoch", "eval_during_training", "evaluation",
                 "prediction", "export", "performance", "bucketing", "tpu")
 
 

@@ -36,7 +36,6 @@ import collections
 import hashlib
 import os
 import re
-import shutil
 
 import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
@@ -434,7 +433,8 @@ def converted_dir(path, cache_dir=None):
     write_bert_checkpoint(encoder.weights,
                           os.path.join(tmp, CONVERTED_CHECKPOINT))
     if encoder.vocab_file:
-      shutil.copyfile(encoder.vocab_file, os.path.join(tmp, CONVERTED_VOCAB))
+      tf.io.gfile.copy(encoder.vocab_file,
+                       os.path.join(tmp, CONVERTED_VOCAB))
     if encoder.do_lower_case is not None:
       output_files.write_text_atomically(
           os.path.join(tmp, "do_lower_case.txt"),
