@@ -91,8 +91,8 @@ def define(*groups, **defaults):
   Args:
     *groups: names of groups: "model", "tf2_encoder", "sequence", "output",
       "tokenizer", "special_tokens", "training", "eval_during_training",
-      "epoch",
-      "evaluation", "prediction", "tpu", "performance", "bucketing", "export".
+      "epoch", "evaluation", "prediction", "tpu", "performance", "bucketing",
+      "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -169,8 +169,9 @@ def grouped_help(module_name, usage, flag_values=None):
 
 # The order of the group sections in --help: what a run needs first.
 _GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer",
-                "special_tokens", "training", "epoch", "eval_during_training", "evaluation",
-                "prediction", "export", "performance", "bucketing", "tpu")
+                "special_tokens", "training", "epoch", "eval_during_training",
+                "evaluation", "prediction", "export", "performance",
+                "bucketing", "tpu")
 
 
 def _group_order(section):
