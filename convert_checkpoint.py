@@ -51,32 +51,35 @@ Original checkpoint -> Hugging Face BERT directory:
   (a directory of an older version, with label_list.txt alone: a token
   head, as run_ner.py wrote that file).
 
-TF2 Model Garden BERT encoder checkpoint -> original checkpoint:
+TF2 Model Garden BERT encoder (checkpoint or hub SavedModel) -> original:
 
   python convert_checkpoint.py --direction=model_garden_to_bert \
       --input_dir=/path/to/tf2_bert --output_dir=/path/to/bert_dir
 
-  reads, with `tf.train.load_checkpoint` (no Model Garden package needed), an
-  object-based checkpoint (--input_checkpoint, else the latest or only one in
-  --input_dir) of `official.nlp.modeling.networks.BertEncoder` /
-  `BertEncoderV2` built of `TransformerEncoderBlock`s, saved as
-  `tf.train.Checkpoint(encoder=...)`, `(model=...)` or nested deeper. Under
-  that prefix the keys read (each ending in `/.ATTRIBUTES/VARIABLE_VALUE`) are
-  `layer_with_weights-0`, `-1`, `-2` `/embeddings` (word, position and type
-  tables), `layer_with_weights-3/{gamma,beta}` (embedding layer norm), for
-  block i `layer_with_weights-<4+i>/`: `_attention_layer/_{query,key,value}_
-  dense/{kernel [hidden, heads, head_size], bias [heads, head_size]}`,
-  `_attention_layer/_output_dense/{kernel [heads, head_size, hidden], bias}`
-  (older releases: `_attention_output_dense`), `_attention_layer_norm`,
-  `_intermediate_dense`, `_output_dense`, `_output_layer_norm`; and after the
-  blocks `layer_with_weights-<4+L>/{kernel,bias}`, the pooler. Optimizer slots
-  and other objects are ignored. Factorised embeddings (`embedding_width` !=
-  hidden size) are refused. Pre-norm encoders (`norm_first=True`) have the
-  same variables but compute differently; the checkpoint cannot tell them
-  apart, so do not convert them. `vocab.txt` must be in --input_dir, and
+  reads, with `tf2_encoders` (no Model Garden package needed), either a TF2
+  hub SavedModel in --input_dir (Model Garden's export_tfhub.py / TF Hub text
+  encoder format: its variables, `assets/vocab.txt` and `do_lower_case`) or
+  an object-based checkpoint (--input_checkpoint, else the latest or only
+  one in --input_dir) of `official.nlp.modeling.networks.BertEncoder` or the
+  legacy keras_bert `TransformerEncoder` (`layer_with_weights-N/...` keys:
+  0-2 the word, position and type tables, 3 the embedding layer norm, then
+  one per Transformer block, then the pooler) or of `BertEncoderV2`
+  (`_embedding_layer`, `_position_embedding_layer`, `_type_embedding_layer`,
+  `_embedding_norm_layer`, `_transformer_layers/<i>/...`, `_pooler_layer`),
+  saved as `tf.train.Checkpoint(encoder=...)`, `(model=...)` or nested
+  deeper. Each block's `_attention_layer/_{query,key,value}_dense` kernels
+  [hidden, heads, head_size] and `_output_dense` [heads, head_size, hidden]
+  are flattened heads-outer (older releases' `_attention_output_dense` is
+  read too). Optimizer slots and other objects are ignored. Factorised
+  embeddings (`embedding_width` != hidden size) are refused. Pre-norm
+  encoders (`norm_first=True`) have the same variables but compute
+  differently; the checkpoint cannot tell them apart, so do not convert them.
+  `vocab.txt` must be in --input_dir (or the hub model's assets), and
   `bert_config.json` if there is one is used and checked; without it the
   config is read off the shapes, with hidden_act "gelu" (Model Garden's
-  default, the tanh approximation) and dropout 0.1.
+  default, the tanh approximation) and dropout 0.1. The training scripts
+  also take such checkpoints in --init_checkpoint directly, and a hub model
+  in --hub_module_url.
 
 Python: `convert_checkpoint.convert(direction, input_dir, output_dir)`.
 
@@ -108,13 +111,15 @@ import modeling
 import output_files
 import script_flags
 import task_description
+import tf2_encoders
 import tokenization
 
 flags.DEFINE_enum(
     "direction", None, ["hf_to_bert", "bert_to_hf", "model_garden_to_bert"],
     "hf_to_bert: a Hugging Face BERT directory to an original checkpoint. "
     "bert_to_hf: an original checkpoint to a Hugging Face directory. "
-    "model_garden_to_bert: a TF2 Model Garden BertEncoder checkpoint to an "
+    "model_garden_to_bert: a TF2 Model Garden encoder (BertEncoder, "
+    "BertEncoderV2 or keras_bert checkpoint, or a TF2 hub SavedModel) to an "
     "original checkpoint.")
 
 flags.DEFINE_string(
@@ -485,27 +490,7 @@ def read_torch_weights(path):
 # --- original checkpoints -------------------------------------------------
 
 
-def write_bert_checkpoint(weights, prefix):
-  """Saves name -> array as `<prefix>.index` and `<prefix>.data-*`.
-
-  This is the name-based checkpoint layout of the official releases, written
-  by a `tf.compat.v1` Saver. A fresh graph holds exactly these variables, so
-  the checkpoint lists the given names and nothing else (no optimizer slots,
-  no global_step).
-  """
-  with tf.Graph().as_default():
-    variables = collections.OrderedDict()
-    feeds = {}
-    for name, value in weights.items():
-      # Fed through a placeholder so that large tables never become graph
-      # constants (a GraphDef is limited to 2 GB).
-      placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
-      variables[name] = tf.Variable(placeholder, name=name, trainable=False)
-      feeds[placeholder] = value
-    saver = tf.train.Saver(variables, write_version=tf.train.SaverDef.V2)
-    with tf.Session() as sess:
-      sess.run([v.initializer for v in variables.values()], feed_dict=feeds)
-      saver.save(sess, prefix, write_meta_graph=False, write_state=False)
+write_bert_checkpoint = tf2_encoders.write_bert_checkpoint
 
 
 def read_bert_checkpoint(prefix, config):
@@ -694,13 +679,6 @@ def bert_to_hf_weights(weights, num_layers):
 
 # --- Model Garden -----------------------------------------------------------
 
-_MG_VALUE = "/.ATTRIBUTES/VARIABLE_VALUE"
-# The owner prefix is greedy so that an encoder nested in a bigger model
-# (model/layer_with_weights-0/layer_with_weights-4/...) is found too.
-_MG_KEY = re.compile(r"^(.*)layer_with_weights-(\d+)/(.+)" +
-                     re.escape(_MG_VALUE) + "$")
-
-
 def find_model_garden_checkpoint(input_dir, input_checkpoint):
   """The checkpoint prefix to read: the flag, the latest, or the only one."""
   if input_checkpoint:
@@ -718,133 +696,21 @@ def find_model_garden_checkpoint(input_dir, input_checkpoint):
   return os.path.join(input_dir, prefixes[0])
 
 
-def read_model_garden_encoder(prefix):
-  """Reads the BertEncoder variables of an object-based checkpoint.
-
-  Returns:
-    (owner, layers): the key prefix (e.g. "encoder/") of the one model that
-    holds Transformer blocks, and {layer_with_weights index: {path inside
-    the layer: array}} of its variables.
-  """
+def read_model_garden(input_dir, input_checkpoint=None):
+  """The encoder of a hub SavedModel in --input_dir, else of the
+  object-based checkpoint there (`tf2_encoders`), errors as ConversionError."""
   try:
-    reader = tf.train.load_checkpoint(prefix)
-  except (tf.errors.OpError, ValueError) as e:
-    raise ConversionError("Cannot read checkpoint %s: %s" % (prefix, e))
-  by_prefix = collections.defaultdict(dict)
-  for key in reader.get_variable_to_shape_map():
-    match = _MG_KEY.match(key)
-    if match and ".OPTIMIZER_SLOT" not in key:
-      owner, index, path = match.group(1), int(match.group(2)), match.group(3)
-      by_prefix[owner].setdefault(index, {})[path] = key
-  owners = sorted(o for o, layers in by_prefix.items()
-                  if any(any(p.startswith("_attention_layer/") for p in paths)
-                         for paths in layers.values()))
-  if len(owners) != 1:
-    raise ConversionError(
-        "Checkpoint %s: expected the keys of one Model Garden BertEncoder "
-        "(<prefix>layer_with_weights-N/_attention_layer/...%s), found %s." %
-        (prefix, _MG_VALUE, "prefixes %s" % owners if owners else "none"))
-  layers = by_prefix[owners[0]]
-  return owners[0], dict(
-      (index, dict((path, reader.get_tensor(key)) for path, key in
-                   paths.items()))
-      for index, paths in layers.items())
+    if not input_checkpoint and tf2_encoders.is_hub_saved_model(input_dir):
+      return tf2_encoders.read_hub_model(input_dir)
+    prefix = find_model_garden_checkpoint(input_dir, input_checkpoint)
+    return tf2_encoders.read_encoder_checkpoint(prefix)
+  except ConversionError:
+    raise
+  except UserError as e:
+    raise ConversionError(str(e))
 
 
-def _mg_get(layers, index, path, owner, prefix, *alternatives):
-  """One variable of layer `index`, under `path` or an older alternative."""
-  layer = layers.get(index, {})
-  for candidate in (path,) + alternatives:
-    if candidate in layer:
-      return layer[candidate]
-  raise ConversionError("Checkpoint %s has no variable %slayer_with_weights-%d"
-                        "/%s%s." % (prefix, owner, index, path, _MG_VALUE))
-
-
-def model_garden_to_bert_weights(layers, owner, prefix):
-  """Maps Model Garden encoder variables to the original names and shapes."""
-
-  def get(index, path, *alternatives):
-    return _mg_get(layers, index, path, owner, prefix, *alternatives)
-
-  word = get(0, "embeddings")
-  blocks = sorted(i for i, paths in layers.items()
-                  if any(p.startswith("_attention_layer/") for p in paths))
-  hidden = word.shape[1]
-  if blocks != list(range(4, 4 + len(blocks))):
-    raise ConversionError(
-        "Checkpoint %s: Transformer blocks are layer_with_weights-%s, not "
-        "4.. in order; factorised embeddings (embedding_width != hidden size) "
-        "are not supported." % (prefix, blocks))
-  weights = collections.OrderedDict([
-      ("bert/embeddings/word_embeddings", word),
-      ("bert/embeddings/token_type_embeddings", get(2, "embeddings")),
-      ("bert/embeddings/position_embeddings", get(1, "embeddings")),
-      ("bert/embeddings/LayerNorm/gamma", get(3, "gamma")),
-      ("bert/embeddings/LayerNorm/beta", get(3, "beta")),
-  ])
-  for n, index in enumerate(blocks):
-    base = "bert/encoder/layer_%d/" % n
-    for name in ("query", "key", "value"):
-      # [hidden, heads, head_size] -> [hidden, heads * head_size]: heads are
-      # the outer index of the flattened axis, as `BertModel` splits them.
-      path = "_attention_layer/_%s_dense/kernel" % name
-      kernel = _einsum_kernel(get(index, path), hidden, 0, prefix, owner,
-                              index, path)
-      bias = get(index, "_attention_layer/_%s_dense/bias" % name)
-      weights[base + "attention/self/%s/kernel" % name] = kernel.reshape(
-          hidden, -1)
-      weights[base + "attention/self/%s/bias" % name] = bias.reshape(-1)
-    # [heads, head_size, hidden] -> [heads * head_size, hidden].
-    path = "_attention_layer/_output_dense/kernel"
-    kernel = _einsum_kernel(get(index, path, "_attention_output_dense/kernel"),
-                            hidden, 2, prefix, owner, index, path)
-    weights[base + "attention/output/dense/kernel"] = kernel.reshape(-1, hidden)
-    weights[base + "attention/output/dense/bias"] = get(
-        index, "_attention_layer/_output_dense/bias",
-        "_attention_output_dense/bias")
-    for tf_part, mg_part, leaves in (
-        ("attention/output/LayerNorm", "_attention_layer_norm",
-         ("gamma", "beta")),
-        ("intermediate/dense", "_intermediate_dense", ("kernel", "bias")),
-        ("output/dense", "_output_dense", ("kernel", "bias")),
-        ("output/LayerNorm", "_output_layer_norm", ("gamma", "beta"))):
-      for leaf in leaves:
-        weights[base + tf_part + "/" + leaf] = get(index,
-                                                   mg_part + "/" + leaf)
-  pooler = 4 + len(blocks)
-  weights["bert/pooler/dense/kernel"] = get(pooler, "kernel")
-  weights["bert/pooler/dense/bias"] = get(pooler, "bias")
-  num_heads = get(blocks[0], "_attention_layer/_query_dense/kernel").shape[1]
-  return weights, num_heads
-
-
-def _einsum_kernel(kernel, hidden, hidden_axis, prefix, owner, index, path):
-  """Checks an attention kernel is 3-D with `hidden` on `hidden_axis`."""
-  if kernel.ndim != 3 or kernel.shape[hidden_axis] != hidden:
-    raise ConversionError(
-        "Checkpoint %s: %slayer_with_weights-%d/%s has shape %s; expected a "
-        "3-D einsum kernel with the hidden size %d on axis %d." %
-        (prefix, owner, index, path, list(kernel.shape), hidden, hidden_axis))
-  return kernel
-
-
-def config_from_shapes(weights, num_heads):
-  """A BertConfig read off the weight shapes, with Model Garden's defaults."""
-  word = weights["bert/embeddings/word_embeddings"]
-  num_layers = len([n for n in weights if n.endswith("/attention/self/query"
-                                                     "/kernel")])
-  return modeling.BertConfig(
-      vocab_size=word.shape[0],
-      hidden_size=word.shape[1],
-      num_hidden_layers=num_layers,
-      num_attention_heads=num_heads,
-      intermediate_size=weights[
-          "bert/encoder/layer_0/intermediate/dense/kernel"].shape[1],
-      hidden_act="gelu",
-      max_position_embeddings=weights[
-          "bert/embeddings/position_embeddings"].shape[0],
-      type_vocab_size=weights["bert/embeddings/token_type_embeddings"].shape[0])
+config_from_shapes = tf2_encoders.config_from_shapes
 
 
 # --- directions -------------------------------------------------------------
@@ -895,11 +761,16 @@ def _log_casing(input_dir):
 
 
 def model_garden_to_bert(input_dir, output_dir, input_checkpoint=None):
-  """Reads a Model Garden BertEncoder checkpoint; writes the original files."""
-  vocab_file = _require_file(input_dir, VOCAB)
-  prefix = find_model_garden_checkpoint(input_dir, input_checkpoint)
-  owner, layers = read_model_garden_encoder(prefix)
-  weights, num_heads = model_garden_to_bert_weights(layers, owner, prefix)
+  """Reads a Model Garden encoder (checkpoint or hub SavedModel); writes the
+  original files."""
+  encoder = read_model_garden(input_dir, input_checkpoint)
+  weights, num_heads, source = encoder.weights, encoder.num_heads, (
+      encoder.source)
+  vocab_file = (os.path.join(input_dir, VOCAB)
+                if os.path.isfile(os.path.join(input_dir, VOCAB))
+                else encoder.vocab_file)
+  if not vocab_file:
+    _require_file(input_dir, VOCAB)
   config_file = os.path.join(input_dir, BERT_CONFIG)
   if os.path.isfile(config_file):
     config = _load_bert_config(config_file)
@@ -908,12 +779,16 @@ def model_garden_to_bert(input_dir, output_dir, input_checkpoint=None):
     tf.logging.warning("No %s in %s: config read off the shapes, with "
                        "hidden_act=gelu (tanh approximation).", BERT_CONFIG,
                        input_dir)
-  check_weights(weights, config, "Checkpoint %s" % prefix)
+  check_weights(weights, config, "Checkpoint %s" % source)
   if config.num_attention_heads != num_heads:
     raise ConversionError(
         "Checkpoint %s has %d attention heads, %s says %d." %
-        (prefix, num_heads, config_file, config.num_attention_heads))
+        (source, num_heads, config_file, config.num_attention_heads))
   check_vocab(vocab_file, config)
+  if encoder.do_lower_case is False:
+    tf.logging.warning("%s says do_lower_case=False: this is a cased model; "
+                       "pass --do_lower_case=False to the other scripts.",
+                       source)
   return _writer(output_dir, lambda tmp: _write_bert_dir(
       tmp, weights, config, vocab_file))
 

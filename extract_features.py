@@ -42,11 +42,13 @@ import modeling
 import output_files
 import runtime
 import script_flags
+import tf2_encoders
 import tokenization
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "tokenizer", "special_tokens", "tpu")
+script_flags.define("model", "tf2_encoder", "sequence", "tokenizer",
+                    "special_tokens", "tpu")
 
 # This script's own flags. Names that another script also defines
 # (`input_file`, ...) allow that, so that several scripts can be imported
@@ -263,6 +265,9 @@ def feature_json(unique_id, feature, result, layer_indexes):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   layer_indexes = parse_layer_indexes(settings.layers,
                                       bert_config.num_hidden_layers)
@@ -270,6 +275,9 @@ def main(_):
   tokenizer = runtime.load_tokenizer(settings)
   # Every encoder variable must come from the checkpoint: whatever it lacks
   # would be random, and so would the features.
+  if not settings.init_checkpoint:
+    raise UserError("--init_checkpoint (or --hub_module_url) is required: "
+                    "features of a randomly initialised model mean nothing.")
   runtime.check_init_checkpoint(settings.init_checkpoint, bert_config)
 
   with command_line.reading("--input_file=%s" % settings.input_file):
@@ -308,8 +316,5 @@ def main(_):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
-  flags.mark_flag_as_required("init_checkpoint")
   flags.mark_flag_as_required("output_file")
   command_line.run(main)

@@ -61,6 +61,7 @@ import record_cache
 import runtime
 import serving
 import script_flags
+import tf2_encoders
 import task_description
 import tokenization
 import training_loop
@@ -69,7 +70,7 @@ import training_loop
 # script_flags.from_flags().
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "evaluation", "prediction", "tpu", "performance",
                     "bucketing", "export")
@@ -943,6 +944,9 @@ def read_task_examples(settings, processor):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   load_processor_modules(settings.processor_module)
   processor = get_processor(settings.task_name, settings)
 
@@ -1271,7 +1275,7 @@ if __name__ == "__main__":
   # --data_dir: required unless --task_name=file names its files
   # (validate_flags).
   flags.mark_flag_as_required("task_name")
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

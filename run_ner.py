@@ -58,6 +58,7 @@ import record_cache
 import runtime
 import serving
 import script_flags
+import tf2_encoders
 import task_description
 import tokenization
 import training_loop
@@ -65,7 +66,7 @@ import windowing
 
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "evaluation",
                     "prediction", "tpu", "performance", "export")
@@ -773,6 +774,9 @@ def read_inputs(settings, processor):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags(settings, bert_config)
   tokenizer = runtime.load_tokenizer(settings)
@@ -930,7 +934,7 @@ def _predict(settings, estimator, what, examples, label_list, tokenizer,
       estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

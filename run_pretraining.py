@@ -41,6 +41,7 @@ import modeling
 import output_files
 import runtime
 import script_flags
+import tf2_encoders
 import task_description
 import training_loop
 
@@ -458,6 +459,9 @@ def validate_flags(settings, bert_config):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags(settings, bert_config)
   input_files = expand_input_files(settings.input_file)

@@ -50,6 +50,7 @@ import runtime
 import serving
 import task_description
 import script_flags
+import tf2_encoders
 import squad_evaluate
 import tokenization
 import training_loop
@@ -72,7 +73,7 @@ DEFAULTS = {
     "null_score_diff_threshold": 0.0,
 }
 
-script_flags.define("model", "sequence", "output", "tokenizer",
+script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "prediction", "tpu", "performance", "bucketing",
                     "export",
@@ -816,6 +817,9 @@ def check_evaluation_flags(settings):
 
 def main(_):
   settings = script_flags.from_flags()
+  # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
+  # original checkpoint, config and vocabulary; the rest of the run is as ever.
+  settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
   validate_flags_or_throw(bert_config, settings)
   tokenizer = runtime.load_tokenizer(settings)
@@ -932,7 +936,7 @@ def _listed(ids, limit=10):
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("vocab_file")
-  flags.mark_flag_as_required("bert_config_file")
+  # --vocab_file and --bert_config_file may come from --hub_module_url;
+  # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
   command_line.run(main)

@@ -96,9 +96,10 @@ def define(*groups, **defaults):
   """Defines the flag `groups` and lists them in the calling script's --help.
 
   Args:
-    *groups: names of groups: "model", "sequence", "output", "tokenizer",
-      "special_tokens", "training", "eval_during_training", "epoch",
-      "evaluation", "prediction", "tpu", "performance", "bucketing", "export".
+    *groups: names of groups: "model", "tf2_encoder", "sequence", "output",
+      "tokenizer", "special_tokens", "training", "eval_during_training",
+      "epoch", "evaluation", "prediction", "tpu", "performance", "bucketing",
+      "export".
     **defaults: a default that differs from the group's, by flag name (only
       `max_seq_length` so far).
   """
@@ -176,9 +177,10 @@ def grouped_help(module_name, usage, flag_values=None):
 
 
 # The order of the group sections in --help: what a run needs first.
-_GROUP_ORDER = ("model", "sequence", "output", "tokenizer", "special_tokens",
-                "training", "epoch", "eval_during_training", "evaluation",
-                "prediction", "export", "performance", "bucketing", "tpu")
+_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer",
+                "special_tokens", "training", "epoch", "eval_during_training",
+                "evaluation", "prediction", "export", "performance",
+                "bucketing", "tpu")
 
 
 def _group_order(section):
@@ -194,7 +196,22 @@ def define_model_flags():
           "The config json file corresponding to the pre-trained BERT model. "
           "This specifies the model architecture.")
   _define("string", "init_checkpoint", None,
-          "Initial checkpoint (usually from a pre-trained BERT model).")
+          "Initial checkpoint (usually from a pre-trained BERT model). A TF2 "
+          "object-based checkpoint of a Model Garden BertEncoder / "
+          "BertEncoderV2 is read too, converted once to a cache "
+          "($BERT_TF2_CACHE_DIR, else ~/.cache/bert/tf2_encoders).")
+
+
+@_group
+def define_tf2_encoder_flags():
+  """A TF2 hub encoder in place of --init_checkpoint (Model Garden's flag)."""
+  _define("string", "hub_module_url", None,
+          "Local directory of a TF2 hub SavedModel encoder (Model Garden / "
+          "TF Hub format: saved_model.pb, variables/, assets/vocab.txt) "
+          "whose weights start the BERT model, instead of --init_checkpoint. "
+          "Its vocabulary and casing are used when --vocab_file is not "
+          "given; without --bert_config_file the config is read off its "
+          "shapes. Download a tfhub.dev model first and pass its directory.")
 
 
 @_group

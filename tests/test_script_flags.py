@@ -64,7 +64,7 @@ def test_each_script_lists_exactly_its_flags():
       "text_b_column", "label_column", "id_column", "has_header", "labels",
       "skip_bad_rows", "multi_label", "label_separator",
       "multi_label_threshold", "class_weights", "doc_stride",
-      "window_aggregation", "bucket_by_length"}
+      "window_aggregation", "bucket_by_length", "hub_module_url"}
   assert key_flags("run_ner") == (
       TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
       OUTPUT | EXPORT | PREDICTION) | {
@@ -72,7 +72,7 @@ def test_each_script_lists_exactly_its_flags():
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "data_dir", "do_eval", "eval_batch_size", "train_file",
       "dev_file", "test_file", "label_column", "labels", "doc_stride",
-      "tag_scheme"}
+      "tag_scheme", "hub_module_url"}
   assert key_flags("run_pretraining") == TPU | TRAINING | (
       EVAL_DURING_TRAINING) | PERFORMANCE | OUTPUT | {
       "bert_config_file", "init_checkpoint", "max_seq_length",
@@ -81,7 +81,7 @@ def test_each_script_lists_exactly_its_flags():
   assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "vocab_file",
       "do_lower_case", "input_file", "output_file", "layers", "batch_size",
-      "use_one_hot_embeddings"}
+      "use_one_hot_embeddings", "hub_module_url"}
   hub = key_flags("run_classifier_with_tfhub")
   # The model, its vocabulary and casing come from the module.
   assert not hub & {"bert_config_file", "init_checkpoint", "vocab_file",
@@ -94,6 +94,7 @@ def test_each_script_lists_exactly_its_flags():
   squad = key_flags("run_squad")
   assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
       SPECIAL_TOKENS) <= squad
+  assert "hub_module_url" in squad
   assert "export_dir" in squad and EVAL_DURING_TRAINING <= hub
   assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
   assert "bucket_by_length" in squad  # For training (README).
@@ -169,8 +170,9 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
   assert ("python run_classifier.py --task_name=MRPC --do_train --do_eval \\\n"
           "      --data_dir=$GLUE_DIR/MRPC" in text)
   headings = [l for l in text.splitlines() if l.endswith(" flags:")]
-  assert headings[:4] == ["this script's flags:", "model flags:",
-                          "sequence flags:", "output flags:"]
+  assert headings[:5] == ["this script's flags:", "model flags:",
+                          "tf2 encoder flags:", "sequence flags:",
+                          "output flags:"]
   assert headings[-1] == "tpu flags:"
   lines = flag_lines(text)
   # Each group's flags follow its heading: --use_tpu under "tpu flags:".
@@ -179,8 +181,8 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
   assert text.index("\nmodel flags:") < config < text.index(
       "\nsequence flags:")
   required = {n for n, l in lines.items() if l.endswith("(required)")}
-  assert required == {"task_name", "vocab_file", "bert_config_file",
-                      "output_dir"}
+  # --vocab_file and --bert_config_file may come from --hub_module_url.
+  assert required == {"task_name", "output_dir"}
   # Every key flag is listed once.
   assert set(lines) == key_flags("run_classifier")
   # Model Garden's names follow the flag they spell, in its group.
@@ -194,8 +196,7 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
   # A multi-line help text keeps its own line breaks.
   ner = script_help("run_ner.py")
   assert {n for n, l in flag_lines(ner).items()
-          if l.endswith("(required)")} == {"vocab_file", "bert_config_file",
-                                          "output_dir"}
+          if l.endswith("(required)")} == {"output_dir"}
   assert "this script's flags:" in ner and "--tag_scheme" in ner
 
 
