@@ -225,6 +225,13 @@ def script_flag_values(without=()):
   flag_values = flags.FlagValues()
   for name, flag in copy.deepcopy({n: FLAGS[n] for n in names}).items():
     flag_values[name] = flag
+  # A spelling sets the flag of its target's name here: the one defined
+  # when the spelling was may since have been redefined (allow_override by
+  # a script imported later, convert_checkpoint's --output_dir).
+  for name in names:
+    if name in script_flags.MODEL_GARDEN_ALIASES:
+      flag_values[name].target = flag_values[
+          script_flags.MODEL_GARDEN_ALIASES[name]]
   flag_values.unparse_flags()
   return flag_values
 
