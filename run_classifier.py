@@ -66,10 +66,10 @@ import training_loop
 # script_flags.from_flags().
 FLAGS = flags.FLAGS
 
-script_flags.define("model", "sequence", "output", "tokenizer",
-                    "special_tokens", "training", "eval_during_training",
-                    "epoch", "evaluation", "prediction", "tpu", "performance",
-                    "bucketing", "export")
+script_flags.define("model", "sequence", "output",
+                    "file_task", "tokenizer", "special_tokens", "training",
+                    "eval_during_training", "epoch", "evaluation",
+                    "prediction", "tpu", "performance", "bucketing", "export")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can
@@ -91,81 +91,7 @@ flags.DEFINE_string(
     "with run_classifier.register_processor(name, cls).",
     allow_override=True)
 
-## The file task (--task_name=file): a CSV, TSV or JSON-lines file by flags.
-flags.DEFINE_enum(
-    "input_format", None, ["tsv", "csv", "jsonl"],
-    "--task_name=file: how the files are laid out. tsv: tab-separated, quotes "
-    "are data (as GLUE's files); csv: RFC 4180 (quoted fields may hold "
-    "commas, quotes and newlines); jsonl: one JSON object per line. Default: "
-    "from the file extension (.tsv/.txt, .csv, .jsonl/.json).",
-    allow_override=True)
-
-for _split in ("train", "dev", "test"):
-  flags.DEFINE_string(
-      "%s_file" % _split, None,
-      "--task_name=file: the %s file. Default: %s.<tsv|csv|jsonl> in "
-      "--data_dir." % (_split, _split),
-      allow_override=True)
-
-flags.DEFINE_string(
-    "text_a_column", "text",
-    "--task_name=file: the column of the (first) text: a header name or a "
-    "0-based index (a JSON key for jsonl).",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "text_b_column", None,
-    "--task_name=file: the column of the second text of a pair (optional).",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "label_column", "label",
-    "--task_name=file: the column of the label (name or 0-based index). "
-    "Optional in the test file.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "id_column", None,
-    "--task_name=file: a column of example ids (optional; default: the row "
-    "number).",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "has_header", None,
-    "--task_name=file: whether the first row of a tsv/csv file names the "
-    "columns. Default: yes when a column is given by name, else detected "
-    "and logged (a header's label is not a label: not one of --labels or of "
-    "the training labels, or, in the training file, a value no other row "
-    "has while the others repeat).",
-    allow_override=True)
-
-flags.DEFINE_list(
-    "labels", None,
-    "--task_name=file: the labels, comma-separated, in the order of the "
-    "model's outputs. Default: the labels of the training file, sorted. "
-    "Either way they are written to <output_dir>/label_list.txt, which later "
-    "runs on that directory read back.",
-    allow_override=True)
-
-flags.DEFINE_bool(
-    "skip_bad_rows", False,
-    "--task_name=file: skip (and count) rows whose text is empty instead of "
-    "stopping with an error.",
-    allow_override=True)
-
-## Multi-label, class weights, long documents.
-flags.DEFINE_bool(
-    "multi_label", False,
-    "--task_name=file: each row has a set of labels (separated by "
-    "--label_separator in the label column, or a JSON list): a sigmoid per "
-    "label with binary cross-entropy instead of a softmax.",
-    allow_override=True)
-
-flags.DEFINE_string(
-    "label_separator", ",",
-    "With --multi_label: the separator of the labels in the label column.",
-    allow_override=True)
-
+## Multi-label thresholds, class weights, long documents.
 flags.DEFINE_float(
     "multi_label_threshold", 0.5,
     "With --multi_label: a label is predicted when its probability is at "
