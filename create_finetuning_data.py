@@ -254,7 +254,8 @@ def generate_classifier_dataset(settings, tokenizer):
 def generate_squad_dataset(settings, tokenizer):
   """Converts --squad_data_file's training questions; returns the meta data
   (Model Garden's keys: its train_data_size counts windows)."""
-  examples, _ = squad_data.read_train_examples(settings)
+  examples, _ = squad_data.read_train_examples(settings.squad_data_file,
+                                                settings)
 
   def convert(examples, output_file):
     return squad_data.convert_to_tfrecord(settings, examples, tokenizer,
