@@ -59,11 +59,11 @@ def _define(kind, name, default, help_text, **kwargs):
   if _defaults_only:
     _defaults_only[-1][name] = default
     return
-  if name in FLAGS:
-    pass
+  if name in FLAGS and not kwargs.get("allow_override"):
+    pass  # Defined by another script or group of this process.
   elif kind == "enum":
-    flags.DEFINE_enum(name, default, kwargs["enum_values"], help_text,
-                      case_sensitive=kwargs.get("case_sensitive", True))
+    flags.DEFINE_enum(name, default, kwargs.pop("enum_values"), help_text,
+                      **kwargs)
   else:
     getattr(flags, "DEFINE_" + kind)(name, default, help_text, **kwargs)
   if _collecting:
@@ -177,10 +177,10 @@ def grouped_help(module_name, usage, flag_values=None):
 
 
 # The order of the group sections in --help: what a run needs first.
-_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output", "tokenizer",
-                "special_tokens", "training", "epoch", "eval_during_training",
-                "evaluation", "prediction", "export", "performance",
-                "bucketing", "tpu")
+_GROUP_ORDER = ("model", "tf2_encoder", "sequence", "output",
+                "finetuning_data", "file_task", "tokenizer", "special_tokens",
+                "training", "epoch", "eval_during_training", "evaluation",
+                "prediction", "export", "performance", "bucketing", "tpu")
 
 
 def _group_order(section):
@@ -446,6 +446,82 @@ def define_bucketing_flags():
           "--max_seq_length. Same results with less work on padding; "
           "prediction results keep the input order. Not with --use_tpu, "
           "whose shapes must be static." % BUCKET_WIDTH)
+
+
+@_group
+def define_finetuning_data_flags():
+  """Data converted once by create_finetuning_data.py (or Model Garden's)."""
+  _define("string", "input_meta_data_path", None,
+          "The meta_data JSON that create_finetuning_data.py (this project's "
+          "or Model Garden's) wrote beside its TFRecords. With it the run "
+          "reads --train_data_path, --eval_data_path and --predict_data_path "
+          "instead of raw files: no --data_dir, no tokenising; labels, "
+          "training set size and --max_seq_length come from it and are "
+          "checked against the flags.")
+  _define("string", "train_data_path", None,
+          "With --input_meta_data_path: the training TFRecords "
+          "(create_finetuning_data.py --train_data_output_path); "
+          "comma-separated paths or glob patterns, e.g. for shards.")
+  _define("string", "eval_data_path", None,
+          "With --input_meta_data_path: the evaluation TFRecords "
+          "(--eval_data_output_path); paths or glob patterns.")
+  _define("string", "predict_data_path", None,
+          "With --input_meta_data_path: the TFRecords to predict on "
+          "(--test_data_output_path). Default: --eval_data_path, as Model "
+          "Garden's --mode=predict.")
+
+
+@_group
+def define_file_task_flags():
+  """--task_name=file: a task in CSV, TSV or JSON-lines files, by flags
+  (run_classifier.py, create_finetuning_data.py)."""
+  # allow_override: run_ner.py defines --train_file, --labels, ... of its own.
+  _define("enum", "input_format", None,
+          "--task_name=file: how the files are laid out. tsv: tab-separated, "
+          "quotes are data (as GLUE's files); csv: RFC 4180 (quoted fields "
+          "may hold commas, quotes and newlines); jsonl: one JSON object per "
+          "line. Default: from the file extension (.tsv/.txt, .csv, "
+          ".jsonl/.json).", enum_values=["tsv", "csv", "jsonl"],
+          allow_override=True)
+  for split in ("train", "dev", "test"):
+    _define("string", "%s_file" % split, None,
+            "--task_name=file: the %s file. Default: %s.<tsv|csv|jsonl> in "
+            "--data_dir." % (split, split), allow_override=True)
+  _define("string", "text_a_column", "text",
+          "--task_name=file: the column of the (first) text: a header name "
+          "or a 0-based index (a JSON key for jsonl).", allow_override=True)
+  _define("string", "text_b_column", None,
+          "--task_name=file: the column of the second text of a pair "
+          "(optional).", allow_override=True)
+  _define("string", "label_column", "label",
+          "--task_name=file: the column of the label (name or 0-based index). "
+          "Optional in the test file.", allow_override=True)
+  _define("string", "id_column", None,
+          "--task_name=file: a column of example ids (optional; default: the "
+          "row number).", allow_override=True)
+  _define("bool", "has_header", None,
+          "--task_name=file: whether the first row of a tsv/csv file names "
+          "the columns. Default: yes when a column is given by name, else "
+          "detected and logged (a header's label is not a label: not one of "
+          "--labels or of the training labels, or, in the training file, a "
+          "value no other row has while the others repeat).",
+          allow_override=True)
+  _define("list", "labels", None,
+          "--task_name=file: the labels, comma-separated, in the order of the "
+          "model's outputs. Default: the labels of the training file, sorted. "
+          "Either way they are written to <output_dir>/label_list.txt, which "
+          "later runs on that directory read back.", allow_override=True)
+  _define("bool", "skip_bad_rows", False,
+          "--task_name=file: skip (and count) rows whose text is empty "
+          "instead of stopping with an error.", allow_override=True)
+  _define("bool", "multi_label", False,
+          "--task_name=file: each row has a set of labels (separated by "
+          "--label_separator in the label column, or a JSON list): a sigmoid "
+          "per label with binary cross-entropy instead of a softmax.",
+          allow_override=True)
+  _define("string", "label_separator", ",",
+          "With --multi_label: the separator of the labels in the label "
+          "column.", allow_override=True)
 
 
 @_group

@@ -222,6 +222,8 @@ def script_flag_values(without=()):
       sum(script_flags.group_names().values(), ())))
   names |= {"task_name"}
   names -= set(without)
+  # A group no script of this process defines has no flags to copy.
+  names = {name for name in names if name in FLAGS}
   flag_values = flags.FlagValues()
   for name, flag in copy.deepcopy({n: FLAGS[n] for n in names}).items():
     flag_values[name] = flag

@@ -1,0 +1,215 @@
+"""Data converted once: fine-tuning TFRecords and their `meta_data` JSON.
+
+Model Garden's `create_finetuning_data.py` writes a task's examples as
+TFRecords once and describes them in a JSON file (`meta_data`: `task_type`,
+`processor_type`, `num_labels`, `train_data_size`, `eval_data_size`,
+`max_seq_length`; for SQuAD `max_query_length`, `doc_stride`,
+`version_2_with_negative`). This project's create_finetuning_data.py writes
+the same, plus what a later run needs to use the records safely: the label
+list, the vocabulary's sha256 and `do_lower_case`. run_classifier.py,
+run_squad.py and run_ner.py read either kind with `--input_meta_data_path`:
+this module is the one place that writes, reads and checks that file, so
+that a mismatch between the records and a run's flags or model is one line
+of error before any work.
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import hashlib
+import json
+
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
+import tensorflow.compat.v1 as tf
+
+from command_line import UserError
+import output_files
+
+# `task_type` of each --fine_tuning_task_type, Model Garden's values.
+TASK_TYPES = {
+    "classification": "bert_classification",
+    "regression": "bert_regression",
+    "squad": "bert_squad",
+    "tagging": "tagging",
+}
+
+# The task types each script trains on.
+SCRIPT_TASK_TYPES = {
+    "run_classifier.py": ("bert_classification", "bert_regression"),
+    "run_squad.py": ("bert_squad",),
+    "run_ner.py": ("tagging",),
+}
+
+# This project's keys beside Model Garden's (absent from its files).
+LABEL_LIST_KEY = "label_list"
+VOCAB_KEY = "vocab_sha256"
+LOWER_CASE_KEY = "do_lower_case"
+
+
+def vocab_sha256(vocab_file):
+  """The sha256 of the vocabulary file's bytes, as hex."""
+  digest = hashlib.sha256()
+  with tf.io.gfile.GFile(vocab_file, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def write_meta_data(path, meta_data):
+  """Writes `meta_data` (a dict) as indented JSON, atomically."""
+  output_files.write_text_atomically(
+      path, json.dumps(meta_data, indent=4, sort_keys=True) + "\n")
+  tf.logging.info("Wrote the meta data of the records to %s", path)
+
+
+def read_meta_data(path):
+  """The `meta_data` dict of `--input_meta_data_path=path`.
+
+  Raises:
+    UserError: the file is missing, not JSON, or has no `task_type` or
+      `max_seq_length`.
+  """
+  where = "--input_meta_data_path=%s" % path
+  if not tf.io.gfile.exists(path):
+    raise UserError("%s: no such file (written by create_finetuning_data.py "
+                    "--meta_data_file_path)." % where)
+  with tf.io.gfile.GFile(path, "r") as f:
+    text = f.read()
+  try:
+    meta_data = json.loads(text)
+  except ValueError as e:
+    raise UserError("%s: not JSON (%s)." % (where, e))
+  if not isinstance(meta_data, dict):
+    raise UserError("%s: expected a JSON object of meta data." % where)
+  for key in ("task_type", "max_seq_length"):
+    if key not in meta_data:
+      raise UserError("%s has no %r: expected the meta data that "
+                      "create_finetuning_data.py writes." % (where, key))
+  return meta_data
+
+
+def data_files(spec, flag):
+  """The files of a data flag: comma-separated paths or glob patterns.
+
+  Raises:
+    UserError: a pattern matches no file.
+  """
+  files = []
+  for pattern in [p.strip() for p in (spec or "").split(",") if p.strip()]:
+    matched = sorted(tf.io.gfile.glob(pattern))
+    if not matched:
+      raise UserError("--%s=%s: no such file." % (flag, pattern))
+    files.extend(matched)
+  if not files:
+    raise UserError("--%s is empty: expected TFRecord files." % flag)
+  return files
+
+
+def shard_paths(path, num_shards):
+  """`path` itself, or with `num_shards` > 1 `path-00000-of-0000N`, ...
+  (a glob `path-*` reads them all)."""
+  if num_shards <= 1:
+    return [path]
+  return ["%s-%05d-of-%05d" % (path, i, num_shards)
+          for i in range(num_shards)]
+
+
+def count_records(files):
+  """How many records `files` hold (one pass over them)."""
+  return sum(1 for f in files for _ in tf.io.tf_record_iterator(f))
+
+
+def labels_of(meta_data):
+  """The label names of classification records: this project's
+  `label_list`, or for Model Garden's files (which keep only `num_labels`)
+  the label ids "0", "1", ...; None for regression."""
+  if meta_data["task_type"] == "bert_regression":
+    return None
+  if meta_data.get(LABEL_LIST_KEY):
+    return [str(label) for label in meta_data[LABEL_LIST_KEY]]
+  if "num_labels" in meta_data:
+    return [str(i) for i in range(int(meta_data["num_labels"]))]
+  return None
+
+
+def check_meta_data(meta_data, path, script, max_seq_length=None,
+                    label_list=None, vocab_file=None, do_lower_case=None,
+                    bert_config=None):
+  """Checks records' meta data against a run's flags and model.
+
+  Each argument given is compared with what the records were made with:
+  the script's task type, `max_seq_length` (equal, and within the model's
+  `max_position_embeddings`), the labels of a `--task_name` (number, and
+  names where the file has them), the vocabulary's checksum and casing
+  (where the file has them: Model Garden's files do not).
+
+  Raises:
+    UserError: the first mismatch, naming the file and the flag.
+  """
+  where = "--input_meta_data_path=%s" % path
+  task_type = meta_data["task_type"]
+  wanted = SCRIPT_TASK_TYPES[script]
+  if task_type not in wanted:
+    raise UserError(
+        "%s holds task_type %r records; %s trains on %s (see "
+        "create_finetuning_data.py --fine_tuning_task_type)." %
+        (where, task_type, script, " or ".join(repr(t) for t in wanted)))
+  records_length = int(meta_data["max_seq_length"])
+  if max_seq_length is not None and max_seq_length != records_length:
+    raise UserError(
+        "%s: the records are of max_seq_length %d, but --max_seq_length=%d: "
+        "give --max_seq_length=%d or convert the data again." %
+        (where, records_length, max_seq_length, records_length))
+  if (bert_config is not None and
+      records_length > bert_config.max_position_embeddings):
+    raise UserError(
+        "%s: the records are of max_seq_length %d, longer than the model's "
+        "max_position_embeddings %d." %
+        (where, records_length, bert_config.max_position_embeddings))
+  records_labels = labels_of(meta_data)
+  if label_list is not None and records_labels is not None:
+    if len(label_list) != len(records_labels) or (
+        meta_data.get(LABEL_LIST_KEY) and
+        list(label_list) != records_labels):
+      raise UserError(
+          "%s: the records have %d labels (%s), the task %d (%s)." %
+          (where, len(records_labels), ",".join(records_labels),
+           len(label_list), ",".join(str(l) for l in label_list)))
+  if vocab_file and meta_data.get(VOCAB_KEY):
+    if vocab_sha256(vocab_file) != meta_data[VOCAB_KEY]:
+      raise UserError(
+          "%s: the records were made with another vocabulary than "
+          "--vocab_file=%s (sha256 differs): their ids would mean other "
+          "word pieces." % (where, vocab_file))
+  if (do_lower_case is not None and LOWER_CASE_KEY in meta_data and
+      bool(meta_data[LOWER_CASE_KEY]) != bool(do_lower_case)):
+    raise UserError(
+        "%s: the records were made with do_lower_case=%s, but "
+        "--do_lower_case=%s." % (where, meta_data[LOWER_CASE_KEY],
+                                 do_lower_case))
+
+
+class RecordSplit(object):
+  """One split of converted data: its TFRecord files and how many examples
+  they hold (`len()`), where example-based code takes a list of examples."""
+
+  def __init__(self, files, num_records):
+    self.files = list(files)
+    self.num_records = int(num_records)
+
+  def __len__(self):
+    return self.num_records
+
+  def __repr__(self):
+    return "RecordSplit(%s, %d records)" % (",".join(self.files),
+                                             self.num_records)
+
+
+def record_split(spec, flag, meta_data=None, size_key=None):
+  """The `RecordSplit` of a data flag; its size from `meta_data[size_key]`
+  when the file has it, else counted."""
+  files = data_files(spec, flag)
+  if meta_data is not None and size_key and size_key in meta_data:
+    return RecordSplit(files, meta_data[size_key])
+  return RecordSplit(files, count_records(files))
