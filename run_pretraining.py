@@ -80,6 +80,11 @@ flags.DEFINE_integer(
     "Number of eval batches (the eval data repeats, so this many are always "
     "run).", **_SHARED)
 
+# Model Garden's run_pretraining.py names: --input_files, --warmup_steps.
+script_flags.define_spellings(
+    ["input_file", "num_warmup_steps", "num_train_steps",
+     "max_predictions_per_seq"])
+
 
 def feature_spec(max_seq_length, max_predictions_per_seq):
   """The fixed-length features of one pre-training example, by name."""

@@ -647,7 +647,7 @@ def from_flags(flag_values=None):
     values = resolve_model_garden_spellings(flag_values)
   else:  # Library use before parsing: the defaults.
     values = {name: flag_values[name].default for name in flag_values
-              if name not in MODEL_GARDEN_FLAGS}
+              if name not in _ALL_SPELLINGS}
   return Settings(**values)
 
 
@@ -739,23 +739,47 @@ MODEL_GARDEN_ONLY = {
 MODEL_GARDEN_FLAGS = frozenset(
     list(MODEL_GARDEN_ALIASES) + list(MODEL_GARDEN_ONLY) + ["mode"])
 
+# The same for flags a script defines itself rather than by group (Model
+# Garden's run_pretraining.py): run_pretraining calls `define_spellings`.
+MODEL_GARDEN_SCRIPT_ALIASES = {
+    "input_files": "input_file",
+    "warmup_steps": "num_warmup_steps",
+}
+MODEL_GARDEN_SCRIPT_ONLY = {
+    "train_summary_interval": ("num_train_steps", "bool", (False,),
+                               "use --save_summary_steps=<steps>"),
+    "use_next_sentence_label": ("max_predictions_per_seq", "bool", (True,),
+                                "pre-training here always has the "
+                                "next-sentence loss"),
+}
+_ALL_ALIASES = dict(MODEL_GARDEN_ALIASES, **MODEL_GARDEN_SCRIPT_ALIASES)
+_ALL_ONLY = dict(MODEL_GARDEN_ONLY, **MODEL_GARDEN_SCRIPT_ONLY)
+# Model Garden's run_pretraining.py trains --num_train_epochs epochs of
+# --num_steps_per_epoch steps: --num_train_steps here, their product.
+MODEL_GARDEN_EPOCH_STEPS = {"num_steps_per_epoch": 1000,
+                            "num_train_epochs": 3}
+_ALL_SPELLINGS = MODEL_GARDEN_FLAGS | frozenset(
+    list(MODEL_GARDEN_SCRIPT_ALIASES) + list(MODEL_GARDEN_SCRIPT_ONLY) +
+    ["num_steps_per_epoch"])
+
 # Flags that only a Model Garden command gives, the data flags of
 # create_finetuning_data.py's records among them (where a script has them):
 # with one of them and neither --mode nor a --do_* flag, a run does Model
 # Garden's default, --mode=train_and_eval, as its README's run_squad.py
 # commands expect.
 MODEL_GARDEN_DEFAULT_MODE_FLAGS = MODEL_GARDEN_FLAGS | frozenset(
-    ["input_meta_data_path", "train_data_path", "eval_data_path"])
+    ["input_meta_data_path", "train_data_path", "eval_data_path",
+     "input_files", "warmup_steps"])
 
 
 def _model_garden_spellings_of(name):
   """The Model Garden flags listed beside the project's flag `name`."""
-  spellings = [a for a, target in MODEL_GARDEN_ALIASES.items()
-               if target == name]
+  spellings = [a for a, target in _ALL_ALIASES.items() if target == name]
   if name == "do_train":
     spellings.append("mode")
-  spellings.extend(n for n, spec in MODEL_GARDEN_ONLY.items()
-                   if spec[0] == name)
+  if name == "num_train_steps":
+    spellings.extend(MODEL_GARDEN_EPOCH_STEPS)
+  spellings.extend(n for n, spec in _ALL_ONLY.items() if spec[0] == name)
   return spellings
 
 
@@ -800,13 +824,29 @@ def _define_model_garden_spellings(names):
   return defined
 
 
+def define_spellings(names):
+  """Defines the Model Garden spellings of a script's own flags `names` and
+  lists them in the calling script's --help."""
+  _register(_define_model_garden_spellings(names), _calling_module_name(1))
+
+
 def _define_model_garden_flag(name):
-  if name in MODEL_GARDEN_ALIASES:
-    target = MODEL_GARDEN_ALIASES[name]
+  if name in _ALL_ALIASES:
+    target = _ALL_ALIASES[name]
     flags.DEFINE_flag(_AliasFlag(
         name, FLAGS[target],
         "Model Garden's name for --%s (same values); giving both with "
         "different values is an error." % target))
+  elif name in MODEL_GARDEN_EPOCH_STEPS:
+    # A float num_train_epochs, as the fine-tuning scripts' flag of that name
+    # (which it is, where a script has both).
+    getattr(flags, "DEFINE_" + (
+        "integer" if name == "num_steps_per_epoch" else "float"))(
+            name, None,
+            "Model Garden's run_pretraining.py: --num_train_steps is "
+            "--num_steps_per_epoch (default %d) x --num_train_epochs (default "
+            "%d) when either is given." % tuple(
+                MODEL_GARDEN_EPOCH_STEPS.values()))
   elif name == "mode":
     flags.DEFINE_enum(
         "mode", None, list(MODEL_GARDEN_MODES),
@@ -820,7 +860,7 @@ def _define_model_garden_flag(name):
         "Unset while another Model Garden name is given and no --do_* flag "
         "is: train_and_eval, Model Garden's default.")
   else:
-    _, kind, harmless, instead = MODEL_GARDEN_ONLY[name]
+    _, kind, harmless, instead = _ALL_ONLY[name]
     getattr(flags, "DEFINE_" + kind)(
         name, None,
         "Model Garden's flag, accepted here only %s: %s." % (
@@ -844,17 +884,17 @@ def resolve_model_garden_spellings(flag_values):
   """
   import command_line  # pylint: disable=g-import-not-at-top
   values = flag_values.flag_values_dict()
-  given = {name for name in values if name in MODEL_GARDEN_FLAGS and
+  given = {name for name in values if name in _ALL_SPELLINGS and
            _given(flag_values[name])}
   said = []
-  for name in sorted(given & set(MODEL_GARDEN_ONLY)):
-    _, _, harmless, instead = MODEL_GARDEN_ONLY[name]
+  for name in sorted(given & set(_ALL_ONLY)):
+    _, _, harmless, instead = _ALL_ONLY[name]
     if values[name] not in harmless:
       raise command_line.UserError(
           "--%s=%s: Model Garden's flag has no counterpart here: %s." %
           (name, values[name], instead))
-  for alias in sorted(given & set(MODEL_GARDEN_ALIASES)):
-    target = MODEL_GARDEN_ALIASES[alias]
+  for alias in sorted(given & set(_ALL_ALIASES)):
+    target = _ALL_ALIASES[alias]
     if (_given(flag_values[target]) and
         flag_values[target].value != values[alias]):
       raise command_line.UserError(
@@ -864,12 +904,43 @@ def resolve_model_garden_spellings(flag_values):
               target))
     values[target] = values[alias]
     said.append("--%s as --%s" % (alias, target))
+  said.extend(_resolve_epoch_steps(values, flag_values))
   said.extend(_resolve_strategy(values, flag_values))
   said.extend(_resolve_mode(values, flag_values))
   if said:
     logging.info("Model Garden flag names: %s.", "; ".join(said))
   return {name: value for name, value in values.items()
-          if name not in MODEL_GARDEN_FLAGS}
+          if name not in _ALL_SPELLINGS}
+
+
+def _resolve_epoch_steps(values, flag_values):
+  """--num_steps_per_epoch x --num_train_epochs as --num_train_steps, in a
+  script whose --num_train_epochs is Model Garden's (no --warmup_proportion:
+  run_pretraining)."""
+  import command_line  # pylint: disable=g-import-not-at-top
+  if "num_steps_per_epoch" not in values or "warmup_proportion" in values:
+    return []
+  given = [n for n in MODEL_GARDEN_EPOCH_STEPS if _given(flag_values[n])]
+  epochs = values.pop("num_train_epochs")
+  if not given:
+    return []
+  per_epoch = values["num_steps_per_epoch"]
+  steps = int(
+      (MODEL_GARDEN_EPOCH_STEPS["num_steps_per_epoch"] if per_epoch is None
+       else per_epoch) *
+      (MODEL_GARDEN_EPOCH_STEPS["num_train_epochs"] if epochs is None
+       else epochs))
+  if (_given(flag_values["num_train_steps"]) and
+      values["num_train_steps"] != steps):
+    raise command_line.UserError(
+        "--%s and --num_train_steps=%d disagree: Model Garden's "
+        "--num_steps_per_epoch x --num_train_epochs is %d training steps; "
+        "give one of them." % (
+            " --".join("%s=%s" % (n, flag_values[n].value) for n in given),
+            values["num_train_steps"], steps))
+  values["num_train_steps"] = steps
+  return ["--num_steps_per_epoch x --num_train_epochs as --num_train_steps=%d"
+          % steps]
 
 
 def _resolve_strategy(values, flag_values):
@@ -915,9 +986,11 @@ def _resolve_mode(values, flag_values):
       if n in values)
   if (mode is None and "mode" in values and model_garden_command and
       not any(_given(flag_values[n]) for n in do_flags)):
-    mode = "train_and_eval"  # Model Garden's default.
-    said = ["no --mode nor --do_*: Model Garden's default --mode="
-            "train_and_eval"]
+    # Model Garden's default; its run_pretraining.py (--input_files) only
+    # trains.
+    mode = ("train" if "input_files" in values and
+            _given(flag_values["input_files"]) else "train_and_eval")
+    said = ["no --mode nor --do_*: Model Garden's default --mode=" + mode]
   elif mode is None:
     return []
   else:

@@ -77,7 +77,11 @@ def test_each_script_lists_exactly_its_flags():
       EVAL_DURING_TRAINING) | PERFORMANCE | OUTPUT | {
       "bert_config_file", "init_checkpoint", "max_seq_length",
       "input_file", "max_predictions_per_seq", "do_eval", "eval_batch_size",
-      "num_train_steps", "num_warmup_steps", "max_eval_steps"}
+      "num_train_steps", "num_warmup_steps", "max_eval_steps",
+      # Model Garden's run_pretraining.py names.
+      "input_files", "warmup_steps", "num_steps_per_epoch",
+      "num_train_epochs", "use_next_sentence_label",
+      "train_summary_interval"}
   assert key_flags("extract_features") == TPU | SPECIAL_TOKENS | {
       "bert_config_file", "init_checkpoint", "max_seq_length", "vocab_file",
       "do_lower_case", "input_file", "output_file", "layers", "batch_size",
@@ -404,6 +408,97 @@ def test_model_dir_satisfies_a_required_output_dir():
   assert settings.output_dir == "o"
   with pytest.raises(flags.IllegalFlagValueError, match="output_dir"):
     parse("--mode=train", required=["output_dir"])
+
+
+import run_pretraining  # pylint: disable=g-import-not-at-top,unused-import,g-bad-import-order
+
+
+def parse_pretraining(*args):
+  """from_flags of a fresh copy of run_pretraining's flags, parsed."""
+  names = {f.name for f in FLAGS.get_key_flags_for_module("run_pretraining")}
+  flag_values = flags.FlagValues()
+  for name, flag in copy.deepcopy({n: FLAGS[n] for n in names}).items():
+    flag_values[name] = flag
+  flag_values.unparse_flags()
+  flag_values(["prog", "--bert_config_file=c.json"] + list(args))
+  return script_flags.from_flags(flag_values)
+
+
+def test_model_garden_pretraining_names_give_the_projects_settings():
+  garden = parse_pretraining(
+      "--input_files=a.tfrecord,b*.tfrecord", "--warmup_steps=7",
+      "--model_dir=/tmp/out", "--use_next_sentence_label",
+      "--notrain_summary_interval",
+      "--max_predictions_per_seq=5")
+  ours = parse_pretraining(
+      "--input_file=a.tfrecord,b*.tfrecord", "--num_warmup_steps=7",
+      "--output_dir=/tmp/out", "--do_train", "--max_predictions_per_seq=5")
+  assert garden == ours
+  # Model Garden's run_pretraining.py only trains.
+  assert (garden.do_train, garden.do_eval) == (True, False)
+  assert not set(garden.as_dict()) & {"input_files", "warmup_steps",
+                                      "num_steps_per_epoch",
+                                      "use_next_sentence_label"}
+  # Epochs of --num_steps_per_epoch steps (Model Garden's defaults: 1000, 3).
+  for args, steps in [(("--num_steps_per_epoch=40", "--num_train_epochs=2"),
+                       80),
+                      (("--num_steps_per_epoch=40",), 120),
+                      (("--num_train_epochs=2",), 2000),
+                      (("--num_steps_per_epoch=40", "--num_train_steps=120"),
+                       120),
+                      ((), 100000)]:
+    assert parse_pretraining("--output_dir=o", *args).num_train_steps == steps
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--input_files=a", "--input_file=b"),
+     "--input_files=a and --input_file=b disagree: --input_files is Model "
+     "Garden's name for --input_file; give one of them."),
+    (("--input_files=a", "--num_steps_per_epoch=100",
+      "--num_train_epochs=2", "--num_train_steps=50"),
+     "--num_steps_per_epoch=100 --num_train_epochs=2.0 and "
+     "--num_train_steps=50 disagree: Model Garden's --num_steps_per_epoch x "
+     "--num_train_epochs is 200 training steps; give one of them."),
+    (("--input_files=a", "--train_summary_interval"),
+     "--train_summary_interval=True: Model Garden's flag has no counterpart "
+     "here: use --save_summary_steps=<steps>."),
+    (("--input_files=a", "--nouse_next_sentence_label"),
+     "--use_next_sentence_label=False: Model Garden's flag has no "
+     "counterpart here: pre-training here always has the next-sentence "
+     "loss."),
+])
+def test_model_garden_pretraining_flags_that_differ_are_one_line_errors(
+    args, message):
+  with pytest.raises(command_line.UserError) as error:
+    parse_pretraining("--output_dir=o", *args)
+  assert str(error.value) == message
+
+
+def test_run_pretraining_help_lists_model_garden_names():
+  text = script_help("run_pretraining.py")
+  for name in ("input_files", "warmup_steps", "num_steps_per_epoch",
+               "use_next_sentence_label"):
+    assert "\n  --%s\n" % name in text or "\n  --[no]%s\n" % name in text
+  assert "Model Garden's name for --input_file" in text
+
+
+def test_run_pretraining_runs_on_model_garden_names_alone(tmp_path):
+  # --input_files satisfies the required --input_file: the run gets as far
+  # as reading the data (and finds none).
+  import bert_testing  # pylint: disable=g-import-not-at-top
+  bert_testing.write_config(str(tmp_path / "c.json"), 30)
+  missing = str(tmp_path / "none*.tfrecord")
+  proc = subprocess.run(
+      [sys.executable, "run_pretraining.py", "--input_files=" + missing,
+       "--bert_config_file=%s" % (tmp_path / "c.json"),
+       "--model_dir=%s" % (tmp_path / "out"), "--warmup_steps=1"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "run_pretraining.py: error: --input_file pattern %r matches no file."
+      % missing)
+  assert "--input_files as --input_file" in proc.stderr
+  assert "Model Garden's default --mode=train" in proc.stderr
 
 
 def test_model_garden_tpu_flags_build_a_tpu_estimator(tmp_path):
