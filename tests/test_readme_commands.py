@@ -188,6 +188,7 @@ PLACEHOLDERS = [
     ("$BERT_BASE_DIR", "`$BERT_BASE_DIR`"),
     ("$SQUAD_DIR", "`$SQUAD_DIR`"),
     ("$MODEL_DIR", "`$MODEL_DIR`"),
+    ("$GLUE_DIR", "`$GLUE_DIR`"),
     ("/path/to/", "/path/to/"),
     ("../shared/data", "../shared/data"),
     (" ...", "`...`"),

@@ -38,17 +38,31 @@ PREDICTION = {"do_predict", "predict_batch_size", "allow_untrained_model",
               "predict_checkpoint_path"}
 
 
+SCRIPTS = ("run_classifier", "run_classifier_with_tfhub", "run_ner",
+           "run_pretraining", "run_squad", "extract_features", "export_tfhub",
+           "create_pretraining_data")
+_key_flags = {}
+
+
 def key_flags(module):
   """The flags `module`'s --help lists, in a process that imports it alone,
   as a user runs it (in one process with other scripts, a flag that two
-  scripts define belongs to one of them)."""
-  code = ("import json, %s\nfrom absl import flags\nprint(json.dumps(sorted("
-          "f.name for f in flags.FLAGS.get_key_flags_for_module(%r))))" %
-          (module, module))
-  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+  scripts define belongs to one of them). The scripts' processes run side
+  by side, started on the first call."""
+  if not _key_flags:
+    running = {}
+    for name in SCRIPTS:
+      code = ("import json, %s\nfrom absl import flags\nprint(json.dumps("
+              "sorted(f.name for f in flags.FLAGS.get_key_flags_for_module("
+              "%r))))" % (name, name))
+      running[name] = subprocess.Popen(
+          [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, text=True)
+    for name, proc in running.items():
+      out, err = proc.communicate(timeout=300)
+      assert proc.returncode == 0, (name, err[-2000:])
+      _key_flags[name] = set(json.loads(out.strip().splitlines()[-1]))
+  return _key_flags[module]
 
 
 def test_each_script_lists_exactly_its_flags():
