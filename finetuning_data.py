@@ -213,3 +213,99 @@ def record_split(spec, flag, meta_data=None, size_key=None):
   if meta_data is not None and size_key and size_key in meta_data:
     return RecordSplit(files, meta_data[size_key])
   return RecordSplit(files, count_records(files))
+
+
+class ConvertedData(object):
+  """The records a run reads instead of raw files (--input_meta_data_path):
+  their `meta_data`, and a `RecordSplit` for each split the run uses
+  (`train`, `eval`, `predict`; None where it uses none)."""
+
+  def __init__(self, path, meta_data, train=None, eval=None, predict=None):  # pylint: disable=redefined-builtin
+    self.path = path
+    self.meta_data = meta_data
+    self.train = train
+    self.eval = eval
+    self.predict = predict
+
+  @property
+  def labels(self):
+    """The records' label names (`labels_of`)."""
+    return labels_of(self.meta_data)
+
+  @property
+  def max_seq_length(self):
+    return int(self.meta_data["max_seq_length"])
+
+  def describe(self):
+    """One line for the log: the file and the splits' sizes."""
+    return "%s (%s)" % (self.path, ", ".join(
+        "%s: %d records in %d file(s)" % (name, len(split), len(split.files))
+        for name, split in (("train", self.train), ("eval", self.eval),
+                            ("predict", self.predict)) if split is not None))
+
+
+# The data flags, which mean nothing without --input_meta_data_path.
+DATA_PATH_FLAGS = ("train_data_path", "eval_data_path", "predict_data_path")
+
+
+def read_converted_data(settings, script, train=False, evaluate=False,
+                        predict=False, label_list=None, bert_config=None):
+  """The run's converted data, checked before any work, or None.
+
+  Args:
+    settings: the run's settings; its --input_meta_data_path names the
+      meta data; `max_seq_length` None (not given: `script_flags`) takes the
+      records' own.
+    script: "run_classifier.py", "run_squad.py" or "run_ner.py".
+    train, evaluate, predict: the splits the run reads (--train_data_path;
+      --eval_data_path; --predict_data_path, else --eval_data_path).
+    label_list: the labels of a --task_name given beside the records.
+    bert_config: the model's `BertConfig`.
+
+  Returns:
+    (settings with the records' `max_seq_length`, a `ConvertedData`), or
+    (settings, None) without --input_meta_data_path.
+
+  Raises:
+    UserError: a data flag without --input_meta_data_path, a split the run
+      needs without its flag, or meta data that disagree with the flags or
+      the model (`check_meta_data`).
+  """
+  path = settings.get("input_meta_data_path")
+  if not path:
+    for flag in DATA_PATH_FLAGS:
+      if settings.get(flag):
+        raise UserError(
+            "--%s=%s needs --input_meta_data_path, the meta data written "
+            "beside the records (create_finetuning_data.py "
+            "--meta_data_file_path)." % (flag, settings.get(flag)))
+    return settings, None
+  meta_data = read_meta_data(path)
+  check_meta_data(meta_data, path, script,
+                  max_seq_length=settings.max_seq_length,
+                  label_list=label_list, vocab_file=settings.get("vocab_file"),
+                  do_lower_case=settings.get("do_lower_case"),
+                  bert_config=bert_config)
+  settings = settings.replace(max_seq_length=int(meta_data["max_seq_length"]))
+  splits = {}
+  for name, wanted, flags, size_key in (
+      ("train", train, ("train_data_path",), "train_data_size"),
+      ("eval", evaluate, ("eval_data_path",), "eval_data_size"),
+      ("predict", predict, ("predict_data_path", "eval_data_path"),
+       "test_data_size")):
+    if not wanted:
+      continue
+    flag = next((f for f in flags if settings.get(f)), None)
+    if flag is None:
+      raise UserError(
+          "--input_meta_data_path=%s: this run %s, so it needs --%s (the "
+          "records create_finetuning_data.py wrote)." % (
+              path, {"train": "trains", "eval": "evaluates",
+                     "predict": "predicts"}[name], " or --".join(flags)))
+    # The test records' size is in the meta data only when they are the
+    # test file (Model Garden predicts on --eval_data_path).
+    key = size_key if flag != "eval_data_path" else "eval_data_size"
+    splits[name] = record_split(settings.get(flag), flag, meta_data, key)
+  data = ConvertedData(path, meta_data, **splits)
+  tf.logging.info("Converted data: %s", data.describe())
+  return settings, data

@@ -71,7 +71,8 @@ FLAGS = flags.FLAGS
 script_flags.define("model", "tf2_encoder", "sequence", "output",
                     "file_task", "tokenizer", "special_tokens", "training",
                     "eval_during_training", "epoch", "evaluation",
-                    "prediction", "tpu", "performance", "bucketing", "export")
+                    "prediction", "tpu", "performance", "bucketing", "export",
+                    "finetuning_data")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `eval_batch_size`, ...) allow that, so that several scripts can

@@ -645,6 +645,11 @@ def from_flags(flag_values=None):
   flag_values = FLAGS if flag_values is None else flag_values
   if flag_values.is_parsed():
     values = resolve_model_garden_spellings(flag_values)
+    if (values.get("input_meta_data_path") and "max_seq_length" in values and
+        not _given(flag_values["max_seq_length"])):
+      # The records' own (finetuning_data.read_converted_data), as in Model
+      # Garden, whose scripts take it from the meta data.
+      values["max_seq_length"] = None
   else:  # Library use before parsing: the defaults.
     values = {name: flag_values[name].default for name in flag_values
               if name not in _ALL_SPELLINGS}

@@ -36,6 +36,9 @@ OUTPUT = {"output_dir", "model_dir"}
 EXPORT = {"export_dir", "model_export_path"}
 PREDICTION = {"do_predict", "predict_batch_size", "allow_untrained_model",
               "predict_checkpoint_path"}
+# Records converted once (create_finetuning_data.py, Model Garden's too).
+FINETUNING = {"input_meta_data_path", "train_data_path", "eval_data_path",
+              "predict_data_path"}
 
 
 SCRIPTS = ("run_classifier", "run_classifier_with_tfhub", "run_ner",
@@ -68,7 +71,7 @@ def key_flags(module):
 def test_each_script_lists_exactly_its_flags():
   assert key_flags("run_classifier") == (
       TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
-      OUTPUT | EXPORT | PREDICTION) | {
+      OUTPUT | EXPORT | PREDICTION | FINETUNING) | {
       "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "data_dir", "task_name", "do_eval", "eval_batch_size",
