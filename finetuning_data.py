@@ -120,6 +120,17 @@ def count_records(files):
   return sum(1 for f in files for _ in tf.io.tf_record_iterator(f))
 
 
+def label_ids_of(files):
+  """The `label_ids` of every classification record in `files`, in order
+  (e.g. to weigh the classes of a training set)."""
+  ids = []
+  for f in files:
+    for record in tf.io.tf_record_iterator(f):
+      example = tf.train.Example.FromString(record)
+      ids.append(int(example.features.feature["label_ids"].int64_list.value[0]))
+  return ids
+
+
 def labels_of(meta_data):
   """The label names of classification records: this project's
   `label_list`, or for Model Garden's files (which keep only `num_labels`)

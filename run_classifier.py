@@ -52,6 +52,8 @@ import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import finetuning_data
+from finetuning_data import RecordSplit
 import input_pipeline
 import modeling
 import output_files
@@ -84,7 +86,10 @@ flags.DEFINE_string(
     "for the task.",
     allow_override=True)
 
-flags.DEFINE_string("task_name", None, "The name of the task to train.",
+flags.DEFINE_string(
+    "task_name", None,
+    "The name of the task to train (MRPC, CoLA, file, ...). Required, "
+    "except with --input_meta_data_path, whose records say their labels.",
     allow_override=True)
 
 flags.DEFINE_string(
@@ -427,9 +432,11 @@ def validate_flags(settings, bert_config):
                       settings.train_batch_size, settings.do_train,
                       settings.export_dir, settings.output_dir,
                       init_checkpoint=settings.init_checkpoint)
-  # The file task may name its files instead (--train_file, ...).
-  needs_data_dir = ((settings.task_name or "").lower() != "file" or
-                    settings.data_dir)
+  # The file task may name its files instead (--train_file, ...), and
+  # converted records (--input_meta_data_path) replace the raw files.
+  needs_data_dir = (((settings.task_name or "").lower() != "file" or
+                     settings.data_dir) and
+                    not settings.input_meta_data_path)
   if ((settings.do_train or settings.do_eval or settings.do_predict) and
       needs_data_dir and not tf.io.gfile.isdir(settings.data_dir or "")):
     raise UserError("--data_dir=%s is not a directory." % settings.data_dir)
@@ -513,6 +520,9 @@ def class_weights_from_flag(spec, examples, label_list, multi_label=False):
   if not spec:
     return None
   if spec.strip().lower() == "balanced":
+    if isinstance(examples, RecordSplit):
+      examples = [InputExample(None, None, label=label_list[i])
+                  for i in finetuning_data.label_ids_of(examples.files)]
     counts = collections.Counter()
     for example in examples:
       counts.update(example.label if multi_label else [example.label])
@@ -558,15 +568,100 @@ def read_task_examples(settings, processor):
   return examples
 
 
+class RecordsProcessor(DataProcessor):
+  """The task of converted records (--input_meta_data_path): each split is
+  a `finetuning_data.RecordSplit`, which the input functions read as it is.
+  Labels and metrics are those of `task`, the processor of the task the
+  records were made from where this project knows it, else the records'
+  own labels (Model Garden's meta data: "0", "1", ...)."""
+
+  def __init__(self, data, task=None):
+    self.data = data
+    self.task = task
+    self.is_regression = (data.meta_data["task_type"] == "bert_regression")
+    if task is not None:
+      self.metrics = tuple(task.metrics)
+    elif self.is_regression:
+      self.metrics = ("pearson", "spearman")
+
+  def get_train_examples(self, data_dir):
+    return self.data.train
+
+  def get_dev_examples(self, data_dir):
+    return self.data.eval
+
+  def get_test_examples(self, data_dir):
+    return self.data.predict
+
+  def get_labels(self):
+    if self.task is not None:
+      return self.task.get_labels()
+    return self.data.labels or [None]
+
+
+def processor_of(settings, bert_config, task=None):
+  """(settings, the task's processor): `task` (--task_name's processor), or
+  with --input_meta_data_path a `RecordsProcessor` of the records, checked
+  against `task` (optional then), the flags and the model.
+
+  Raises:
+    UserError: no --task_name nor --input_meta_data_path; a head option
+      the records cannot carry; records that disagree with the run.
+  """
+  if not settings.input_meta_data_path:
+    finetuning_data.read_converted_data(settings, "run_classifier.py")
+    if task is None:
+      raise UserError("--task_name is required (or --input_meta_data_path: "
+                      "records made by create_finetuning_data.py).")
+    return settings, task
+  for flag in ("multi_label", "doc_stride"):
+    if settings.get(flag):
+      raise UserError(
+          "--%s cannot be used with --input_meta_data_path: converted "
+          "records hold one label and one window per example." % flag)
+  if settings.export_dir and not settings.vocab_file:
+    raise UserError(
+        "--export_dir with --input_meta_data_path needs --vocab_file, the "
+        "vocabulary the records were made with: the SavedModel keeps it.")
+  evaluate = settings.do_eval or (settings.do_train and
+                                  settings.eval_every_n_steps > 0)
+  settings, data = finetuning_data.read_converted_data(
+      settings, "run_classifier.py", train=settings.do_train,
+      evaluate=evaluate, predict=settings.do_predict,
+      label_list=task.get_labels() if task else None,
+      bert_config=bert_config)
+  if task is None:
+    task = _known_task(data)
+  return settings, RecordsProcessor(data, task)
+
+
+def _known_task(data):
+  """The processor of the records' `processor_type` if this project has one
+  with the same labels (its metrics: F1 for MRPC, ...), else None."""
+  name = (data.meta_data.get("processor_type") or "").lower()
+  if name not in PROCESSORS or name == "file":
+    return None
+  task = PROCESSORS[name]()
+  labels = task.get_labels()
+  if (data.labels is not None and
+      [str(l) for l in labels] != data.labels and
+      len(labels) != len(data.labels)):
+    return None
+  return task
+
+
 def main(_):
   settings = script_flags.from_flags()
   # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
   # original checkpoint, config and vocabulary; the rest of the run is as ever.
   settings = tf2_encoders.resolve_encoder(settings)
   load_processor_modules(settings.processor_module)
-  processor = get_processor(settings.task_name, settings)
-
+  task = (get_processor(settings.task_name, settings) if settings.task_name
+          else None)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
+  # Converted records (--input_meta_data_path) in place of --data_dir's
+  # files: the task's splits are then theirs.
+  settings, processor = processor_of(settings, bert_config, task)
   validate_flags(settings, bert_config)
   label_list = processor.get_labels()
   regression = processor.is_regression or _is_regression(label_list)
@@ -574,7 +669,10 @@ def main(_):
   metric_names = tuple(processor.metrics)
   dev_examples, best_metric = check_evaluation_flags(
       settings, processor, label_list, regression, metric_names, multi_label)
-  tokenizer = runtime.load_tokenizer(settings)
+  # Records need no tokenizer; an export needs their vocabulary.
+  tokenizer = (runtime.load_tokenizer(settings)
+               if settings.vocab_file or not settings.input_meta_data_path
+               else None)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
   runtime.check_resume(settings, settings.output_dir)
@@ -597,7 +695,7 @@ def main(_):
          for k, v in trained_with.items()):
     # A trained model's own tokenizer options and threshold are in force.
     settings = settings.replace(**trained_with)
-    tokenizer = runtime.load_tokenizer(settings)
+    tokenizer = tokenizer and runtime.load_tokenizer(settings)
   processor.save_label_list()
 
   # One description of the head for the records, the model and its metrics.
@@ -615,7 +713,10 @@ def main(_):
     train_file, num_train_records = write_train_file(
         settings, examples["train"], label_list, tokenizer, head)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        settings, num_train_records, "--data_dir=%s" % settings.data_dir)
+        settings, num_train_records,
+        "--train_data_path=%s" % settings.train_data_path
+        if isinstance(examples["train"], RecordSplit)
+        else "--data_dir=%s" % settings.data_dir)
     class_weights = class_weights_from_flag(
         settings.class_weights, examples["train"], label_list, multi_label)
 
@@ -713,6 +814,8 @@ def write_train_file(settings, train_examples, label_list, tokenizer,
   """Writes train.tf_record in --output_dir; returns (its path, how many
   records: the examples, or with --doc_stride their windows)."""
   head = head or ClassifierHead()
+  if isinstance(train_examples, RecordSplit):
+    return train_examples.files, len(train_examples)
   train_file = os.path.join(settings.output_dir, "train.tf_record")
   num_records = convert_once(
       train_examples, label_list, settings.max_seq_length, tokenizer,
@@ -743,7 +846,8 @@ def train(settings, estimator, train_examples, num_train_steps, label_list,
       **head.input_options())
   training_loop.train_and_evaluate(
       settings, estimator, train_input_fn, num_train_steps, evaluate=evaluate,
-      metric=best_metric, input_files=[train_file],
+      metric=best_metric,
+      input_files=train_file if isinstance(train_file, list) else [train_file],
       write_results=lambda directory, result: write_eval_results(
           directory, result, label_list))
 
@@ -844,16 +948,22 @@ def _inference_input_fn(settings, what, examples, batch_size, file_name,
   windows.
   """
   windowed = head.windowed
-  padded = (examples if windowed else
-            _padded(examples, batch_size, settings.use_tpu))
-  path = os.path.join(settings.output_dir, file_name)
-  num_records = convert_once(
-      padded, label_list, settings.max_seq_length, tokenizer, path,
-      head.multi_label, head.doc_stride,
-      pad_to_multiple=batch_size if settings.use_tpu and windowed else None)
+  if isinstance(examples, RecordSplit):
+    path, num_records = _records_padded(settings, examples, batch_size,
+                                        file_name, label_list)
+    num_padded = num_records
+  else:
+    padded = (examples if windowed else
+              _padded(examples, batch_size, settings.use_tpu))
+    num_padded = len(padded)
+    path = os.path.join(settings.output_dir, file_name)
+    num_records = convert_once(
+        padded, label_list, settings.max_seq_length, tokenizer, path,
+        head.multi_label, head.doc_stride,
+        pad_to_multiple=batch_size if settings.use_tpu and windowed else None)
   tf.logging.info("***** Running %s *****", what)
-  tf.logging.info("  Num examples = %d (%d actual, %d padding)", len(padded),
-                  len(examples), len(padded) - len(examples))
+  tf.logging.info("  Num examples = %d (%d actual, %d padding)", num_padded,
+                  len(examples), num_padded - len(examples))
   if windowed:
     tf.logging.info("  Num records = %d (windows, and padding on TPU)",
                     num_records)
@@ -866,6 +976,22 @@ def _inference_input_fn(settings, what, examples, batch_size, file_name,
       bucket_by_length=settings.bucket_by_length,
       **head.input_options())
   return input_fn, num_records // batch_size
+
+
+def _records_padded(settings, split, batch_size, file_name, label_list):
+  """(the files of converted records `split`, how many records): on TPU,
+  whose batches must be full, followed by a file in --output_dir of the
+  padding records that fill the last batch (`is_real_example` 0: they
+  weigh nothing and are dropped from the predictions)."""
+  missing = -len(split) % batch_size if settings.use_tpu else 0
+  if not missing:
+    return split.files, len(split)
+  path = os.path.join(settings.output_dir,
+                      file_name.replace(".tf_record", "_padding.tf_record"))
+  file_based_convert_examples_to_features(
+      [PaddingInputExample()] * missing, label_list, settings.max_seq_length,
+      None, path)
+  return split.files + [path], len(split) + missing
 
 
 def write_test_results(predictions, num_actual_examples, output_path):
@@ -895,6 +1021,10 @@ def write_test_predictions(examples, probabilities, label_list, output_path,
   (multi-label: every label of probability >= `multi_label_threshold`,
   comma-separated) and the probabilities. A regression task has `guid,
   prediction` (the score)."""
+  if isinstance(examples, RecordSplit):
+    # Records keep no ids: rows are numbered as the original's test guids.
+    examples = [InputExample("test-%d" % i, None)
+                for i in range(len(examples))]
   if label_list is None:
     header = ["guid", "prediction"]
     rows = [[e.guid, "%s" % float(p[0])] for e, p in zip(examples,
@@ -917,7 +1047,7 @@ if __name__ == "__main__":
   sys.modules.setdefault("run_classifier", sys.modules[__name__])
   # --data_dir: required unless --task_name=file names its files
   # (validate_flags).
-  flags.mark_flag_as_required("task_name")
+  # --task_name: required unless --input_meta_data_path (processor_of).
   # --vocab_file and --bert_config_file may come from --hub_module_url;
   # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")

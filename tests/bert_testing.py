@@ -168,14 +168,29 @@ def readme_blocks(heading, language):
   return re.findall(r"```%s\n(.*?)```" % language, section, re.S)
 
 
-def run_readme_block(block, tmp):
+def run_readme_block(block, tmp, env=None):
   """Runs a README shell block as pasted, its /tmp/ paths moved under `tmp`
-  (so that a user's /tmp/bert_quickstart is never touched); returns the
+  (so that a user's /tmp/bert_quickstart is never touched), with `env`'s
+  variables (e.g. the placeholders $BERT_BASE_DIR, $MODEL_DIR); returns the
   CompletedProcess (text)."""
   script = block.replace("/tmp/", str(tmp).rstrip("/") + "/")
   return subprocess.run(["bash", "-euo", "pipefail", "-c", script],
                         capture_output=True, text=True, cwd=ROOT,
-                        timeout=600, env=_script_env(None))
+                        timeout=600, env=_script_env(env))
+
+
+def write_stand_in_checkpoint(path, config_file, seed=1):
+  """A randomly initialised encoder of `config_file` saved as an
+  original-format checkpoint at `path` (a stand-in for a pretrained one)."""
+  import modeling  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    tf.set_random_seed(seed)
+    modeling.BertModel(modeling.BertConfig.from_json_file(config_file), False,
+                       tf.placeholder(tf.int32, [None, None]))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, path)
 
 
 def write_mrpc_slice(data_dir, num_train, num_test):

@@ -81,19 +81,6 @@ def test_squad_sample_files_are_make_data_output(tmp_path):
   assert len(os.listdir(str(tmp_path))) == 4
 
 
-def write_stand_in_checkpoint(path, config_file):
-  """A randomly initialised encoder saved as an original-format checkpoint."""
-  import modeling  # pylint: disable=g-import-not-at-top
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  with tf.Graph().as_default():
-    tf.set_random_seed(1)
-    modeling.BertModel(modeling.BertConfig.from_json_file(config_file), False,
-                       tf.placeholder(tf.int32, [None, None]))
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      tf.train.Saver().save(sess, path)
-
-
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
   """<tmp>/bert_quickstart/minilm as quickstart.sh lays it out, tiny."""
@@ -109,7 +96,8 @@ def stand_in(tmp_path_factory):
   vocab = bert_testing.write_vocab(str(minilm / "vocab.txt"), texts)
   config = bert_testing.write_config(str(minilm / "bert_config.json"),
                                      len(vocab), max_position_embeddings=256)
-  write_stand_in_checkpoint(str(minilm / "bert_model.ckpt"), config)
+  bert_testing.write_stand_in_checkpoint(str(minilm / "bert_model.ckpt"),
+                                         config)
   return tmp
 
 
@@ -176,6 +164,9 @@ RUN_BY_TESTS = [
     (SQUAD_HEADING, "data/squad/train-v2.0.json"),
     (SQUAD_HEADING, "squad_evaluate.py data/squad"),
     (NER_HEADING, "run_ner.py"),
+    # By test_e2e_classifier_records.py, with the placeholders set.
+    ("## Coming from Model Garden", "create_finetuning_data.py"),
+    ("## Coming from Model Garden", "--input_meta_data_path"),
 ]
 
 # Blocks that run as pasted but are too heavy for the suite (minutes of a

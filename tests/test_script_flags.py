@@ -202,8 +202,11 @@ def test_help_lists_flags_by_group_and_marks_required_ones():
   assert text.index("\nmodel flags:") < config < text.index(
       "\nsequence flags:")
   required = {n for n, l in lines.items() if l.endswith("(required)")}
-  # --vocab_file and --bert_config_file may come from --hub_module_url.
-  assert required == {"task_name", "output_dir"}
+  # --vocab_file and --bert_config_file may come from --hub_module_url,
+  # --task_name from the records of --input_meta_data_path.
+  assert required == {"output_dir"}
+  assert "Required, except with --input_meta_data_path" in " ".join(
+      text.split())
   # Every key flag is listed once.
   assert set(lines) == key_flags("run_classifier")
   # Model Garden's names follow the flag they spell, in its group.
