@@ -157,7 +157,7 @@ def test_readme_ner_block_runs_as_pasted(stand_in):
 # test command by CI itself.
 RUN_BY_TESTS = [
     ("## Set up, run, test", "bash quickstart.sh"),
-    ("## Set up, run, test", "python -m pytest tests"),
+    ("## Set up, run, test", "python -m pytest -n 2 --dist loadfile tests"),
     ("## Predict on your own sentences", "--do_predict"),
     ("## Predict on your own sentences", "predict.py"),
     (SQUAD_HEADING, "data/squad/train-v1.1.json"),
