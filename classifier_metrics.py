@@ -274,11 +274,13 @@ class ClassifierHead(object):
     window_aggregation: "mean" or "max", how a document's window logits
       become one; None without windows ("mean" if only `doc_stride` is
       given).
+    pooling: what the head reads of the encoder: "cls", the original's
+      pooled [CLS], or "mean", the mean of the last layer over the tokens.
   """
 
   def __init__(self, num_labels=None, regression=False, multi_label=False,
                label_list=None, metric_names=(), multi_label_threshold=0.5,
-               doc_stride=None, window_aggregation=None):
+               doc_stride=None, window_aggregation=None, pooling="cls"):
     self.num_labels = num_labels
     self.regression = regression
     self.multi_label = multi_label
@@ -289,6 +291,7 @@ class ClassifierHead(object):
     if doc_stride and window_aggregation is None:
       window_aggregation = "mean"
     self.window_aggregation = window_aggregation
+    self.pooling = pooling
 
   @classmethod
   def from_description(cls, description, metric_names=(), num_labels=None):
@@ -302,7 +305,8 @@ class ClassifierHead(object):
       num_labels = 1 if regression else len(labels)
     return cls(num_labels, regression, description.is_multi_label, labels,
                metric_names, description.multi_label_threshold,
-               description.doc_stride, description.window_aggregation)
+               description.doc_stride, description.window_aggregation,
+               description.pooling)
 
   @property
   def windowed(self):
@@ -322,7 +326,7 @@ class ClassifierHead(object):
                 metric_names=self.metric_names, multi_label=self.multi_label,
                 window_aggregation=self.window_aggregation,
                 multi_label_threshold=self.multi_label_threshold,
-                label_list=self.label_list)
+                label_list=self.label_list, pooling=self.pooling)
 
   def computed_metric_names(self):
     """The names `compute` returns (without `eval_`)."""

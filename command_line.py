@@ -23,6 +23,7 @@ import contextlib
 import functools
 import os
 import sys
+import warnings
 
 # TensorFlow is imported where it is used, through quiet_tensorflow: modules
 # that only need UserError (task_description) must not pay for it.
@@ -60,6 +61,12 @@ def setup_logging():
   if verbosity < 1 and not any(isinstance(f, _KnownHarmless)
                                for f in tf.get_logger().filters):
     tf.get_logger().addFilter(_KnownHarmless())
+    # Estimator's input path under a distribution strategy reads a
+    # dataset's options in graph mode, TensorFlow's own code; the warning
+    # says the value may be stale, which that path does not use.
+    warnings.filterwarnings(
+        "ignore", message="To make it possible to preserve tf.data options",
+        category=UserWarning)
 
 
 class _KnownHarmless(object):
@@ -85,6 +92,9 @@ class _KnownHarmless(object):
       # RunConfig's every field on five lines of one dict: what a run uses
       # that matters (steps, batch, directories) is said in plain lines.
       "Using config: {",
+      # Under a distribution strategy autograph converts the model_fn,
+      # which returns the original's TPUEstimatorSpec (the v1 name again).
+      "The name tf.estimator.tpu.TPUEstimatorSpec is deprecated",
   )
 
   def filter(self, record):

@@ -36,7 +36,7 @@ python run_classifier.py --task_name=SST-2 --data_dir=data/quickstart \
   --bert_config_file="$OUT/minilm/bert_config.json" \
   --init_checkpoint="$OUT/minilm/bert_model.ckpt" \
   --max_seq_length=64 --train_batch_size=16 --learning_rate=1e-5 \
-  --num_train_epochs=2 --warmup_proportion=0.1 --seed=1 \
+  --num_train_epochs=2 --warmup_proportion=0.1 --seed=1 --pooling=mean \
   --output_dir="$OUT/sentiment" 2> "$OUT/run_classifier.log" \
   || { tail -n 30 "$OUT/run_classifier.log"; exit 1; }
 echo "Eval results ($OUT/sentiment/eval_results.txt), $(( $(date +%s) - start )) s:"

@@ -129,6 +129,15 @@ flags.DEFINE_enum(
     "mean or their element-wise max.",
     allow_override=True)
 
+flags.DEFINE_enum(
+    "pooling", "cls", ["cls", "mean"],
+    "What the classification head reads of the encoder. cls: the pooled "
+    "[CLS] output, as the original (the pooler pre-trained with BERT). mean: "
+    "the mean of the last layer over the real tokens, for sentence-embedding "
+    "models whose pooler was never trained (sentence-transformers' MiniLM "
+    "of quickstart.sh). Kept in task.json: later prediction and export runs "
+    "use the trained model's own.")
+
 
 # Task data (examples, processors and their registry, the file task) is a
 # module of its own, below the scripts; its names stay importable from here,
@@ -176,8 +185,13 @@ from classifier_features import (
 def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
                  labels, num_labels, use_one_hot_embeddings,
                  is_regression=False, compute_type=tf.float32,
-                 multi_label=False, class_weights=None):
+                 multi_label=False, class_weights=None, pooling="cls"):
   """Creates a classification model: BERT's pooled output, then one layer.
+
+  `pooling` "mean" takes the mean of the last layer over the real tokens
+  (`mean_pooled_output`) instead of the original's pooled [CLS]: the
+  sentence embedding of models trained that way (sentence-transformers'
+  MiniLM, whose pooler was never trained for it).
 
   The head's variables are `output_weights` [num_labels, hidden] and
   `output_bias`, as in the original. For regression `num_labels` is 1, the
@@ -199,10 +213,22 @@ def create_model(bert_config, is_training, input_ids, input_mask, segment_ids,
       use_one_hot_embeddings=use_one_hot_embeddings,
       compute_type=compute_type)
 
+  if pooling == "mean":
+    output_layer = mean_pooled_output(model.get_sequence_output(), input_mask)
+  else:
+    output_layer = model.get_pooled_output()
   return create_classification_head(
-      model.get_pooled_output(), labels, num_labels, is_training,
+      output_layer, labels, num_labels, is_training,
       bert_config.hidden_dropout_prob, is_regression, multi_label,
       class_weights)
+
+
+def mean_pooled_output(sequence_output, input_mask):
+  """float32 [batch, hidden]: the mean of `sequence_output` over the
+  positions where `input_mask` is 1 (padding left out)."""
+  mask = tf.cast(tf.expand_dims(input_mask, -1), tf.float32)
+  total = tf.reduce_sum(tf.cast(sequence_output, tf.float32) * mask, axis=1)
+  return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
 
 def create_classification_head(output_layer, labels, num_labels, is_training,
@@ -283,7 +309,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
                      use_one_hot_embeddings, is_regression=False,
                      metric_names=(), multi_label=False, class_weights=None,
                      window_aggregation=None, multi_label_threshold=0.5,
-                     label_list=None, settings=None):
+                     label_list=None, settings=None, pooling="cls"):
   """Returns a `model_fn` closure for TPUEstimator.
 
   Training uses the optimiser, precision and accumulation of `settings`
@@ -300,13 +326,15 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
   long-document windows with an `example_index`: the metrics are of
   documents, their windows' logits aggregated, `eval_loss` the mean over
   windows, and predictions add `logits` and `example_index` for
-  `aggregate_window_predictions`. The head's keywords make a
-  `ClassifierHead` (`ClassifierHead.model_options` gives them back).
+  `aggregate_window_predictions`. `pooling` ("cls", "mean"): see
+  `create_model`. The head's keywords make a `ClassifierHead`
+  (`ClassifierHead.model_options` gives them back).
   """
   settings = settings or script_flags.Settings()
   head = ClassifierHead(num_labels, is_regression, multi_label, label_list,
                         metric_names, multi_label_threshold,
-                        window_aggregation=window_aggregation)
+                        window_aggregation=window_aggregation,
+                        pooling=pooling)
 
   def model_fn(features, labels, mode, params):  # pylint: disable=unused-argument
     """The `model_fn` for TPUEstimator."""
@@ -332,7 +360,7 @@ def model_fn_builder(bert_config, num_labels, init_checkpoint, learning_rate,
         bert_config, is_training, input_ids, input_mask, segment_ids,
         label_ids, num_labels, use_one_hot_embeddings, head.regression,
         runtime.compute_type(settings), head.multi_label,
-        class_weights if is_training else None)
+        class_weights if is_training else None, head.pooling)
 
     scaffold_fn = runtime.init_from_checkpoint(init_checkpoint, use_tpu)
 
@@ -683,7 +711,7 @@ def main(_):
       multi_label_threshold=settings.multi_label_threshold,
       window_aggregation=(settings.window_aggregation if settings.doc_stride
                           else None),
-      doc_stride=settings.doc_stride)
+      doc_stride=settings.doc_stride, pooling=settings.pooling)
   description = save_task_description(settings.output_dir, description.replace(
       run_settings=runtime.run_settings(settings)), settings.do_train)
   trained_with = dict(
@@ -768,6 +796,10 @@ def save_task_description(output_dir, description, training):
     path = task_description.write(output_dir, description)
     tf.logging.info("Wrote the task description to %s", path)
     return description
+  if saved.pooling != description.pooling:
+    # A prediction run gives no --pooling: the model's is the one to use.
+    tf.logging.info("The model in %s reads its encoder with --pooling=%s.",
+                    output_dir, saved.pooling)
   changed = [name for name in ("multi_label_threshold", "do_lower_case",
                                "never_split", "preserve_unused_tokens")
              if getattr(saved, name) != getattr(description, name)]
@@ -778,8 +810,8 @@ def save_task_description(output_dir, description, training):
         (output_dir, ", ".join("%s=%s" % (n, getattr(saved, n))
                                for n in changed),
          ", ".join("%s=%s" % (n, getattr(description, n)) for n in changed)))
-  return description.replace(**{name: getattr(saved, name)
-                                for name in changed})
+  return description.replace(pooling=saved.pooling,
+                             **{name: getattr(saved, name) for name in changed})
 
 
 # The version of the records' features in the key of `convert_once`: bumped

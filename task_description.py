@@ -51,6 +51,8 @@ KINDS = ("classification", "regression", "multi_label",
 # How a long document's window logits become one (run_classifier's
 # --window_aggregation).
 WINDOW_AGGREGATIONS = ("mean", "max")
+# What a classifier head reads of the encoder (run_classifier --pooling).
+POOLINGS = ("cls", "mean")
 # The export's task names (export_format.TASKS) of each kind: a multi-label
 # model is exported as "classification" with "multi_label": true.
 _EXPORT_TASKS = {"classification": "classification",
@@ -79,6 +81,8 @@ class TaskDescription(object):
     never_split: tokens the tokenizer keeps whole (a tuple).
     preserve_unused_tokens: whether `[unusedN]` vocab words are kept whole.
     task_name: the script's --task_name, if any.
+    pooling: what the classifier's head reads of the encoder: "cls" (the
+      pooled [CLS], the original's) or "mean" (the tokens' mean).
     run_settings: a dict of the run's settings, stored as given (JSON
       values), or None.
   """
@@ -92,6 +96,7 @@ class TaskDescription(object):
   never_split: tuple = ()
   preserve_unused_tokens: bool = False
   task_name: object = None
+  pooling: str = "cls"
   run_settings: object = dataclasses.field(default=None, hash=False)
 
   def __post_init__(self):
@@ -114,6 +119,9 @@ class TaskDescription(object):
       raise ValueError("window_aggregation=%r: expected None or one of %s." %
                        (self.window_aggregation,
                         ", ".join(WINDOW_AGGREGATIONS)))
+    if self.pooling not in POOLINGS:
+      raise ValueError("pooling=%r: expected one of %s." %
+                       (self.pooling, ", ".join(POOLINGS)))
     if self.window_aggregation is not None and self.doc_stride is None:
       raise ValueError("window_aggregation=%r needs the doc_stride of the "
                        "windows." % self.window_aggregation)

@@ -113,6 +113,9 @@ def test_known_harmless_lines_are_dropped_and_others_kept():
                   "default. Consider using a Tensorboard plugin.")
   assert not kept("The name tf.estimator.tpu.TPUConfig is deprecated. Please "
                   "use tf.compat.v1.estimator.tpu.TPUConfig instead.")
+  assert not kept("From directives.py:126: The name "
+                  "tf.estimator.tpu.TPUEstimatorSpec is deprecated. Please "
+                  "use tf.compat.v1.estimator.tpu.TPUEstimatorSpec instead.")
   # What a run says about itself stays, even when it quotes a filtered name.
   assert kept("***** Eval results *****")
   assert kept("Wrote %s with config: %s", "task.json", "{'a': 1}")

@@ -55,10 +55,11 @@ def test_quickstart_runs_twice_and_is_right_on_real_reviews(tmp_path):
   print("quick-start model on SST-2 dev: %.4f (%d sentences)" % (
       accuracy, count))
   assert count == 1821
-  # Measured 0.768 (seed 1, AMD EPYC); the previous quick start (400
-  # sentences about products, 4 epochs at 5e-5) had 0.653. The issue's
-  # target is 0.80: not reached yet, this guards what is.
-  assert accuracy >= 0.75
+  # Measured 0.784 (seed 1, --pooling=mean, AMD EPYC); 0.768 with the
+  # pooled [CLS]; the first quick start (400 sentences about products, 4
+  # epochs at 5e-5) had 0.653. The target is 0.80: not reached
+  # yet, this guards what is.
+  assert accuracy >= 0.77
 
   # The README's export, then its example sentences through the predictor.
   model = os.path.join(out, "minilm")

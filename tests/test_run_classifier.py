@@ -1,5 +1,6 @@
 """Tests of run_classifier.py: processors, features, metrics, model, errors."""
 
+import json
 import os
 
 import numpy as np
@@ -375,6 +376,40 @@ def test_create_model_head_names_and_loss():
   expected_per = -np.log(expected_probs[[0, 1], [1, 2]])
   np.testing.assert_allclose(per_v, expected_per, atol=1e-5)
   assert loss_v == pytest.approx(expected_per.mean(), abs=1e-5)
+
+
+def test_mean_pooled_output_averages_the_real_tokens_only():
+  rng = np.random.RandomState(0)
+  sequence = rng.randn(2, 4, 3).astype(np.float32)
+  mask = np.array([[1, 1, 1, 0], [1, 0, 0, 0]])
+  with tf.Graph().as_default(), tf.Session() as sess:
+    pooled = sess.run(run_classifier.mean_pooled_output(
+        tf.constant(sequence), tf.constant(mask)))
+  np.testing.assert_allclose(pooled[0], sequence[0, :3].mean(0), atol=1e-6)
+  np.testing.assert_allclose(pooled[1], sequence[1, 0], atol=1e-6)
+
+
+def test_mean_pooled_model_predicts_with_its_own_pooling(tmp_path):
+  """--pooling=mean is kept in task.json: a later prediction run, which
+  gives no --pooling, predicts as the training run's own --do_predict."""
+  texts = bert_testing.write_mrpc_slice(str(tmp_path / "data"), 32, 12)
+  vocab = bert_testing.write_vocab(str(tmp_path / "data" / "vocab.txt"),
+                                   texts)
+  bert_testing.write_config(str(tmp_path / "data" / "bert_config.json"),
+                            len(vocab))
+  out = tmp_path / "model"
+  args = bert_testing.mrpc_train_args(tmp_path / "data", out, 48)
+  trained = bert_testing.run_script("run_classifier.py", args + [
+      "--pooling=mean", "--do_predict", "--seed=4"])
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert json.loads((out / "task.json").read_text())["pooling"] == "mean"
+  first = (out / "test_results.tsv").read_text()
+  (out / "test_results.tsv").unlink()
+  again = bert_testing.run_script("run_classifier.py", [
+      a for a in args if a != "--do_train"] + ["--do_predict"])
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "reads its encoder with --pooling=mean" in again.stderr
+  assert (out / "test_results.tsv").read_text() == first
 
 
 @pytest.fixture(scope="module")

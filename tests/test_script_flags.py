@@ -81,7 +81,7 @@ def test_each_script_lists_exactly_its_flags():
       "text_b_column", "label_column", "id_column", "has_header", "labels",
       "skip_bad_rows", "multi_label", "label_separator",
       "multi_label_threshold", "class_weights", "doc_stride",
-      "window_aggregation", "bucket_by_length", "hub_module_url"}
+      "window_aggregation", "bucket_by_length", "hub_module_url", "pooling"}
   assert key_flags("run_ner") == (
       TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
       OUTPUT | EXPORT | PREDICTION) | {
