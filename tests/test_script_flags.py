@@ -114,7 +114,7 @@ def test_each_script_lists_exactly_its_flags():
       "export_dir", "format"}
   squad = key_flags("run_squad")
   assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
-      SPECIAL_TOKENS) <= squad
+      SPECIAL_TOKENS) | FINETUNING <= squad
   assert "hub_module_url" in squad
   assert "export_dir" in squad and EVAL_DURING_TRAINING <= hub
   assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
