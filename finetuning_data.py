@@ -146,14 +146,15 @@ def labels_of(meta_data):
 
 def check_meta_data(meta_data, path, script, max_seq_length=None,
                     label_list=None, vocab_file=None, do_lower_case=None,
-                    bert_config=None):
+                    bert_config=None, label_source="the task"):
   """Checks records' meta data against a run's flags and model.
 
   Each argument given is compared with what the records were made with:
   the script's task type, `max_seq_length` (equal, and within the model's
   `max_position_embeddings`), the labels of a `--task_name` (number, and
   names where the file has them), the vocabulary's checksum and casing
-  (where the file has them: Model Garden's files do not).
+  (where the file has them: Model Garden's files do not). `label_source`
+  names where `label_list` came from, for the message.
 
   Raises:
     UserError: the first mismatch, naming the file and the flag.
@@ -184,9 +185,10 @@ def check_meta_data(meta_data, path, script, max_seq_length=None,
         meta_data.get(LABEL_LIST_KEY) and
         list(label_list) != records_labels):
       raise UserError(
-          "%s: the records have %d labels (%s), the task %d (%s)." %
+          "%s: the records have %d labels (%s), %s %d (%s)." %
           (where, len(records_labels), ",".join(records_labels),
-           len(label_list), ",".join(str(l) for l in label_list)))
+           label_source, len(label_list),
+           ",".join(str(l) for l in label_list)))
   if vocab_file and meta_data.get(VOCAB_KEY):
     if vocab_sha256(vocab_file) != meta_data[VOCAB_KEY]:
       raise UserError(
@@ -221,8 +223,11 @@ def record_split(spec, flag, meta_data=None, size_key=None):
   """The `RecordSplit` of a data flag; its size from `meta_data[size_key]`
   when the file has it, else counted."""
   files = data_files(spec, flag)
-  if meta_data is not None and size_key and size_key in meta_data:
-    return RecordSplit(files, meta_data[size_key])
+  size = (meta_data or {}).get(size_key) if size_key else None
+  # Model Garden's tagging meta data give test_data_size per language (a
+  # dict): those records are counted.
+  if isinstance(size, int) and not isinstance(size, bool):
+    return RecordSplit(files, size)
   return RecordSplit(files, count_records(files))
 
 
@@ -260,7 +265,8 @@ DATA_PATH_FLAGS = ("train_data_path", "eval_data_path", "predict_data_path")
 
 
 def read_converted_data(settings, script, train=False, evaluate=False,
-                        predict=False, label_list=None, bert_config=None):
+                        predict=False, label_list=None, bert_config=None,
+                        defaults=None, label_source="the task"):
   """The run's converted data, checked before any work, or None.
 
   Args:
@@ -272,10 +278,13 @@ def read_converted_data(settings, script, train=False, evaluate=False,
       --eval_data_path; --predict_data_path, else --eval_data_path).
     label_list: the labels of a --task_name given beside the records.
     bert_config: the model's `BertConfig`.
+    defaults: {flag: the script's default} of the other `RECORD_SETTINGS`
+      the script has, for those neither given nor in the meta data.
+    label_source: where `label_list` came from ("--labels"), for messages.
 
   Returns:
-    (settings with the records' `max_seq_length`, a `ConvertedData`), or
-    (settings, None) without --input_meta_data_path.
+    (settings with the records' `max_seq_length` and `RECORD_SETTINGS`, a
+    `ConvertedData`), or (settings, None) without --input_meta_data_path.
 
   Raises:
     UserError: a data flag without --input_meta_data_path, a split the run
@@ -296,8 +305,9 @@ def read_converted_data(settings, script, train=False, evaluate=False,
                   max_seq_length=settings.max_seq_length,
                   label_list=label_list, vocab_file=settings.get("vocab_file"),
                   do_lower_case=settings.get("do_lower_case"),
-                  bert_config=bert_config)
+                  bert_config=bert_config, label_source=label_source)
   settings = settings.replace(max_seq_length=int(meta_data["max_seq_length"]))
+  settings = with_record_settings(settings, meta_data, path, defaults)
   splits = {}
   for name, wanted, flags, size_key in (
       ("train", train, ("train_data_path",), "train_data_size"),
@@ -320,3 +330,40 @@ def read_converted_data(settings, script, train=False, evaluate=False,
   data = ConvertedData(path, meta_data, **splits)
   tf.logging.info("Converted data: %s", data.describe())
   return settings, data
+
+
+# Settings of the windows (SQuAD, tagging) that the meta data may hold beside
+# `max_seq_length`: not given (None: `script_flags.RECORD_FLAGS`), a run takes
+# the records'; given, they must be the records'.
+RECORD_SETTINGS = ("doc_stride", "max_query_length", "version_2_with_negative")
+
+
+def with_record_settings(settings, meta_data, path, defaults=None):
+  """`settings` with each of `RECORD_SETTINGS` it has that is None taken
+  from `meta_data` (else from `defaults`).
+
+  Raises:
+    UserError: a setting given that differs from the meta data's.
+  """
+  changes = {}
+  for name in RECORD_SETTINGS:
+    if name not in settings:
+      continue
+    given, records = settings.get(name), meta_data.get(name)
+    if records is None:
+      if given is None and name in (defaults or {}):
+        changes[name] = defaults[name]
+    elif given is None:
+      changes[name] = records
+    elif (bool(given) != bool(records) if isinstance(records, bool)
+          else given != records):
+      raise UserError(
+          "--input_meta_data_path=%s: the records were made with %s=%s, but "
+          "--%s=%s: leave the flag out (the records' value is taken) or "
+          "convert the data again." % (path, name, _flag_value(records),
+                                        name, _flag_value(given)))
+  return settings.replace(**changes) if changes else settings
+
+
+def _flag_value(value):
+  return str(value).lower() if isinstance(value, bool) else str(value)

@@ -49,7 +49,7 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
                               interleave_files=False, repeat=None,
                               deterministic=True, bucket_by_length=False,
                               start_step=0, accumulation_steps=1,
-                              num_replicas=1):
+                              num_replicas=1, transform=None):
   """An `input_fn` over TFRecord files of fixed-length features.
 
   Training repeats and shuffles; evaluation reads once, in order (or, with
@@ -66,10 +66,12 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
   Training from `start_step` skips the records of the steps before it, after
   the (seeded) shuffle and before parsing: the batches are those an
   uninterrupted run reads from that step on (with `bucket_by_length`, given
-  a graph seed, whole epochs and then batches are skipped). The returned
-  function's `resumed_at(step)` is the same input_fn starting at `step`, for
-  a run that accumulates gradients over `accumulation_steps` micro-batches
-  per step and whose global batch is split over `num_replicas` replicas.
+  a graph seed, whole epochs and then batches are skipped). `transform`, if
+  given, maps each decoded feature dict (e.g. records of another layout to
+  the features a model reads). The returned function's `resumed_at(step)`
+  is the same input_fn starting at `step`, for a run that accumulates
+  gradients over `accumulation_steps` micro-batches per step and whose
+  global batch is split over `num_replicas` replicas.
   """
   if isinstance(input_files, str):
     input_files = [input_files]
@@ -78,7 +80,11 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
                    shuffle_buffer=shuffle_buffer,
                    interleave_files=interleave_files, repeat=repeat,
                    deterministic=deterministic,
-                   bucket_by_length=bucket_by_length)
+                   bucket_by_length=bucket_by_length, transform=transform)
+
+  def decode(record):
+    example = decode_record(record, name_to_features)
+    return transform(example) if transform is not None else example
 
   def input_fn(params, input_context=None):
     num_shards, shard = runtime.input_shard(input_context, is_training)
@@ -95,8 +101,7 @@ def tfrecord_input_fn_builder(input_files, name_to_features, is_training,
           params["batch_size"], num_shards, accumulation_steps, num_replicas)
     d = batch_examples(
         d, params["batch_size"], is_training, drop_remainder, shuffle_buffer,
-        lambda record: decode_record(record, name_to_features),
-        bucket_by_length, repeat=repeat, skip=skip)
+        decode, bucket_by_length, repeat=repeat, skip=skip)
     return d.prefetch(tf.data.AUTOTUNE)
 
   input_fn.resumed_at = (

@@ -3,14 +3,22 @@
 `read_conll` (one-line errors naming file and line), `ConllProcessor`, the
 first-piece labels and max-context windows of `convert_single_example`, and
 the records run_ner reads (`input_ids`, `input_mask`, `segment_ids`,
-`label_ids`, `label_mask`, `is_real_example`). run_ner.py and
-create_finetuning_data.py share them; run_ner re-exports the names.
+`label_ids`, `label_mask`, `is_real_example`, and, as Model Garden's
+tagging records, `sentence_id` and `sub_sentence_id`: the sentence and the
+window of it). run_ner.py and create_finetuning_data.py share them; run_ner
+re-exports the names.
+
+Converted records are read back as sentences too (`read_record_sentences`):
+each word's gold label and where its prediction sits, from this project's
+records or Model Garden's (tagging_data_lib: `label_ids` -1 where no label
+is, no `label_mask`), so that run_ner scores them as it scores CoNLL files.
 """
 
 from __future__ import absolute_import
 from __future__ import division
 from __future__ import print_function
 
+import collections
 import os
 import re
 import time
@@ -63,15 +71,17 @@ class InputFeatures(object):
   """One window of one sentence.
 
   `label_ids` and `label_mask` are per position: the mask is 1 on the first
-  piece of each word. `token_to_word` maps those positions to the word's
-  index in the sentence, and `token_is_max_context` says whether this window
-  is the one the word is predicted from. The last two stay in memory; the
-  TFRecord file holds the rest.
+  piece of each word. `example_index` is the sentence's index and
+  `window_index` the window's in it. `token_to_word` maps the labelled
+  positions to the word's index in the sentence, and `token_is_max_context`
+  says whether this window is the one the word is predicted from. The last
+  two stay in memory; the TFRecord file holds the rest.
   """
 
   def __init__(self, input_ids, input_mask, segment_ids, label_ids, label_mask,
                example_index=None, token_to_word=None,
-               token_is_max_context=None, is_real_example=True):
+               token_is_max_context=None, is_real_example=True,
+               window_index=0):
     self.input_ids = input_ids
     self.input_mask = input_mask
     self.segment_ids = segment_ids
@@ -81,6 +91,7 @@ class InputFeatures(object):
     self.token_to_word = token_to_word or {}
     self.token_is_max_context = token_is_max_context or {}
     self.is_real_example = is_real_example
+    self.window_index = window_index
 
 
 def _column_index(label_column, num_columns):
@@ -241,7 +252,8 @@ def convert_single_example(ex_index, example, label_map, max_seq_length,
     feature = InputFeatures(
         input_ids + padding, input_mask + padding,
         [0] * max_seq_length, label_ids + padding, label_mask + padding,
-        ex_index, token_to_word, token_is_max_context)
+        ex_index, token_to_word, token_is_max_context,
+        window_index=span_index)
     if ex_index < NUM_EXAMPLES_TO_LOG:
       _log_feature(example, feature, ["[CLS]"] + [
           pieces[p] for p in piece_range] + ["[SEP]"])
@@ -291,7 +303,23 @@ def _features_to_example(feature):
       "label_ids": ints(feature.label_ids),
       "label_mask": ints(feature.label_mask),
       "is_real_example": ints([int(feature.is_real_example)]),
+      # Model Garden's names: which sentence (its index in the file written)
+      # and which of its windows, so that the records can be scored per
+      # sentence (`read_record_sentences`).
+      "sentence_id": ints([-1 if feature.example_index is None
+                           else feature.example_index]),
+      "sub_sentence_id": ints([feature.window_index]),
   }))
+
+
+def write_padding_windows(output_file, count, max_seq_length):
+  """Writes `count` all-zero windows (`is_real_example` 0: they weigh
+  nothing and are not predicted), which fill the last batch on TPU."""
+  padding = convert_single_example(0, PaddingInputExample(), {},
+                                   max_seq_length, None, 1)
+  with output_files.TFRecordWriter(output_file) as writer:
+    for feature in padding * count:
+      writer.write(_features_to_example(feature).SerializeToString())
 
 
 def file_based_convert_examples_to_features(examples, label_list,
@@ -325,22 +353,49 @@ def file_based_convert_examples_to_features(examples, label_list,
   return features
 
 
-def _name_to_features(seq_length):
+def _name_to_features(seq_length, labels_from_ids=False):
+  """The features run_ner reads; `labels_from_ids`: with defaults for those
+  Model Garden's records lack (a label_mask of -1: absent; is_real_example
+  1)."""
+  absent = {"default_value": [-1] * seq_length} if labels_from_ids else {}
+  real = {"default_value": 1} if labels_from_ids else {}
   return {
       "input_ids": tf.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.FixedLenFeature([seq_length], tf.int64),
       "label_ids": tf.FixedLenFeature([seq_length], tf.int64),
-      "label_mask": tf.FixedLenFeature([seq_length], tf.int64),
-      "is_real_example": tf.FixedLenFeature([], tf.int64),
+      "label_mask": tf.FixedLenFeature([seq_length], tf.int64, **absent),
+      "is_real_example": tf.FixedLenFeature([], tf.int64, **real),
   }
 
 
+def mask_from_label_ids(features):
+  """Model Garden's tagging records as this project's: where a record has
+  no `label_mask` (read as -1), it is 1 where `label_ids` >= 0 (the first
+  piece of each word; -1 marks [CLS], [SEP], later pieces and padding), and
+  those -1 ids become 0, so that they weigh nothing in the loss and the
+  metrics, as the positions this project's records mask out. This
+  project's records pass unchanged."""
+  label_ids, label_mask = features["label_ids"], features["label_mask"]
+  features = dict(features)
+  features["label_mask"] = tf.where(
+      label_mask < 0, tf.cast(label_ids >= 0, label_mask.dtype), label_mask)
+  features["label_ids"] = tf.maximum(label_ids, 0)
+  return features
+
+
 def file_based_input_fn_builder(input_file, seq_length, is_training,
-                                drop_remainder):
-  """Creates an `input_fn` closure to be passed to TPUEstimator."""
+                                drop_remainder, labels_from_ids=False):
+  """Creates an `input_fn` closure to be passed to TPUEstimator.
+
+  `labels_from_ids`: the files may be Model Garden's tagging records too
+  (see `mask_from_label_ids`), as converted data (--input_meta_data_path)
+  may.
+  """
   return input_pipeline.tfrecord_input_fn_builder(
-      input_file, _name_to_features(seq_length), is_training, drop_remainder)
+      input_file, _name_to_features(seq_length, labels_from_ids), is_training,
+      drop_remainder,
+      transform=mask_from_label_ids if labels_from_ids else None)
 
 
 def labels_of_training_file(train_examples, given_labels):
@@ -356,3 +411,149 @@ def labels_of_training_file(train_examples, given_labels):
     raise UserError("No training sentences to take the labels from: give "
                     "--labels.")
   return ConllProcessor.get_labels(train_examples)
+
+
+# ---------------------------------------------------------------------------
+# Converted records read back as sentences.
+# ---------------------------------------------------------------------------
+
+
+class RecordSentences(list):
+  """The sentences of converted tagging records, as `InputExample`s with
+  their gold labels and no words (records keep word pieces' ids only).
+
+  `slots[i]` says where each word of sentence i has its label, and so its
+  prediction: one (record index, position) per word, in the word's window
+  of most context; `num_records` counts the records (padding too), i.e. the
+  predictions to expect; `split` is the `finetuning_data.RecordSplit` read.
+  """
+
+  def __init__(self, examples, slots, split, num_records):
+    super(RecordSentences, self).__init__(examples)
+    self.slots = slots
+    self.split = split
+    self.num_records = num_records
+
+  @property
+  def files(self):
+    return self.split.files
+
+
+# A window of a sentence in records: its record index, how many word pieces
+# it holds, its labelled (position, label id) pairs, and whether it may
+# overlap the window before (this project's records).
+_RecordWindow = collections.namedtuple(
+    "_RecordWindow", ["record", "length", "labelled", "overlapping"])
+
+
+def _int_feature(feature_map, name):
+  """The int64 values of feature `name` of a tf.train.Example, or None."""
+  if name not in feature_map:
+    return None
+  return list(feature_map[name].int64_list.value)
+
+
+def _record_window(index, serialized, path):
+  """(the `_RecordWindow` of a record, whether it starts a sentence), or
+  None for padding.
+
+  This project's records mark labelled positions in `label_mask`; Model
+  Garden's (tagging_data_lib) have no mask and label -1 where no label is,
+  and their windows never overlap.
+  """
+  feature_map = tf.train.Example.FromString(serialized).features.feature
+  label_ids = _int_feature(feature_map, "label_ids")
+  input_mask = _int_feature(feature_map, "input_mask")
+  if label_ids is None or input_mask is None:
+    raise UserError("%s: record %d has no label_ids or input_mask: expected "
+                    "tagging records (create_finetuning_data.py "
+                    "--fine_tuning_task_type=tagging)." % (path, index))
+  if (_int_feature(feature_map, "is_real_example") or [1])[0] == 0:
+    return None
+  label_mask = _int_feature(feature_map, "label_mask")
+  overlapping = label_mask is not None
+  if not overlapping:
+    label_mask = [int(label >= 0) for label in label_ids]
+  labelled = [(position, label) for position, (label, mask) in
+              enumerate(zip(label_ids, label_mask)) if mask]
+  window = (_int_feature(feature_map, "sub_sentence_id") or [0])[0]
+  # [CLS] and [SEP] around the word pieces.
+  length = sum(input_mask) - 2
+  return _RecordWindow(index, length, labelled, overlapping), window == 0
+
+
+def _sentence_words(windows, doc_stride):
+  """[(record, position, label id)] of each word of a sentence's windows,
+  in word order, each from its window of most context.
+
+  The windows start as `windowing.make_doc_spans` placed them:
+  `min(length, doc_stride)` pieces after the one before, or right after it
+  in Model Garden's records (not `overlapping`) or without a `doc_stride`.
+  """
+  spans = []
+  for window in windows:
+    start = 0
+    if spans:
+      previous = spans[-1]
+      start = previous.start + (
+          min(previous.length, doc_stride)
+          if doc_stride and window.overlapping else previous.length)
+    spans.append(windowing.DocSpan(start, window.length))
+  best = windowing.max_context_span_indexes(
+      spans, spans[-1].start + spans[-1].length)
+  words = []
+  for span_index, (span, window) in enumerate(zip(spans, windows)):
+    for position, label in window.labelled:
+      piece = span.start + position - 1
+      if 0 <= piece < len(best) and best[piece] == span_index:
+        words.append((piece, window.record, position, label))
+  return [(record, position, label)
+          for _, record, position, label in sorted(words)]
+
+
+def read_record_sentences(split, label_list, doc_stride=None,
+                          set_type="dev", flag="eval_data_path"):
+  """The sentences of the tagging records `split` (a
+  `finetuning_data.RecordSplit`), as `RecordSentences`.
+
+  A record of `sub_sentence_id` 0 (or without one) starts a sentence; the
+  windows of this project's records overlap `doc_stride` (the meta data's)
+  pieces apart, and each word counts once, in its window of most context,
+  as run_ner predicts raw sentences.
+
+  Raises:
+    UserError: a record that is not a tagging record, or a label id that is
+      not one of `label_list`'s (naming `flag`).
+  """
+  examples, slots = [], []
+  current = []
+
+  def end_sentence():
+    if not current:
+      return
+    words = _sentence_words(current, doc_stride)
+    for _, _, label in words:
+      if not 0 <= label < len(label_list):
+        raise UserError(
+            "--%s: label id %d is not one of the %d labels (%s) of "
+            "--input_meta_data_path." % (flag, label, len(label_list),
+                                         ",".join(label_list)))
+    examples.append(InputExample(
+        "%s-%d" % (set_type, len(examples)), None,
+        [label_list[label] for _, _, label in words]))
+    slots.append([(record, position) for record, position, _ in words])
+    del current[:]
+
+  index = 0
+  for path in split.files:
+    for serialized in tf.io.tf_record_iterator(path):
+      read = _record_window(index, serialized, path)
+      index += 1
+      if read is None:
+        continue
+      window, starts = read
+      if starts:
+        end_sentence()
+      current.append(window)
+  end_sentence()
+  return RecordSentences(examples, slots, split, index)

@@ -32,6 +32,22 @@ entities as conlleval counts them, `eval_accuracy` over words, and
 `eval_<TYPE>_precision` etc. per entity type; see ner_evaluate.py) and
 `test_predictions.txt` (`token gold predicted`, a blank line between
 sentences), which `python ner_evaluate.py test_predictions.txt` scores.
+
+Data converted once (create_finetuning_data.py --fine_tuning_task_type=
+tagging, this project's or Model Garden's tagging_data_lib) is read as Model
+Garden reads it: `--input_meta_data_path` with `--train_data_path`,
+`--eval_data_path`, `--predict_data_path` (default: `--eval_data_path`)
+instead of `--data_dir` and its files, no tokenising. The labels are the
+meta data's `label_list` (`--labels`, if given, must be the same), and
+`--max_seq_length` and `--doc_stride` not given are the records'. Model
+Garden's records mark the positions without a label with label id -1
+instead of a `label_mask`; both kinds are read by the same input function.
+The records are scored per sentence as the raw files are: each word's gold
+tag is its first piece's label, taken (like its prediction) from its window
+of most context, so `eval_results.txt` has the same metrics for the records
+as for the files they were made from. Prediction writes
+`test_predicted_tags.txt`: one line per sentence of the records, its words'
+predicted tags (the records keep no words).
 """
 
 from __future__ import absolute_import
@@ -48,7 +64,9 @@ import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import finetuning_data
 import modeling
+import ner_data
 import ner_evaluate
 import output_files
 import record_cache
@@ -62,10 +80,15 @@ import training_loop
 
 FLAGS = flags.FLAGS
 
+# --doc_stride's default (also for records whose meta data has none: Model
+# Garden's, whose windows never overlap).
+DEFAULT_DOC_STRIDE = 64
+
 script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "evaluation",
-                    "prediction", "tpu", "performance", "export")
+                    "prediction", "tpu", "performance", "export",
+                    "finetuning_data")
 
 # This script's own flags. Names that another script also defines
 # (`do_eval`, `train_file`, `doc_stride`, ...) allow that, so that several
@@ -73,7 +96,8 @@ script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
 flags.DEFINE_string(
     "data_dir", None,
     "Directory with train.txt, dev.txt and test.txt in CoNLL layout (each "
-    "can be replaced by --train_file, --dev_file, --test_file).",
+    "can be replaced by --train_file, --dev_file, --test_file). Not with "
+    "--input_meta_data_path, whose records are read instead.",
     allow_override=True)
 flags.DEFINE_string("train_file", None,
                     "CoNLL file to train on (default: <data_dir>/train.txt).",
@@ -94,7 +118,8 @@ flags.DEFINE_integer(
 flags.DEFINE_list(
     "labels", None,
     "Comma-separated labels, e.g. O,B-PER,I-PER. Default: the labels of the "
-    "training file, O first and the rest sorted.",
+    "training file, O first and the rest sorted; with --input_meta_data_path "
+    "the records' label_list (given, it must be the same).",
     allow_override=True)
 flags.DEFINE_enum(
     "tag_scheme", None, list(ner_evaluate.SCHEMES),
@@ -103,11 +128,16 @@ flags.DEFINE_enum(
     "gold tags and logged.",
     allow_override=True)
 flags.DEFINE_integer(
-    "doc_stride", 64,
+    "doc_stride", DEFAULT_DOC_STRIDE,
     "A sentence of more word pieces than fit in --max_seq_length is split "
     "into windows that start this many pieces apart (at most "
-    "--max_seq_length - 2 for windows that overlap).",
+    "--max_seq_length - 2 for windows that overlap). With "
+    "--input_meta_data_path, default: the records'.",
     allow_override=True)
+
+# Where prediction on records writes its tags (test_predictions.txt has
+# another layout: `token gold predicted`, and records keep no tokens).
+PREDICTED_TAGS_FILE = "test_predicted_tags.txt"
 
 LABEL_LIST_FILE = task_description.LABEL_LIST_FILE
 # CoNLL reading and the windows' records are a module of their own, below
@@ -372,6 +402,37 @@ def word_probabilities(examples, features, predictions):
   return result
 
 
+def word_probabilities_of_records(sentences, predictions):
+  """`word_probabilities` of `ner_data.RecordSentences`: each word's label
+  probabilities at its slot (record, position), from `predictions`, the
+  model's outputs for the records in order (padding records after them).
+
+  Raises:
+    ValueError: fewer predictions than records.
+  """
+  wanted = collections.defaultdict(list)
+  for index, slots in enumerate(sentences.slots):
+    for word, (record, position) in enumerate(slots):
+      wanted[record].append((index, word, position))
+  result = [None] * len(sentences)
+  count = 0
+  for record, prediction in enumerate(predictions):
+    count += 1
+    if record not in wanted:
+      continue
+    probabilities = np.asarray(prediction["probabilities"])
+    for index, word, position in wanted[record]:
+      if result[index] is None:
+        result[index] = np.zeros(
+            [len(sentences.slots[index]), probabilities.shape[-1]],
+            np.float32)
+      result[index][word] = probabilities[position]
+  if count < sentences.num_records:
+    raise ValueError("Expected %d predictions, got %d." %
+                     (sentences.num_records, count))
+  return result
+
+
 def evaluate_predictions(examples, probabilities, label_list, scheme):
   """(`ner_evaluate.Evaluation`, predicted tag sequences, mean word loss)."""
   evaluation = ner_evaluate.Evaluation(scheme)
@@ -400,6 +461,17 @@ def write_predictions(examples, predicted, output_path):
                   output_path)
 
 
+def write_predicted_tags(predicted, output_path, source):
+  """One line per sentence of the records `source` (a flag), its words'
+  predicted tags separated by spaces (records keep no words: line i is the
+  sentence of the records' i-th sentence)."""
+  output_files.write_text_atomically(
+      output_path, "".join(" ".join(tags) + "\n" for tags in predicted))
+  tf.logging.info("Wrote the predicted tags of the %d sentences of %s to %s "
+                  "(one line each, in the records' order)", len(predicted),
+                  source, output_path)
+
+
 def export(settings, estimator, description, checkpoint_path=None):
   """--export_dir: `checkpoint_path` (default: the newest checkpoint of
   --output_dir, else a fine-tuned --init_checkpoint) as a SavedModel
@@ -421,8 +493,10 @@ def validate_flags(settings, bert_config):
   if settings.doc_stride < 1:
     raise UserError("--doc_stride=%d must be at least 1." %
                     settings.doc_stride)
-  if settings.doc_stride > settings.max_seq_length - 2:
+  if (settings.doc_stride > settings.max_seq_length - 2 and
+      not settings.get("input_meta_data_path")):
     # make_doc_spans never skips a piece: the windows just do not overlap.
+    # (Records are windowed already.)
     tf.logging.warning(
         "--doc_stride=%d is more than the %d pieces of a window: long "
         "sentences are cut into windows that do not overlap.",
@@ -464,17 +538,112 @@ def read_inputs(settings, processor):
   return splits, label_list, scheme
 
 
+def read_records(settings, bert_config):
+  """(settings, a `finetuning_data.ConvertedData` or None): with
+  --input_meta_data_path, the records of each split the run reads, checked
+  against the flags (--labels among them) and the model, and the settings
+  of their windows (`max_seq_length`, `doc_stride`: the records' where the
+  flag is not given).
+
+  Raises:
+    UserError: a flag of the CoNLL files beside the records, an
+      --export_dir without --vocab_file, or meta data that disagree with the
+      flags or the model.
+  """
+  path = settings.get("input_meta_data_path")
+  if path:
+    for flag in ("data_dir", "train_file", "dev_file", "test_file"):
+      if settings.get(flag):
+        raise UserError(
+            "--%s=%s and --input_meta_data_path=%s: give one of them, the "
+            "CoNLL files or the records (--train_data_path, "
+            "--eval_data_path, --predict_data_path)." %
+            (flag, settings.get(flag), path))
+    if settings.export_dir and not settings.vocab_file:
+      raise UserError(
+          "--export_dir with --input_meta_data_path needs --vocab_file, the "
+          "vocabulary the records were made with: the SavedModel keeps it.")
+  return finetuning_data.read_converted_data(
+      settings, "run_ner.py", train=settings.do_train,
+      evaluate=settings.do_eval or bool(settings.do_train and
+                                        settings.eval_every_n_steps),
+      predict=settings.do_predict, label_list=settings.labels,
+      label_source="--labels", bert_config=bert_config,
+      defaults={"doc_stride": DEFAULT_DOC_STRIDE})
+
+
+def read_record_inputs(settings, data):
+  """`read_inputs` for converted records: the sentences of the evaluation
+  and test records (`ner_data.read_record_sentences`), the labels (the
+  records', or the same --labels) and the tag scheme (--tag_scheme, else
+  detected from the gold tags of the training records, or else of those
+  read), all checked before any work."""
+  label_list = [str(l) for l in (settings.labels or data.labels or [])]
+  if not label_list:
+    raise UserError("--input_meta_data_path=%s has no label_list nor "
+                    "num_labels: give the labels with --labels." % data.path)
+  if not settings.do_train:
+    check_trained_labels(settings.output_dir, label_list, data.path)
+  splits = collections.OrderedDict()
+  for name, split, flag in (
+      ("dev", data.eval, "eval_data_path"),
+      ("test", data.predict, "predict_data_path"
+       if settings.predict_data_path else "eval_data_path")):
+    if split is not None:
+      splits[name] = ner_data.read_record_sentences(
+          split, label_list, settings.doc_stride, name, flag)
+  if not splits:  # Training or an export alone: no tags to score.
+    return splits, label_list, settings.tag_scheme
+  gold = [e for s in splits.values() for e in s]
+  if data.train is not None and not settings.tag_scheme:
+    # The training set's tags, as for CoNLL files.
+    gold = ner_data.read_record_sentences(
+        data.train, label_list, settings.doc_stride, "train",
+        "train_data_path")
+  scheme = resolve_tag_scheme(settings.tag_scheme, gold)
+  used = sorted({tag for examples in splits.values() for example in examples
+                 for tag in example.labels})
+  for tag in used:
+    error = ner_evaluate.tag_error(tag, scheme)
+    if error:
+      raise UserError("--input_meta_data_path=%s: %s (--tag_scheme=%s%s)." % (
+          data.path, error, scheme,
+          "" if settings.tag_scheme else ", detected from the gold tags"))
+  return splits, label_list, scheme
+
+
+def check_trained_labels(output_dir, label_list, path):
+  """Without training: the records' labels must be those the model in
+  `output_dir` was trained with (its task.json), if it says."""
+  description = task_description.read(output_dir) if output_dir else None
+  if description is None or not description.labels:
+    return
+  trained = [label.strip() for label in description.labels]
+  if trained != label_list:
+    raise UserError(
+        "--input_meta_data_path=%s: the records' labels (%s) are not those "
+        "the model in --output_dir=%s was trained with (%s)." %
+        (path, ",".join(label_list), output_dir, ",".join(trained)))
+
+
 def main(_):
   settings = script_flags.from_flags()
   # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
   # original checkpoint, config and vocabulary; the rest of the run is as ever.
   settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
+  # Data converted once (--input_meta_data_path) in place of the CoNLL files.
+  settings, records = read_records(settings, bert_config)
   validate_flags(settings, bert_config)
-  tokenizer = runtime.load_tokenizer(settings)
-  processor = ConllProcessor(settings.train_file, settings.dev_file,
-                             settings.test_file, settings.label_column)
-  splits, label_list, scheme = read_inputs(settings, processor)
+  if records is None:
+    tokenizer = runtime.load_tokenizer(settings)
+    processor = ConllProcessor(settings.train_file, settings.dev_file,
+                               settings.test_file, settings.label_column)
+    splits, label_list, scheme = read_inputs(settings, processor)
+  else:
+    # Records hold word-piece ids: nothing is tokenised.
+    tokenizer = None
+    splits, label_list, scheme = read_record_inputs(settings, records)
   best_metric = check_evaluation_flags(settings, splits, label_list)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
@@ -489,11 +658,16 @@ def main(_):
   if settings.do_train:
     task_description.write(settings.output_dir, description.replace(
         run_settings=runtime.run_settings(settings)))
-    num_train_windows = write_train_file(settings, splits["train"],
-                                         label_list, tokenizer, train_file)
+    if records is not None:
+      train_files, num_train_windows = records.train.files, len(records.train)
+      source = "--train_data_path=%s" % settings.train_data_path
+    else:
+      num_train_windows = write_train_file(settings, splits["train"],
+                                           label_list, tokenizer, train_file)
+      train_files = [train_file]
+      source = processor.path(settings.data_dir, "train")
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
-        settings, num_train_windows,
-        processor.path(settings.data_dir, "train"))
+        settings, num_train_windows, source)
 
   settings = runtime.with_progress_intervals(settings, num_train_steps)
   model_fn = model_fn_builder(
@@ -513,13 +687,17 @@ def main(_):
   if settings.do_train and runtime.training_needed(
       settings.output_dir, num_train_steps, settings.init_checkpoint):
     tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num sentences = %d (%d windows)", len(splits["train"]),
-                    num_train_windows)
+    if records is not None:
+      tf.logging.info("  Num windows = %d (records of %s)", num_train_windows,
+                      source)
+    else:
+      tf.logging.info("  Num sentences = %d (%d windows)",
+                      len(splits["train"]), num_train_windows)
     tf.logging.info("  Batch size = %d", settings.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
     train_input_fn = file_based_input_fn_builder(
-        train_file, settings.max_seq_length, is_training=True,
-        drop_remainder=True)
+        train_files, settings.max_seq_length, is_training=True,
+        drop_remainder=True, labels_from_ids=records is not None)
     evaluate = None
     if settings.eval_every_n_steps:
       evaluate = lambda path: dev_metrics(  # pylint: disable=g-long-lambda
@@ -527,7 +705,7 @@ def main(_):
           path)
     training_loop.train_and_evaluate(
         settings, estimator, train_input_fn, num_train_steps,
-        evaluate=evaluate, metric=best_metric, input_files=[train_file])
+        evaluate=evaluate, metric=best_metric, input_files=train_files)
   best = training_loop.best_checkpoint(settings.output_dir)
 
   # With Horovod, rank 0 alone evaluates, predicts and writes the results.
@@ -596,9 +774,15 @@ def evaluate_and_predict(settings, estimator, splits, label_list, tokenizer,
                              checkpoint_path)
     evaluation, predicted, _ = evaluate_predictions(examples, probabilities,
                                                     label_list, scheme)
-    write_predictions(examples, predicted,
-                      os.path.join(settings.output_dir,
-                                   "test_predictions.txt"))
+    if isinstance(examples, ner_data.RecordSentences):
+      write_predicted_tags(
+          predicted, os.path.join(settings.output_dir, PREDICTED_TAGS_FILE),
+          "--predict_data_path=%s" % (settings.predict_data_path or
+                                      settings.eval_data_path))
+    else:
+      write_predictions(examples, predicted,
+                        os.path.join(settings.output_dir,
+                                     "test_predictions.txt"))
     tf.logging.info("Test set, conlleval figures (%s):\n%s", scheme,
                     evaluation.report())
 
@@ -608,8 +792,12 @@ def _predict(settings, estimator, what, examples, label_list, tokenizer,
   """Each sentence's word-level label probabilities (`word_probabilities`).
 
   The windows are written to `file_name` in --output_dir, padded on TPU to
-  whole batches.
+  whole batches; converted records (`ner_data.RecordSentences`) are read as
+  they are.
   """
+  if isinstance(examples, ner_data.RecordSentences):
+    return _predict_records(settings, estimator, what, examples, batch_size,
+                            file_name, checkpoint_path)
   path = os.path.join(settings.output_dir, file_name)
   features = file_based_convert_examples_to_features(
       examples, label_list, settings.max_seq_length, tokenizer,
@@ -623,6 +811,32 @@ def _predict(settings, estimator, what, examples, label_list, tokenizer,
       drop_remainder=settings.use_tpu)
   return word_probabilities(
       examples, features,
+      estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
+
+
+def _predict_records(settings, estimator, what, sentences, batch_size,
+                     file_name, checkpoint_path=None):
+  """`_predict` of converted records: each sentence's word-level label
+  probabilities (`word_probabilities_of_records`). On TPU, whose batches
+  must be full, padding windows follow them in `file_name` (as
+  `_padding.tf_record`) in --output_dir."""
+  files = list(sentences.files)
+  missing = -sentences.num_records % batch_size if settings.use_tpu else 0
+  if missing:
+    path = os.path.join(settings.output_dir,
+                        file_name.replace(".tf_record", "_padding.tf_record"))
+    ner_data.write_padding_windows(path, missing, settings.max_seq_length)
+    files.append(path)
+  tf.logging.info("***** Running %s *****", what)
+  tf.logging.info("  Num sentences = %d, windows = %d (records of %s)",
+                  len(sentences), sentences.num_records,
+                  ",".join(sentences.files))
+  tf.logging.info("  Batch size = %d", batch_size)
+  input_fn = file_based_input_fn_builder(
+      files, settings.max_seq_length, is_training=False,
+      drop_remainder=settings.use_tpu, labels_from_ids=True)
+  return word_probabilities_of_records(
+      sentences,
       estimator.predict(input_fn=input_fn, checkpoint_path=checkpoint_path))
 
 if __name__ == "__main__":

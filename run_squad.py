@@ -25,6 +25,16 @@ logits) and, with `--version_2_with_negative`, `null_odds.json` (question id ->
 no-answer score minus best answer score). When `--predict_file` holds gold
 answers (a dev set), the exact match and F1 of the official evaluation are
 also computed, logged and written to `eval_results.json`.
+
+Data converted once (create_finetuning_data.py --fine_tuning_task_type=squad,
+this project's or Model Garden's) trains as Model Garden's run_squad.py
+reads it: `--input_meta_data_path` and `--train_data_path` instead of
+`--train_file`, no tokenising for training, the number of steps from the
+meta data's `train_data_size` (windows). `--max_seq_length`,
+`--doc_stride`, `--max_query_length` and `--version_2_with_negative` not
+given are the records'; given, they must be. Prediction and evaluation read
+`--predict_file` as ever (answers are text of its paragraphs), so
+`--vocab_file` is needed only then.
 """
 
 from __future__ import absolute_import
@@ -40,6 +50,7 @@ import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
+import finetuning_data
 import input_pipeline
 import modeling
 import output_files
@@ -74,14 +85,16 @@ DEFAULTS = {
 script_flags.define("model", "tf2_encoder", "sequence", "output", "tokenizer",
                     "special_tokens", "training", "eval_during_training",
                     "epoch", "prediction", "tpu", "performance", "bucketing",
-                    "export",
+                    "export", "finetuning_data",
                     max_seq_length=DEFAULTS["max_seq_length"])
 
 # This script's own flags. Names that another script also defines allow
 # that, so that several scripts can be imported into one process (tests).
 
 flags.DEFINE_string("train_file", DEFAULTS["train_file"],
-                    "SQuAD json for training. E.g., train-v1.1.json",
+                    "SQuAD json for training. E.g., train-v1.1.json. Not with "
+                    "--input_meta_data_path, whose --train_data_path records "
+                    "are trained on instead.",
     allow_override=True)
 
 flags.DEFINE_string(
@@ -94,13 +107,15 @@ flags.DEFINE_integer(
     "doc_stride", DEFAULTS["doc_stride"],
     "When splitting up a long document into chunks, how much stride to "
     "take between chunks. Must be smaller than max_seq_length - "
-    "max_query_length - 3 so that consecutive chunks overlap.",
+    "max_query_length - 3 so that consecutive chunks overlap. With "
+    "--input_meta_data_path, default: the records'.",
     allow_override=True)
 
 flags.DEFINE_integer(
     "max_query_length", DEFAULTS["max_query_length"],
     "The maximum number of tokens for the question. Questions longer than "
-    "this will be truncated to this length.",
+    "this will be truncated to this length. With --input_meta_data_path, "
+    "default: the records'.",
     allow_override=True)
 
 flags.DEFINE_integer(
@@ -123,7 +138,8 @@ flags.DEFINE_bool(
 
 flags.DEFINE_bool(
     "version_2_with_negative", DEFAULTS["version_2_with_negative"],
-    "If true, the SQuAD examples contain some that do not have an answer.",
+    "If true, the SQuAD examples contain some that do not have an answer. "
+    "With --input_meta_data_path, default: the records'.",
     allow_override=True)
 
 flags.DEFINE_float(
@@ -273,13 +289,17 @@ def model_fn_builder(bert_config, init_checkpoint, learning_rate,
 
 def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
                      bucket_by_length=False):
-  """An `input_fn` over a TFRecord file written by `FeatureWriter`.
+  """An `input_fn` over TFRecord files written by `FeatureWriter` (a path or
+  a list of paths).
 
-  `bucket_by_length` (CPU/GPU, see `input_pipeline.batch_examples`) is for training:
-  `train` uses it, prediction does not (see `predict`).
+  Training reads only the features the loss needs, so that records of Model
+  Garden's squad_lib, which add `paragraph_mask`, `class_index` and
+  `is_impossible`, train as this project's do; prediction reads
+  `unique_ids` too. `bucket_by_length` (CPU/GPU, see
+  `input_pipeline.batch_examples`) is for training: `train` uses it,
+  prediction does not (see `predict`).
   """
   name_to_features = {
-      "unique_ids": tf.io.FixedLenFeature([], tf.int64),
       "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
       "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
       "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
@@ -287,6 +307,8 @@ def input_fn_builder(input_file, seq_length, is_training, drop_remainder,
   if is_training:
     name_to_features["start_positions"] = tf.io.FixedLenFeature([], tf.int64)
     name_to_features["end_positions"] = tf.io.FixedLenFeature([], tf.int64)
+  else:
+    name_to_features["unique_ids"] = tf.io.FixedLenFeature([], tf.int64)
   return input_pipeline.tfrecord_input_fn_builder(input_file, name_to_features,
                                            is_training, drop_remainder,
                                            bucket_by_length=bucket_by_length)
@@ -376,17 +398,21 @@ def validate_flags_or_throw(bert_config, settings=None):
   settings = settings or default_settings()
   runtime.check_something_to_do(settings, "do_train", "do_predict",
                                 "export_dir")
-  if settings.do_train and not settings.train_file:
+  records = bool(settings.get("input_meta_data_path"))
+  if settings.do_train and not settings.train_file and not records:
     raise UserError(
         "If `do_train` is True, then `train_file` must be specified "
-        "(--train_file=train-v1.1.json).")
+        "(--train_file=train-v1.1.json), or the records of "
+        "create_finetuning_data.py (--input_meta_data_path, "
+        "--train_data_path).")
   if settings.do_predict and not settings.predict_file:
     raise UserError(
         "If `do_predict` is True, then `predict_file` must be specified "
         "(--predict_file=dev-v1.1.json).")
   for name in ("train_file", "predict_file"):
     path = getattr(settings, name)
-    wanted = settings.do_train if name == "train_file" else settings.do_predict
+    wanted = (settings.do_train and not records if name == "train_file"
+              else settings.do_predict)
     if wanted and not tf.io.gfile.exists(path):
       raise UserError("--%s=%s does not exist." % (name, path))
 
@@ -569,14 +595,57 @@ def check_evaluation_flags(settings):
   return training_loop.check_flags(settings, names, "f1", no_dev)
 
 
+def read_training_records(settings, bert_config):
+  """(settings, a `finetuning_data.ConvertedData` or None): with
+  --input_meta_data_path, the records of --train_data_path to train on
+  (when training) and the settings of their windows (`max_seq_length`,
+  `doc_stride`, `max_query_length`, `version_2_with_negative`: the records'
+  where the flag is not given). Prediction reads --predict_file as ever.
+
+  Raises:
+    UserError: --train_file beside the records, --eval_data_path or
+      --predict_data_path (SQuAD predicts from --predict_file), or meta data
+      that disagree with the flags or the model.
+  """
+  path = settings.get("input_meta_data_path")
+  if path:
+    for flag in ("eval_data_path", "predict_data_path"):
+      if settings.get(flag):
+        raise UserError(
+            "--%s=%s: run_squad.py predicts and evaluates on the SQuAD JSON "
+            "of --predict_file (answers are text of its paragraphs), not on "
+            "records; drop the flag." % (flag, settings.get(flag)))
+    if settings.do_train and settings.train_file:
+      raise UserError(
+          "--train_file=%s and --input_meta_data_path=%s: give one of them, "
+          "the questions of --train_file or the records of "
+          "--train_data_path." % (settings.train_file, path))
+  return finetuning_data.read_converted_data(
+      settings, "run_squad.py", train=settings.do_train,
+      bert_config=bert_config,
+      defaults={name: DEFAULTS[name]
+                for name in finetuning_data.RECORD_SETTINGS})
+
+
+def needs_tokenizer(settings, records):
+  """Whether the run tokenises text: anything but training on converted
+  records (prediction reads --predict_file; an export keeps the
+  vocabulary)."""
+  return (records is None or settings.do_predict or settings.export_dir or
+          (settings.do_train and settings.eval_every_n_steps > 0))
+
+
 def main(_):
   settings = script_flags.from_flags()
   # A TF2 encoder (--hub_module_url, a TF2 --init_checkpoint) becomes an
   # original checkpoint, config and vocabulary; the rest of the run is as ever.
   settings = tf2_encoders.resolve_encoder(settings)
   bert_config = runtime.load_bert_config(settings.bert_config_file)
+  # Data converted once (--input_meta_data_path) in place of --train_file.
+  settings, records = read_training_records(settings, bert_config)
   validate_flags_or_throw(bert_config, settings)
-  tokenizer = runtime.load_tokenizer(settings)
+  tokenizer = (runtime.load_tokenizer(settings)
+               if needs_tokenizer(settings, records) else None)
   best_metric = check_evaluation_flags(settings)
   output_files.prepare_output_dir(settings.output_dir,
                                   overwrite=settings.overwrite_output_dir)
@@ -589,7 +658,12 @@ def main(_):
   train_stats = None
   num_train_steps = None
   num_warmup_steps = None
-  if settings.do_train:
+  if settings.do_train and records is not None:
+    # Model Garden's count: the records' windows (train_data_size).
+    num_train_steps, num_warmup_steps = runtime.epoch_schedule(
+        settings, len(records.train),
+        "--train_data_path=%s" % settings.train_data_path)
+  elif settings.do_train:
     train_examples, train_stats = read_train_examples(settings)
     num_train_steps, num_warmup_steps = runtime.epoch_schedule(
         settings, len(train_examples), "--train_file=%s" % settings.train_file)
@@ -615,17 +689,23 @@ def main(_):
         settings, estimator, tokenizer, path, prepared)[1]
   if settings.do_train and runtime.training_needed(
       settings.output_dir, num_train_steps, settings.init_checkpoint):
-    train_file, num_features = write_train_features(settings, tokenizer,
-                                                    train_examples)
     tf.logging.info("***** Running training *****")
-    tf.logging.info("  Num orig examples = %d", len(train_examples))
+    if records is not None:
+      train_files, num_features = records.train.files, len(records.train)
+      tf.logging.info("  Records of --train_data_path: %d files",
+                      len(train_files))
+    else:
+      train_file, num_features = write_train_features(settings, tokenizer,
+                                                      train_examples)
+      train_files = [train_file]
+      tf.logging.info("  Num orig examples = %d", len(train_examples))
     tf.logging.info("  Num split examples = %d", num_features)
     tf.logging.info("  Batch size = %d", settings.train_batch_size)
     tf.logging.info("  Num steps = %d", num_train_steps)
     # The features are on disk; the examples are not needed while training.
     del train_examples
     train_input_fn = input_fn_builder(
-        input_file=train_file,
+        input_file=train_files,
         seq_length=settings.max_seq_length,
         is_training=True,
         drop_remainder=True,
@@ -633,7 +713,7 @@ def main(_):
     training_loop.train_and_evaluate(
         settings, estimator, train_input_fn, num_train_steps,
         evaluate=evaluate, metric=best_metric,
-        write_results=write_eval_results, input_files=[train_file])
+        write_results=write_eval_results, input_files=train_files)
   best = training_loop.best_checkpoint(settings.output_dir)
   predict_stats = None
   # With Horovod, rank 0 alone predicts and writes the results.

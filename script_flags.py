@@ -632,6 +632,14 @@ class Settings(object):
     return {flag: self._values[flag] for flag in group_names()[name]}
 
 
+# Flags whose value converted records fix (their meta data has them): with
+# --input_meta_data_path and not given, `from_flags` leaves them None, to be
+# taken from the meta data (`finetuning_data.read_converted_data`); given,
+# they must agree with it.
+RECORD_FLAGS = ("max_seq_length", "doc_stride", "max_query_length",
+                "version_2_with_negative")
+
+
 def from_flags(flag_values=None):
   """The `Settings` of the parsed command line: the one place that turns
   flags into settings (Model Garden's spellings into the project's flags).
@@ -645,11 +653,12 @@ def from_flags(flag_values=None):
   flag_values = FLAGS if flag_values is None else flag_values
   if flag_values.is_parsed():
     values = resolve_model_garden_spellings(flag_values)
-    if (values.get("input_meta_data_path") and "max_seq_length" in values and
-        not _given(flag_values["max_seq_length"])):
-      # The records' own (finetuning_data.read_converted_data), as in Model
-      # Garden, whose scripts take it from the meta data.
-      values["max_seq_length"] = None
+    if values.get("input_meta_data_path"):
+      for name in RECORD_FLAGS:
+        if name in values and not _given(flag_values[name]):
+          # The records' own (finetuning_data.read_converted_data), as in
+          # Model Garden, whose scripts take them from the meta data.
+          values[name] = None
   else:  # Library use before parsing: the defaults.
     values = {name: flag_values[name].default for name in flag_values
               if name not in _ALL_SPELLINGS}

@@ -84,7 +84,7 @@ def test_each_script_lists_exactly_its_flags():
       "window_aggregation", "bucket_by_length", "hub_module_url", "pooling"}
   assert key_flags("run_ner") == (
       TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | SPECIAL_TOKENS |
-      OUTPUT | EXPORT | PREDICTION) | {
+      OUTPUT | EXPORT | PREDICTION | FINETUNING) | {
       "bert_config_file", "init_checkpoint", "max_seq_length",
       "vocab_file", "do_lower_case", "num_train_epochs", "warmup_proportion",
       "data_dir", "do_eval", "eval_batch_size", "train_file",
@@ -114,7 +114,7 @@ def test_each_script_lists_exactly_its_flags():
       "export_dir", "format"}
   squad = key_flags("run_squad")
   assert TPU | TRAINING | EVAL_DURING_TRAINING | PERFORMANCE | (
-      SPECIAL_TOKENS) <= squad
+      SPECIAL_TOKENS) | FINETUNING <= squad
   assert "hub_module_url" in squad
   assert "export_dir" in squad and EVAL_DURING_TRAINING <= hub
   assert SPECIAL_TOKENS <= key_flags("create_pretraining_data")
