@@ -54,8 +54,9 @@ def readme_run(glue):
   as pasted."""
   tmp, env = glue
   blocks = [b for b in bert_testing.readme_blocks(SECTION, "sh")
-            if "create_finetuning_data.py" in b or
-            "--input_meta_data_path" in b]
+            if ("create_finetuning_data.py" in b and
+                "--classification_task_name" in b) or
+            ("run_classifier.py" in b and "--input_meta_data_path" in b)]
   assert len(blocks) == 2
   logs = []
   for block in blocks:

@@ -907,7 +907,7 @@ def test_classifier_head_from_a_task_description():
   assert multi.model_options() == dict(
       is_regression=False, metric_names=("f1",), multi_label=True,
       window_aggregation="max", multi_label_threshold=0.7,
-      label_list=["a", "b", "c"])
+      label_list=["a", "b", "c"], pooling="cls")
   assert multi.computed_metric_names()[:3] == ["micro_f1", "macro_f1",
                                                "subset_accuracy"]
   scores = run_classifier.ClassifierHead.from_description(
@@ -918,6 +918,10 @@ def test_classifier_head_from_a_task_description():
   assert scores.input_options() == dict(is_regression=True,
                                         num_multi_labels=None, windowed=False)
   assert scores.computed_metric_names() == ["pearson", "spearman"]
+  mean = run_classifier.ClassifierHead.from_description(
+      task_description.TaskDescription(kind="classification", labels=("0", "1"),
+                                       pooling="mean"), ("accuracy",))
+  assert mean.model_options()["pooling"] == "mean"
   # The original's head: one label id per record.
   assert run_classifier.ClassifierHead().input_options() == dict(
       is_regression=False, num_multi_labels=None, windowed=False)
