@@ -16,6 +16,8 @@ import warnings
 import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
+import int8_graph
+
 # The inputs of an exported model's serving_default signature.
 SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
 TEXT_SIGNATURE = "serving_text"
@@ -81,5 +83,8 @@ def read_metadata(saved_model_dir):
   if metadata["task"] not in TASKS:
     raise ValueError("%s: unknown task %r. %s" % (path, metadata["task"],
                                                   reexport))
+  if metadata.get("precision") == "int8" and int8_graph.onednn_disabled():
+    raise ValueError("SavedModel %s is an int8 export: %s." %
+                     (saved_model_dir, int8_graph.onednn_disabled()))
   return metadata
 

@@ -175,7 +175,8 @@ def check_flags(settings, bert_config=None, max_seq_length=None,
                       train_batch_size)
     validate_runtime_flags(settings, train_batch_size)
   if export_dir:
-    check_export_dir(export_dir, output_dir, will_train, init_checkpoint)
+    check_export_dir(export_dir, output_dir, will_train, init_checkpoint,
+                     settings.get("export_precision") or "fp32")
 
 
 def check_something_to_do(settings, *flag_names):

@@ -50,11 +50,14 @@ import shutil
 import tempfile
 import time
 
+import numpy as np
+
 import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
 
 from command_line import UserError
 import export_format
+import int8_graph
 import task_description
 
 # The layout's names (export_format is the library module that the predictor
@@ -64,6 +67,8 @@ TEXT_SIGNATURE = export_format.TEXT_SIGNATURE
 METADATA_FILE = export_format.METADATA_FILE
 VOCAB_FILE = export_format.VOCAB_FILE
 TASKS = export_format.TASKS
+# --export_precision: the float32 model, or its dense layers in int8.
+PRECISIONS = ("fp32", "int8")
 tensorflow_text = export_format.tensorflow_text
 # The string inputs of serving_text for each task; the second one may be "".
 TEXT_INPUTS = {
@@ -73,14 +78,17 @@ TEXT_INPUTS = {
 }
 
 
-def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None):
+def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None,
+                     precision="fp32"):
   """Fails before any work if `--export_dir` could not be written at the end.
 
   Without training, the export is of the newest checkpoint in `output_dir`
   or else of `init_checkpoint` (`checkpoint_to_export`): one must exist.
+  An int8 export (`precision`) needs TensorFlow's oneDNN kernels.
   """
   if not export_dir:
     return
+  _check_precision(precision)
   if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
     raise UserError(
         "--export_dir=%s is a file, not a directory: SavedModels are written "
@@ -91,6 +99,15 @@ def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None):
     raise UserError("--export_dir=%s cannot be created: %s" % (export_dir, e))
   if not will_train:
     checkpoint_to_export(output_dir, init_checkpoint)
+
+
+def _check_precision(precision):
+  if precision not in PRECISIONS:
+    raise UserError("--export_precision=%s: expected one of %s." %
+                    (precision, ", ".join(PRECISIONS)))
+  if precision == "int8" and int8_graph.onednn_disabled():
+    raise UserError("--export_precision=int8: %s." %
+                    int8_graph.onednn_disabled())
 
 
 def checkpoint_to_export(output_dir, init_checkpoint=None):
@@ -163,11 +180,13 @@ def export_run(settings, estimator, description, checkpoint_path=None,
           **task_params),
       vocab_file=settings.vocab_file,
       checkpoint=checkpoint_path or checkpoint_to_export(
-          settings.output_dir, settings.init_checkpoint))
+          settings.output_dir, settings.init_checkpoint),
+      precision=settings.get("export_precision") or "fp32")
 
 
 def export_saved_model(estimator, export_dir, seq_length, metadata=None,
-                       vocab_file=None, checkpoint=None, text_signature=True):
+                       vocab_file=None, checkpoint=None, text_signature=True,
+                       precision="fp32"):
   """Writes a checkpoint as a SavedModel (see the module doc for the layout).
 
   Args:
@@ -180,6 +199,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
     checkpoint: what to export; default the newest in the model directory.
     text_signature: whether to add serving_text (if tensorflow-text is
       installed and the task has one).
+    precision: "fp32", or "int8" for the dense layers quantised
+      (`int8_graph`; needs metadata).
 
   Returns:
     the path of the SavedModel.
@@ -187,6 +208,14 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   checkpoint = checkpoint or tf.train.latest_checkpoint(estimator.model_dir)
   if not checkpoint:
     raise UserError("No checkpoint in %s to export." % estimator.model_dir)
+  _check_precision(precision)
+  if precision == "int8":
+    if metadata is None:
+      raise UserError("An int8 export needs the export's metadata.")
+    metadata = dict(metadata, precision=precision,
+                    quantization=int8_graph.DESCRIPTION)
+  elif metadata is not None:
+    metadata = dict(metadata, precision=precision)
   text_inputs = None
   any_length = (metadata is not None and
                 metadata["task"] in export_format.ANY_LENGTH_TASKS)
@@ -216,7 +245,7 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
     final_path, temp_dir = _new_export_paths(export_dir)
     try:
       _write_saved_model(estimator, checkpoint, seq_length, assets,
-                         text_inputs, any_length, temp_dir)
+                         text_inputs, any_length, temp_dir, precision)
       tf.io.gfile.rename(temp_dir, final_path)
     except BaseException:
       if tf.io.gfile.exists(temp_dir):
@@ -224,8 +253,9 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
       raise
   finally:
     shutil.rmtree(staging, ignore_errors=True)
-  tf.logging.info("Exported a SavedModel to %s (from %s; signatures: %s)",
-                  final_path, checkpoint,
+  tf.logging.info("Exported a%s SavedModel to %s (from %s; signatures: %s)",
+                  "n int8" if precision == "int8" else "", final_path,
+                  checkpoint,
                   ", ".join(["serving_default"] +
                             ([TEXT_SIGNATURE] if text_inputs else [])))
   return final_path
@@ -279,8 +309,8 @@ def _new_export_paths(export_dir):
 
 
 def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
-                       any_length, path):
-  with tf.Graph().as_default():
+                       any_length, path, precision="fp32"):
+  with tf.Graph().as_default() as graph:
     id_inputs, string_inputs = _inputs(seq_length, assets, text_inputs,
                                        any_length)
     features = _checked_length(id_inputs, seq_length) if any_length else dict(
@@ -294,22 +324,93 @@ def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
     signatures = {"serving_default": _signature(id_inputs, outputs)}
     if string_inputs:
       signatures[TEXT_SIGNATURE] = _signature(string_inputs, outputs)
-    asset_files = [tf.constant(assets[k], name="asset_" + k)
-                   for k in ("vocab", "metadata") if k in assets]
-    for asset in asset_files:
-      tf.add_to_collection(tf.GraphKeys.ASSET_FILEPATHS, asset)
+    for key in ("vocab", "metadata"):
+      if key in assets:
+        tf.add_to_collection(tf.GraphKeys.ASSET_FILEPATHS,
+                             tf.constant(assets[key], name="asset_" + key))
+    # Ours, and those the graph added (serving_text's vocabulary table).
+    asset_files = tf.get_collection(tf.GraphKeys.ASSET_FILEPATHS)
+    main_op = tf.group(tf.tables_initializer(),
+                       tf.local_variables_initializer(), name="main_op")
     saver = tf.train.Saver(sharded=True)
     with tf.Session() as sess:
       _restore(sess, saver, checkpoint)
-      builder = tf.saved_model.Builder(path)
-      builder.add_meta_graph_and_variables(
-          sess, [tf.saved_model.tag_constants.SERVING],
-          signature_def_map=signatures,
-          assets_collection=tf.get_collection(tf.GraphKeys.ASSET_FILEPATHS),
-          main_op=tf.group(tf.tables_initializer(),
-                           tf.local_variables_initializer()),
-          strip_default_attrs=True, saver=saver)
-      builder.save()
+      if precision == "int8":
+        frozen = _frozen(sess, graph, signatures, asset_files + [main_op])
+      else:
+        _save(sess, path, signatures, asset_files, main_op, saver)
+  if precision == "int8":
+    _write_int8_saved_model(frozen, signatures, asset_files, main_op, id_inputs,
+                            seq_length, len(_read_vocab(assets["vocab"])),
+                            path)
+
+
+def _save(sess, path, signatures, asset_files, main_op, saver=None):
+  builder = tf.saved_model.Builder(path)
+  builder.add_meta_graph_and_variables(
+      sess, [tf.saved_model.tag_constants.SERVING],
+      signature_def_map=signatures, assets_collection=asset_files,
+      main_op=main_op, strip_default_attrs=True, saver=saver)
+  builder.save()
+
+
+def _frozen(sess, graph, signatures, kept):
+  """The graph with its variables as constants, cut to what the signatures
+  and the `kept` tensors or ops need."""
+  names = set(op.name for op in (getattr(k, "op", k) for k in kept))
+  for signature in signatures.values():
+    for info in list(signature.inputs.values()) + list(
+        signature.outputs.values()):
+      names.add(info.name.split(":")[0])
+  return tf.graph_util.convert_variables_to_constants(
+      sess, graph.as_graph_def(), sorted(names))
+
+
+def _write_int8_saved_model(frozen, signatures, asset_files, main_op,
+                            id_inputs, seq_length, vocab_size, path):
+  """Writes the frozen graph with its dense layers in int8 (int8_graph), after
+  checking it against the float32 graph on a probe batch."""
+  quantized, report = int8_graph.quantize_dense_matmuls(frozen)
+  if not report.quantized:
+    raise UserError("--export_precision=int8: the model has no dense layer "
+                    "to quantise (%s)." % "; ".join(
+                        "%s: %s" % kept for kept in report.kept[:3]))
+  _log_int8_difference(frozen, quantized, signatures["serving_default"],
+                       id_inputs, seq_length, vocab_size)
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(quantized, name="")
+    with tf.Session() as sess:
+      _save(sess, path, signatures,
+            [graph.get_tensor_by_name(a.name) for a in asset_files],
+            graph.get_operation_by_name(main_op.name))
+  tf.logging.info("int8 export: %d dense layers quantised, %d kept float32 "
+                  "(%s)", len(report.quantized), len(report.kept),
+                  "; ".join("%s: %s" % kept for kept in report.kept) or "none")
+
+
+def _log_int8_difference(frozen, quantized, signature, id_inputs, seq_length,
+                         vocab_size):
+  """Logs the largest difference of the int8 outputs from the float32 ones
+  on a probe batch of ids, so that an export says how far it is off."""
+  # Ids past the special tokens at the head of a BERT vocabulary.
+  ids = np.random.RandomState(0).randint(min(999, vocab_size - 1), vocab_size,
+                                         size=[4, seq_length])
+  probe = {"input_ids": ids, "input_mask": np.ones_like(ids),
+           "segment_ids": np.zeros_like(ids)}
+  feeds = {signature.inputs[k].name: probe[k] for k in id_inputs}
+  fetches = {k: v.name for k, v in signature.outputs.items()}
+  results = []
+  for graph_def in (frozen, quantized):
+    with tf.Graph().as_default():
+      tf.import_graph_def(graph_def, name="")
+      with tf.Session() as sess:
+        results.append(sess.run(fetches, feeds))
+  for name in sorted(fetches):
+    tf.logging.info(
+        "int8 export: %s within %.4g of float32's on a probe batch (4 "
+        "random sequences of %d ids)", name,
+        np.max(np.abs(results[0][name].astype(np.float64) -
+                      results[1][name])), seq_length)
 
 
 def _restore(sess, saver, checkpoint):

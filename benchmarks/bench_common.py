@@ -73,6 +73,58 @@ def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_info_field(name):
+  """The first value of `name` in /proc/cpuinfo, or "" where there is none."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.split(":", 1)[0].strip() == name:
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return ""
+
+
+def cpu_name():
+  return cpu_info_field("model name") or "unknown CPU"
+
+
+def bf16_support():
+  """"AMX", "AVX512_BF16" or "none": how this CPU multiplies bfloat16.
+
+  AMX tiles are what the issue's bf16 targets were measured with;
+  AVX512_BF16 has bf16 dot products in vector registers; with neither,
+  oneDNN converts to float32 and bf16 is only emulated."""
+  flags = set(cpu_info_field("flags").split())
+  if "amx_bf16" in flags:
+    return "AMX"
+  if "avx512_bf16" in flags:
+    return "AVX512_BF16"
+  return "none"
+
+
+def int8_support():
+  """"AMX", "AVX512_VNNI", "AVX_VNNI" or "none": how this CPU multiplies
+  int8 (oneDNN's u8 x s8 dot products; without VNNI it takes three
+  instructions per dot product instead of one)."""
+  flags = set(cpu_info_field("flags").split())
+  if "amx_int8" in flags:
+    return "AMX"
+  if "avx512_vnni" in flags:
+    return "AVX512_VNNI"
+  if "avx_vnni" in flags:
+    return "AVX_VNNI"
+  return "none"
+
+
+def machine_line():
+  """One line for a benchmark's figures: the CPU, its bf16 and int8
+  instructions, and the load it ran under."""
+  return ("%d cores, %s; bf16: %s; int8: %s; load average %.2f at start" %
+          (os.cpu_count(), cpu_name(), bf16_support(), int8_support(),
+           os.getloadavg()[0]))
+
+
 def print_result(result):
   """Prints `result` with this process's peak RSS, for `run_in_own_process`."""
   result = dict(result, peak_rss_mb=peak_rss_mb())

@@ -19,6 +19,12 @@ sentences (MRPC's), in one run, it times
                    the graph) against ids in, batch 32 (needs the optional
                    tensorflow-text).
 
+  (f) int8           the same checkpoint exported with
+                   --export_precision=int8 (int8_graph.py), through the
+                   predictor: single-request latency and batch-32
+                   throughput, and its ids-in graph against (c)'s in turn
+                   (--int8=0 to skip).
+
   (e) ONNX Runtime, the serving peer: a Hugging Face BERT classifier of the
                    same shape exported to ONNX, as is (fp32), with
                    onnxruntime's BERT fusions, and fused + int8 dynamic
@@ -102,18 +108,19 @@ def vocab_of(texts, path):
     return path
 
 
-def export(model_dir):
+def export(model_dir, precision="fp32"):
+  export_dir = os.path.join(model_dir, "export_" + precision)
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, "run_classifier.py"),
        "--task_name=MRPC", "--output_dir=%s" % model_dir,
        "--vocab_file=%s" % os.path.join(model_dir, "vocab.txt"),
        "--bert_config_file=%s" % os.path.join(model_dir, "bert_config.json"),
-       "--export_dir=%s" % os.path.join(model_dir, "export"),
+       "--export_dir=%s" % export_dir, "--export_precision=%s" % precision,
        "--max_seq_length=%d" % SEQ_LENGTH],
       capture_output=True, text=True)
   if proc.returncode:
     raise RuntimeError(proc.stderr[-3000:])
-  return sorted(glob.glob(os.path.join(model_dir, "export", "[0-9]*")))[-1]
+  return sorted(glob.glob(os.path.join(export_dir, "[0-9]*")))[-1]
 
 
 def time_estimator_requests(model_dir, texts):
@@ -167,7 +174,7 @@ def best_throughputs(runs, batch, passes):
   return best
 
 
-def measure(saved_model, texts, args):
+def measure(saved_model, texts, args, saved_model_int8=None):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import predictor  # pylint: disable=g-import-not-at-top
   results = {}
@@ -193,9 +200,34 @@ def measure(saved_model, texts, args):
       args.passes)
   if args.onnx:
     results.update(onnx_rows(model, texts, args))
+  if saved_model_int8:
+    results.update(int8_rows(saved_model_int8, model, texts, args))
   model.close()
   results.update(text_signature(saved_model, texts[:32], features,
                                 args.passes))
+  return results
+
+
+def int8_rows(saved_model, fp32_model, texts, args):
+  """(f): the --export_precision=int8 SavedModel through the predictor:
+  single-request latency, batch-32 throughput, and the ids-in graph at
+  batch 32 timed in turn with the fp32 one."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import predictor  # pylint: disable=g-import-not-at-top
+  model = predictor.Predictor(saved_model, batch_size=32)
+  model.predict(texts[:32])
+  latencies = []
+  for text in texts[:args.requests]:
+    start = time.time()
+    model.predict([text])
+    latencies.append(time.time() - start)
+  features = model_features(model, texts[:32])
+  results = {"int8_latency_median": float(np.median(latencies))}
+  (results["int8_predictor_b32"], results["int8_ids_b32"],
+   results["fp32_ids_b32"]) = best_throughputs(
+       [lambda: model.predict(texts[:32]), lambda: model.run(*features),
+        lambda: fp32_model.run(*features)], 32, args.passes)
+  model.close()
   return results
 
 
@@ -282,6 +314,8 @@ def main():
                       help="single Estimator.predict calls (slow)")
   parser.add_argument("--passes", type=int, default=3,
                       help="timed passes per throughput figure (best kept)")
+  parser.add_argument("--int8", type=int, default=1,
+                      help="1: also time the --export_precision=int8 export")
   args = parser.parse_args()
   args.onnx = bench_onnx.available("hf")
   sys.path.insert(0, ROOT)
@@ -289,7 +323,8 @@ def main():
   with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
     write_model(tmp, args.layers, vocab_of(texts, os.path.join(tmp, "v.txt")))
     saved_model = export(tmp)
-    results = measure(saved_model, texts, args)
+    results = measure(saved_model, texts, args,
+                      export(tmp, "int8") if args.int8 else None)
     seconds = time_estimator_requests(tmp, texts[:args.estimator_requests])
   results["estimator_request"] = min(seconds)
   print_table(results, args)
@@ -313,12 +348,22 @@ def print_table(r, args):
                  r["serving_text_b32"]))
     rows.append(("serving_default, batch 32", "%.1f examples/s" %
                  r["serving_default_b32"]))
+  if "int8_predictor_b32" in r:
+    rows += [
+        ("(f) int8 predictor, single request: median", "%.1f ms" %
+         (1000 * r["int8_latency_median"])),
+        ("(f) int8 predictor throughput, batch 32", "%.1f examples/s" %
+         r["int8_predictor_b32"]),
+        ("(f) int8 ids-in graph, batch 32 (fp32 in turn: %.1f)" %
+         r["fp32_ids_b32"], "%.1f examples/s" % r["int8_ids_b32"]),
+    ]
   if args.onnx:
     for name in bench_onnx.ORT_CONFIGS:
       rows.append(("(e) ONNX Runtime %s, single request: median" % name,
                    "%.1f ms" % (1000 * r[name + "_latency_median"])))
       rows.append(("(e) ONNX Runtime %s throughput, batch 32" % name,
                    "%.1f examples/s" % r[name + "_b32"]))
+  print(bench_common.machine_line())
   print("BERT-base shape (%d layers, hidden 768), seq %d, random weights; "
         "%d single requests" % (args.layers, SEQ_LENGTH, args.requests))
   if args.onnx:
@@ -350,6 +395,13 @@ def print_table(r, args):
          r["predictor_b32"] / r["ort-fp32_b32"], 1.0),
         ("predictor batch 32 vs ONNX Runtime int8",
          r["predictor_b32"] / r["ort-int8_b32"], 1.1),
+    ]
+  if args.onnx and "int8_predictor_b32" in r:
+    targets += [
+        ("int8 predictor single request vs ONNX Runtime int8 (latency)",
+         r["ort-int8_latency_median"] / r["int8_latency_median"], 1.0),
+        ("int8 predictor batch 32 vs ONNX Runtime int8",
+         r["int8_predictor_b32"] / r["ort-int8_b32"], 1.1),
     ]
   print("\n| target | ratio | needed | met |\n| --- | --- | --- | --- |")
   for name, ratio, needed in targets:

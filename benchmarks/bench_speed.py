@@ -77,36 +77,6 @@ def session_config(config_name):
   return config
 
 
-def cpu_info_field(name):
-  """The first value of `name` in /proc/cpuinfo, or "" where there is none."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.split(":", 1)[0].strip() == name:
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return ""
-
-
-def cpu_name():
-  return cpu_info_field("model name") or "unknown CPU"
-
-
-def bf16_support():
-  """"AMX", "AVX512_BF16" or "none": how this CPU multiplies bfloat16.
-
-  AMX tiles are what the issue's bf16 targets were measured with;
-  AVX512_BF16 has bf16 dot products in vector registers; with neither,
-  oneDNN converts to float32 and bf16 is only emulated."""
-  flags = set(cpu_info_field("flags").split())
-  if "amx_bf16" in flags:
-    return "AMX"
-  if "avx512_bf16" in flags:
-    return "AVX512_BF16"
-  return "none"
-
-
 def hf_available():
   """Whether the optional peer (`transformers` on `torch`) imports."""
   try:
@@ -429,11 +399,11 @@ def main():
 
   train_flops = model_flops_per_example(args, True)
   predict_flops = model_flops_per_example(args, False)
-  support = bf16_support()
+  support = bench_common.bf16_support()
   print("BERT %d layers, hidden %d, seq %d, batch %d; %d CPU cores (%s), "
         "bf16 support: %s; load average %.2f" % (
             args.layers, args.hidden, args.seq_length, args.batch_size,
-            os.cpu_count(), cpu_name(), support, os.getloadavg()[0]))
+            os.cpu_count(), bench_common.cpu_name(), support, os.getloadavg()[0]))
   if support == "none":
     print("This CPU has neither AMX nor AVX512_BF16: the bf16 rows are "
           "emulated (converted to float32), not bf16 hardware speed.")

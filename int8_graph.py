@@ -1,0 +1,263 @@
+"""Post-training int8 quantisation of a frozen BERT graph, for serving on CPU.
+
+`quantize_dense_matmuls` rewrites every dense layer of a frozen GraphDef
+(a float32 `MatMul` whose weight is a constant, with the `BiasAdd` after it)
+into TensorFlow's own int8 kernels, the oneDNN ones that an x86 TensorFlow
+runs by default:
+
+  x (float32)  --Min/Max--> the tensor's range [lo, hi], lo <= 0 <= hi, at
+                            run time (dynamic: no calibration data needed)
+               --QuantizeV2 MIN_FIRST--> u8 = round((x - lo) * 255 / (hi - lo))
+  QuantizedMatMulWithBiasAndDequantize(u8, w_s8, bias')  (u8 x s8 -> s32
+                            on VNNI / AMX, dequantised to float32 with the
+                            bias added, in one oneDNN primitive)
+  * s                       the weight's scale per output channel
+
+with the weights quantised once, here, per output channel:
+s[j] = max_k |W[k, j]| / 127 and w_s8 = round(W / s). The kernel is run in
+its SCALED mode over the shifted activations (it would otherwise sum the
+weights again on every call to compensate the zero point), and the shift is
+put back through the bias: since x ~ lo + (hi - lo) / 255 * u8 (oneDNN's
+QuantizeV2 shifts by lo exactly; measured, a shift rounded to whole steps
+is further off),
+
+  x @ W + b ~ s * ((hi - lo) / 255 * (u8 @ w_s8) + lo * colsum(w_s8) + b / s)
+
+so bias' = lo * colsum(w_s8) + b / s, a vector computed per call.
+
+Everything else (embeddings, attention's batched products, layer norm,
+softmax, the classifier's few-label output layer) stays float32. The result
+is a plain GraphDef of standard ops: a SavedModel holding it runs in
+TensorFlow, TF Serving (an x86 build with oneDNN) and `saved_model_cli`.
+The kernels exist only with oneDNN on (`TF_ENABLE_ONEDNN_OPTS` not 0).
+"""
+
+from __future__ import absolute_import
+from __future__ import division
+from __future__ import print_function
+
+import collections
+import os
+
+import numpy as np
+import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
+import tensorflow.compat.v1 as tf
+
+QUANTIZED_MATMUL = "QuantizedMatMulWithBiasAndDequantize"
+
+# A dense layer narrower than this on either side stays float32: the
+# classifier's output layer (a few labels) costs nothing and decides the
+# answer, so it keeps full precision.
+MIN_WIDTH = 32
+
+# What a SavedModel's bert_export.json says of an int8 export.
+DESCRIPTION = ("dense layers int8: weights per output channel, activations "
+               "uint8 per tensor at run time (TensorFlow's oneDNN "
+               "QuantizedMatMulWithBiasAndDequantize); the rest float32")
+
+# The result of a rewrite: the names of the MatMul nodes quantised and of
+# those left float32, each with why.
+Report = collections.namedtuple("Report", ["quantized", "kept"])
+
+
+def onednn_disabled():
+  """Why this process cannot run the int8 kernels, or None if it can."""
+  if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() == "0":
+    return ("TF_ENABLE_ONEDNN_OPTS=0 turns off TensorFlow's oneDNN kernels, "
+            "which the int8 model needs: unset it")
+  return None
+
+
+def quantize_weights(weights):
+  """(int8 weights, float32 scale per output channel) of a [K, N] matrix.
+
+  A column of zeros gets the scale 1 (its int8 values are all 0).
+  """
+  weights = np.asarray(weights, dtype=np.float32)
+  scale = np.abs(weights).max(axis=0) / 127.0
+  scale[scale == 0] = 1.0
+  quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+  return quantized, scale.astype(np.float32)
+
+
+def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH):
+  """Returns (the rewritten GraphDef, a `Report`); see the module doc.
+
+  Args:
+    graph_def: a frozen GraphDef (weights are constants).
+    min_width: a matmul with fewer input or output units stays float32.
+  """
+  graph = _Graph(graph_def)
+  quantized, kept = [], []
+  for node in list(graph_def.node):
+    if node.op != "MatMul":
+      continue
+    why_not = _why_not_quantizable(graph, node, min_width)
+    if why_not:
+      kept.append((node.name, why_not))
+      continue
+    _rewrite(graph, node)
+    quantized.append(node.name)
+  return graph.pruned(), Report(quantized, kept)
+
+
+class _Graph(object):
+  """A GraphDef being rewritten: nodes by name and who reads them."""
+
+  def __init__(self, graph_def):
+    self.graph_def = tf.GraphDef()
+    self.graph_def.CopyFrom(graph_def)
+    self.nodes = {n.name: n for n in self.graph_def.node}
+    self.released = set()
+
+  def readers(self, name):
+    """The nodes with an input from output 0 of node `name`."""
+    return [n for n in self.graph_def.node
+            if any(_source(i) == name and not i.startswith("^")
+                   for i in n.input)]
+
+  def constant(self, name):
+    """The value of the constant that `name` reads through Identity nodes,
+    or None if it is not a constant."""
+    node = self.nodes.get(_source(name))
+    while node is not None and node.op == "Identity":
+      node = self.nodes.get(_source(node.input[0]))
+    if node is None or node.op != "Const":
+      return None
+    return tf.make_ndarray(node.attr["value"].tensor)
+
+  def add(self, op, name, inputs=(), **attrs):
+    node = self.graph_def.node.add(op=op, name=name)
+    node.input.extend(inputs)
+    for key, value in attrs.items():
+      node.attr[key].CopyFrom(value)
+    self.nodes[name] = node
+    return name
+
+  def add_constant(self, name, value, dtype=None):
+    value = np.asarray(value)
+    return self.add("Const", name,
+                    dtype=_type(dtype or tf.as_dtype(value.dtype)),
+                    value=tf.AttrValue(tensor=tf.make_tensor_proto(
+                        value, dtype=dtype)))
+
+  def remove(self, name):
+    node = self.nodes.pop(name)
+    self.graph_def.node.remove(node)
+
+  def release(self, name):
+    """Marks the node that input `name` reads as possibly unread now."""
+    self.released.add(_source(name))
+
+  def pruned(self):
+    """The GraphDef without the released constants (and Identity reads of
+    them) that nothing reads any more: the float32 weights replaced."""
+    while self.released:
+      read = set(_source(i) for n in self.graph_def.node for i in n.input)
+      unread = [name for name in self.released
+                if name in self.nodes and name not in read and
+                self.nodes[name].op in ("Const", "Identity")]
+      self.released = set()
+      for name in unread:
+        for source in self.nodes[name].input:
+          self.release(source)
+        self.remove(name)
+    return self.graph_def
+
+
+def _why_not_quantizable(graph, node, min_width):
+  if node.attr["T"].type != tf.float32.as_datatype_enum:
+    return "not float32"
+  if node.attr["transpose_a"].b:
+    return "transposed input"
+  weights = graph.constant(node.input[1])
+  if weights is None or weights.ndim != 2:
+    return "its weight is not a constant matrix"
+  if min(weights.shape) < min_width:
+    return "narrower than %d units" % min_width
+  return None
+
+
+def _bias_after(graph, node, units):
+  """(the node adding a constant [units] bias to `node`'s output, the bias)
+  if that node is its only reader, else (None, None)."""
+  readers = graph.readers(node.name)
+  if len(readers) != 1 or readers[0].op not in ("BiasAdd", "Add", "AddV2"):
+    return None, None
+  adder = readers[0]
+  if _source(adder.input[0]) != node.name or adder.input[0].endswith(":1"):
+    return None, None
+  if adder.op == "BiasAdd" and adder.attr["data_format"].s not in (
+      b"", b"NHWC"):
+    return None, None
+  bias = graph.constant(adder.input[1])
+  if bias is None or bias.shape != (units,):
+    return None, None
+  return adder, bias
+
+
+def _rewrite(graph, node):
+  """Replaces MatMul `node` (and the bias addition after it) with the int8
+  subgraph of the module doc, whose last node takes the replaced name."""
+  weights = graph.constant(node.input[1])
+  if node.attr["transpose_b"].b:
+    weights = weights.T
+  units = weights.shape[1]
+  quantized, scale = quantize_weights(weights)
+  adder, bias = _bias_after(graph, node, units)
+  if bias is None:
+    bias = np.zeros([units], np.float32)
+  out_name = adder.name if adder is not None else node.name
+  x = node.input[0]
+  device = node.device
+  prefix = node.name + "/int8/"
+  f32 = _type(tf.float32)
+
+  def c(name, value, dtype=None):
+    return graph.add_constant(prefix + name, value, dtype)
+
+  axes = c("axes", np.array([0, 1], np.int32))
+  zero = c("zero", np.float32(0))
+  lo = graph.add("Minimum", prefix + "lo", [
+      graph.add("Min", prefix + "min", [x, axes], T=f32,
+                Tidx=_type(tf.int32), keep_dims=tf.AttrValue(b=False)),
+      zero], T=f32)
+  hi = graph.add("Maximum", prefix + "hi", [
+      graph.add("Max", prefix + "max", [x, axes], T=f32,
+                Tidx=_type(tf.int32), keep_dims=tf.AttrValue(b=False)),
+      zero], T=f32)
+  quantize = graph.add("QuantizeV2", prefix + "quantize", [x, lo, hi],
+                       T=_type(tf.quint8),
+                       mode=tf.AttrValue(s=b"MIN_FIRST"))
+  q_lo, q_hi = quantize + ":1", quantize + ":2"
+  width = graph.add("Sub", prefix + "range", [q_hi, q_lo], T=f32)
+  column_sums = quantized.astype(np.int64).sum(axis=0).astype(np.float32)
+  shifted_bias = graph.add("AddV2", prefix + "bias", [
+      graph.add("Mul", prefix + "zero_point_term",
+                [q_lo, c("column_sums", column_sums)], T=f32),
+      c("bias_over_scale", (bias / scale).astype(np.float32))], T=f32)
+  matmul = graph.add(
+      QUANTIZED_MATMUL, prefix + "matmul",
+      [quantize, c("weights", quantized, tf.qint8), shifted_bias,
+       zero, width, c("weight_min", np.float32(-127)),
+       c("weight_max", np.float32(127)), zero, zero],
+      T1=_type(tf.quint8), T2=_type(tf.qint8), Tbias=f32, Toutput=f32,
+      transpose_a=tf.AttrValue(b=False), transpose_b=tf.AttrValue(b=False),
+      input_quant_mode=tf.AttrValue(s=b"SCALED"))
+  if adder is not None:
+    graph.release(adder.input[1])
+    graph.remove(adder.name)
+  graph.release(node.input[1])
+  graph.remove(node.name)
+  graph.add("Mul", out_name, [matmul, c("scale", scale)], T=f32)
+  for name in [n for n in graph.nodes if n.startswith(prefix)] + [out_name]:
+    graph.nodes[name].device = device
+
+
+def _source(input_name):
+  """The node name of a NodeDef input ("^a", "a:1" -> "a")."""
+  return input_name.lstrip("^").split(":")[0]
+
+
+def _type(dtype):
+  return tf.AttrValue(type=tf.as_dtype(dtype).as_datatype_enum)

