@@ -14,6 +14,7 @@ Mismatches between the records and the flags are one-line errors.
 """
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -305,3 +306,38 @@ def test_mismatches_are_one_line_errors(converted, tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("run_ner.py: error: --input_meta_data_path="), last
     assert message in last, last
+
+
+def test_readme_tagging_records_commands_run_as_pasted(tmp_path):
+  """The README's "Coming from Model Garden" tagging block, as pasted, on
+  the project's data/ner (BERT_BASE_DIR: a tiny stand-in model)."""
+  (block,) = [b for b in bert_testing.readme_blocks(
+      "## Coming from Model Garden", "sh")
+              if "--fine_tuning_task_type=tagging" in b]
+  data = os.path.join(bert_testing.ROOT, "data", "ner")
+  sentences = {}
+  for split in ("train", "dev", "test"):
+    sentences[split] = [[line.split()[0] for line in chunk.splitlines()]
+                        for chunk in open(os.path.join(
+                            data, "%s.txt" % split),
+                                          encoding="utf-8").read().split(
+                                              "\n\n")
+                        if chunk.strip() and
+                        not chunk.strip().startswith("-DOCSTART-")]
+  base = tmp_path / "base"
+  base.mkdir()
+  vocab = bert_testing.write_vocab(str(base / "vocab.txt"), [
+      " ".join(words) for split in sentences.values() for words in split])
+  bert_testing.write_config(str(base / "bert_config.json"), len(vocab))
+  bert_testing.write_stand_in_checkpoint(str(base / "bert_model.ckpt"),
+                                         str(base / "bert_config.json"))
+  model_dir = tmp_path / "model"
+  proc = bert_testing.run_readme_block(block, tmp_path, env={
+      "BERT_BASE_DIR": str(base), "MODEL_DIR": str(model_dir)})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = bert_testing.read_eval_results(model_dir / "eval_results.txt")
+  assert "f1" in " ".join(results), results
+  tags = (model_dir / "test_predicted_tags.txt").read_text().splitlines()
+  assert len(tags) == len(sentences["test"])
+  assert [len(line.split()) for line in tags] == [
+      len(words) for words in sentences["test"]]

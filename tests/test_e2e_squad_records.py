@@ -183,3 +183,28 @@ def test_mismatches_are_one_line_errors(converted, tmp_path):
     assert last.startswith(
         "run_squad.py: error: --input_meta_data_path="), last
     assert message in last, last
+
+
+def test_readme_squad_records_commands_run_as_pasted(tmp_path):
+  """The README's "Coming from Model Garden" SQuAD block, as pasted
+  (SQUAD_DIR: the sample; BERT_BASE_DIR: a tiny stand-in model)."""
+  (block,) = [b for b in bert_testing.readme_blocks(
+      "## Coming from Model Garden", "sh")
+              if "--fine_tuning_task_type=squad" in b]
+  base = tmp_path / "base"
+  base.mkdir()
+  vocab = bert_testing.write_vocab(str(base / "vocab.txt"), squad_texts())
+  bert_testing.write_config(str(base / "bert_config.json"), len(vocab),
+                            max_position_embeddings=384)
+  bert_testing.write_stand_in_checkpoint(str(base / "bert_model.ckpt"),
+                                         str(base / "bert_config.json"))
+  proc = bert_testing.run_readme_block(block, tmp_path, env={
+      "SQUAD_DIR": SQUAD, "BERT_BASE_DIR": str(base),
+      "MODEL_DIR": str(tmp_path / "model")})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(str(tmp_path / "finetuning" / "squad_meta_data")) as f:
+    meta = json.load(f)
+  assert (meta["max_seq_length"], meta["doc_stride"],
+          meta["max_query_length"]) == (384, 128, 64)
+  with open(str(tmp_path / "model" / "predictions.json")) as f:
+    assert set(json.load(f)) == question_ids("dev-v1.1.json")
