@@ -23,7 +23,8 @@ is further off),
 
   x @ W + b ~ s * ((hi - lo) / 255 * (u8 @ w_s8) + lo * colsum(w_s8) + b / s)
 
-so bias' = lo * colsum(w_s8) + b / s, a vector computed per call.
+so bias' = lo * colsum(w_s8) + b / s, a vector computed per call. Layers
+that read the same tensor (query, key and value) share its quantisation.
 
 Everything else (embeddings, attention's batched products, layer norm,
 softmax, the classifier's few-label output layer) stays float32. The result
@@ -109,6 +110,7 @@ class _Graph(object):
     self.graph_def.CopyFrom(graph_def)
     self.nodes = {n.name: n for n in self.graph_def.node}
     self.released = set()
+    self.quantized_inputs = {}
 
   def readers(self, name):
     """The nodes with an input from output 0 of node `name`."""
@@ -216,21 +218,8 @@ def _rewrite(graph, node):
   def c(name, value, dtype=None):
     return graph.add_constant(prefix + name, value, dtype)
 
-  axes = c("axes", np.array([0, 1], np.int32))
   zero = c("zero", np.float32(0))
-  lo = graph.add("Minimum", prefix + "lo", [
-      graph.add("Min", prefix + "min", [x, axes], T=f32,
-                Tidx=_type(tf.int32), keep_dims=tf.AttrValue(b=False)),
-      zero], T=f32)
-  hi = graph.add("Maximum", prefix + "hi", [
-      graph.add("Max", prefix + "max", [x, axes], T=f32,
-                Tidx=_type(tf.int32), keep_dims=tf.AttrValue(b=False)),
-      zero], T=f32)
-  quantize = graph.add("QuantizeV2", prefix + "quantize", [x, lo, hi],
-                       T=_type(tf.quint8),
-                       mode=tf.AttrValue(s=b"MIN_FIRST"))
-  q_lo, q_hi = quantize + ":1", quantize + ":2"
-  width = graph.add("Sub", prefix + "range", [q_hi, q_lo], T=f32)
+  quantize, q_lo, width = _quantized_input(graph, x, prefix, device)
   column_sums = quantized.astype(np.int64).sum(axis=0).astype(np.float32)
   shifted_bias = graph.add("AddV2", prefix + "bias", [
       graph.add("Mul", prefix + "zero_point_term",
@@ -252,6 +241,35 @@ def _rewrite(graph, node):
   graph.add("Mul", out_name, [matmul, c("scale", scale)], T=f32)
   for name in [n for n in graph.nodes if n.startswith(prefix)] + [out_name]:
     graph.nodes[name].device = device
+
+
+def _quantized_input(graph, x, prefix, device):
+  """(uint8 tensor, its range's low end, the range's width) of input `x`,
+  added once per input: query, key and value share theirs."""
+  if x in graph.quantized_inputs:
+    return graph.quantized_inputs[x]
+  f32 = _type(tf.float32)
+  axes = graph.add_constant(prefix + "axes", np.array([0, 1], np.int32))
+  zero = graph.add_constant(prefix + "input_zero", np.float32(0))
+
+  def reduced(op, name, bound):
+    return graph.add(bound, prefix + name, [
+        graph.add(op, prefix + name + "_of_input", [x, axes], T=f32,
+                  Tidx=_type(tf.int32), keep_dims=tf.AttrValue(b=False)),
+        zero], T=f32)
+
+  # The range includes 0, so that zero padding stays exactly 0.
+  lo = reduced("Min", "lo", "Minimum")
+  hi = reduced("Max", "hi", "Maximum")
+  quantize = graph.add("QuantizeV2", prefix + "quantize", [x, lo, hi],
+                       T=_type(tf.quint8), mode=tf.AttrValue(s=b"MIN_FIRST"))
+  width = graph.add("Sub", prefix + "range",
+                    [quantize + ":2", quantize + ":1"], T=f32)
+  for name in (axes, zero, lo, hi, quantize, width, prefix + "lo_of_input",
+               prefix + "hi_of_input"):
+    graph.nodes[name].device = device
+  graph.quantized_inputs[x] = (quantize, quantize + ":1", width)
+  return graph.quantized_inputs[x]
 
 
 def _source(input_name):

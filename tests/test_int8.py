@@ -109,6 +109,8 @@ def test_transposed_weights_and_no_bias_and_two_readers():
   graph_def = frozen(build, [None, 64])
   quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
   assert len(report.quantized) == 2
+  # One input, quantised once for both.
+  assert [n.op for n in quantized.node].count("QuantizeV2") == 1
   got = run(quantized, x)
   exact = x.astype(np.float64)
   a = exact @ w1.T
@@ -184,6 +186,8 @@ def test_real_model_embeddings_survive_int8(tmp_path):
   # 6 layers x (query, key, value, attention output, intermediate, output);
   # the pooler is not on the way to the sequence output.
   assert len(report.quantized) == 36
+  # Query, key and value share their input's quantisation: 4 per layer.
+  assert [n.op for n in quantized.node].count("QuantizeV2") == 24
 
   def pooled(graph_def):
     sequence = run(graph_def, np.float32(0)).astype(np.float64)
