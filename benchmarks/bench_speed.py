@@ -17,6 +17,11 @@ configuration in its own subprocess so that peak memory is its own:
                  float32 variables, layer norm, softmax and loss;
   bf16-grappler  the unchanged fp32 graph rewritten by TF's
                  `auto_mixed_precision_onednn_bfloat16` grappler pass;
+  int8           prediction only: the fp32 row's graph, frozen, with its
+                 dense layers rewritten to TensorFlow's oneDNN int8 kernels
+                 by int8_graph.py, as `--export_precision=int8` exports it
+                 (its peak MB includes the fp32 graph it is checked
+                 against);
   fp32-xla       fp32 with session-level XLA JIT (and, on CPU,
                  TF_XLA_FLAGS=--tf_xla_cpu_global_jit, without which XLA
                  compiles nothing);
@@ -59,8 +64,8 @@ import time
 import bench_common
 import bench_onnx
 
-CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "fp32-xla", "hf-fp32",
-           "hf-bf16") + bench_onnx.ORT_CONFIGS
+CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "fp32-xla",
+           "hf-fp32", "hf-bf16") + bench_onnx.ORT_CONFIGS
 HF_CONFIGS = ("hf-fp32", "hf-bf16")
 
 
@@ -281,8 +286,48 @@ def run_ort(args):
                              "predict": args.batch_size / seconds})
 
 
+def run_int8(args):
+  """Prediction examples/sec of the fp32 graph with its dense layers in
+  int8 (int8_graph), and its largest logit difference from fp32."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  import int8_graph  # pylint: disable=g-import-not-at-top
+
+  def build_logits(ids, mask):
+    return bench_common.bert_logits(ids, mask, False, args.layers,
+                                    args.hidden, args.seq_length)
+
+  graph_def, inputs, output = bench_onnx.frozen_classifier(
+      build_logits, args.seq_length)
+  quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
+  ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
+  logits = {}
+  for name, graph_def in (("fp32", graph_def), ("int8", quantized)):
+    with tf.Graph().as_default() as graph:
+      tf.import_graph_def(graph_def, name="")
+      probabilities = tf.reduce_sum(tf.nn.softmax(
+          graph.get_tensor_by_name(output)))
+      with tf.Session(graph=graph) as sess:
+        feed = {inputs[0]: ids, inputs[1]: mask}
+        logits[name] = sess.run(output, feed)
+        if name == "int8":
+          for _ in range(2):
+            sess.run(probabilities, feed)
+          seconds = best_time(lambda: sess.run(probabilities, feed),
+                              args.steps)
+  bench_common.print_result({
+      "config": "int8", "train": float("nan"),
+      "predict": args.batch_size / seconds,
+      "quantized": len(report.quantized),
+      "logit_difference": float(np.max(np.abs(logits["fp32"] -
+                                              logits["int8"])))})
+
+
 def run_one(args):
   """Times one configuration in this process; prints a JSON line."""
+  if args.one == "int8":
+    run_int8(args)
+    return
   if args.one in HF_CONFIGS:
     run_hf(args)
     return
@@ -445,10 +490,19 @@ def main():
           row["train"], ratio(row, "plain", "train"),
           ratio(row, "fp32", "train"),
           100.0 * row["train"] * train_flops / peak)
-    print("%-14s %s %10.2f %7.2fx %7.2fx %9.1f%% %9.0f" % (
+    # No float peak bounds int8 work: its utilisation is not printed.
+    mfu = ("%9s " % "-" if row["config"] == "int8" else "%9.1f%%" % (
+        100.0 * row["predict"] * predict_flops / peak))
+    print("%-14s %s %10.2f %7.2fx %7.2fx %s %9.0f" % (
         row["config"], train, row["predict"],
         ratio(row, "plain", "predict"), ratio(row, "fp32", "predict"),
-        100.0 * row["predict"] * predict_flops / peak, row["peak_rss_mb"]))
+        mfu, row["peak_rss_mb"]))
+  if "int8" in by_name:
+    print("int8 row: %d dense layers quantised; largest |logit difference| "
+          "from the fp32 graph %.1e; int8 dot products: %s" % (
+              by_name["int8"]["quantized"],
+              by_name["int8"]["logit_difference"],
+              bench_common.int8_support()))
   print_targets(by_name, peaks["bf16"] * 1e9, train_flops, ratio, support)
 
 
@@ -480,11 +534,15 @@ def print_targets(by_name, bf16_peak, train_flops, ratio, support):
         "predict", 1.0)
   check("fp32 prediction vs ONNX Runtime fp32, fused", "fp32", "ort-fused",
         "predict", 1.0)
-  best = max((n for n in ("fp32", "bf16", "bf16-grappler") if n in by_name),
+  best = max((n for n in ("fp32", "bf16", "bf16-grappler", "int8")
+              if n in by_name),
              key=lambda n: by_name[n]["predict"], default=None)
   if best:
     check("best prediction (%s) vs ONNX Runtime int8" % best, best,
           "ort-int8", "predict", 1.1)
+  check("int8 prediction vs ONNX Runtime int8", "int8", "ort-int8",
+        "predict", 1.1)
+  check("int8 prediction vs fp32", "int8", "fp32", "predict", 1.0)
   for what, value, target, unit in checks:
     print("target: %-50s %6.2f%s (>= %g%s) %s" % (
         what, value, unit, target, unit, "met" if value >= target else
