@@ -71,6 +71,33 @@ def test_squad_sample_2_0_adds_unanswerable_questions_to_1_1():
   assert len(ids) == len(set(ids)) == 62
 
 
+def test_quickstart_data_is_make_data_output_balanced_without_examples(
+    tmp_path):
+  quickstart = os.path.join(ROOT, "data", "quickstart")
+  proc = subprocess.run([sys.executable, os.path.join(quickstart,
+                                                      "make_data.py"),
+                         str(tmp_path)], capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr
+  sentences = []
+  for name, count in (("train.tsv", 1200), ("dev.tsv", 200),
+                      ("test.tsv", 100)):
+    with open(os.path.join(quickstart, name), encoding="utf-8") as f:
+      text = f.read()
+    assert (tmp_path / name).read_text(encoding="utf-8") == text, name
+    rows = [line.split("\t") for line in text.splitlines()[1:]]
+    assert len(rows) == count, name
+    if name != "test.tsv":
+      labels = [label for _, label in rows]
+      assert labels.count("1") == labels.count("0") == count // 2, name
+      sentences += [sentence for sentence, _ in rows]
+    else:
+      sentences += [sentence for _, sentence in rows]
+  assert len(set(sentences)) == len(sentences) == 1500
+  # The README's examples are what the quick-start model is checked on.
+  assert not {"a warm , funny and moving film .",
+              "tedious , with no plot to speak of ."} & set(sentences)
+
+
 def test_squad_sample_files_are_make_data_output(tmp_path):
   proc = subprocess.run([sys.executable, os.path.join(SQUAD, "make_data.py"),
                          str(tmp_path)], capture_output=True, text=True)
