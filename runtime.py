@@ -176,7 +176,8 @@ def check_flags(settings, bert_config=None, max_seq_length=None,
     validate_runtime_flags(settings, train_batch_size)
   if export_dir:
     check_export_dir(export_dir, output_dir, will_train, init_checkpoint,
-                     settings.get("export_precision") or "fp32")
+                     settings.get("export_precision") or "fp32",
+                     settings.get("export_format") or "saved_model")
 
 
 def check_something_to_do(settings, *flag_names):

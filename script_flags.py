@@ -550,6 +550,15 @@ def define_export_flags():
           "on x86 with oneDNN on (the default; not with "
           "TF_ENABLE_ONEDNN_OPTS=0).",
           enum_values=["fp32", "int8"])
+  _define("enum", "export_format", "saved_model",
+          "What --export_dir holds. saved_model: the SavedModel (TF Serving, "
+          "saved_model_cli, predict.py, predictor.Predictor). onnx: the "
+          "SavedModel and, beside its saved_model.pb, model.onnx for ONNX "
+          "Runtime or Triton: serving_default's inputs and outputs by the "
+          "same names, checked against the SavedModel to 1e-4 before the "
+          "export is kept (fp32 only; needs pip install -r "
+          "requirements-onnx.txt).",
+          enum_values=["saved_model", "onnx"])
 
 
 @functools.lru_cache(maxsize=None)

@@ -58,6 +58,7 @@ import tensorflow.compat.v1 as tf
 from command_line import UserError
 import export_format
 import int8_graph
+import onnx_export
 import task_description
 
 # The layout's names (export_format is the library module that the predictor
@@ -69,6 +70,8 @@ VOCAB_FILE = export_format.VOCAB_FILE
 TASKS = export_format.TASKS
 # --export_precision: the float32 model, or its dense layers in int8.
 PRECISIONS = ("fp32", "int8")
+# --export_format: the SavedModel alone, or with model.onnx beside it.
+FORMATS = ("saved_model", "onnx")
 tensorflow_text = export_format.tensorflow_text
 # The string inputs of serving_text for each task; the second one may be "".
 TEXT_INPUTS = {
@@ -79,16 +82,18 @@ TEXT_INPUTS = {
 
 
 def check_export_dir(export_dir, output_dir, will_train, init_checkpoint=None,
-                     precision="fp32"):
+                     precision="fp32", output_format="saved_model"):
   """Fails before any work if `--export_dir` could not be written at the end.
 
   Without training, the export is of the newest checkpoint in `output_dir`
   or else of `init_checkpoint` (`checkpoint_to_export`): one must exist.
-  An int8 export (`precision`) needs TensorFlow's oneDNN kernels.
+  An int8 export (`precision`) needs TensorFlow's oneDNN kernels; an ONNX
+  one (`output_format`) the ONNX extra and fp32.
   """
   if not export_dir:
     return
   _check_precision(precision)
+  _check_format(output_format, precision)
   if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
     raise UserError(
         "--export_dir=%s is a file, not a directory: SavedModels are written "
@@ -108,6 +113,23 @@ def _check_precision(precision):
   if precision == "int8" and int8_graph.onednn_disabled():
     raise UserError("--export_precision=int8: %s." %
                     int8_graph.onednn_disabled())
+
+
+def _check_format(output_format, precision):
+  if output_format not in FORMATS:
+    raise UserError("--export_format=%s: expected one of %s." %
+                    (output_format, ", ".join(FORMATS)))
+  if output_format != "onnx":
+    return
+  if precision != "fp32":
+    raise UserError(
+        "--export_format=onnx writes the fp32 model (not --export_precision="
+        "%s): for int8 in ONNX Runtime, quantise model.onnx with "
+        "onnxruntime.quantization.quantize_dynamic." % precision)
+  missing = onnx_export.missing_packages()
+  if missing:
+    raise UserError("--export_format=onnx needs %s, not installed: %s" % (
+        ", ".join(missing), onnx_export.INSTALL))
 
 
 def checkpoint_to_export(output_dir, init_checkpoint=None):
@@ -181,12 +203,13 @@ def export_run(settings, estimator, description, checkpoint_path=None,
       vocab_file=settings.vocab_file,
       checkpoint=checkpoint_path or checkpoint_to_export(
           settings.output_dir, settings.init_checkpoint),
-      precision=settings.get("export_precision") or "fp32")
+      precision=settings.get("export_precision") or "fp32",
+      output_format=settings.get("export_format") or "saved_model")
 
 
 def export_saved_model(estimator, export_dir, seq_length, metadata=None,
                        vocab_file=None, checkpoint=None, text_signature=True,
-                       precision="fp32"):
+                       precision="fp32", output_format="saved_model"):
   """Writes a checkpoint as a SavedModel (see the module doc for the layout).
 
   Args:
@@ -201,6 +224,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
       installed and the task has one).
     precision: "fp32", or "int8" for the dense layers quantised
       (`int8_graph`; needs metadata).
+    output_format: "saved_model", or "onnx" for `onnx_export.ONNX_FILE`
+      beside it too, checked against it (needs metadata).
 
   Returns:
     the path of the SavedModel.
@@ -209,6 +234,9 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   if not checkpoint:
     raise UserError("No checkpoint in %s to export." % estimator.model_dir)
   _check_precision(precision)
+  _check_format(output_format, precision)
+  if output_format == "onnx" and metadata is None:
+    raise UserError("An ONNX export needs the export's metadata.")
   if precision == "int8":
     if metadata is None:
       raise UserError("An int8 export needs the export's metadata.")
@@ -246,6 +274,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
     try:
       _write_saved_model(estimator, checkpoint, seq_length, assets,
                          text_inputs, any_length, temp_dir, precision)
+      if output_format == "onnx":
+        difference = _write_onnx(temp_dir, assets, seq_length)
       tf.io.gfile.rename(temp_dir, final_path)
     except BaseException:
       if tf.io.gfile.exists(temp_dir):
@@ -258,7 +288,33 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
                   checkpoint,
                   ", ".join(["serving_default"] +
                             ([TEXT_SIGNATURE] if text_inputs else [])))
+  if output_format == "onnx":
+    tf.logging.info("Wrote %s beside it: outputs within %.2g of the "
+                    "SavedModel's on sample inputs (tolerance %g)",
+                    onnx_export.ONNX_FILE, difference,
+                    onnx_export.TOLERANCE)
   return final_path
+
+
+def _write_onnx(path, assets, seq_length):
+  """model.onnx beside the SavedModel at `path`, its check recorded in the
+  export's bert_export.json."""
+  try:
+    _, difference = onnx_export.write_onnx(
+        path, len(_read_vocab(assets["vocab"])), seq_length)
+  except ValueError as e:
+    raise UserError("--export_format=onnx: %s." % e)
+  meta = os.path.join(path, "assets", METADATA_FILE)
+  with open(meta, encoding="utf-8") as f:
+    metadata = json.load(f)
+  metadata["onnx"] = {"file": onnx_export.ONNX_FILE,
+                      "opset": onnx_export.OPSET,
+                      "max_difference": difference,
+                      "tolerance": onnx_export.TOLERANCE}
+  with open(meta, "w", encoding="utf-8") as f:
+    json.dump(metadata, f, indent=2, sort_keys=True)
+    f.write("\n")
+  return difference
 
 
 def _kept_tokens(metadata):

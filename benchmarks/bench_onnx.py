@@ -89,13 +89,12 @@ def frozen_classifier(build_logits, seq_length):
 
 
 def convert(graph_def, input_names, output_name, path):
-  """Writes the ONNX model of a frozen graph to `path`."""
-  from tf2onnx import tfonnx  # pylint: disable=g-import-not-at-top,unused-import
-  import tf2onnx  # pylint: disable=g-import-not-at-top
-  tf2onnx.convert.from_graph_def(
-      graph_def, input_names=input_names, output_names=[output_name],
-      opset=17, output_path=path)
-  return path
+  """Writes the ONNX model of a frozen graph to `path` (as
+  `--export_format=onnx` converts: `onnx_export.convert`)."""
+  import onnx_export  # pylint: disable=g-import-not-at-top
+  return onnx_export.convert(
+      graph_def, {name.split(":")[0]: name for name in input_names},
+      {"logits": output_name}, path)
 
 
 def hf_export(path, layers, hidden, seq_length, vocab_size):

@@ -17,7 +17,9 @@ import pytest
 import tensorflow as tf
 
 import bert_testing
+from command_line import UserError
 import modeling
+import onnx_export
 import runtime
 import run_squad
 
@@ -177,3 +179,19 @@ def test_export_without_training_needs_a_checkpoint(tmp_path):
     runtime.check_export_dir(str(tmp_path / "export"), str(tmp_path), False)
   runtime.check_export_dir(str(tmp_path / "export"), str(tmp_path), True)
   assert (tmp_path / "export").is_dir()
+
+
+def test_onnx_export_is_checked_before_any_work(tmp_path, monkeypatch):
+  with pytest.raises(UserError, match=(
+      r"^--export_format=onnx writes the fp32 model \(not "
+      r"--export_precision=int8\): for int8 in ONNX Runtime, quantise "
+      r"model.onnx with onnxruntime.quantization.quantize_dynamic.$")):
+    runtime.check_export_dir(str(tmp_path / "export"), str(tmp_path), True,
+                             precision="int8", output_format="onnx")
+  monkeypatch.setattr(onnx_export, "missing_packages", lambda: ["tf2onnx"])
+  with pytest.raises(UserError, match=(
+      r"^--export_format=onnx needs tf2onnx, not installed: pip install -r "
+      r"requirements-onnx.txt$")):
+    runtime.check_export_dir(str(tmp_path / "export"), str(tmp_path), True,
+                             output_format="onnx")
+  assert not (tmp_path / "export").exists()

@@ -191,6 +191,7 @@ RUN_BY_TESTS = [
     (SQUAD_HEADING, "data/squad/train-v2.0.json"),
     (SQUAD_HEADING, "squad_evaluate.py data/squad"),
     (NER_HEADING, "run_ner.py"),
+    ("## Serving: `--export_dir` (SavedModel)", "--export_format=onnx"),
     # By test_e2e_classifier_records.py, with the placeholders set.
     ("## Coming from Model Garden", "create_finetuning_data.py"),
     ("## Coming from Model Garden", "--input_meta_data_path"),

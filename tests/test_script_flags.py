@@ -33,7 +33,8 @@ PERFORMANCE = {"precision", "bf16_implementation", "use_xla",
                "dtype", "loss_scale", "enable_xla", "run_eagerly",
                "use_keras_compile_fit", "worker_hosts", "task_index"}
 OUTPUT = {"output_dir", "model_dir"}
-EXPORT = {"export_dir", "export_precision", "model_export_path"}
+EXPORT = {"export_dir", "export_precision", "export_format",
+          "model_export_path"}
 PREDICTION = {"do_predict", "predict_batch_size", "allow_untrained_model",
               "predict_checkpoint_path"}
 # Records converted once (create_finetuning_data.py, Model Garden's too).
