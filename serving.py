@@ -311,10 +311,15 @@ def _write_onnx(path, assets, seq_length):
                       "opset": onnx_export.OPSET,
                       "max_difference": difference,
                       "tolerance": onnx_export.TOLERANCE}
-  with open(meta, "w", encoding="utf-8") as f:
+  _write_metadata(meta, metadata)
+  return difference
+
+
+def _write_metadata(path, metadata):
+  """bert_export.json as every export writes it (sorted keys, indented)."""
+  with open(path, "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2, sort_keys=True)
     f.write("\n")
-  return difference
 
 
 def _kept_tokens(metadata):
@@ -345,9 +350,7 @@ def _stage_assets(staging, metadata, vocab_file, text_inputs):
   vocab = os.path.join(staging, VOCAB_FILE)
   tf.io.gfile.copy(vocab_file, vocab, overwrite=True)
   meta = os.path.join(staging, METADATA_FILE)
-  with open(meta, "w", encoding="utf-8") as f:
-    json.dump(metadata, f, indent=2, sort_keys=True)
-    f.write("\n")
+  _write_metadata(meta, metadata)
   return {"vocab": vocab, "metadata": meta,
           "do_lower_case": metadata["do_lower_case"],
           "max_query_length": metadata.get("max_query_length")}
