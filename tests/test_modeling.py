@@ -439,8 +439,9 @@ def test_assignment_map_skips_names_not_in_checkpoint(checkpoint):
   assert len(amap) == len(official_variable_shapes())
 
 
-def optimized_op_types(fetches, feed_dict=None, config=None):
-  """How many nodes of each op type the session ran after grappler."""
+def optimized_op_types(fetches, feed_dict=None, config=None, name_part=""):
+  """How many nodes of each op type the session ran after grappler (of
+  those whose name contains `name_part`)."""
   metadata = tf.RunMetadata()
   with tf.Session(config=config) as sess:
     sess.run(tf.global_variables_initializer())
@@ -450,7 +451,8 @@ def optimized_op_types(fetches, feed_dict=None, config=None):
   counts = {}
   for graph in metadata.partition_graphs:
     for node in graph.node:
-      counts[node.op] = counts.get(node.op, 0) + 1
+      if name_part in node.name:
+        counts[node.op] = counts.get(node.op, 0) + 1
   return counts
 
 
@@ -462,8 +464,55 @@ def test_inference_gelu_is_fused_into_the_matmul():
     model = modeling.BertModel(tiny_config(), False,
                                tf.constant(IDS, tf.int32))
     counts = optimized_op_types(model.get_pooled_output())
+    in_ffn = optimized_op_types(model.get_pooled_output(),
+                                name_part="/intermediate/")
   assert "Tanh" not in counts, counts
-  assert "Pow" not in counts and "Square" not in counts, counts
+  # (Layer norm squares its centred values; the GELU's cube is gone.)
+  assert "Pow" not in in_ffn and "Square" not in in_ffn, in_ffn
+
+
+def test_inference_layer_norm_is_one_fused_op_with_the_same_values():
+  # for_inference=True is Keras' batch-norm form, which grappler's remapper
+  # replaces by one oneDNN _MklLayerNorm when the row count is known at run
+  # time only; with static rows (where grappler would fold the pattern's
+  # Fill nodes) it stays the separate-op form. Every case gives the numpy
+  # values, and none aborts the process (TF 2.15's remapper did, on the
+  # tf.nn.moments form of a placeholder with variable gamma and beta).
+  rng = np.random.RandomState(4)
+  x = rng.randn(6, 5, 16).astype(np.float32) * 3 + 1
+  gamma = rng.randn(16).astype(np.float32)
+  beta = rng.randn(16).astype(np.float32)
+  want = np_layer_norm(x, gamma, beta)
+  for rows, for_inference in ((None, True), (6, True), (None, False)):
+    with tf.Graph().as_default():
+      inputs = tf.placeholder(tf.float32, [rows, 5, 16])
+      y = modeling.layer_norm(inputs, for_inference=for_inference)
+      with tf.Session() as sess:
+        for v in tf.global_variables():
+          v.load(gamma if v.op.name.endswith("gamma") else beta, sess)
+        got = sess.run(y, {inputs: x})
+      counts = optimized_op_types(y, {inputs: x})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    if rows is None and for_inference:
+      assert counts.get("_MklLayerNorm") == 1, counts
+      assert "Rsqrt" not in counts, counts
+    else:
+      assert "_MklLayerNorm" not in counts, counts
+      assert not [op for op in counts if "BatchNorm" in op], counts
+
+
+def test_only_inference_models_build_the_fused_layer_norm():
+  # One per block twice and one for the embeddings when predicting; none in
+  # training, whose gradient through the batch-norm form is slower.
+  for is_training in (False, True):
+    with tf.Graph().as_default():
+      ids = tf.placeholder(tf.int32, [None, 8])
+      model = modeling.BertModel(tiny_config(), is_training, ids)
+      counts = optimized_op_types(model.get_sequence_output(), {ids: IDS})
+    if is_training:
+      assert not [op for op in counts if "Norm" in op], counts
+    else:
+      assert counts.get("_MklLayerNorm") == 2 * LAYERS + 1, counts
 
 
 def test_einsum_dense_layers_share_variables_and_values_with_matmul():
