@@ -27,6 +27,14 @@ off),
 so bias' = lo * colsum(w_s8) + b / s, a vector computed per call. Layers
 that read the same tensor (query, key and value) share its quantisation.
 
+A dense layer followed by `modeling.gelu` (the feed-forward layer) loses its
+GELU's separate passes too: 0.5 * z * (1 + tanh(c * (z + 0.044715 z^3))) is
+computed from h = z / 2, which the per-channel scale multiply makes for
+free, as h + h * tanh(h * (2c + 8 * 0.044715 * c * h^2)): seven passes over
+the [tokens, intermediate] activation instead of ten, the same function
+within float rounding (fp32 graphs keep the form that grappler fuses into
+the matmul).
+
 Everything else (embeddings, attention's batched products, layer norm,
 softmax, the classifier's few-label output layer) stays float32. The result
 is a plain GraphDef of standard ops: a SavedModel holding it runs in
@@ -39,6 +47,7 @@ from __future__ import division
 from __future__ import print_function
 
 import collections
+import math
 import os
 
 import numpy as np
@@ -240,14 +249,116 @@ def _rewrite(graph, node):
       T1=_type(tf.quint8), T2=_type(tf.qint8), Tbias=f32, Toutput=f32,
       transpose_a=tf.AttrValue(b=False), transpose_b=tf.AttrValue(b=False),
       input_quant_mode=tf.AttrValue(s=b"SCALED"))
+  gelu = _gelu_after(graph, out_name)
   if adder is not None:
     graph.release(adder.input[1])
     graph.remove(adder.name)
   graph.release(node.input[1])
   graph.remove(node.name)
-  graph.add("Mul", out_name, [matmul, c("scale", scale)], T=f32)
+  if gelu is None:
+    graph.add("Mul", out_name, [matmul, c("scale", scale)], T=f32)
+  else:
+    graph.add("Mul", out_name, [matmul, c("half_scale", scale / 2)], T=f32)
+    _rewrite_gelu(graph, gelu, out_name, prefix + "gelu/")
   for name in [n for n in graph.nodes if n.startswith(prefix)] + [out_name]:
     graph.nodes[name].device = device
+
+
+# modeling.gelu's constants.
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_CUBE = 0.044715
+
+
+def _gelu_after(graph, x):
+  """The nodes of `modeling.gelu(x)` if they are all that reads node `x`
+  (a dict: "out" its last node, "all" every one of them), else None."""
+  readers = graph.readers(x)
+  half = _one(readers, lambda n: _mul_of(graph, n, x, 0.5))
+  square = _one(readers, lambda n: n.op == "Square" or (
+      n.op == "Mul" and [_source(i) for i in n.input] == [x, x]))
+  if half is None or square is None:
+    return None
+  # Each link: (op types, the check on the node found); each node but the
+  # last has that one reader.
+  chain = [square]
+  for ops, check in (
+      (("Mul",), lambda n: _inputs(n) == sorted([square.name, x])),
+      (("Mul",), lambda n: _mul_of(graph, n, chain[1].name, _GELU_CUBE)),
+      (("AddV2", "Add"), lambda n: _inputs(n) == sorted([x, chain[2].name])),
+      (("Mul",), lambda n: _mul_of(graph, n, chain[3].name, _GELU_C)),
+      (("Tanh",), lambda n: True),
+      (("AddV2", "Add"), lambda n: _add_of(graph, n, chain[5].name, 1.0))):
+    node = _only_reader(graph, chain[-1].name, *ops)
+    if node is None or not check(node):
+      return None
+    chain.append(node)
+  out = _only_reader(graph, half.name, "Mul")
+  if (out is None or _only_reader(graph, chain[-1].name, "Mul") is not out or
+      _inputs(out) != sorted([half.name, chain[-1].name]) or
+      set(n.name for n in readers) != set(
+          n.name for n in (half, square, chain[1], chain[3]))):
+    return None
+  return {"out": out, "all": chain + [half, out]}
+
+
+def _rewrite_gelu(graph, gelu, half_name, prefix):
+  """Replaces `gelu`'s nodes by the seven-pass form of the module doc over
+  h (node `half_name`); the last new node takes the GELU output's name."""
+  out_name = gelu["out"].name
+  for node in gelu["all"]:
+    graph.remove(node.name)
+  f32 = _type(tf.float32)
+
+  def c(name, value):
+    return graph.add_constant(prefix + name, np.float32(value))
+
+  square = graph.add("Square", prefix + "square", [half_name], T=f32)
+  poly = graph.add("AddV2", prefix + "poly", [
+      graph.add("Mul", prefix + "cubic", [
+          square, c("cubic_coefficient", 8 * _GELU_CUBE * _GELU_C)], T=f32),
+      c("linear_coefficient", 2 * _GELU_C)], T=f32)
+  tanh = graph.add("Tanh", prefix + "tanh", [
+      graph.add("Mul", prefix + "inner", [half_name, poly], T=f32)], T=f32)
+  graph.add("AddV2", out_name, [
+      half_name,
+      graph.add("Mul", prefix + "half_times_tanh", [half_name, tanh], T=f32)],
+            T=f32)
+
+
+def _inputs(node):
+  return sorted(_source(i) for i in node.input)
+
+
+def _one(nodes, matches):
+  found = [n for n in nodes if matches(n)]
+  return found[0] if len(found) == 1 else None
+
+
+def _only_reader(graph, name, *ops):
+  readers = graph.readers(name)
+  if len(readers) == 1 and readers[0].op in ops:
+    return readers[0]
+  return None
+
+
+def _mul_of(graph, node, name, value):
+  """Whether `node` multiplies node `name` by the scalar `value`."""
+  return node.op == "Mul" and _with_scalar(graph, node, name, value)
+
+
+def _add_of(graph, node, name, value):
+  return node.op in ("AddV2", "Add") and _with_scalar(graph, node, name,
+                                                       value)
+
+
+def _with_scalar(graph, node, name, value):
+  sources = [_source(i) for i in node.input]
+  if len(sources) != 2 or name not in sources:
+    return False
+  other = node.input[1 - sources.index(name)]
+  constant = graph.constant(other)
+  return (constant is not None and constant.size == 1 and
+          abs(float(constant.reshape(())) - value) <= 1e-6 * abs(value))
 
 
 def _quantized_input(graph, x, prefix, device):

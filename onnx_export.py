@@ -47,16 +47,22 @@ def missing_packages():
   return missing
 
 
-def frozen_signature(saved_model_dir, signature="serving_default"):
-  """(graph_def, {input: tensor}, {output: tensor}) of one signature of a
-  SavedModel, its variables folded into constants and the rest of the graph
-  (other signatures, the in-graph tokenizer) pruned away."""
+def frozen_signature(saved_model_dir, signature="serving_default",
+                     feeds=None):
+  """(graph_def, {input: tensor}, {output: tensor}, results) of one signature
+  of a SavedModel, its variables folded into constants and the rest of the
+  graph (other signatures, the in-graph tokenizer) pruned away; `results`
+  is {output: array} of the signature on `feeds` (None without them), from
+  the same load of the SavedModel."""
   export_format.tensorflow_text()  # Registers serving_text's ops, if any.
   with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
     meta_graph = tf.saved_model.loader.load(sess, ["serve"], saved_model_dir)
     signature_def = meta_graph.signature_def[signature]
     inputs = {k: v.name for k, v in signature_def.inputs.items()}
     outputs = {k: v.name for k, v in signature_def.outputs.items()}
+    results = None
+    if feeds is not None:
+      results = sess.run(outputs, {inputs[k]: v for k, v in feeds.items()})
     output_ops = sorted(set(name.split(":")[0] for name in outputs.values()))
     graph_def = tf.graph_util.convert_variables_to_constants(
         sess, graph.as_graph_def(), output_ops)
@@ -68,7 +74,7 @@ def frozen_signature(saved_model_dir, signature="serving_default"):
     if node.name in input_ops and node.op == "PlaceholderWithDefault":
       node.op = "Placeholder"
       del node.input[:]
-  return graph_def, inputs, outputs
+  return graph_def, inputs, outputs, results
 
 
 def _name_dimensions(model):
@@ -125,17 +131,6 @@ def sample_feeds(vocab_size, seq_length, batch_size=4, seed=0):
           "segment_ids": (segments * mask).astype(np.int32)}
 
 
-def run_saved_model(saved_model_dir, feeds, signature="serving_default"):
-  """{output: array} of a SavedModel's signature on `feeds`."""
-  export_format.tensorflow_text()
-  with tf.Graph().as_default() as graph, tf.Session(graph=graph) as sess:
-    meta_graph = tf.saved_model.loader.load(sess, ["serve"], saved_model_dir)
-    signature_def = meta_graph.signature_def[signature]
-    fetches = {k: v.name for k, v in signature_def.outputs.items()}
-    return sess.run(fetches, {signature_def.inputs[k].name: v
-                              for k, v in feeds.items()})
-
-
 def run_onnx(path, feeds):
   """{output: array} of an ONNX model on `feeds`, in ONNX Runtime (CPU)."""
   import onnxruntime  # pylint: disable=g-import-not-at-top
@@ -172,11 +167,13 @@ def write_onnx(saved_model_dir, vocab_size, seq_length):
       removed), or an output is missing.
   """
   path = os.path.join(saved_model_dir, ONNX_FILE)
-  convert(*frozen_signature(saved_model_dir), path=path)
   feeds = sample_feeds(vocab_size, seq_length)
+  graph_def, inputs, outputs, expected = frozen_signature(
+      saved_model_dir, feeds=feeds)
+  convert(graph_def, inputs, outputs, path)
+  del graph_def
   try:
-    difference = max_difference(run_saved_model(saved_model_dir, feeds),
-                                run_onnx(path, feeds))
+    difference = max_difference(expected, run_onnx(path, feeds))
     if not difference <= TOLERANCE:
       raise ValueError(
           "%s differs from the SavedModel by %.3g on sample inputs (more "

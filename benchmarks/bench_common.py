@@ -58,6 +58,22 @@ def bert_logits(ids, mask, training, layers, hidden, seq_length,
   return tf.layers.dense(model.get_pooled_output(), 2)
 
 
+def perturb_variables(sess, seed=0):
+  """Adds N(0, 0.02) noise to every float variable of the session's graph.
+
+  A trained model has no layer norm scale of exactly 1 and no bias of
+  exactly 0; a frozen graph with them lets grappler fold those ops away,
+  and with them the fusions (layer norm, bias) a real model gets."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  noise = np.random.RandomState(seed)
+  for variable in tf.global_variables():
+    if variable.dtype.base_dtype != tf.float32:
+      continue
+    variable.load(sess.run(variable) + noise.normal(
+        0.0, 0.02, variable.shape.as_list()).astype(np.float32), sess)
+
+
 def peak_rss_mb():
   """This process's peak resident memory in MB.
 

@@ -32,6 +32,8 @@ from __future__ import print_function
 
 import os
 
+import bench_common
+
 ORT_CONFIGS = ("ort-fp32", "ort-fused", "ort-int8")
 
 
@@ -75,11 +77,9 @@ def frozen_classifier(build_logits, seq_length):
   with its variables folded into constants (random values).
 
   The batch dimension is left open, so that one model serves every batch
-  size; the sequence length is fixed, as in the TensorFlow rows. Every
-  variable gets noise on its initial value: a trained model has no layer
-  norm scale of exactly 1 and no bias of exactly 0, and grappler would fold
-  those away (and with them the fusions a real model gets)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  size; the sequence length is fixed, as in the TensorFlow rows. The
+  variables are perturbed (`bench_common.perturb_variables`) as a trained
+  model's would be."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   with tf.Graph().as_default() as graph:
     ids = tf.placeholder(tf.int32, [None, seq_length], name="input_ids")
@@ -87,11 +87,7 @@ def frozen_classifier(build_logits, seq_length):
     logits = tf.identity(build_logits(ids, mask), name="logits")
     with tf.Session(graph=graph) as sess:
       sess.run(tf.global_variables_initializer())
-      noise = np.random.RandomState(0)
-      for variable in tf.global_variables():
-        shape = variable.shape.as_list()
-        variable.load(sess.run(variable) + noise.normal(
-            0.0, 0.02, shape).astype(np.float32), sess)
+      bench_common.perturb_variables(sess)
       graph_def = tf.graph_util.convert_variables_to_constants(
           sess, graph.as_graph_def(), [logits.op.name])
   return graph_def, ["input_ids:0", "input_mask:0"], "logits:0"

@@ -69,7 +69,8 @@ def sentences():
 
 
 def write_model(model_dir, layers, vocab_file):
-  """bert_config.json, vocab.txt and a random 'fine-tuned' checkpoint."""
+  """bert_config.json, vocab.txt and a random 'fine-tuned' checkpoint
+  (perturbed, as a trained model's values would be)."""
   import shutil  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import modeling  # pylint: disable=g-import-not-at-top
@@ -88,6 +89,7 @@ def write_model(model_dir, layers, vocab_file):
     tf.train.get_or_create_global_step()
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
+      bench_common.perturb_variables(sess)
       tf.train.Saver().save(sess, os.path.join(model_dir, "model.ckpt"),
                             global_step=1)
 

@@ -121,6 +121,55 @@ def test_transposed_weights_and_no_bias_and_two_readers():
   assert (np.abs(got - expected) <= bound).all()
 
 
+def np_gelu(z):
+  z = z.astype(np.float64)
+  return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
+
+
+def test_gelu_after_a_dense_layer_becomes_fewer_passes_of_the_same_function():
+  # The feed-forward layer's GELU is rewritten over z / 2 (seven passes
+  # instead of ten): the result is the GELU of the int8 dense layer's own
+  # output, to float rounding. With a second reader of the dense output the
+  # GELU is left as it is, and is still right.
+  rng = np.random.RandomState(6)
+  x = rng.randn(64, 96).astype(np.float32)
+  weights = (rng.randn(96, 80) * 0.1).astype(np.float32)
+  bias = rng.randn(80).astype(np.float32)
+
+  def dense(t):
+    return tf.nn.bias_add(tf.matmul(t, tf.constant(weights)),
+                          tf.constant(bias))
+
+  dense_only, _ = int8_graph.quantize_dense_matmuls(frozen(dense, [None, 96]))
+  int8_dense = run(dense_only, x)
+  gelu_graph = frozen(lambda t: modeling.gelu(dense(t)), [None, 96])
+  quantized, _ = int8_graph.quantize_dense_matmuls(gelu_graph)
+  np.testing.assert_allclose(run(quantized, x), np_gelu(int8_dense),
+                             rtol=1e-5, atol=1e-5)
+  ops = [n.op for n in quantized.node]
+  assert ops.count("Tanh") == 1 and ops.count("Square") == 1
+  # Mul: the half scale, the cubic coefficient, the inner product, h * tanh
+  # and the bias term of the kernel; the GELU's own six are gone.
+  assert ops.count("Mul") == 5, ops
+  originals = set(n.name for n in gelu_graph.node)
+  assert not [n.name for n in quantized.node
+              if n.name in originals and "/mul" in n.name.lower()]
+
+  def gelu_and_dense(t):
+    z = dense(t)
+    return tf.concat([modeling.gelu(z), z], axis=1)
+
+  shared = frozen(gelu_and_dense, [None, 96])
+  kept, report = int8_graph.quantize_dense_matmuls(shared)
+  assert len(report.quantized) == 1
+  kept_ops = [n.op for n in kept.node]
+  # The GELU's six multiplies, the scale and the kernel's bias term.
+  assert "Square" not in kept_ops and kept_ops.count("Mul") == 8, kept_ops
+  got = run(kept, x)
+  np.testing.assert_allclose(got[:, :80], np_gelu(got[:, 80:]),
+                             rtol=1e-5, atol=1e-5)
+
+
 def test_narrow_and_non_constant_matmuls_stay_float32():
   rng = np.random.RandomState(3)
   x = rng.randn(4, 64).astype(np.float32)
