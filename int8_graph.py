@@ -33,7 +33,8 @@ computed from h = z / 2, which the per-channel scale multiply makes for
 free, as h + h * tanh(h * (2c + 8 * 0.044715 * c * h^2)): seven passes over
 the [tokens, intermediate] activation instead of ten, the same function
 within float rounding (fp32 graphs keep the form that grappler fuses into
-the matmul).
+the matmul). The layer reading it quantises the GELU's outputs over
+[-0.1701, max]: the GELU's minimum bounds them, so no Min pass is needed.
 
 Everything else (embeddings, attention's batched products, layer norm,
 softmax, the classifier's few-label output layer) stays float32. The result
@@ -127,6 +128,8 @@ class _Graph(object):
     self.nodes = {n.name: n for n in self.graph_def.node}
     self.released = set()
     self.quantized_inputs = {}
+    # Tensors with a known lower bound (GELU outputs): no Min over them.
+    self.lower_bounds = {}
 
   def readers(self, name):
     """The nodes with an input from output 0 of node `name`."""
@@ -267,6 +270,10 @@ def _rewrite(graph, node):
 # modeling.gelu's constants.
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_CUBE = 0.044715
+# Below every value the GELU takes (its minimum is -0.170041, at -0.7525;
+# the float32 form's is the same to 1e-7): the low end of the range its
+# outputs are quantised over, instead of a Min over the activation.
+_GELU_LOW = -0.1701
 
 
 def _gelu_after(graph, x):
@@ -323,6 +330,7 @@ def _rewrite_gelu(graph, gelu, half_name, prefix):
       half_name,
       graph.add("Mul", prefix + "half_times_tanh", [half_name, tanh], T=f32)],
             T=f32)
+  graph.lower_bounds[out_name] = _GELU_LOW
 
 
 def _inputs(node):
@@ -377,7 +385,10 @@ def _quantized_input(graph, x, prefix, device):
         zero], T=f32)
 
   # The range includes 0, so that zero padding stays exactly 0.
-  lo = reduced("Min", "lo", "Minimum")
+  if x in graph.lower_bounds:
+    lo = graph.add_constant(prefix + "lo", np.float32(graph.lower_bounds[x]))
+  else:
+    lo = reduced("Min", "lo", "Minimum")
   hi = reduced("Max", "hi", "Maximum")
   quantize = graph.add("QuantizeV2", prefix + "quantize", [x, lo, hi],
                        T=_type(tf.quint8),
@@ -386,7 +397,8 @@ def _quantized_input(graph, x, prefix, device):
                     [quantize + ":2", quantize + ":1"], T=f32)
   for name in (axes, zero, lo, hi, quantize, width, prefix + "lo_of_input",
                prefix + "hi_of_input"):
-    graph.nodes[name].device = device
+    if name in graph.nodes:
+      graph.nodes[name].device = device
   graph.quantized_inputs[x] = (quantize, quantize + ":1", width)
   return graph.quantized_inputs[x]
 

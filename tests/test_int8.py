@@ -43,13 +43,15 @@ def run(graph_def, x):
       return sess.run("y:0", {"x:0": x})
 
 
-def error_bound(x, weights):
+def error_bound(x, weights, low=None):
   """The largest error the int8 rewrite may make on x @ W, per output:
   activation rounding (step / 2 per element, step = (hi - lo) / 255 with
-  lo <= 0 <= hi) and weight rounding (scale / 2 per element)."""
+  lo <= 0 <= hi; lo is `low` when given) and weight rounding (scale / 2 per
+  element)."""
   x = x.astype(np.float64)
   weights = weights.astype(np.float64)
-  step = (max(x.max(), 0) - min(x.min(), 0)) / 255
+  low = min(x.min(), 0) if low is None else low
+  step = (max(x.max(), 0) - low) / 255
   scale = np.abs(weights).max(axis=0) / 127
   return (step / 2 * np.abs(weights).sum(axis=0)[None, :] +
           np.abs(x).sum(axis=1)[:, None] * scale[None, :] / 2 +
@@ -158,6 +160,18 @@ def test_gelu_after_a_dense_layer_becomes_fewer_passes_of_the_same_function():
   def gelu_and_dense(t):
     z = dense(t)
     return tf.concat([modeling.gelu(z), z], axis=1)
+
+  # A layer reading the GELU quantises it over [-0.1701, max]: GELU's
+  # minimum bounds it, so it takes no Min over the activation.
+  weights2 = (rng.randn(80, 48) * 0.1).astype(np.float32)
+  two_layers, _ = int8_graph.quantize_dense_matmuls(frozen(
+      lambda t: tf.matmul(modeling.gelu(dense(t)), tf.constant(weights2)),
+      [None, 96]))
+  assert [n.op for n in two_layers.node].count("Min") == 1
+  hidden = run(quantized, x)
+  assert hidden.min() >= -0.1701
+  error = np.abs(run(two_layers, x) - hidden.astype(np.float64) @ weights2)
+  assert (error <= error_bound(hidden, weights2, low=-0.1701)).all()
 
   shared = frozen(gelu_and_dense, [None, 96])
   kept, report = int8_graph.quantize_dense_matmuls(shared)
