@@ -211,6 +211,29 @@ def write_mrpc_slice(data_dir, num_train, num_test):
   return texts
 
 
+def train_mrpc_and_export(tmp, num_train, num_test, seq_length, *extra):
+  """run_classifier.py trained (1 epoch, batch 16, seed 2) and predicting on
+  the first rows of the shared MRPC files, exporting to `<tmp>/export`,
+  with `extra` flags: (output_dir, export_dir, the finished process)."""
+  texts = write_mrpc_slice(os.path.join(tmp, "data"), num_train=num_train,
+                           num_test=num_test)
+  vocab = write_vocab(os.path.join(tmp, "vocab.txt"), texts)
+  # Wide initial weights, so that outputs differ clearly between examples.
+  write_config(os.path.join(tmp, "bert_config.json"), len(vocab),
+               initializer_range=0.2)
+  out, export_dir = os.path.join(tmp, "out"), os.path.join(tmp, "export")
+  proc = run_script("run_classifier.py", [
+      "--task_name=MRPC", "--do_train", "--do_predict",
+      "--data_dir=%s" % os.path.join(tmp, "data"),
+      "--vocab_file=%s" % os.path.join(tmp, "vocab.txt"),
+      "--bert_config_file=%s" % os.path.join(tmp, "bert_config.json"),
+      "--output_dir=%s" % out, "--export_dir=%s" % export_dir,
+      "--max_seq_length=%d" % seq_length, "--train_batch_size=16",
+      "--learning_rate=1e-4", "--num_train_epochs=1", "--seed=2",
+  ] + list(extra), timeout=300)
+  return out, export_dir, proc
+
+
 MRPC_HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"
 # Four MRPC-layout rows of our own, two paraphrases and two not.
 TOY_MRPC_ROWS = [

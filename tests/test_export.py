@@ -30,23 +30,8 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory):
   tmp = str(tmp_path_factory.mktemp("export_classifier"))
-  texts = bert_testing.write_mrpc_slice(os.path.join(tmp, "data"),
-                                        num_train=64, num_test=20)
-  vocab = bert_testing.write_vocab(os.path.join(tmp, "vocab.txt"), texts)
-  # Wide initial weights, so that outputs differ clearly between examples.
-  bert_testing.write_config(os.path.join(tmp, "bert_config.json"), len(vocab),
-                            initializer_range=0.2)
-  out = os.path.join(tmp, "out")
-  export_dir = os.path.join(tmp, "export")
-  proc = bert_testing.run_script("run_classifier.py", [
-      "--task_name=MRPC", "--do_train", "--do_predict",
-      "--data_dir=%s" % os.path.join(tmp, "data"),
-      "--vocab_file=%s" % os.path.join(tmp, "vocab.txt"),
-      "--bert_config_file=%s" % os.path.join(tmp, "bert_config.json"),
-      "--output_dir=%s" % out, "--export_dir=%s" % export_dir,
-      "--max_seq_length=%d" % SEQ_LENGTH, "--train_batch_size=16",
-      "--learning_rate=1e-4", "--num_train_epochs=1", "--seed=2",
-  ], timeout=300)
+  out, export_dir, proc = bert_testing.train_mrpc_and_export(
+      tmp, 64, 20, SEQ_LENGTH)
   assert proc.returncode == 0, proc.stderr[-4000:]
   return out, export_dir, proc.stderr
 
@@ -95,9 +80,10 @@ def write_squad(path):
     json.dump({"version": "1.1", "data": data}, f)
 
 
-@pytest.fixture(scope="module")
-def squad_run(tmp_path_factory):
-  tmp = str(tmp_path_factory.mktemp("export_squad"))
+def train_squad_and_export(tmp, num_train_epochs, *extra):
+  """run_squad.py trained (batch 4, seed 3) and predicting on `write_squad`'s
+  file, exporting to `<tmp>/export`, with `extra` flags: (output_dir,
+  export_dir, bert_config.json's path)."""
   squad_file = os.path.join(tmp, "squad.json")
   write_squad(squad_file)
   texts = [c for c, _ in PARAGRAPHS] + [q for _, qs in PARAGRAPHS
@@ -115,10 +101,17 @@ def squad_run(tmp_path_factory):
       "--output_dir=%s" % out, "--export_dir=%s" % export_dir,
       "--max_seq_length=%d" % SEQ_LENGTH, "--doc_stride=8",
       "--max_query_length=8", "--train_batch_size=4",
-      "--learning_rate=1e-3", "--num_train_epochs=2", "--seed=3",
-  ], timeout=300)
+      "--learning_rate=1e-3", "--num_train_epochs=%d" % num_train_epochs,
+      "--seed=3",
+  ] + list(extra), timeout=300)
   assert proc.returncode == 0, proc.stderr[-4000:]
   return out, export_dir, config_file
+
+
+@pytest.fixture(scope="module")
+def squad_run(tmp_path_factory):
+  return train_squad_and_export(
+      str(tmp_path_factory.mktemp("export_squad")), 2)
 
 
 def checkpoint_logits(config_file, checkpoint, features):

@@ -22,8 +22,7 @@ import pytest
 import bert_testing
 import onnx_export
 import predictor
-from test_export import PARAGRAPHS
-from test_export import write_squad
+from test_export import train_squad_and_export
 
 bert_testing.require_optional("onnxruntime", onnx_export.INSTALL)
 bert_testing.require_optional("tf2onnx", onnx_export.INSTALL)
@@ -53,21 +52,8 @@ def onnx_outputs(saved_model, features):
 @pytest.fixture(scope="module")
 def classifier_export(tmp_path_factory):
   tmp = str(tmp_path_factory.mktemp("onnx_classifier"))
-  texts = bert_testing.write_mrpc_slice(os.path.join(tmp, "data"),
-                                        num_train=32, num_test=12)
-  vocab = bert_testing.write_vocab(os.path.join(tmp, "vocab.txt"), texts)
-  bert_testing.write_config(os.path.join(tmp, "bert_config.json"), len(vocab),
-                            initializer_range=0.2)
-  out, export_dir = os.path.join(tmp, "out"), os.path.join(tmp, "export")
-  proc = bert_testing.run_script("run_classifier.py", [
-      "--task_name=MRPC", "--do_train", "--do_predict",
-      "--data_dir=%s" % os.path.join(tmp, "data"),
-      "--vocab_file=%s" % os.path.join(tmp, "vocab.txt"),
-      "--bert_config_file=%s" % os.path.join(tmp, "bert_config.json"),
-      "--output_dir=%s" % out, "--export_dir=%s" % export_dir,
-      "--export_format=onnx", "--max_seq_length=%d" % SEQ_LENGTH,
-      "--train_batch_size=16", "--learning_rate=1e-4",
-      "--num_train_epochs=1", "--seed=2"], timeout=300)
+  out, export_dir, proc = bert_testing.train_mrpc_and_export(
+      tmp, 32, 12, SEQ_LENGTH, "--export_format=onnx")
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert "Wrote model.onnx beside it" in proc.stderr
   return out, check_export(export_dir)
@@ -102,25 +88,8 @@ def test_classifier_onnx_takes_shorter_lengths_as_the_saved_model(
 
 
 def test_squad_onnx_equals_saved_model(tmp_path):
-  squad_file = str(tmp_path / "squad.json")
-  write_squad(squad_file)
-  texts = [c for c, _ in PARAGRAPHS] + [q for _, qs in PARAGRAPHS
-                                        for q, _ in qs]
-  vocab = bert_testing.write_vocab(str(tmp_path / "vocab.txt"), texts)
-  config_file = bert_testing.write_config(str(tmp_path / "bert_config.json"),
-                                          len(vocab))
-  out, export_dir = str(tmp_path / "out"), str(tmp_path / "export")
-  proc = bert_testing.run_script("run_squad.py", [
-      "--do_train", "--do_predict", "--train_file=%s" % squad_file,
-      "--predict_file=%s" % squad_file,
-      "--vocab_file=%s" % str(tmp_path / "vocab.txt"),
-      "--bert_config_file=%s" % config_file, "--output_dir=%s" % out,
-      "--export_dir=%s" % export_dir, "--export_format=onnx",
-      "--max_seq_length=%d" % SEQ_LENGTH, "--doc_stride=8",
-      "--max_query_length=8", "--train_batch_size=4",
-      "--learning_rate=1e-3", "--num_train_epochs=1", "--seed=3"],
-                                 timeout=300)
-  assert proc.returncode == 0, proc.stderr[-4000:]
+  out, export_dir, _ = train_squad_and_export(str(tmp_path), 1,
+                                              "--export_format=onnx")
   saved_model = check_export(export_dir)
   features = bert_testing.read_features(os.path.join(out, "eval.tf_record"),
                                         SEQ_LENGTH)
