@@ -238,7 +238,7 @@ def _rewrite(graph, node):
     return graph.add_constant(prefix + name, value, dtype)
 
   zero = c("zero", np.float32(0))
-  quantize, q_lo, width = _quantized_input(graph, x, prefix, device)
+  quantize, q_lo, width = _quantized_input(graph, x, prefix)
   column_sums = quantized.astype(np.int64).sum(axis=0).astype(np.float32)
   shifted_bias = graph.add("AddV2", prefix + "bias", [
       graph.add("Mul", prefix + "zero_point_term",
@@ -369,9 +369,10 @@ def _with_scalar(graph, node, name, value):
           abs(float(constant.reshape(())) - value) <= 1e-6 * abs(value))
 
 
-def _quantized_input(graph, x, prefix, device):
+def _quantized_input(graph, x, prefix):
   """(uint8 tensor, its range's low end, the range's width) of input `x`,
-  added once per input: query, key and value share theirs."""
+  added once per input: query, key and value share theirs. Its nodes are
+  named under `prefix`, whose device `_rewrite` sets."""
   if x in graph.quantized_inputs:
     return graph.quantized_inputs[x]
   f32 = _type(tf.float32)
@@ -395,10 +396,6 @@ def _quantized_input(graph, x, prefix, device):
                        mode=tf.AttrValue(s=QUANTIZE_MODE))
   width = graph.add("Sub", prefix + "range",
                     [quantize + ":2", quantize + ":1"], T=f32)
-  for name in (axes, zero, lo, hi, quantize, width, prefix + "lo_of_input",
-               prefix + "hi_of_input"):
-    if name in graph.nodes:
-      graph.nodes[name].device = device
   graph.quantized_inputs[x] = (quantize, quantize + ":1", width)
   return graph.quantized_inputs[x]
 
