@@ -22,6 +22,11 @@ configuration in its own subprocess so that peak memory is its own:
                  by int8_graph.py, as `--export_precision=int8` exports it
                  (its peak MB includes the fp32 graph it is checked
                  against);
+  tflite-int8    prediction only: the same frozen graph converted by
+                 TensorFlow Lite with dynamic-range int8 quantisation
+                 (int8 weights, activations quantised at run time), run
+                 by tf.lite.Interpreter (XNNPACK) on every core: the other
+                 TensorFlow int8 candidate;
   fp32-xla       fp32 with session-level XLA JIT (and, on CPU,
                  TF_XLA_FLAGS=--tf_xla_cpu_global_jit, without which XLA
                  compiles nothing);
@@ -65,7 +70,8 @@ import time
 import bench_common
 import bench_onnx
 
-CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "fp32-xla",
+CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "tflite-int8",
+           "fp32-xla",
            "hf-fp32", "hf-bf16") + bench_onnx.ORT_CONFIGS
 HF_CONFIGS = ("hf-fp32", "hf-bf16")
 
@@ -248,12 +254,7 @@ def build_onnx(args):
   else:
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
 
-    def build_logits(ids, mask):
-      return bench_common.bert_logits(ids, mask, False, args.layers,
-                                      args.hidden, args.seq_length)
-
-    graph_def, inputs, output = bench_onnx.frozen_classifier(
-        build_logits, args.seq_length)
+    graph_def, inputs, output = frozen_fp32(args)
     bench_onnx.convert(graph_def, inputs, output, plain)
     with tf.Graph().as_default() as graph:
       tf.import_graph_def(graph_def, name="")
@@ -287,6 +288,18 @@ def run_ort(args):
                              "predict": args.batch_size / seconds})
 
 
+def frozen_fp32(args):
+  """(graph_def, input names, output name): the fp32 row's prediction
+  graph with its (perturbed random) variables folded into constants, the
+  source of the int8, TensorFlow Lite and project ONNX rows."""
+
+  def build_logits(ids, mask):
+    return bench_common.bert_logits(ids, mask, False, args.layers,
+                                    args.hidden, args.seq_length)
+
+  return bench_onnx.frozen_classifier(build_logits, args.seq_length)
+
+
 def run_int8(args):
   """Prediction examples/sec of the fp32 graph with its dense layers in
   int8 (int8_graph), and its largest logit difference from fp32."""
@@ -294,12 +307,7 @@ def run_int8(args):
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import int8_graph  # pylint: disable=g-import-not-at-top
 
-  def build_logits(ids, mask):
-    return bench_common.bert_logits(ids, mask, False, args.layers,
-                                    args.hidden, args.seq_length)
-
-  graph_def, inputs, output = bench_onnx.frozen_classifier(
-      build_logits, args.seq_length)
+  graph_def, inputs, output = frozen_fp32(args)
   quantized, report = int8_graph.quantize_dense_matmuls(graph_def)
   ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
   logits = {}
@@ -324,10 +332,56 @@ def run_int8(args):
                                               logits["int8"])))})
 
 
+def run_tflite(args):
+  """Prediction examples/sec of TensorFlow Lite's dynamic-range int8
+  quantisation (`tf.lite.Optimize.DEFAULT`: int8 weights, activations
+  quantised at run time) of the fp32 row's frozen graph, run by
+  `tf.lite.Interpreter` (XNNPACK, its default delegate) on every core: the
+  int8 candidate measured beside oneDNN's; and its largest logit difference
+  from the fp32 graph."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  graph_def, inputs, output = frozen_fp32(args)
+  ids, mask, _ = bench_common.random_arrays(args.batch_size, args.seq_length)
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(graph_def, name="")
+    feeds = [graph.get_tensor_by_name(name) for name in inputs]
+    logits = graph.get_tensor_by_name(output)
+    with tf.Session(graph=graph) as sess:
+      reference = sess.run(logits, dict(zip(feeds, (ids, mask))))
+      converter = tf.lite.TFLiteConverter.from_session(sess, feeds, [logits])
+      converter.optimizations = [tf.lite.Optimize.DEFAULT]
+      model = converter.convert()
+  interpreter = tf.lite.Interpreter(model_content=model,
+                                    num_threads=os.cpu_count())
+  values = dict(zip((name.split(":")[0] for name in inputs), (ids, mask)))
+  details = interpreter.get_input_details()
+  for detail in details:
+    interpreter.resize_tensor_input(detail["index"], list(ids.shape))
+  interpreter.allocate_tensors()
+  out_index = interpreter.get_output_details()[0]["index"]
+
+  def predict():
+    for detail in details:
+      interpreter.set_tensor(detail["index"], values[detail["name"]])
+    interpreter.invoke()
+    return interpreter.get_tensor(out_index)
+
+  difference = float(np.max(np.abs(predict() - reference)))
+  predict()
+  bench_common.print_result({
+      "config": args.one, "train": float("nan"),
+      "predict": args.batch_size / best_time(predict, args.steps),
+      "logit_difference": difference})
+
+
 def run_one(args):
   """Times one configuration in this process; prints a JSON line."""
   if args.one == "int8":
     run_int8(args)
+    return
+  if args.one == "tflite-int8":
+    run_tflite(args)
     return
   if args.one in HF_CONFIGS:
     run_hf(args)
@@ -421,8 +475,18 @@ def main():
     run_one(args)
     return
 
-  peaks = {d: matmul_peak(d, args.peak_repeats) for d in ("fp32", "bf16")}
   names = args.configs.split(",")
+  dtypes = ("fp32", "bf16")
+  if not bench_common.onednn_runs_bf16():
+    capped = [n for n in names if "bf16" in n]
+    if capped:
+      print("%s: skipped, oneDNN capped at %s cannot run TensorFlow's bf16 "
+            "matmuls (the process would abort)." % (
+                ", ".join(capped), bench_common.onednn_isa_cap()))
+    names = [n for n in names if n not in capped]
+    dtypes = ("fp32",)
+  peaks = {d: matmul_peak(d, args.peak_repeats) for d in dtypes}
+  peaks.setdefault("bf16", float("nan"))
   skipped = [n for n in names if n in HF_CONFIGS] if not hf_available() else []
   ort_names = [n for n in names if n in bench_onnx.ORT_CONFIGS]
   args.onnx_source = bench_onnx.resolve_source(args.onnx_source)
@@ -459,20 +523,22 @@ def main():
   rows = [best[name] for name in names if name in best]
   # Measured again after the models, keeping the better figure, so that a
   # busy moment at the start does not make the utilisation look high.
-  peaks = {d: max(peaks[d], matmul_peak(d, args.peak_repeats))
-           for d in peaks}
+  peaks.update({d: max(peaks[d], matmul_peak(d, args.peak_repeats))
+                for d in dtypes})
 
   train_flops = model_flops_per_example(args, True)
   predict_flops = model_flops_per_example(args, False)
   support = bench_common.bf16_support()
   print("BERT %d layers, hidden %d, seq %d, batch %d; %d CPU cores (%s), "
-        "bf16 support: %s; load average %.2f; best of %d round(s) in turn" % (
+        "bf16 support: %s; load average %.2f; best of %d round(s) in "
+        "turn.%s" % (
             args.layers, args.hidden, args.seq_length, args.batch_size,
             os.cpu_count(), bench_common.cpu_name(), support,
-            os.getloadavg()[0], args.rounds))
-  if support == "none":
-    print("This CPU has neither AMX nor AVX512_BF16: the bf16 rows are "
-          "emulated (converted to float32), not bf16 hardware speed.")
+            os.getloadavg()[0], args.rounds, bench_common.isa_note()))
+  if support == "none" and any("bf16" in n for n in names):
+    print("oneDNN has neither AMX nor AVX512_BF16 here%s: the bf16 rows are "
+          "emulated (converted to float32), not bf16 hardware speed." % (
+              " (capped off)" if bench_common.onednn_isa_cap() else ""))
   if skipped:
     print("%s: skipped, `transformers` and `torch` are not installed "
           "(pip install transformers torch)." % ", ".join(skipped))
@@ -492,8 +558,9 @@ def main():
               ", ".join("%s %.1e" % (n, check[n])
                         for n in bench_onnx.ORT_CONFIGS)))
   shutil.rmtree(onnx_dir, ignore_errors=True)
-  print("matmul peak (4096x768x3072): fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s" %
-        (peaks["fp32"], peaks["bf16"]))
+  print("matmul peak (4096x768x3072): fp32 %.0f GFLOP/s, bf16 %s" % (
+      peaks["fp32"], "%.0f GFLOP/s" % peaks["bf16"] if "bf16" in dtypes
+      else "not measured"))
   print("%-14s %10s %8s %8s %10s %10s %8s %8s %10s %9s" % (
       "config", "train ex/s", "vs plain", "vs fp32", "train MFU", "pred ex/s",
       "vs plain", "vs fp32", "pred MFU", "peak MB"))
@@ -512,12 +579,15 @@ def main():
           ratio(row, "fp32", "train"),
           100.0 * row["train"] * train_flops / peak)
     # No float peak bounds int8 work: its utilisation is not printed.
-    mfu = ("%9s " % "-" if row["config"] == "int8" else "%9.1f%%" % (
+    mfu = ("%9s " % "-" if "int8" in row["config"] else "%9.1f%%" % (
         100.0 * row["predict"] * predict_flops / peak))
     print("%-14s %s %10.2f %7.2fx %7.2fx %s %9.0f" % (
         row["config"], train, row["predict"],
         ratio(row, "plain", "predict"), ratio(row, "fp32", "predict"),
         mfu, row["peak_rss_mb"]))
+  if "tflite-int8" in by_name:
+    print("tflite-int8 row: largest |logit difference| from the fp32 graph "
+          "%.1e" % by_name["tflite-int8"]["logit_difference"])
   if "int8" in by_name:
     print("int8 row: %d dense layers quantised; largest |logit difference| "
           "from the fp32 graph %.1e; int8 dot products: %s" % (
@@ -579,6 +649,8 @@ def print_targets(by_name, bf16_peak, train_flops, ratio, support):
   check("int8 prediction vs ONNX Runtime int8", "int8", "ort-int8",
         "predict", 1.1)
   check("int8 prediction vs fp32", "int8", "fp32", "predict", 1.0)
+  check("int8 prediction vs TensorFlow Lite int8", "int8", "tflite-int8",
+        "predict", 1.0)
   for what, value, target, unit in checks:
     print("target: %-50s %6.2f%s (>= %g%s) %s" % (
         what, value, unit, target, unit, "met" if value >= target else
