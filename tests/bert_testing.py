@@ -193,6 +193,24 @@ def write_stand_in_checkpoint(path, config_file, seed=1):
       tf.train.Saver().save(sess, path)
 
 
+def optimized_op_types(fetches, feed_dict=None, config=None, name_part=""):
+  """How many nodes of each op type the session ran after grappler (of
+  those whose name contains `name_part`)."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  metadata = tf.RunMetadata()
+  with tf.Session(config=config) as sess:
+    sess.run(tf.global_variables_initializer())
+    sess.run(fetches, feed_dict,
+             options=tf.RunOptions(output_partition_graphs=True),
+             run_metadata=metadata)
+  counts = {}
+  for graph in metadata.partition_graphs:
+    for node in graph.node:
+      if name_part in node.name:
+        counts[node.op] = counts.get(node.op, 0) + 1
+  return counts
+
+
 def write_mrpc_slice(data_dir, num_train, num_test):
   """The first rows of the shared MSR paraphrase files, in their layout.
 

@@ -13,6 +13,7 @@
   sentences.
 """
 
+import math
 import os
 
 import numpy as np
@@ -128,15 +129,38 @@ def np_gelu(z):
   return 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
 
 
-def test_gelu_after_a_dense_layer_becomes_fewer_passes_of_the_same_function():
-  # The feed-forward layer's GELU is rewritten over z / 2 (seven passes
-  # instead of ten): the result is the GELU of the int8 dense layer's own
-  # output, to float rounding. With a second reader of the dense output the
-  # GELU is left as it is, and is still right.
+def np_gelu_exact(z):
+  z = z.astype(np.float64)
+  return z * 0.5 * (1 + np.vectorize(math.erf)(z / np.sqrt(2)))
+
+
+GELUS = {"gelu": (modeling.gelu, np_gelu),
+         "gelu_exact": (modeling.gelu_exact, np_gelu_exact)}
+
+
+def ran_op_types(graph_def, x):
+  """{op type: count} of what grappler made of `graph_def`, run on `x`."""
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(graph_def, name="")
+    counts = bert_testing.optimized_op_types(graph.get_tensor_by_name("y:0"),
+                                             {"x:0": x})
+  return counts
+
+
+@pytest.mark.parametrize("activation", sorted(GELUS))
+def test_gelu_after_a_dense_layer_runs_fused_with_the_same_values(activation):
+  # The feed-forward layer's GELU (tanh form, or the erf form of converted
+  # Hugging Face models) keeps its own nodes but runs over
+  # 16-wide blocks behind a float matmul by the identity, which grappler
+  # fuses into one oneDNN matmul with a GELU epilogue (one pass instead of
+  # seven): the result is the GELU of the int8 dense layer's own output, to
+  # float rounding. With a second reader of the dense output the GELU is
+  # left as it is, and is still right.
   rng = np.random.RandomState(6)
   x = rng.randn(64, 96).astype(np.float32)
   weights = (rng.randn(96, 80) * 0.1).astype(np.float32)
   bias = rng.randn(80).astype(np.float32)
+  gelu, np_gelu = GELUS[activation]  # pylint: disable=redefined-outer-name
 
   def dense(t):
     return tf.nn.bias_add(tf.matmul(t, tf.constant(weights)),
@@ -144,28 +168,35 @@ def test_gelu_after_a_dense_layer_becomes_fewer_passes_of_the_same_function():
 
   dense_only, _ = int8_graph.quantize_dense_matmuls(frozen(dense, [None, 96]))
   int8_dense = run(dense_only, x)
-  gelu_graph = frozen(lambda t: modeling.gelu(dense(t)), [None, 96])
+  gelu_graph = frozen(lambda t: gelu(dense(t)), [None, 96])
   quantized, _ = int8_graph.quantize_dense_matmuls(gelu_graph)
   np.testing.assert_allclose(run(quantized, x), np_gelu(int8_dense),
                              rtol=1e-5, atol=1e-5)
-  ops = [n.op for n in quantized.node]
-  assert ops.count("Tanh") == 1 and ops.count("Square") == 1
-  # Mul: the half scale, the cubic coefficient, the inner product, h * tanh
-  # and the bias term of the kernel; the GELU's own six are gone.
-  assert ops.count("Mul") == 5, ops
-  originals = set(n.name for n in gelu_graph.node)
-  assert not [n.name for n in quantized.node
-              if n.name in originals and "/mul" in n.name.lower()]
+  identity = [n for n in quantized.node if n.op == "MatMul"]
+  assert len(identity) == 1
+  eye = tf.make_ndarray(next(
+      n for n in quantized.node if n.name == identity[0].input[1]
+  ).attr["value"].tensor)
+  np.testing.assert_array_equal(eye, np.eye(int8_graph.GELU_BLOCK))
+  # The GELU's own nodes are kept, for grappler to match.
+  originals = set(n.name for n in gelu_graph.node
+                  if n.op in ("Tanh", "Erf"))
+  assert originals and originals <= set(n.name for n in quantized.node)
+  ran = ran_op_types(quantized, x)
+  assert not set(ran) & {"Tanh", "Erf", "Square"}, ran
+  assert ran.get("_MklNativeFusedMatMul", 0) + ran.get("_MklFusedMatMul",
+                                                       0) == 1, ran
+  assert ran.get("_MklQuantizedMatMulWithBiasAndDequantize") == 1, ran
 
   def gelu_and_dense(t):
     z = dense(t)
-    return tf.concat([modeling.gelu(z), z], axis=1)
+    return tf.concat([gelu(z), z], axis=1)
 
   # A layer reading the GELU quantises it over [-0.1701, max]: GELU's
   # minimum bounds it, so it takes no Min over the activation.
   weights2 = (rng.randn(80, 48) * 0.1).astype(np.float32)
   two_layers, _ = int8_graph.quantize_dense_matmuls(frozen(
-      lambda t: tf.matmul(modeling.gelu(dense(t)), tf.constant(weights2)),
+      lambda t: tf.matmul(gelu(dense(t)), tf.constant(weights2)),
       [None, 96]))
   assert [n.op for n in two_layers.node].count("Min") == 1
   hidden = run(quantized, x)
@@ -173,12 +204,29 @@ def test_gelu_after_a_dense_layer_becomes_fewer_passes_of_the_same_function():
   error = np.abs(run(two_layers, x) - hidden.astype(np.float64) @ weights2)
   assert (error <= error_bound(hidden, weights2, low=-0.1701)).all()
 
+  # A layer whose width is no multiple of the blocks' keeps its GELU as
+  # separate ops (an odd batch would not fill whole blocks), still right.
+  def dense40(t):
+    return tf.nn.bias_add(tf.matmul(t, tf.constant(weights[:, :40])),
+                          tf.constant(bias[:40]))
+
+  plain40, _ = int8_graph.quantize_dense_matmuls(frozen(dense40, [None, 96]))
+  narrow, _ = int8_graph.quantize_dense_matmuls(frozen(
+      lambda t: gelu(dense40(t)), [None, 96]))
+  assert not [n for n in narrow.node if n.op == "MatMul"]
+  np.testing.assert_allclose(run(narrow, x[:63]),
+                             np_gelu(run(plain40, x[:63])),
+                             rtol=1e-5, atol=1e-5)
+
   shared = frozen(gelu_and_dense, [None, 96])
   kept, report = int8_graph.quantize_dense_matmuls(shared)
   assert len(report.quantized) == 1
   kept_ops = [n.op for n in kept.node]
-  # The GELU's six multiplies, the scale and the kernel's bias term.
-  assert "Square" not in kept_ops and kept_ops.count("Mul") == 8, kept_ops
+  # The GELU's own multiplies, the scale and the kernel's bias term; no
+  # identity matmul.
+  assert kept_ops.count("MatMul") == 0
+  assert kept_ops.count("Mul") == [n.op for n in shared.node].count(
+      "Mul") + 2, kept_ops
   got = run(kept, x)
   np.testing.assert_allclose(got[:, :80], np_gelu(got[:, 80:]),
                              rtol=1e-5, atol=1e-5)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+import bert_testing
 import modeling
 
 VOCAB = 50
@@ -439,23 +440,6 @@ def test_assignment_map_skips_names_not_in_checkpoint(checkpoint):
   assert len(amap) == len(official_variable_shapes())
 
 
-def optimized_op_types(fetches, feed_dict=None, config=None, name_part=""):
-  """How many nodes of each op type the session ran after grappler (of
-  those whose name contains `name_part`)."""
-  metadata = tf.RunMetadata()
-  with tf.Session(config=config) as sess:
-    sess.run(tf.global_variables_initializer())
-    sess.run(fetches, feed_dict,
-             options=tf.RunOptions(output_partition_graphs=True),
-             run_metadata=metadata)
-  counts = {}
-  for graph in metadata.partition_graphs:
-    for node in graph.node:
-      if name_part in node.name:
-        counts[node.op] = counts.get(node.op, 0) + 1
-  return counts
-
-
 def test_inference_gelu_is_fused_into_the_matmul():
   # The remapper folds the GELU (and the pooler's tanh) into oneDNN's
   # _FusedMatMul only when it is written in the form it matches; a form it
@@ -463,9 +447,9 @@ def test_inference_gelu_is_fused_into_the_matmul():
   with tf.Graph().as_default():
     model = modeling.BertModel(tiny_config(), False,
                                tf.constant(IDS, tf.int32))
-    counts = optimized_op_types(model.get_pooled_output())
-    in_ffn = optimized_op_types(model.get_pooled_output(),
-                                name_part="/intermediate/")
+    counts = bert_testing.optimized_op_types(model.get_pooled_output())
+    in_ffn = bert_testing.optimized_op_types(model.get_pooled_output(),
+                                             name_part="/intermediate/")
   assert "Tanh" not in counts, counts
   # (Layer norm squares its centred values; the GELU's cube is gone.)
   assert "Pow" not in in_ffn and "Square" not in in_ffn, in_ffn
@@ -491,7 +475,7 @@ def test_inference_layer_norm_is_one_fused_op_with_the_same_values():
         for v in tf.global_variables():
           v.load(gamma if v.op.name.endswith("gamma") else beta, sess)
         got = sess.run(y, {inputs: x})
-      counts = optimized_op_types(y, {inputs: x})
+      counts = bert_testing.optimized_op_types(y, {inputs: x})
     np.testing.assert_allclose(got, want, atol=1e-5)
     if rows is None and for_inference:
       assert counts.get("_MklLayerNorm") == 1, counts
@@ -508,7 +492,8 @@ def test_only_inference_models_build_the_fused_layer_norm():
     with tf.Graph().as_default():
       ids = tf.placeholder(tf.int32, [None, 8])
       model = modeling.BertModel(tiny_config(), is_training, ids)
-      counts = optimized_op_types(model.get_sequence_output(), {ids: IDS})
+      counts = bert_testing.optimized_op_types(model.get_sequence_output(),
+                                               {ids: IDS})
     if is_training:
       assert not [op for op in counts if "Norm" in op], counts
     else:
@@ -590,7 +575,8 @@ def test_bf16_rewrite_keeps_the_gelu_fused(monkeypatch):
     model = modeling.BertModel(tiny_config(), False,
                                tf.constant(IDS, tf.int32))
     # The sequence output: the GELUs, without the pooler's tanh.
-    counts = optimized_op_types(model.get_sequence_output(), config=config)
+    counts = bert_testing.optimized_op_types(model.get_sequence_output(),
+                                             config=config)
   assert "Tanh" not in counts, counts
 
 
