@@ -181,8 +181,8 @@ def isa_note():
   if cap is None:
     return ""
   return (" oneDNN capped at %s (ONEDNN_MAX_CPU_ISA): its kernels run as on "
-          "a CPU with only that ISA; ONNX Runtime and PyTorch rows are not "
-          "capped." % cap)
+          "a CPU with only that ISA; ONNX Runtime rows are not capped (its "
+          "own kernels), PyTorch rows only where PyTorch calls oneDNN." % cap)
 
 
 def machine_line():
