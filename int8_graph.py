@@ -357,9 +357,9 @@ def _erf_gelu_after(graph, x):
       (("AddV2", "Add"), lambda n, c: _add_of(graph, n, c[1].name, 1.0)),
       (("Mul",), lambda n, c: _mul_of(graph, n, c[2].name, 0.5)),
       (("Mul",), lambda n, c: _inputs(n) == sorted([x, c[3].name]))))
-  if chain is None or chain[-1].name not in [n.name for n in readers]:
-    return None
-  return chain[-1]
+  # Its last node reads `x` (checked above), so with `scaled` it is all
+  # that reads it.
+  return chain[-1] if chain else None
 
 
 def _gelu_in_blocks(graph, gelu_out, z_name, x_name, units, prefix):
