@@ -29,14 +29,20 @@ that read the same tensor (query, key and value) share its quantisation.
 
 A dense layer followed by `modeling.gelu` or `modeling.gelu_exact` (the
 feed-forward layer) keeps its GELU's nodes, but they read the dequantised
-output in 16-wide blocks through a float32 matmul by the 16 x 16 identity
-and a bias add: the form grappler's remapper fuses into one oneDNN matmul
-with a GELU epilogue, as it does in the float32 graph (TensorFlow 2.15 has
-no int8 matmul with that epilogue). The identity changes no value, so the
-GELU is the same function to float rounding, computed in one pass over the
-[tokens, intermediate] activation instead of seven. The layer reading it
-quantises the GELU's outputs over [-0.1701, max]: the GELU's minimum bounds
-them, so no Min pass is needed.
+output in 16-wide blocks through a float32 matmul by a 16 x 16 diagonal
+matrix and a bias add: the form grappler's remapper fuses into one oneDNN
+matmul with a GELU epilogue, as it does in the float32 graph (TensorFlow
+2.15 has no int8 matmul with that epilogue). The GELU is the same function
+to float rounding, computed in one pass over the [tokens, intermediate]
+activation instead of seven. When a dense layer alone reads the GELU (the
+feed-forward output layer), the diagonal also does the dequantising
+multiply: the intermediate channels are reordered, the reader's weight
+rows with them (exact in float32), so that the per-channel scales repeat
+every 16 channels, each channel quantised with the largest scale among
+its 1/16 of the channels sorted by scale (`quantize_weights_in_groups`);
+otherwise the diagonal is the identity. The layer reading the GELU
+quantises its outputs over [-0.1701, max]: the GELU's minimum bounds them,
+so no Min pass is needed.
 
 Everything else (embeddings, attention's batched products, layer norm,
 softmax, the classifier's few-label output layer) stays float32. The result
@@ -100,6 +106,32 @@ def quantize_weights(weights):
   return quantized, scale.astype(np.float32)
 
 
+def quantize_weights_in_groups(weights, groups=None):
+  """(order, int8 weights, scale per output channel) of a [K, N] matrix
+  whose columns are reordered, `weights[:, order]`, so that the scales
+  repeat every `groups` columns (GELU_BLOCK by default; N a multiple): the
+  columns sorted by their own scale (`quantize_weights`) fall in `groups`
+  runs of N / groups, each quantised with its run's largest scale, and
+  column p of the result belongs to run p % groups. Neighbours in the
+  sorted order have near-equal scales, so each column loses little
+  resolution to its run's largest."""
+  groups = groups or GELU_BLOCK
+  weights = np.asarray(weights, dtype=np.float32)
+  own = np.abs(weights).max(axis=0) / 127.0
+  units = own.size
+  per_group = units // groups
+  ranked = np.argsort(own, kind="stable")
+  rank = np.arange(units)
+  order = np.empty(units, np.int64)
+  order[(rank % per_group) * groups + rank // per_group] = ranked
+  group_scale = own[ranked].reshape(groups, per_group).max(axis=1)
+  group_scale[group_scale == 0] = 1.0
+  scale = np.tile(group_scale, per_group).astype(np.float32)
+  quantized = np.clip(np.rint(weights[:, order] / scale), -127,
+                      127).astype(np.int8)
+  return order, quantized, scale
+
+
 def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH):
   """Returns (the rewritten GraphDef, a `Report`); see the module doc.
 
@@ -109,9 +141,9 @@ def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH):
   """
   graph = _Graph(graph_def)
   quantized, kept = [], []
-  for node in list(graph_def.node):
-    if node.op != "MatMul":
-      continue
+  # (By name, in the copy: a rewrite may change a later layer's weight.)
+  for name in [n.name for n in graph.graph_def.node if n.op == "MatMul"]:
+    node = graph.nodes[name]
     why_not = _why_not_quantizable(graph, node, min_width)
     if why_not:
       kept.append((node.name, why_not))
@@ -226,11 +258,21 @@ def _rewrite(graph, node):
   if node.attr["transpose_b"].b:
     weights = weights.T
   units = weights.shape[1]
-  quantized, scale = quantize_weights(weights)
   adder, bias = _bias_after(graph, node, units)
   if bias is None:
     bias = np.zeros([units], np.float32)
   out_name = adder.name if adder is not None else node.name
+  # (The GELU's blocks need every row to fill whole ones.)
+  gelu_out = (_gelu_after(graph, out_name) if units % GELU_BLOCK == 0
+              else None)
+  next_layer = (_dense_reading(graph, gelu_out.name, units)
+                if gelu_out is not None else None)
+  if next_layer:
+    # The scales go into the GELU blocks' matrix instead of a multiply.
+    order, quantized, scale = quantize_weights_in_groups(weights)
+    bias = bias[order]
+  else:
+    quantized, scale = quantize_weights(weights)
   x = node.input[0]
   device = node.device
   prefix = node.name + "/int8/"
@@ -254,9 +296,6 @@ def _rewrite(graph, node):
       T1=_type(tf.quint8), T2=_type(tf.qint8), Tbias=f32, Toutput=f32,
       transpose_a=tf.AttrValue(b=False), transpose_b=tf.AttrValue(b=False),
       input_quant_mode=tf.AttrValue(s=b"SCALED"))
-  # (The blocks need every row to fill whole ones.)
-  gelu_out = (_gelu_after(graph, out_name) if units % GELU_BLOCK == 0
-              else None)
   if adder is not None:
     graph.release(adder.input[1])
     graph.remove(adder.name)
@@ -264,11 +303,15 @@ def _rewrite(graph, node):
   graph.remove(node.name)
   if gelu_out is None:
     graph.add("Mul", out_name, [matmul, c("scale", scale)], T=f32)
+  elif next_layer:
+    _permute_rows(graph, next_layer, order, prefix)
+    _gelu_in_blocks(graph, gelu_out, matmul, out_name, units,
+                    prefix + "gelu/", np.diag(scale[:GELU_BLOCK]))
   else:
     dequantized = graph.add("Mul", prefix + "dequantized",
                             [matmul, c("scale", scale)], T=f32)
     _gelu_in_blocks(graph, gelu_out, dequantized, out_name, units,
-                    prefix + "gelu/")
+                    prefix + "gelu/", np.eye(GELU_BLOCK))
   for name in [n for n in graph.nodes if n.startswith(prefix)] + [out_name]:
     graph.nodes[name].device = device
 
@@ -362,15 +405,16 @@ def _erf_gelu_after(graph, x):
   return chain[-1] if chain else None
 
 
-def _gelu_in_blocks(graph, gelu_out, z_name, x_name, units, prefix):
+def _gelu_in_blocks(graph, gelu_out, z_name, x_name, units, prefix, matrix):
   """Runs the GELU whose last node is `gelu_out` (its own nodes) over
   [n * units / GELU_BLOCK, GELU_BLOCK] blocks of node `z_name`, behind a
-  float32 matmul by the identity and a bias add (node `x_name`, which the
-  GELU reads): the form grappler's remapper fuses into one oneDNN matmul
-  with a GELU epilogue, as in the float32 graph. Its output, reshaped back
-  to [n, units], keeps the GELU output's name. (The identity's zeros would
-  spread an inf in a block to its neighbours as NaN; outputs with an inf in
-  the feed-forward layer are lost either way.)"""
+  float32 matmul by the diagonal `matrix` (the identity, or the channels'
+  scales when they repeat every GELU_BLOCK channels) and a bias add (node
+  `x_name`, which the GELU reads): the form grappler's remapper fuses into
+  one oneDNN matmul with a GELU epilogue, as in the float32 graph. Its
+  output, reshaped back to [n, units], keeps the GELU output's name. (The
+  matrix's zeros would spread an inf in a block to its neighbours as NaN;
+  outputs with an inf in the feed-forward layer are lost either way.)"""
   f32 = _type(tf.float32)
   i32 = _type(tf.int32)
 
@@ -380,11 +424,11 @@ def _gelu_in_blocks(graph, gelu_out, z_name, x_name, units, prefix):
   blocks = graph.add("Reshape", prefix + "blocks", [
       z_name, c("block_shape", np.array([-1, GELU_BLOCK], np.int32))],
                      T=f32, Tshape=i32)
-  identity = graph.add(
-      "MatMul", prefix + "identity",
-      [blocks, c("eye", np.eye(GELU_BLOCK, dtype=np.float32))], T=f32,
+  diagonal = graph.add(
+      "MatMul", prefix + "diagonal",
+      [blocks, c("matrix", matrix.astype(np.float32))], T=f32,
       transpose_a=tf.AttrValue(b=False), transpose_b=tf.AttrValue(b=False))
-  graph.add("BiasAdd", x_name, [identity, c("bias", np.full(
+  graph.add("BiasAdd", x_name, [diagonal, c("bias", np.full(
       [GELU_BLOCK], _NOT_ZERO, np.float32))], T=f32,
             data_format=tf.AttrValue(s=b"NHWC"))
   out_name = gelu_out.name
@@ -395,6 +439,36 @@ def _gelu_in_blocks(graph, gelu_out, z_name, x_name, units, prefix):
       gelu_out.name, c("shape", np.array([-1, units], np.int32))], T=f32,
             Tshape=i32)
   graph.lower_bounds[out_name] = _GELU_LOW
+
+
+def _dense_reading(graph, name, units):
+  """The MatMul node that alone reads node `name` ([n, units]) by a
+  constant matrix, or None."""
+  readers = graph.readers(name)
+  if len(readers) != 1 or readers[0].op != "MatMul":
+    return None
+  matmul = readers[0]
+  if (matmul.input[0] != name or matmul.attr["transpose_a"].b or
+      matmul.attr["T"].type != tf.float32.as_datatype_enum):
+    return None
+  weights = graph.constant(matmul.input[1])
+  rows = 1 if matmul.attr["transpose_b"].b else 0
+  if weights is None or weights.ndim != 2 or weights.shape[rows] != units:
+    return None
+  return matmul
+
+
+def _permute_rows(graph, matmul, order, prefix):
+  """Makes MatMul `matmul` read its input's columns in `order`: its
+  weight's rows (columns if transposed) reordered to match."""
+  weights = graph.constant(matmul.input[1])
+  if matmul.attr["transpose_b"].b:
+    permuted = weights[:, order]
+  else:
+    permuted = weights[order]
+  graph.release(matmul.input[1])
+  matmul.input[1] = graph.add_constant(prefix + "reader_weights",
+                                       permuted.astype(np.float32))
 
 
 def _inputs(node):

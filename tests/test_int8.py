@@ -37,23 +37,24 @@ def frozen(build, feeds_shape):
           sess, graph.as_graph_def(), ["y"])
 
 
-def run(graph_def, x):
+def run(graph_def, x, fetches="y:0"):
   with tf.Graph().as_default():
     tf.import_graph_def(graph_def, name="")
     with tf.Session() as sess:
-      return sess.run("y:0", {"x:0": x})
+      return sess.run(fetches, {"x:0": x})
 
 
-def error_bound(x, weights, low=None):
+def error_bound(x, weights, low=None, scale=None):
   """The largest error the int8 rewrite may make on x @ W, per output:
   activation rounding (step / 2 per element, step = (hi - lo) / 255 with
   lo <= 0 <= hi; lo is `low` when given) and weight rounding (scale / 2 per
-  element)."""
+  element; the scale each column's largest value / 127 unless given)."""
   x = x.astype(np.float64)
   weights = weights.astype(np.float64)
   low = min(x.min(), 0) if low is None else low
   step = (max(x.max(), 0) - low) / 255
-  scale = np.abs(weights).max(axis=0) / 127
+  if scale is None:
+    scale = np.abs(weights).max(axis=0) / 127
   return (step / 2 * np.abs(weights).sum(axis=0)[None, :] +
           np.abs(x).sum(axis=1)[:, None] * scale[None, :] / 2 +
           x.shape[1] * step / 2 * scale[None, :] / 2) * 1.001 + 1e-5
@@ -69,6 +70,32 @@ def test_weights_per_output_channel():
   assert scale[5] == 1.0 and not quantized[:, 5].any()
   assert (np.abs(quantized[:, :5]).max(0) == 127).all()
   assert (np.abs(quantized * scale - weights) <= scale / 2 + 1e-7).all()
+
+
+def test_weights_in_groups_of_sorted_scales():
+  # 64 columns whose own scales (largest value / 127) spread 300x: they are
+  # reordered so that the scales repeat every 16 columns, each of the 16
+  # runs of 4 (in sorted order) quantised with its largest.
+  rng = np.random.RandomState(4)
+  weights = (rng.randn(40, 64) * np.exp(rng.uniform(-3, 3, 64))).astype(
+      np.float32)
+  weights[:, 9] = 0
+  order, quantized, scale = int8_graph.quantize_weights_in_groups(weights)
+  assert sorted(order) == list(range(64))
+  assert quantized.dtype == np.int8 and scale.shape == (64,)
+  np.testing.assert_array_equal(scale.reshape(4, 16), np.tile(scale[:16],
+                                                               (4, 1)))
+  own = np.abs(weights).max(axis=0)[order] / 127
+  assert (own <= scale * (1 + 1e-6)).all()
+  # Each run's scale is one of its own columns', and the runs are sorted.
+  runs = own.reshape(4, 16).T
+  np.testing.assert_allclose(runs.max(axis=1), scale[:16], rtol=1e-6)
+  assert (runs.max(axis=1)[:-1] <= runs.min(axis=1)[1:]).all()
+  assert (np.abs(quantized * scale - weights[:, order]) <=
+          scale / 2 + 1e-7).all()
+  # The zero column is all zeros, and its run's scale is its neighbours'.
+  assert not quantized[:, list(order).index(9)].any()
+  assert scale[list(order).index(9)] > 0
 
 
 def test_dense_layer_within_the_rounding_bound():
@@ -138,6 +165,13 @@ GELUS = {"gelu": (modeling.gelu, np_gelu),
          "gelu_exact": (modeling.gelu_exact, np_gelu_exact)}
 
 
+def gelu_name(graph_def):
+  """The tensor that the second int8 layer of a rewritten two-layer graph
+  quantises (the first layer's GELU)."""
+  return next(n.input[0] for n in graph_def.node
+              if n.op == "QuantizeV2" and n.input[0] != "x") + ":0"
+
+
 def ran_op_types(graph_def, x):
   """{op type: count} of what grappler made of `graph_def`, run on `x`."""
   with tf.Graph().as_default() as graph:
@@ -192,17 +226,44 @@ def test_gelu_after_a_dense_layer_runs_fused_with_the_same_values(activation):
     z = dense(t)
     return tf.concat([gelu(z), z], axis=1)
 
-  # A layer reading the GELU quantises it over [-0.1701, max]: GELU's
-  # minimum bounds it, so it takes no Min over the activation.
+  # A layer reading the GELU: the GELU's channels are reordered so that
+  # the first layer's scales repeat every 16 channels and the blocks'
+  # diagonal matrix carries them (no multiply by the scales), the reader's
+  # weight rows reordered to match; it quantises the GELU over
+  # [-0.1701, max] (GELU's minimum bounds it): no Min over the activation.
   weights2 = (rng.randn(80, 48) * 0.1).astype(np.float32)
-  two_layers, _ = int8_graph.quantize_dense_matmuls(frozen(
-      lambda t: tf.matmul(gelu(dense(t)), tf.constant(weights2)),
-      [None, 96]))
-  assert [n.op for n in two_layers.node].count("Min") == 1
-  hidden = run(quantized, x)
-  assert hidden.min() >= -0.1701
-  error = np.abs(run(two_layers, x) - hidden.astype(np.float64) @ weights2)
-  assert (error <= error_bound(hidden, weights2, low=-0.1701)).all()
+  for transposed in (False, True):
+    two_layers, _ = int8_graph.quantize_dense_matmuls(frozen(
+        lambda t: tf.matmul(gelu(dense(t)),  # pylint: disable=cell-var-from-loop
+                            tf.constant(weights2.T if transposed else
+                                        weights2),
+                            transpose_b=transposed), [None, 96]))
+    ops = [n.op for n in two_layers.node]
+    assert ops.count("Min") == 1
+    assert not [n for n in two_layers.node if "dequantized" in n.name]
+    matrix = next(n for n in two_layers.node if n.op == "MatMul")
+    scales = np.diag(tf.make_ndarray(next(
+        n for n in two_layers.node if n.name == matrix.input[1]
+    ).attr["value"].tensor))
+    assert (np.diff(scales) >= 0).all()
+    # Which weight column each channel is, told by the int8 weights.
+    int8_weights = tf.make_ndarray(next(
+        n for n in two_layers.node if n.attr["value"].tensor.dtype ==
+        tf.qint8.as_datatype_enum and
+        n.attr["value"].tensor.tensor_shape.dim[0].size == 96
+    ).attr["value"].tensor).astype(np.float64)
+    order = np.argmax(np.corrcoef(int8_weights.T, weights.T)[:80, 80:], 1)
+    assert sorted(order) == list(range(80))
+    hidden, got = run(two_layers, x, [gelu_name(two_layers), "y:0"])
+    assert hidden.min() >= -0.1701
+    # GELU changes by at most 1.13 times its input's change.
+    scale = np.tile(scales, 80 // 16)
+    np.testing.assert_array_less(
+        np.abs(hidden - np_gelu(x.astype(np.float64) @ weights + bias)[
+            :, order]),
+        1.13 * error_bound(x, weights[:, order], scale=scale))
+    error = np.abs(got - hidden.astype(np.float64) @ weights2[order])
+    assert (error <= error_bound(hidden, weights2[order], low=-0.1701)).all()
 
   # A layer whose width is no multiple of the blocks' keeps its GELU as
   # separate ops (an odd batch would not fill whole blocks), still right.
