@@ -124,6 +124,26 @@ def test_dense_layer_within_the_rounding_bound():
       error.max(), 100 * (error / error_bound(x, weights)).max()))
 
 
+def test_inputs_of_one_sign_and_zero_rows_and_no_rows():
+  # An input's range is widened to include 0: an input all of one sign is
+  # within the bound, and a row of zeros (0 an end of the range, exactly
+  # representable) gives exactly the bias; an empty batch runs.
+  rng = np.random.RandomState(5)
+  weights = (rng.randn(64, 40) * 0.1).astype(np.float32)
+  bias = rng.randn(40).astype(np.float32)
+  quantized, _ = int8_graph.quantize_dense_matmuls(frozen(
+      lambda t: tf.nn.bias_add(tf.matmul(t, tf.constant(weights)),
+                               tf.constant(bias)), [None, 64]))
+  for sign in (1, -1):
+    x = (sign * (np.abs(rng.randn(16, 64)) + 0.5)).astype(np.float32)
+    x[3] = 0
+    got = run(quantized, x)
+    error = np.abs(got - (x.astype(np.float64) @ weights + bias))
+    assert (error <= error_bound(x, weights)).all(), sign
+    np.testing.assert_allclose(got[3], bias, rtol=0, atol=1e-5)
+  assert run(quantized, np.zeros([0, 64], np.float32)).shape == (0, 40)
+
+
 def test_transposed_weights_and_no_bias_and_two_readers():
   rng = np.random.RandomState(2)
   x = rng.randn(8, 64).astype(np.float32)
