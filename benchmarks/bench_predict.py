@@ -38,7 +38,9 @@ and prints a table with the issue's targets: (b) single request >= 30x
 faster than (a); (b) batch-32 throughput >= 0.95x (c); serving_text >= 0.9x
 serving_default. Every figure is the best of a few timed passes except the
 latency percentiles; figures compared in a ratio are timed in turn, pass
-after pass. Record `uptime` with it on a shared machine.
+after pass, and the single requests by each system in a row, the systems
+in turn, twice (on a shared machine the load moves between runs by a
+quarter). Record `uptime` with it on a shared machine.
 """
 
 from __future__ import absolute_import
@@ -182,83 +184,82 @@ def measure(saved_model, texts, args, saved_model_int8=None):
   results = {}
   model = predictor.Predictor(saved_model, batch_size=32)
   model.predict(texts[:32])  # Warm-up: graph optimisation, caches.
-  latencies = []
-  for text in texts[:args.requests]:
-    start = time.time()
-    model.predict([text])
-    latencies.append(time.time() - start)
-  results["latency_median"] = float(np.median(latencies))
-  results["latency_p95"] = float(np.percentile(latencies, 95))
   for batch in (1, 8):
     model.batch_size = batch
     chunk = texts[:batch]
     results["predictor_b%d" % batch] = best_throughput(
         lambda: model.predict(chunk), batch, args.passes)
-  # Batch 32 against (c), ids made beforehand: the graph alone.
-  features = model_features(model, texts[:32])
   model.batch_size = 32
-  results["predictor_b32"], results["ids_b32"] = best_throughputs(
-      [lambda: model.predict(texts[:32]), lambda: model.run(*features)], 32,
-      args.passes)
-  if args.onnx:
-    results.update(onnx_rows(model, texts, args))
+  # Everything compared in a ratio is timed in turn: the single requests
+  # by each system in a row, the systems in turn, twice; then each batch-32
+  # pass by every system in turn. Batch 32 of (c) takes ids made
+  # beforehand: the graph alone.
+  features = model_features(model, texts[:32])
+  singles = {"latency": lambda i: model.predict([texts[i]])}
+  batches = {"predictor_b32": lambda: model.predict(texts[:32]),
+             "ids_b32": lambda: model.run(*features)}
+  int8_model = None
   if saved_model_int8:
-    results.update(int8_rows(saved_model_int8, model, texts, args))
+    int8_model = predictor.Predictor(saved_model_int8, batch_size=32)
+    int8_model.predict(texts[:32])
+    singles["int8_latency"] = lambda i: int8_model.predict([texts[i]])
+    batches["int8_predictor_b32"] = lambda: int8_model.predict(texts[:32])
+    batches["int8_ids_b32"] = lambda: int8_model.run(*features)
+  with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
+    if args.onnx:
+      runs, tokens = onnx_runs(model, texts, args, tmp)
+      results["request_tokens_median"] = tokens
+      for name, (single, batch) in runs.items():
+        singles[name + "_latency"] = single
+        batches[name + "_b32"] = batch
+    latencies = request_latencies(singles, args.requests)
+    results.update(zip(batches, best_throughputs(list(batches.values()),
+                                                 32, args.passes)))
+  for name, seconds in latencies.items():
+    results[name + "_median"] = float(np.median(seconds))
+  results["latency_p95"] = float(np.percentile(latencies["latency"], 95))
   model.close()
+  if int8_model:
+    int8_model.close()
   results.update(text_signature(saved_model, texts[:32], features,
                                 args.passes))
   return results
 
 
-def int8_rows(saved_model, fp32_model, texts, args):
-  """(f): the --export_precision=int8 SavedModel through the predictor:
-  single-request latency, batch-32 throughput, and the ids-in graph at
-  batch 32 timed in turn with the fp32 one."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import predictor  # pylint: disable=g-import-not-at-top
-  model = predictor.Predictor(saved_model, batch_size=32)
-  model.predict(texts[:32])
-  latencies = []
-  for text in texts[:args.requests]:
-    start = time.time()
-    model.predict([text])
-    latencies.append(time.time() - start)
-  features = model_features(model, texts[:32])
-  results = {"int8_latency_median": float(np.median(latencies))}
-  (results["int8_predictor_b32"], results["int8_ids_b32"],
-   results["fp32_ids_b32"]) = best_throughputs(
-       [lambda: model.predict(texts[:32]), lambda: model.run(*features),
-        lambda: fp32_model.run(*features)], 32, args.passes)
-  model.close()
-  return results
-
-
-def onnx_rows(model, texts, args):
-  """(e): ONNX Runtime latency and batch-32 throughput per variant, on the
-  ids the predictor makes of the same sentences."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  results = {}
-  with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
-    plain = os.path.join(tmp, bench_onnx.MODEL_FILES["ort-fp32"])
-    bench_onnx.hf_export(plain, args.layers, 768, SEQ_LENGTH,
-                         bench_common.VOCAB_SIZE)
-    bench_onnx.build_variants(tmp, plain, 12, 768, "bert")
-    singles = [model_features(model, [t])[:2] for t in texts[:args.requests]]
-    batch = model_features(model, texts[:32])[:2]
-    for name, filename in bench_onnx.MODEL_FILES.items():
-      run = bench_onnx.session(os.path.join(tmp, filename))
-      run(*batch)  # Warm-up.
-      latencies = []
-      for ids, mask in singles:
+def request_latencies(runs, count, rounds=2):
+  """{name: seconds of run(i) for each request i < count, in each round}:
+  each run answers the requests in a row (as a server of one system does:
+  answering them by every system in turn, each request found the others'
+  weights in the cache and ONNX Runtime's threads spinning, and its latency
+  doubled), the runs in turn, round after round."""
+  seconds = {name: [] for name in runs}
+  for _ in range(rounds):
+    for name, run in runs.items():
+      for i in range(count):
         start = time.time()
-        run(ids, mask)
-        latencies.append(time.time() - start)
-      results[name + "_latency_median"] = float(np.median(latencies))
-      results[name + "_b32"] = best_throughput(lambda: run(*batch), 32,
-                                               args.passes)
-  results["request_tokens_median"] = float(np.median(
-      [ids.shape[1] for ids, _ in singles]))
-  return results
+        run(i)
+        seconds[name].append(time.time() - start)
+  return seconds
+
+
+def onnx_runs(model, texts, args, directory):
+  """(e): ({variant: (single request i, batch 32)} of ONNX Runtime on the
+  ids the predictor makes of the same sentences, the requests' median
+  length in tokens); the models are built in `directory`."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  plain = os.path.join(directory, bench_onnx.MODEL_FILES["ort-fp32"])
+  bench_onnx.hf_export(plain, args.layers, 768, SEQ_LENGTH,
+                       bench_common.VOCAB_SIZE)
+  bench_onnx.build_variants(directory, plain, 12, 768, "bert")
+  singles = [model_features(model, [t])[:2] for t in texts[:args.requests]]
+  batch = model_features(model, texts[:32])[:2]
+  runs = {}
+  for name, filename in bench_onnx.MODEL_FILES.items():
+    run = bench_onnx.session(os.path.join(directory, filename))
+    run(*batch)  # Warm-up.
+    runs[name] = (lambda i, run=run: run(*singles[i]),
+                  lambda run=run: run(*batch))
+  return runs, float(np.median([ids.shape[1] for ids, _ in singles]))
 
 
 def model_features(model, texts):
@@ -356,8 +357,8 @@ def print_table(r, args):
          (1000 * r["int8_latency_median"])),
         ("(f) int8 predictor throughput, batch 32", "%.1f examples/s" %
          r["int8_predictor_b32"]),
-        ("(f) int8 ids-in graph, batch 32 (fp32 in turn: %.1f)" %
-         r["fp32_ids_b32"], "%.1f examples/s" % r["int8_ids_b32"]),
+        ("(f) int8 ids-in graph, batch 32 (against (c))",
+         "%.1f examples/s" % r["int8_ids_b32"]),
     ]
   if args.onnx:
     for name in bench_onnx.ORT_CONFIGS:

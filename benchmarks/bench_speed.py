@@ -569,21 +569,26 @@ def main():
   def ratio(row, base, mode):
     return row[mode] / by_name[base][mode] if base in by_name else float("nan")
 
+  def shown(row, base, mode):
+    """The ratio as a column, "-" without the base row."""
+    value = ratio(row, base, mode)
+    return "%8s" % "-" if math.isnan(value) else "%7.2fx" % value
+
   for row in rows:
     peak = peaks["bf16" if "bf16" in row["config"] else "fp32"] * 1e9
     if math.isnan(row["train"]):  # a serving peer: prediction only
       train = "%10s %8s %8s %10s" % ("-", "-", "-", "-")
     else:
-      train = "%10.2f %7.2fx %7.2fx %9.1f%%" % (
-          row["train"], ratio(row, "plain", "train"),
-          ratio(row, "fp32", "train"),
+      train = "%10.2f %s %s %9.1f%%" % (
+          row["train"], shown(row, "plain", "train"),
+          shown(row, "fp32", "train"),
           100.0 * row["train"] * train_flops / peak)
     # No float peak bounds int8 work: its utilisation is not printed.
     mfu = ("%9s " % "-" if "int8" in row["config"] else "%9.1f%%" % (
         100.0 * row["predict"] * predict_flops / peak))
-    print("%-14s %s %10.2f %7.2fx %7.2fx %s %9.0f" % (
+    print("%-14s %s %10.2f %s %s %s %9.0f" % (
         row["config"], train, row["predict"],
-        ratio(row, "plain", "predict"), ratio(row, "fp32", "predict"),
+        shown(row, "plain", "predict"), shown(row, "fp32", "predict"),
         mfu, row["peak_rss_mb"]))
   if "tflite-int8" in by_name:
     print("tflite-int8 row: largest |logit difference| from the fp32 graph "
