@@ -11,8 +11,9 @@ sentences (MRPC's), in one run, it times
                    request, as a user of the original does (each call
                    builds the graph and restores the checkpoint);
   (b) predictor    `predictor.Predictor`, loaded once: single-request
-                   latency (median, 95th percentile over --requests) and
-                   throughput at batch 1, 8 and 32, tokenisation included;
+                   latency (median, 95th percentile over --requests,
+                   twice) and throughput at batch 1, 8 and 32,
+                   tokenisation included;
   (c) ids-in       the plain ids-in graph (serving_default on ids made
                    beforehand) at batch 32;
   (d) serving_text vs serving_default: strings in (TF Text tokenising in

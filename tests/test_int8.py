@@ -252,12 +252,14 @@ def test_gelu_after_a_dense_layer_runs_fused_with_the_same_values(activation):
   # weight rows reordered to match; it quantises the GELU over
   # [-0.1701, max] (GELU's minimum bounds it): no Min over the activation.
   weights2 = (rng.randn(80, 48) * 0.1).astype(np.float32)
+  def two_dense(transposed):
+    return lambda t: tf.matmul(
+        gelu(dense(t)), tf.constant(weights2.T if transposed else weights2),
+        transpose_b=transposed)
+
   for transposed in (False, True):
     two_layers, _ = int8_graph.quantize_dense_matmuls(frozen(
-        lambda t: tf.matmul(gelu(dense(t)),  # pylint: disable=cell-var-from-loop
-                            tf.constant(weights2.T if transposed else
-                                        weights2),
-                            transpose_b=transposed), [None, 96]))
+        two_dense(transposed), [None, 96]))
     ops = [n.op for n in two_layers.node]
     assert ops.count("Min") == 1
     assert not [n for n in two_layers.node if "dequantized" in n.name]
