@@ -15,7 +15,9 @@ runs by default:
   * s                       the weight's scale per output channel
 
 with the weights quantised once, here, per output channel:
-s[j] = max_k |W[k, j]| / 127 and w_s8 = round(W / s). The kernel is run in
+s[j] = max_k |W[k, j]| / 127 and w_s8 = round(W / s) (63 instead of 127
+on a CPU without int8 dot products, where larger weights saturate:
+`WEIGHT_MAX_WITHOUT_DOT_PRODUCTS`). The kernel is run in
 its SCALED mode over the shifted activations (it would otherwise sum the
 weights again on every call to compensate the zero point), and the shift is
 put back through the bias: since x ~ lo + (hi - lo) / 255 * u8 (QuantizeV2
@@ -48,7 +50,8 @@ Everything else (embeddings, attention's batched products, layer norm,
 softmax, the classifier's few-label output layer) stays float32. The result
 is a plain GraphDef of standard ops: a SavedModel holding it runs in
 TensorFlow, TF Serving (an x86 build with oneDNN) and `saved_model_cli`.
-The kernels exist only with oneDNN on (`TF_ENABLE_ONEDNN_OPTS` not 0).
+The kernels exist only with oneDNN on (`TF_ENABLE_ONEDNN_OPTS` not 0;
+`quiet_tensorflow` turns it on where TensorFlow would leave it off).
 """
 
 from __future__ import absolute_import
@@ -62,6 +65,8 @@ import os
 import numpy as np
 import quiet_tensorflow  # pylint: disable=unused-import  (before TensorFlow)
 import tensorflow.compat.v1 as tf
+
+import cpu_features
 
 QUANTIZED_MATMUL = "QuantizedMatMulWithBiasAndDequantize"
 
@@ -85,28 +90,95 @@ DESCRIPTION = ("dense layers int8: weights per output channel, activations "
 # those left float32, each with why.
 Report = collections.namedtuple("Report", ["quantized", "kept"])
 
+# The largest int8 weight. Without int8 dot-product instructions oneDNN
+# adds each pair of u8 x s8 products into 16 bits (AVX2's `vpmaddubsw`),
+# which saturates above 32767: 255 * 127 * 2 overflows, 255 * 63 * 2 does
+# not, so 7-bit weights give the exact int32 sums there (one bit of weight
+# resolution less; ONNX Runtime's `reduce_range` is the same idea).
+WEIGHT_MAX = 127
+WEIGHT_MAX_WITHOUT_DOT_PRODUCTS = 63
+
+
+def weight_max_here():
+  """The largest int8 weight whose sums are exact on this CPU."""
+  if cpu_features.int8_support() == "none":
+    return WEIGHT_MAX_WITHOUT_DOT_PRODUCTS
+  return WEIGHT_MAX
+
 
 def onednn_disabled():
   """Why this process cannot run the int8 kernels, or None if it can."""
   if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() == "0":
     return ("TF_ENABLE_ONEDNN_OPTS=0 turns off TensorFlow's oneDNN kernels, "
             "which the int8 model needs: unset it")
+  if not _int8_kernels_run():
+    return ("TensorFlow's oneDNN kernels, which the int8 model needs, are off "
+            "in this process (TensorFlow 2.15 leaves them off on a CPU "
+            "without AVX512_VNNI, AVX512_BF16 or AMX unless "
+            "TF_ENABLE_ONEDNN_OPTS=1 is set before it is imported, which "
+            "this project's modules do when imported first): set "
+            "TF_ENABLE_ONEDNN_OPTS=1 before the process starts")
   return None
 
 
-def quantize_weights(weights):
-  """(int8 weights, float32 scale per output channel) of a [K, N] matrix.
+_KERNELS_RUN = []
+
+
+def _int8_kernels_run():
+  """Whether an int8 dense layer runs in this process (checked once).
+
+  The op is registered either way, but its oneDNN kernel is there only if
+  oneDNN was on when TensorFlow was imported; without it the op's stand-in
+  kernel returns no output ("Missing 0-th output"). TensorFlow's own
+  IsMklEnabled() can say yes when the variable was set after the import,
+  so the only sure answer is to run one."""
+  if not _KERNELS_RUN:
+    with tf.Graph().as_default() as graph:
+      x = tf.placeholder(tf.float32, [None, 4], name="x")
+      tf.matmul(x, tf.constant(np.eye(4, dtype=np.float32)), name="y")
+    quantized, _ = quantize_dense_matmuls(graph.as_graph_def(), min_width=1)
+    with tf.Graph().as_default():
+      tf.import_graph_def(quantized, name="")
+      with tf.Session() as sess:
+        try:
+          sess.run("y:0", {"x:0": np.ones([1, 4], np.float32)})
+          _KERNELS_RUN.append(True)
+        except tf.errors.InternalError:
+          _KERNELS_RUN.append(False)
+  return _KERNELS_RUN[0]
+
+
+def saturates_here(weight_max):
+  """None, or (where a model with int8 weights up to `weight_max` does not
+  sum exactly on this CPU) why it is less exact here: a line for the
+  loader's log."""
+  if weight_max <= weight_max_here():
+    return None
+  return ("its weights reach %d and this CPU has no int8 dot-product "
+          "instructions (AVX512_VNNI, AVX_VNNI or AMX; or ONEDNN_MAX_CPU_ISA "
+          "caps them off), so oneDNN's int8 matmuls add each pair of "
+          "u8 x s8 products in 16 bits, which saturates: outputs are further "
+          "from float32's (measured: all-MiniLM-L6-v2 within 0.5 points of "
+          "accuracy on MRPC and SST-2); an export made on this CPU uses "
+          "weights up to %d, which do not saturate" %
+          (weight_max, WEIGHT_MAX_WITHOUT_DOT_PRODUCTS))
+
+
+def quantize_weights(weights, weight_max=WEIGHT_MAX):
+  """(int8 weights, float32 scale per output channel) of a [K, N] matrix,
+  each column's largest value on +-`weight_max`.
 
   A column of zeros gets the scale 1 (its int8 values are all 0).
   """
   weights = np.asarray(weights, dtype=np.float32)
-  scale = np.abs(weights).max(axis=0) / 127.0
+  scale = np.abs(weights).max(axis=0) / float(weight_max)
   scale[scale == 0] = 1.0
-  quantized = np.clip(np.rint(weights / scale), -127, 127).astype(np.int8)
+  quantized = np.clip(np.rint(weights / scale), -weight_max,
+                      weight_max).astype(np.int8)
   return quantized, scale.astype(np.float32)
 
 
-def quantize_weights_in_groups(weights, groups=None):
+def quantize_weights_in_groups(weights, groups=None, weight_max=WEIGHT_MAX):
   """(order, int8 weights, scale per output channel) of a [K, N] matrix
   whose columns are reordered, `weights[:, order]`, so that the scales
   repeat every `groups` columns (GELU_BLOCK by default; N a multiple): the
@@ -117,7 +189,7 @@ def quantize_weights_in_groups(weights, groups=None):
   resolution to its run's largest."""
   groups = groups or GELU_BLOCK
   weights = np.asarray(weights, dtype=np.float32)
-  own = np.abs(weights).max(axis=0) / 127.0
+  own = np.abs(weights).max(axis=0) / float(weight_max)
   units = own.size
   per_group = units // groups
   ranked = np.argsort(own, kind="stable")
@@ -127,19 +199,23 @@ def quantize_weights_in_groups(weights, groups=None):
   group_scale = own[ranked].reshape(groups, per_group).max(axis=1)
   group_scale[group_scale == 0] = 1.0
   scale = np.tile(group_scale, per_group).astype(np.float32)
-  quantized = np.clip(np.rint(weights[:, order] / scale), -127,
-                      127).astype(np.int8)
+  quantized = np.clip(np.rint(weights[:, order] / scale), -weight_max,
+                      weight_max).astype(np.int8)
   return order, quantized, scale
 
 
-def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH):
+def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH, weight_max=None):
   """Returns (the rewritten GraphDef, a `Report`); see the module doc.
 
   Args:
     graph_def: a frozen GraphDef (weights are constants).
     min_width: a matmul with fewer input or output units stays float32.
+    weight_max: the largest int8 weight: 127, or 63 for sums that are exact
+      on every CPU; by default the largest exact on this one
+      (`weight_max_here`).
   """
   graph = _Graph(graph_def)
+  graph.weight_max = weight_max or weight_max_here()
   quantized, kept = [], []
   # (By name, in the copy: a rewrite may change a later layer's weight.)
   for name in [n.name for n in graph.graph_def.node if n.op == "MatMul"]:
@@ -161,6 +237,7 @@ class _Graph(object):
     self.graph_def.CopyFrom(graph_def)
     self.nodes = {n.name: n for n in self.graph_def.node}
     self.released = set()
+    self.weight_max = WEIGHT_MAX
     self.quantized_inputs = {}
     # Tensors with a known lower bound (GELU outputs): no Min over them.
     self.lower_bounds = {}
@@ -269,10 +346,11 @@ def _rewrite(graph, node):
                 if gelu_out is not None else None)
   if next_layer:
     # The scales go into the GELU blocks' matrix instead of a multiply.
-    order, quantized, scale = quantize_weights_in_groups(weights)
+    order, quantized, scale = quantize_weights_in_groups(
+        weights, weight_max=graph.weight_max)
     bias = bias[order]
   else:
-    quantized, scale = quantize_weights(weights)
+    quantized, scale = quantize_weights(weights, graph.weight_max)
   x = node.input[0]
   device = node.device
   prefix = node.name + "/int8/"

@@ -21,7 +21,8 @@ TensorFlow session, and SQuAD logits become answers through
 `squad_postprocess.compute_predictions`, run_squad.py's own post-processing.
 
 Library layer: it imports the library modules (tokenization, bert_inputs,
-squad_windows, squad_postprocess, export_format) and never a script.
+squad_windows, squad_postprocess, export_format, int8_graph) and never a
+script.
 """
 
 from __future__ import absolute_import
@@ -36,6 +37,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_inputs
 import export_format
+import int8_graph
 import squad_postprocess
 import squad_windows
 import tokenization
@@ -50,6 +52,13 @@ class Predictor(object):
     self.saved_model_dir = saved_model_dir
     self.batch_size = batch_size
     self.metadata = export_format.read_metadata(saved_model_dir)
+    if self.metadata.get("precision") == "int8":
+      # (Exports older than the key have weights up to WEIGHT_MAX.)
+      why = int8_graph.saturates_here(
+          self.metadata.get("int8_weight_max", int8_graph.WEIGHT_MAX))
+      if why:
+        tf.logging.warning("%s is an int8 export, and %s.", saved_model_dir,
+                           why)
     self.task = self.metadata["task"]
     if self.task == "token_classification":
       raise ValueError(

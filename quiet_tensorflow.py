@@ -12,6 +12,17 @@ temporary file, then writes back every line but those known ones
 (`KNOWN_NOISE`); a real error or a Python warning printed while importing
 still reaches stderr.
 
+It also turns TensorFlow's oneDNN kernels on (TF_ENABLE_ONEDNN_OPTS=1)
+unless the user set TF_ENABLE_ONEDNN_OPTS: TensorFlow 2.15 turns them on by
+default only on a CPU with AVX512_VNNI, AVX512_BF16 or AMX, and off on an
+AVX2 one, where the project would then run other kernels than on every
+other x86 machine: no int8 kernels at all (`--export_precision=int8`'s
+ops have none without oneDNN), no fused layer norm or GELU, and float32
+BERT-base slower than with oneDNN (measured in the README's Benchmarks).
+It has to be set before TensorFlow is imported: a process that imported
+TensorFlow first keeps TensorFlow's choice (`int8_graph.onednn_disabled`
+then says so).
+
 When the main program is one of this project's scripts, it also sets
 TensorFlow's C++ log level to 2 (errors only) for the rest of the run, as
 the original's users expect a clean log; a library import leaves the user's
@@ -27,6 +38,8 @@ import contextlib
 import os
 import sys
 import tempfile
+
+import cpu_features
 
 KNOWN_NOISE = (
     "Unable to register cuDNN factory",
@@ -93,4 +106,5 @@ def import_tensorflow(min_log_level=None):
     import tensorflow  # pylint: disable=g-import-not-at-top,unused-import,redefined-outer-name
 
 
+cpu_features.turn_onednn_on()
 import_tensorflow("2" if run_as_script() else None)

@@ -39,6 +39,7 @@ import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 import command_line
+import cpu_features
 from command_line import UserError
 import modeling
 import optimization
@@ -74,12 +75,14 @@ def validate_runtime_flags(settings, train_batch_size):
         "--precision=fp16 needs a GPU and this machine has none; use "
         "--precision=bf16 on CPU, or --precision=fp32.")
   if (settings.precision == "bf16" and not settings.use_tpu and
-      not tf.config.list_physical_devices("GPU") and not cpu_has_native_bf16()):
+      not tf.config.list_physical_devices("GPU") and
+      cpu_features.bf16_support() == "none"):
     tf.logging.warning(
         "--precision=bf16: this CPU has no AVX512_BF16 or AMX_BF16 "
-        "instructions, so bfloat16 is emulated: the grappler rewrite leaves "
-        "the graph in float32, and --bf16_implementation=cast runs slower "
-        "than fp32.")
+        "instructions (or ONEDNN_MAX_CPU_ISA caps them off), so bfloat16 is "
+        "emulated: oneDNN has no bf16 kernels here, the matmuls run in "
+        "TensorFlow's own unfused ones, slower than fp32; use "
+        "--precision=fp32.")
   if strategy == "multi_worker_mirrored" and not os.environ.get("TF_CONFIG"):
     raise UserError(
         "--distribution_strategy=multi_worker_mirrored needs the TF_CONFIG "
@@ -463,16 +466,6 @@ def log_features(features):
   tf.logging.debug("*** Features ***")
   for name in sorted(features.keys()):
     tf.logging.debug("  name = %s, shape = %s", name, features[name].shape)
-
-
-def cpu_has_native_bf16():
-  """Whether the CPU computes bfloat16 natively (Linux /proc/cpuinfo)."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      flags_line = next((l for l in f if l.startswith("flags")), "")
-  except OSError:
-    return False
-  return bool({"avx512_bf16", "amx_bf16"} & set(flags_line.split()))
 
 
 def num_replicas(settings):

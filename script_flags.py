@@ -547,8 +547,8 @@ def define_export_flags():
           "prediction on a CPU with AVX512_VNNI or AMX, within a few tenths "
           "of a point of fp32's accuracy (the export logs its difference "
           "from fp32 on a probe batch). Runs in TensorFlow and TF Serving "
-          "on x86 with oneDNN on (the default; not with "
-          "TF_ENABLE_ONEDNN_OPTS=0).",
+          "on x86 with oneDNN on (this project's scripts turn it on; TF "
+          "Serving on a CPU without AVX512 needs TF_ENABLE_ONEDNN_OPTS=1).",
           enum_values=["fp32", "int8"])
   _define("enum", "export_format", "saved_model",
           "What --export_dir holds. saved_model: the SavedModel (TF Serving, "

@@ -237,11 +237,14 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
   _check_format(output_format, precision)
   if output_format == "onnx" and metadata is None:
     raise UserError("An ONNX export needs the export's metadata.")
+  weight_max = None
   if precision == "int8":
     if metadata is None:
       raise UserError("An int8 export needs the export's metadata.")
+    weight_max = int8_graph.weight_max_here()
     metadata = dict(metadata, precision=precision,
-                    quantization=int8_graph.DESCRIPTION)
+                    quantization=int8_graph.DESCRIPTION,
+                    int8_weight_max=weight_max)
   elif metadata is not None:
     metadata = dict(metadata, precision=precision)
   text_inputs = None
@@ -273,7 +276,8 @@ def export_saved_model(estimator, export_dir, seq_length, metadata=None,
     final_path, temp_dir = _new_export_paths(export_dir)
     try:
       _write_saved_model(estimator, checkpoint, seq_length, assets,
-                         text_inputs, any_length, temp_dir, precision)
+                         text_inputs, any_length, temp_dir, precision,
+                         weight_max)
       if output_format == "onnx":
         difference = _write_onnx(temp_dir, assets, seq_length)
       tf.io.gfile.rename(temp_dir, final_path)
@@ -368,7 +372,7 @@ def _new_export_paths(export_dir):
 
 
 def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
-                       any_length, path, precision="fp32"):
+                       any_length, path, precision="fp32", weight_max=None):
   with tf.Graph().as_default() as graph:
     id_inputs, string_inputs = _inputs(seq_length, assets, text_inputs,
                                        any_length)
@@ -401,7 +405,7 @@ def _write_saved_model(estimator, checkpoint, seq_length, assets, text_inputs,
   if precision == "int8":
     _write_int8_saved_model(frozen, signatures, asset_files, main_op, id_inputs,
                             seq_length, len(_read_vocab(assets["vocab"])),
-                            path)
+                            path, weight_max)
 
 
 def _save(sess, path, signatures, asset_files, main_op, saver=None):
@@ -426,16 +430,24 @@ def _frozen(sess, graph, signatures, kept):
 
 
 def _write_int8_saved_model(frozen, signatures, asset_files, main_op,
-                            id_inputs, seq_length, vocab_size, path):
+                            id_inputs, seq_length, vocab_size, path,
+                            weight_max):
   """Writes the frozen graph with its dense layers in int8 (int8_graph), after
   checking it against the float32 graph on a probe batch."""
-  quantized, report = int8_graph.quantize_dense_matmuls(frozen)
+  quantized, report = int8_graph.quantize_dense_matmuls(
+      frozen, weight_max=weight_max)
   if not report.quantized:
     raise UserError("--export_precision=int8: the model has no dense layer "
                     "to quantise (%s)." % "; ".join(
                         "%s: %s" % kept for kept in report.kept[:3]))
   _log_int8_difference(frozen, quantized, signatures["serving_default"],
                        id_inputs, seq_length, vocab_size)
+  if weight_max < int8_graph.WEIGHT_MAX:
+    tf.logging.info(
+        "--export_precision=int8: weights up to %d, not %d: this CPU has no "
+        "int8 dot-product instructions, and larger ones would saturate "
+        "oneDNN's 16-bit sums here (the export is exact on every CPU).",
+        weight_max, int8_graph.WEIGHT_MAX)
   with tf.Graph().as_default() as graph:
     tf.import_graph_def(quantized, name="")
     with tf.Session() as sess:

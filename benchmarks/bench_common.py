@@ -18,6 +18,12 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import cpu_features  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Before any benchmark imports TensorFlow: oneDNN on, as in the scripts.
+cpu_features.turn_onednn_on()
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VOCAB_SIZE = 30522
@@ -90,94 +96,9 @@ def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def cpu_info_field(name):
-  """The first value of `name` in /proc/cpuinfo, or "" where there is none."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.split(":", 1)[0].strip() == name:
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return ""
-
-
-def cpu_name():
-  return cpu_info_field("model name") or "unknown CPU"
-
-
-# oneDNN's ISA levels in the order of its ONEDNN_MAX_CPU_ISA values, each
-# a superset of the ones before it.
-ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
-               "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16",
-               "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16")
-
-
-def onednn_isa_cap():
-  """The ISA that ONEDNN_MAX_CPU_ISA caps oneDNN's kernels at, or None.
-
-  With a cap, oneDNN (every TensorFlow matmul, layer norm, softmax, int8 and
-  bf16 kernel here) runs as on a CPU with only that ISA: this is how a
-  machine without AMX, AVX512_BF16 or VNNI is measured on one with them.
-  TensorFlow's other kernels are built for AVX and run alike on both."""
-  cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-  if not cap or cap == "ALL":
-    return None
-  if cap not in ONEDNN_ISAS:
-    raise ValueError("ONEDNN_MAX_CPU_ISA=%s: expected one of %s or ALL." %
-                     (cap, ", ".join(ONEDNN_ISAS)))
-  return cap
-
-
-def onednn_runs_bf16():
-  """Whether oneDNN can make TensorFlow's bf16 matmuls here: capped below
-  AVX512_CORE it cannot, and the process aborts (TensorFlow still sees
-  AVX512 in cpuid and asks it for them; a real AVX2 machine falls back to
-  Eigen instead, which a cap cannot show)."""
-  cap = onednn_isa_cap()
-  return cap is None or (ONEDNN_ISAS.index(cap) >=
-                         ONEDNN_ISAS.index("AVX512_CORE"))
-
-
-def _usable(flag, isa):
-  """Whether the CPU has `flag` and oneDNN may use it (`isa` within the
-  cap)."""
-  cap = onednn_isa_cap()
-  return (flag in cpu_info_field("flags").split() and
-          (cap is None or ONEDNN_ISAS.index(isa) <= ONEDNN_ISAS.index(cap)))
-
-
-def bf16_support():
-  """"AMX", "AVX512_BF16" or "none": how oneDNN multiplies bfloat16 here.
-
-  AMX tiles are what the issue's bf16 targets were measured with;
-  AVX512_BF16 has bf16 dot products in vector registers; with neither (or
-  with them capped off by ONEDNN_MAX_CPU_ISA), oneDNN converts to float32
-  and bf16 is only emulated."""
-  if _usable("amx_bf16", "AVX512_CORE_AMX"):
-    return "AMX"
-  if _usable("avx512_bf16", "AVX512_CORE_BF16"):
-    return "AVX512_BF16"
-  return "none"
-
-
-def int8_support():
-  """"AMX", "AVX512_VNNI", "AVX_VNNI" or "none": how oneDNN multiplies int8
-  here (u8 x s8 dot products; without VNNI, or with it capped off by
-  ONEDNN_MAX_CPU_ISA, it takes three instructions per dot product instead
-  of one)."""
-  if _usable("amx_int8", "AVX512_CORE_AMX"):
-    return "AMX"
-  if _usable("avx512_vnni", "AVX512_CORE_VNNI"):
-    return "AVX512_VNNI"
-  if _usable("avx_vnni", "AVX2_VNNI"):
-    return "AVX_VNNI"
-  return "none"
-
-
 def isa_note():
   """"" or, under ONEDNN_MAX_CPU_ISA, a sentence saying what it caps."""
-  cap = onednn_isa_cap()
+  cap = cpu_features.onednn_isa_cap()
   if cap is None:
     return ""
   return (" oneDNN capped at %s (ONEDNN_MAX_CPU_ISA): its kernels run as on "
@@ -189,7 +110,8 @@ def machine_line():
   """One line for a benchmark's figures: the CPU, its bf16 and int8
   instructions, and the load it ran under."""
   return ("%d cores, %s; bf16: %s; int8: %s; load average %.2f at start.%s" %
-          (os.cpu_count(), cpu_name(), bf16_support(), int8_support(),
+          (os.cpu_count(), cpu_features.cpu_name(),
+           cpu_features.bf16_support(), cpu_features.int8_support(),
            os.getloadavg()[0], isa_note()))
 
 

@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import  (oneDNN on, as in the scripts)
 import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
 
 import bench_tokenization  # pylint: disable=g-import-not-at-top

@@ -69,6 +69,7 @@ import time
 
 import bench_common
 import bench_onnx
+import cpu_features  # (bench_common puts the project on sys.path)
 
 CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "tflite-int8",
            "fp32-xla",
@@ -477,12 +478,12 @@ def main():
 
   names = args.configs.split(",")
   dtypes = ("fp32", "bf16")
-  if not bench_common.onednn_runs_bf16():
+  if not cpu_features.onednn_runs_bf16():
     capped = [n for n in names if "bf16" in n]
     if capped:
       print("%s: skipped, oneDNN capped at %s cannot run TensorFlow's bf16 "
             "matmuls (the process would abort)." % (
-                ", ".join(capped), bench_common.onednn_isa_cap()))
+                ", ".join(capped), cpu_features.onednn_isa_cap()))
     names = [n for n in names if n not in capped]
     dtypes = ("fp32",)
   peaks = {d: matmul_peak(d, args.peak_repeats) for d in dtypes}
@@ -528,17 +529,17 @@ def main():
 
   train_flops = model_flops_per_example(args, True)
   predict_flops = model_flops_per_example(args, False)
-  support = bench_common.bf16_support()
+  support = cpu_features.bf16_support()
   print("BERT %d layers, hidden %d, seq %d, batch %d; %d CPU cores (%s), "
         "bf16 support: %s; load average %.2f; best of %d round(s) in "
         "turn.%s" % (
             args.layers, args.hidden, args.seq_length, args.batch_size,
-            os.cpu_count(), bench_common.cpu_name(), support,
+            os.cpu_count(), cpu_features.cpu_name(), support,
             os.getloadavg()[0], args.rounds, bench_common.isa_note()))
   if support == "none" and any("bf16" in n for n in names):
     print("oneDNN has neither AMX nor AVX512_BF16 here%s: the bf16 rows are "
           "emulated (converted to float32), not bf16 hardware speed." % (
-              " (capped off)" if bench_common.onednn_isa_cap() else ""))
+              " (capped off)" if cpu_features.onednn_isa_cap() else ""))
   if skipped:
     print("%s: skipped, `transformers` and `torch` are not installed "
           "(pip install transformers torch)." % ", ".join(skipped))
@@ -598,7 +599,7 @@ def main():
           "from the fp32 graph %.1e; int8 dot products: %s" % (
               by_name["int8"]["quantized"],
               by_name["int8"]["logit_difference"],
-              bench_common.int8_support()))
+              cpu_features.int8_support()))
   print_targets(by_name, peaks["bf16"] * 1e9, train_flops, ratio, support)
 
 

@@ -1,7 +1,8 @@
 """int8_graph.py: dense layers of a frozen graph on TensorFlow's int8 kernels.
 
 * `quantize_weights`: int8 per output channel, each column's largest value
-  on +-127, every value within half a step.
+  on +-127 (or +-63: exact on a CPU without int8 dot products), every
+  value within half a step.
 * `quantize_dense_matmuls` on small graphs: the result is within the bound
   that the two roundings allow (activation step / 2 times the weights'
   column sums plus weight step / 2 times the activations' sums), computed
@@ -15,12 +16,15 @@
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import cpu_features
 import int8_graph
 import modeling
 
@@ -48,13 +52,16 @@ def error_bound(x, weights, low=None, scale=None):
   """The largest error the int8 rewrite may make on x @ W, per output:
   activation rounding (step / 2 per element, step = (hi - lo) / 255 with
   lo <= 0 <= hi; lo is `low` when given) and weight rounding (scale / 2 per
-  element; the scale each column's largest value / 127 unless given)."""
+  element; the scale each column's largest value / the largest int8
+  weight unless given: 127, or 63 on a CPU without int8 dot products,
+  where quantize_dense_matmuls stops there by default)."""
   x = x.astype(np.float64)
   weights = weights.astype(np.float64)
   low = min(x.min(), 0) if low is None else low
   step = (max(x.max(), 0) - low) / 255
   if scale is None:
-    scale = np.abs(weights).max(axis=0) / 127
+    scale = np.abs(weights).max(axis=0) / (
+        63 if cpu_features.int8_support() == "none" else 127)
   return (step / 2 * np.abs(weights).sum(axis=0)[None, :] +
           np.abs(x).sum(axis=1)[:, None] * scale[None, :] / 2 +
           x.shape[1] * step / 2 * scale[None, :] / 2) * 1.001 + 1e-5
@@ -70,6 +77,36 @@ def test_weights_per_output_channel():
   assert scale[5] == 1.0 and not quantized[:, 5].any()
   assert (np.abs(quantized[:, :5]).max(0) == 127).all()
   assert (np.abs(quantized * scale - weights) <= scale / 2 + 1e-7).all()
+  # 7-bit weights: the same on +-63.
+  quantized, scale = int8_graph.quantize_weights(weights, weight_max=63)
+  np.testing.assert_allclose(scale[:5], np.abs(weights[:, :5]).max(0) / 63,
+                             rtol=1e-6)
+  assert (np.abs(quantized[:, :5]).max(0) == 63).all()
+  assert (np.abs(quantized * scale - weights) <= scale / 2 + 1e-7).all()
+
+
+def test_7_bit_weights_sum_exactly_on_every_cpu():
+  # Activations and weights at the ends of their ranges, side by side:
+  # 255 * 127 twice overflows the 16-bit pair sums of a CPU without int8
+  # dot products; 255 * 63 twice does not, so weight_max=63 is within the
+  # rounding bound everywhere (and 127 within it where int8_support says
+  # the CPU has dot products).
+  rng = np.random.RandomState(9)
+  x = np.abs(rng.randn(32, 128)).astype(np.float32)
+  x[:, ::2] = x.max()
+  weights = (rng.randn(128, 64) * 0.1).astype(np.float32)
+  weights[:, 0] = np.abs(weights[:, 0])
+  graph_def = frozen(lambda t: tf.matmul(t, tf.constant(weights)),
+                     [None, 128])
+  expected = x.astype(np.float64) @ weights
+  for weight_max in (63, 127):
+    quantized, _ = int8_graph.quantize_dense_matmuls(graph_def,
+                                                     weight_max=weight_max)
+    scale = np.abs(weights).max(axis=0) / weight_max
+    within = (np.abs(run(quantized, x) - expected) <=
+              error_bound(x, weights, scale=scale))
+    if weight_max == 63 or cpu_features.int8_support() != "none":
+      assert within.all(), weight_max
 
 
 def test_weights_in_groups_of_sorted_scales():
@@ -395,9 +432,38 @@ def test_real_model_embeddings_survive_int8(tmp_path):
   print("MiniLM int8 vs float32: cosine of embeddings min %.5f; pair "
         "similarities differ by at most %.4f" % (
             cosines.min(), np.abs(pairs_full - pairs_int8).max()))
-  assert cosines.min() > 0.99
+  # Without int8 dot products the weights have 7 bits, not 8 (measured
+  # here: min 0.9892, mean 0.9923 on an AVX2 CPU; above 0.99 with VNNI).
+  assert cosines.min() > (
+      0.985 if cpu_features.int8_support() == "none" else 0.99)
   assert np.abs(pairs_full - pairs_int8).max() < 0.03
   # Every sentence's nearest other sentence is the same.
   np.fill_diagonal(pairs_full, -1)
   np.fill_diagonal(pairs_int8, -1)
   assert (pairs_full.argmax(1) == pairs_int8.argmax(1)).all()
+
+
+def test_int8_kernels_found_missing_when_tensorflow_came_first():
+  # TensorFlow 2.15 turns oneDNN on by default only on a CPU with
+  # AVX512_VNNI, AVX512_BF16 or AMX: imported before the project's modules
+  # (which turn it on), it leaves the int8 op without its kernel elsewhere,
+  # and onednn_disabled says so; imported through them, the kernels run.
+  with open("/proc/cpuinfo") as f:
+    flags = next(line for line in f if line.startswith("flags")).split()
+  default_on = bool({"avx512_vnni", "avx512_bf16", "amx_int8"} & set(flags))
+  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  code = "import int8_graph; print(int8_graph.onednn_disabled())"
+  for first, expected_off in (("import tensorflow; ", not default_on),
+                              ("", False)):
+    proc = subprocess.run([sys.executable, "-c", first + code],
+                          capture_output=True, text=True, env=env,
+                          cwd=bert_testing.ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    if expected_off:
+      assert last.startswith("TensorFlow's oneDNN kernels, which the int8 "
+                             "model needs, are off in this process"), last
+      assert last.endswith("set TF_ENABLE_ONEDNN_OPTS=1 before the process "
+                           "starts"), last
+    else:
+      assert last == "None", (first, last)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 import bert_testing
+import cpu_features
 import modeling
 
 VOCAB = 50
@@ -566,6 +567,11 @@ def test_bf16_rewrite_keeps_the_gelu_fused(monkeypatch):
   # The oneDNN bf16 rewrite keeps Tanh in float32 by default, which puts
   # casts inside the GELU and leaves it unfused; runtime's set-up lists it.
   import runtime  # pylint: disable=g-import-not-at-top
+  if cpu_features.bf16_support() == "none":
+    # (The rewrite still makes bf16 ops, which run unfused on TensorFlow's
+    # own kernels: runtime warns that bf16 is emulated there.)
+    pytest.skip("oneDNN has no bf16 kernels on this CPU (no AVX512_BF16 or "
+                "AMX): no fusion to check")
   monkeypatch.delenv(runtime._BF16_INFERLIST_ENV, raising=False)
   config = runtime.enable_onednn_bf16_rewrite(tf.ConfigProto())
   assert os.environ[runtime._BF16_INFERLIST_ENV] == "Tanh"

@@ -39,6 +39,24 @@ def test_known_lines_dropped_others_kept(tmp_path):
   assert shown.stderr.count("\n") == 3 and "cuDNN" in shown.stderr
 
 
+def test_onednn_turned_on_before_tensorflow_unless_the_user_chose(tmp_path):
+  # A stand-in `tensorflow` that reports the variable as its import saw it.
+  fake = tmp_path / "tensorflow"
+  fake.mkdir()
+  (fake / "__init__.py").write_text(
+      "import os, sys\n"
+      "sys.stdout.write(os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'))\n")
+  base = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  for user, seen in ((None, "1"), ("0", "0"), ("1", "1")):
+    env = dict(base, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    if user is not None:
+      env["TF_ENABLE_ONEDNN_OPTS"] = user
+    proc = subprocess.run([sys.executable, "-c", "import quiet_tensorflow"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == seen, (user, proc.stdout)
+
+
 def test_importing_modeling_prints_no_cuda_registration_errors():
   env = {k: v for k, v in os.environ.items()
          if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
