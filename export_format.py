@@ -83,8 +83,10 @@ def read_metadata(saved_model_dir):
   if metadata["task"] not in TASKS:
     raise ValueError("%s: unknown task %r. %s" % (path, metadata["task"],
                                                   reexport))
-  if metadata.get("precision") == "int8" and int8_graph.onednn_disabled():
-    raise ValueError("SavedModel %s is an int8 export: %s." %
-                     (saved_model_dir, int8_graph.onednn_disabled()))
+  if metadata.get("precision") == "int8":
+    kernels_off = int8_graph.onednn_disabled()
+    if kernels_off:
+      raise ValueError("SavedModel %s is an int8 export: %s." %
+                       (saved_model_dir, kernels_off))
   return metadata
 

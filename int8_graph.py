@@ -214,8 +214,7 @@ def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH, weight_max=None):
       on every CPU; by default the largest exact on this one
       (`weight_max_here`).
   """
-  graph = _Graph(graph_def)
-  graph.weight_max = weight_max or weight_max_here()
+  graph = _Graph(graph_def, weight_max or weight_max_here())
   quantized, kept = [], []
   # (By name, in the copy: a rewrite may change a later layer's weight.)
   for name in [n.name for n in graph.graph_def.node if n.op == "MatMul"]:
@@ -232,12 +231,12 @@ def quantize_dense_matmuls(graph_def, min_width=MIN_WIDTH, weight_max=None):
 class _Graph(object):
   """A GraphDef being rewritten: nodes by name and who reads them."""
 
-  def __init__(self, graph_def):
+  def __init__(self, graph_def, weight_max):
     self.graph_def = tf.GraphDef()
     self.graph_def.CopyFrom(graph_def)
     self.nodes = {n.name: n for n in self.graph_def.node}
     self.released = set()
-    self.weight_max = WEIGHT_MAX
+    self.weight_max = weight_max
     self.quantized_inputs = {}
     # Tensors with a known lower bound (GELU outputs): no Min over them.
     self.lower_bounds = {}

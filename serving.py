@@ -110,9 +110,9 @@ def _check_precision(precision):
   if precision not in PRECISIONS:
     raise UserError("--export_precision=%s: expected one of %s." %
                     (precision, ", ".join(PRECISIONS)))
-  if precision == "int8" and int8_graph.onednn_disabled():
-    raise UserError("--export_precision=int8: %s." %
-                    int8_graph.onednn_disabled())
+  kernels_off = precision == "int8" and int8_graph.onednn_disabled()
+  if kernels_off:
+    raise UserError("--export_precision=int8: %s." % kernels_off)
 
 
 def _check_format(output_format, precision):

@@ -448,8 +448,7 @@ def test_int8_kernels_found_missing_when_tensorflow_came_first():
   # AVX512_VNNI, AVX512_BF16 or AMX: imported before the project's modules
   # (which turn it on), it leaves the int8 op without its kernel elsewhere,
   # and onednn_disabled says so; imported through them, the kernels run.
-  with open("/proc/cpuinfo") as f:
-    flags = next(line for line in f if line.startswith("flags")).split()
+  flags = cpu_features.cpu_info_field("flags").split()
   default_on = bool({"avx512_vnni", "avx512_bf16", "amx_int8"} & set(flags))
   env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
   code = "import int8_graph; print(int8_graph.onednn_disabled())"
