@@ -51,7 +51,11 @@ processor's bfloat16 support (AMX, AVX512_BF16 or none); with none, bf16 is
 emulated and its rows say nothing about bf16 hardware. Every
 figure is the best of several timed runs (`--steps`, `--peak_repeats`; and
 with `--rounds N` of N runs of every configuration in turn): on a shared
-machine other jobs only ever add time.
+machine other jobs only ever add time. `--paired=plain,fp32` adds the ratio
+of two configurations timed step for step in one process, the median of
+`--pairs` pairs: where the host's load moves a step's time by half within a
+minute (seen on a 2-core AVX2 VM), that ratio holds when best-of figures
+taken minutes apart do not.
 Model FLOPs per trained example: 6 x non-embedding parameters x tokens plus
 attention (12 x seq^2 x hidden x layers); prediction is a third of that.
 """
@@ -75,6 +79,7 @@ CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "tflite-int8",
            "fp32-xla",
            "hf-fp32", "hf-bf16") + bench_onnx.ORT_CONFIGS
 HF_CONFIGS = ("hf-fp32", "hf-bf16")
+GRAPH_CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler")
 
 
 def session_config(config_name):
@@ -381,6 +386,9 @@ def run_one(args):
   if args.one == "int8":
     run_int8(args)
     return
+  if args.one == "paired":
+    run_paired(args)
+    return
   if args.one == "tflite-int8":
     run_tflite(args)
     return
@@ -393,51 +401,89 @@ def run_one(args):
   if args.one in bench_onnx.ORT_CONFIGS:
     run_ort(args)
     return
+  results = {"config": args.one}
+  for mode in ("train", "predict"):
+    step = graph_step(args.one, mode, args)
+    step()
+    step()
+    results[mode] = args.batch_size / best_time(step, args.steps)
+  bench_common.print_result(results)
+
+
+def graph_step(name, mode, args):
+  """A call that runs one training or prediction step of TensorFlow graph
+  configuration `name` (plain, fp32, bf16, bf16-grappler) in a session of
+  its own graph, which lives as long as the call."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import optimization  # pylint: disable=g-import-not-at-top
 
-  plain = args.one == "plain"
-  compute_type = tf.bfloat16 if args.one == "bf16" else tf.float32
-  results = {"config": args.one}
+  plain = name == "plain"
+  compute_type = tf.bfloat16 if name == "bf16" else tf.float32
+  training = mode == "train"
+  graph = tf.Graph()
+  with graph.as_default():
+    if training:
+      ids, mask, labels = bench_common.random_inputs(args.batch_size,
+                                                     args.seq_length)
+      feed = None
+    else:
+      # Fed, with the batch dimension open, as an export or
+      # Estimator.predict runs the model (modeling's inference layer norm
+      # is fused only then).
+      ids_value, mask_value, _ = bench_common.random_arrays(
+          args.batch_size, args.seq_length)
+      ids = tf.placeholder(tf.int32, [None, args.seq_length])
+      mask = tf.placeholder(tf.int32, [None, args.seq_length])
+      feed = {ids: ids_value, mask: mask_value}
+    if plain:
+      logits = plain_bert_logits(ids, mask, training, args)
+    else:
+      if training and args.seed is not None:
+        # The stateless masks of a --seed run (runtime.seed_dropout).
+        import runtime  # pylint: disable=g-import-not-at-top
+        import script_flags  # pylint: disable=g-import-not-at-top
+        runtime.seed_dropout(script_flags.Settings(seed=args.seed))
+      logits = bench_common.bert_logits(ids, mask, training, args.layers,
+                                        args.hidden, args.seq_length,
+                                        compute_type)
+    if training:
+      loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+      op = (plain_train_op(loss) if plain else
+            optimization.create_optimizer(loss, 2e-5, 1000, 100, False))
+    else:
+      op = tf.reduce_sum(tf.nn.softmax(logits))
+    sess = tf.Session(graph=graph, config=session_config(name))
+    sess.run(tf.global_variables_initializer())
+  return lambda: sess.run(op, feed)
+
+
+def run_paired(args):
+  """Times two graph configurations step for step, in turn, in one process:
+  prints the median over the pairs of first's speed / second's, per mode.
+
+  On a shared machine a step's time can double from one minute to the next;
+  a ratio of two steps taken seconds apart is far steadier than a ratio of
+  two processes' best figures."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  first, second = args.paired.split(",")
+  results = {"config": "paired"}
   for mode in ("train", "predict"):
-    training = mode == "train"
-    with tf.Graph().as_default():
-      if training:
-        ids, mask, labels = bench_common.random_inputs(args.batch_size,
-                                                       args.seq_length)
-        feed = None
-      else:
-        # Fed, with the batch dimension open, as an export or
-        # Estimator.predict runs the model (modeling's inference layer norm
-        # is fused only then).
-        ids_value, mask_value, _ = bench_common.random_arrays(
-            args.batch_size, args.seq_length)
-        ids = tf.placeholder(tf.int32, [None, args.seq_length])
-        mask = tf.placeholder(tf.int32, [None, args.seq_length])
-        feed = {ids: ids_value, mask: mask_value}
-      if plain:
-        logits = plain_bert_logits(ids, mask, training, args)
-      else:
-        if training and args.seed is not None:
-          # The stateless masks of a --seed run (runtime.seed_dropout).
-          import runtime  # pylint: disable=g-import-not-at-top
-          import script_flags  # pylint: disable=g-import-not-at-top
-          runtime.seed_dropout(script_flags.Settings(seed=args.seed))
-        logits = bench_common.bert_logits(ids, mask, training, args.layers,
-                                          args.hidden, args.seq_length,
-                                          compute_type)
-      if training:
-        loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
-        op = (plain_train_op(loss) if plain else
-              optimization.create_optimizer(loss, 2e-5, 1000, 100, False))
-      else:
-        op = tf.reduce_sum(tf.nn.softmax(logits))
-      with tf.Session(config=session_config(args.one)) as sess:
-        sess.run(tf.global_variables_initializer())
-        for _ in range(2):
-          sess.run(op, feed)
-        seconds = best_time(lambda: sess.run(op, feed), args.steps)
-    results[mode] = args.batch_size / seconds
+    steps = {n: graph_step(n, mode, args) for n in (first, second)}
+    seconds = {first: [], second: []}
+    for _ in range(2):
+      for step in steps.values():
+        step()
+    for i in range(args.pairs):
+      # Alternating which goes first, so that neither always follows the
+      # other's cache and thread state.
+      for name in ((first, second) if i % 2 == 0 else (second, first)):
+        start = time.time()
+        steps[name]()
+        seconds[name].append(time.time() - start)
+    ratios = np.array(seconds[second]) / np.array(seconds[first])
+    results[mode] = float(np.median(ratios))
+    results[mode + "_spread"] = [float(np.percentile(ratios, 25)),
+                                 float(np.percentile(ratios, 75))]
   bench_common.print_result(results)
 
 
@@ -462,6 +508,15 @@ def main():
                       "turn and keep each one's fastest figures, so that a "
                       "busy moment of a shared machine does not decide a "
                       "ratio between rows (try 3 for a ratio near 1.0x).")
+  parser.add_argument("--paired", default=None,
+                      help="Two TensorFlow graph configurations, e.g. "
+                      "plain,fp32: after the table, time them step for "
+                      "step in turn in one process and print the second's "
+                      "speed over the first's (median of the pairs), the "
+                      "figure to trust for a ratio near 1.0x on a noisy "
+                      "machine.")
+  parser.add_argument("--pairs", type=int, default=10,
+                      help="Timed step pairs per mode for --paired.")
   parser.add_argument("--one", help=argparse.SUPPRESS)
   parser.add_argument("--onnx_source", default="auto",
                       choices=("auto", "hf", "project"),
@@ -472,6 +527,10 @@ def main():
                       "transformers and torch import).")
   parser.add_argument("--onnx_dir", help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.paired and (len(args.paired.split(",")) != 2 or not set(
+      args.paired.split(",")) <= set(GRAPH_CONFIGS)):
+    parser.error("--paired=%s: expected two of %s, comma-separated" % (
+        args.paired, ", ".join(GRAPH_CONFIGS)))
   if args.one:
     run_one(args)
     return
@@ -601,6 +660,26 @@ def main():
               by_name["int8"]["logit_difference"],
               cpu_features.int8_support()))
   print_targets(by_name, peaks["bf16"] * 1e9, train_flops, ratio, support)
+  if args.paired:
+    print_paired(args)
+
+
+def print_paired(args):
+  """The --paired comparison, in a process of its own."""
+  first, second = args.paired.split(",")
+  row = bench_common.run_in_own_process(
+      __file__, ["--one", "paired", "--paired", args.paired] + [
+          "--%s=%s" % (k, getattr(args, k))
+          for k in ("batch_size", "seq_length", "layers", "hidden",
+                    "pairs")], "--paired=%s" % args.paired)
+  if row is None:
+    return
+  for mode in ("train", "predict"):
+    low, high = row[mode + "_spread"]
+    print("paired, %d steps each in turn: %s %s speed / %s = %.2fx (median "
+          "of pairs; middle half %.2f-%.2f): %s" % (
+              args.pairs, second, mode, first, row[mode], low, high,
+              "level or ahead" if row[mode] >= 1.0 else "behind"))
 
 
 def faster_of(row, other):
