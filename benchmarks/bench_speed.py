@@ -531,6 +531,11 @@ def main():
       args.paired.split(",")) <= set(GRAPH_CONFIGS)):
     parser.error("--paired=%s: expected two of %s, comma-separated" % (
         args.paired, ", ".join(GRAPH_CONFIGS)))
+  if (args.paired and "bf16" in args.paired and
+      not cpu_features.onednn_runs_bf16()):
+    parser.error("--paired=%s: oneDNN capped at %s cannot run TensorFlow's "
+                 "bf16 matmuls; pair plain and fp32 here" % (
+                     args.paired, cpu_features.onednn_isa_cap()))
   if args.one:
     run_one(args)
     return
