@@ -65,6 +65,7 @@ from __future__ import division
 from __future__ import print_function
 
 import argparse
+import contextlib
 import math
 import os
 import shutil
@@ -403,17 +404,19 @@ def run_one(args):
     return
   results = {"config": args.one}
   for mode in ("train", "predict"):
-    step = graph_step(args.one, mode, args)
-    step()
-    step()
-    results[mode] = args.batch_size / best_time(step, args.steps)
+    with graph_step(args.one, mode, args) as step:
+      step()
+      step()
+      results[mode] = args.batch_size / best_time(step, args.steps)
   bench_common.print_result(results)
 
 
+@contextlib.contextmanager
 def graph_step(name, mode, args):
-  """A call that runs one training or prediction step of TensorFlow graph
-  configuration `name` (plain, fp32, bf16, bf16-grappler) in a session of
-  its own graph, which lives as long as the call."""
+  """Yields a call that runs one training or prediction step of TensorFlow
+  graph configuration `name` (plain, fp32, bf16, bf16-grappler) in a
+  session of its own graph; the session is closed on leaving, so that the
+  next mode's graph does not share the peak memory with this one."""
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   import optimization  # pylint: disable=g-import-not-at-top
 
@@ -452,9 +455,9 @@ def graph_step(name, mode, args):
             optimization.create_optimizer(loss, 2e-5, 1000, 100, False))
     else:
       op = tf.reduce_sum(tf.nn.softmax(logits))
-    sess = tf.Session(graph=graph, config=session_config(name))
+  with tf.Session(graph=graph, config=session_config(name)) as sess:
     sess.run(tf.global_variables_initializer())
-  return lambda: sess.run(op, feed)
+    yield lambda: sess.run(op, feed)
 
 
 def run_paired(args):
@@ -468,18 +471,20 @@ def run_paired(args):
   first, second = args.paired.split(",")
   results = {"config": "paired"}
   for mode in ("train", "predict"):
-    steps = {n: graph_step(n, mode, args) for n in (first, second)}
     seconds = {first: [], second: []}
-    for _ in range(2):
-      for step in steps.values():
-        step()
-    for i in range(args.pairs):
-      # Alternating which goes first, so that neither always follows the
-      # other's cache and thread state.
-      for name in ((first, second) if i % 2 == 0 else (second, first)):
-        start = time.time()
-        steps[name]()
-        seconds[name].append(time.time() - start)
+    with graph_step(first, mode, args) as first_step, \
+        graph_step(second, mode, args) as second_step:
+      steps = {first: first_step, second: second_step}
+      for _ in range(2):
+        for step in steps.values():
+          step()
+      for i in range(args.pairs):
+        # Alternating which goes first, so that neither always follows the
+        # other's cache and thread state.
+        for name in ((first, second) if i % 2 == 0 else (second, first)):
+          start = time.time()
+          steps[name]()
+          seconds[name].append(time.time() - start)
     ratios = np.array(seconds[second]) / np.array(seconds[first])
     results[mode] = float(np.median(ratios))
     results[mode + "_spread"] = [float(np.percentile(ratios, 25)),
