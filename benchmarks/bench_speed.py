@@ -468,7 +468,7 @@ def run_paired(args):
   a ratio of two steps taken seconds apart is far steadier than a ratio of
   two processes' best figures."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  first, second = args.paired.split(",")
+  first, second = args.paired
   results = {"config": "paired"}
   for mode in ("train", "predict"):
     seconds = {first: [], second: []}
@@ -492,6 +492,16 @@ def run_paired(args):
   bench_common.print_result(results)
 
 
+def config_pair(text):
+  """--paired's value: (first, second), two of GRAPH_CONFIGS."""
+  names = tuple(text.split(","))
+  if len(names) != 2 or not set(names) <= set(GRAPH_CONFIGS):
+    raise argparse.ArgumentTypeError(
+        "%s: expected two of %s, comma-separated" % (
+            text, ", ".join(GRAPH_CONFIGS)))
+  return names
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--batch_size", type=int, default=8)
@@ -513,7 +523,7 @@ def main():
                       "turn and keep each one's fastest figures, so that a "
                       "busy moment of a shared machine does not decide a "
                       "ratio between rows (try 3 for a ratio near 1.0x).")
-  parser.add_argument("--paired", default=None,
+  parser.add_argument("--paired", default=None, type=config_pair,
                       help="Two TensorFlow graph configurations, e.g. "
                       "plain,fp32: after the table, time them step for "
                       "step in turn in one process and print the second's "
@@ -532,15 +542,11 @@ def main():
                       "transformers and torch import).")
   parser.add_argument("--onnx_dir", help=argparse.SUPPRESS)
   args = parser.parse_args()
-  if args.paired and (len(args.paired.split(",")) != 2 or not set(
-      args.paired.split(",")) <= set(GRAPH_CONFIGS)):
-    parser.error("--paired=%s: expected two of %s, comma-separated" % (
-        args.paired, ", ".join(GRAPH_CONFIGS)))
-  if (args.paired and "bf16" in args.paired and
+  if (args.paired and any("bf16" in n for n in args.paired) and
       not cpu_features.onednn_runs_bf16()):
     parser.error("--paired=%s: oneDNN capped at %s cannot run TensorFlow's "
                  "bf16 matmuls; pair plain and fp32 here" % (
-                     args.paired, cpu_features.onednn_isa_cap()))
+                     ",".join(args.paired), cpu_features.onednn_isa_cap()))
   if args.one:
     run_one(args)
     return
@@ -676,12 +682,12 @@ def main():
 
 def print_paired(args):
   """The --paired comparison, in a process of its own."""
-  first, second = args.paired.split(",")
+  first, second = args.paired
   row = bench_common.run_in_own_process(
-      __file__, ["--one", "paired", "--paired", args.paired] + [
+      __file__, ["--one", "paired", "--paired", ",".join(args.paired)] + [
           "--%s=%s" % (k, getattr(args, k))
           for k in ("batch_size", "seq_length", "layers", "hidden",
-                    "pairs")], "--paired=%s" % args.paired)
+                    "pairs")], "--paired=%s" % ",".join(args.paired))
   if row is None:
     return
   for mode in ("train", "predict"):
