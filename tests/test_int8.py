@@ -148,6 +148,12 @@ def test_dense_layer_within_the_rounding_bound():
   ops = [n.op for n in quantized.node]
   assert ops.count(int8_graph.QUANTIZED_MATMUL) == 1
   assert "MatMul" not in ops and "BiasAdd" not in ops
+  # The kernel's input range is the constant [0, 255], whatever the input's
+  # range: TensorFlow caches the oneDNN primitive under its value.
+  nodes = {n.name: n for n in quantized.node}
+  kernel, = [n for n in quantized.node if n.op == int8_graph.QUANTIZED_MATMUL]
+  assert [float(tf.make_ndarray(nodes[i].attr["value"].tensor))
+          for i in kernel.input[3:5]] == [0.0, 255.0]
   # The float32 weights are gone: only int8 ones (and vectors) remain.
   assert all(n.attr["value"].tensor.dtype != tf.float32.as_datatype_enum or
              len(n.attr["value"].tensor.tensor_shape.dim) < 2
@@ -342,11 +348,11 @@ def test_gelu_after_a_dense_layer_runs_fused_with_the_same_values(activation):
   kept, report = int8_graph.quantize_dense_matmuls(shared)
   assert len(report.quantized) == 1
   kept_ops = [n.op for n in kept.node]
-  # The GELU's own multiplies, the scale and the kernel's bias term; no
-  # identity matmul.
+  # The GELU's own multiplies, the scale, the kernel's bias term, the bias
+  # in steps and the scale per step; no identity matmul.
   assert kept_ops.count("MatMul") == 0
   assert kept_ops.count("Mul") == [n.op for n in shared.node].count(
-      "Mul") + 2, kept_ops
+      "Mul") + 4, kept_ops
   got = run(kept, x)
   np.testing.assert_allclose(got[:, :80], np_gelu(got[:, 80:]),
                              rtol=1e-5, atol=1e-5)
