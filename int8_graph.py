@@ -374,13 +374,10 @@ def _rewrite(graph, node):
                 [q_lo, c("column_sums", column_sums)], T=f32),
       c("bias_over_scale", (bias / scale).astype(np.float32))], T=f32)
   if gelu_out is None:
-    # The kernel gets a constant range (step 1): TensorFlow keys its cached
-    # oneDNN primitive by the range's value, and a new one per call costs
-    # 0.07-0.13 ms a layer. The step goes into the multiply after instead.
-    step, steps_per_unit = _input_step(graph, x, width, prefix)
+    # A constant range for the kernel (see the module doc), the step after.
+    kernel_range, step, steps_per_unit = _input_step(graph, x, prefix)
     kernel_bias = graph.add("Mul", prefix + "bias_in_steps",
                             [shifted_bias, steps_per_unit], T=f32)
-    kernel_range = c("unit_range", np.float32(255))
   else:
     # (The GELU blocks' constant matrix scales their input; the step stays
     # in the kernel.)
@@ -637,13 +634,16 @@ def _quantized_input(graph, x, prefix):
   return graph.quantized_inputs[x]
 
 
-def _input_step(graph, x, width, prefix):
-  """(one uint8 step of input `x`'s range, steps per unit: width / 255
-  and 255 / width), added once per input, under `prefix`."""
+def _input_step(graph, x, prefix):
+  """(the constant 255, one uint8 step of quantised input `x`'s range and
+  steps per unit: width / 255 and 255 / width), added once per input,
+  under `prefix`."""
   if x not in graph.input_steps:
     f32 = _type(tf.float32)
+    width = graph.quantized_inputs[x][2]
     levels = graph.add_constant(prefix + "levels", np.float32(255))
     graph.input_steps[x] = (
+        levels,
         graph.add("RealDiv", prefix + "step", [width, levels], T=f32),
         graph.add("RealDiv", prefix + "steps_per_unit", [levels, width],
                   T=f32))
