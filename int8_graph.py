@@ -105,6 +105,17 @@ Report = collections.namedtuple("Report", ["quantized", "kept"])
 WEIGHT_MAX = 127
 WEIGHT_MAX_WITHOUT_DOT_PRODUCTS = 63
 
+# What an int8 model gains on such a CPU: there oneDNN's int8 matmul packs
+# the weights on every call (no blocked int8 kernel), and the quantising
+# ops cost more than the narrower products save. Paired through the
+# predictor on an AVX2-only AMD EPYC, int8 against float32: BERT-base
+# 0.91-0.98x for single requests of 26 tokens and 1.02-1.04x at batch 32;
+# 6 layers x 384 (all-MiniLM-L6-v2's shape) 0.79-0.84x and 0.98-0.99x.
+SPEED_WITHOUT_DOT_PRODUCTS = (
+    "Here the int8 model predicts at about float32's speed or slower "
+    "(measured on an AVX2-only CPU: 0.8-1.04x float32's): it is for serving "
+    "on a CPU with AVX512_VNNI, AVX_VNNI or AMX (1.7-3x float32 there).")
+
 
 def weight_max_here():
   """The largest int8 weight whose sums are exact on this CPU."""

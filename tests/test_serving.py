@@ -365,6 +365,9 @@ def test_int8_export_predicts_as_fp32_on_int8_kernels(mrpc_export, tmp_path,
   # oneDNN's 16-bit pair sums do not saturate; the export says so.
   weight_max = 63 if cpu_features.int8_support() == "none" else 127
   assert ("weights up to 63, not 127" in proc.stderr) == (weight_max == 63)
+  # ... and that int8 gains no speed there.
+  assert ("predicts at about float32's speed or slower" in proc.stderr) == (
+      weight_max == 63)
   with open(os.path.join(int8_model, "assets", "bert_export.json")) as f:
     metadata = json.load(f)
   assert metadata["precision"] == "int8"
