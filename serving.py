@@ -447,7 +447,8 @@ def _write_int8_saved_model(frozen, signatures, asset_files, main_op,
         "--export_precision=int8: weights up to %d, not %d: this CPU has no "
         "int8 dot-product instructions, and larger ones would saturate "
         "oneDNN's 16-bit sums here (the export is exact on every CPU). %s",
-        weight_max, int8_graph.WEIGHT_MAX, int8_graph.SPEED_WITHOUT_DOT_PRODUCTS)
+        weight_max, int8_graph.WEIGHT_MAX,
+        int8_graph.SPEED_WITHOUT_DOT_PRODUCTS)
   with tf.Graph().as_default() as graph:
     tf.import_graph_def(quantized, name="")
     with tf.Session() as sess:
