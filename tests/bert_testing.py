@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import types
@@ -90,17 +91,99 @@ def _script_env(env):
   return full_env
 
 
-def run_script(script, args, timeout=600, env=None):
-  """Runs a top-level script in a subprocess; returns CompletedProcess."""
-  return subprocess.run(
-      [sys.executable, os.path.join(ROOT, script)] + list(args),
-      capture_output=True, text=True, timeout=timeout, env=_script_env(env),
-      cwd=ROOT)
+_SERVER = []  # The worker's script_server.ScriptServer, once started.
 
 
-def start_script(script, args, env=None):
-  """Starts a top-level script as `run_script` runs it; returns the Popen
-  (stdout and stderr piped, as text), for runs that overlap."""
+class _ServerRun(object):
+  """A script run by the worker's script server, with the part of
+  subprocess.Popen's interface that tests use."""
+
+  def __init__(self, server, pid, args, output):
+    self.pid, self.args, self.returncode = pid, args, None
+    self.stdout = self.stderr = None
+    self._server, self._output = server, output
+
+  def poll(self):
+    if self.returncode is None:
+      self.returncode = self._server.wait(self.pid, 0)
+    return self.returncode
+
+  def wait(self, timeout=None):
+    if self.returncode is None:
+      self.returncode = self._server.wait(self.pid, timeout)
+      if self.returncode is None:
+        raise subprocess.TimeoutExpired(self.args, timeout)
+    return self.returncode
+
+  def send_signal(self, sig):
+    if self.returncode is None:
+      os.kill(self.pid, sig)
+
+  def kill(self):
+    self.send_signal(signal.SIGKILL)
+
+  def communicate(self, timeout=None):
+    """(stdout, stderr) as text, once the run has exited; raises
+    subprocess.TimeoutExpired after `timeout` seconds, as Popen does."""
+    self.wait(timeout)
+    texts = []
+    for path in self._output:
+      with open(path) as f:  # Decoded as subprocess's text mode does.
+        texts.append(f.read())
+      os.remove(path)
+    return tuple(texts)
+
+
+def _server_start(script, args, env):
+  """Starts the script in a fork of the worker's script server; returns a
+  _ServerRun, or None where a new process must run it."""
+  if os.environ.get("BERT_TESTS_FRESH_PROCESSES") == "1":
+    return None
+  import script_server  # pylint: disable=g-import-not-at-top
+  if not _SERVER:
+    _SERVER.append(script_server.ScriptServer(_script_env(None)))
+  server = _SERVER[0]
+  path = os.path.join(ROOT, script)
+  started = server.start(path, args, _script_env(env), ROOT)
+  if started is None:
+    return None
+  pid, output = started
+  return _ServerRun(server, pid, [sys.executable, path] + list(args), output)
+
+
+def run_script(script, args, timeout=600, env=None, fresh=False):
+  """Runs a top-level script as `python script args` would; returns the
+  CompletedProcess (text).
+
+  Unless `fresh`, in a fork of this worker's script server, which imported
+  TensorFlow once (tests/script_server.py; its environment must be the
+  run's, else a new process runs it). `fresh=True` starts a new process:
+  for tests of what happens while TensorFlow is imported, and for runs
+  compared with each other that must each get their own Python hash seed.
+  BERT_TESTS_FRESH_PROCESSES=1 makes every run fresh.
+  """
+  run = None if fresh else _server_start(script, args, env)
+  if run is None:
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, script)] + list(args),
+        capture_output=True, text=True, timeout=timeout,
+        env=_script_env(env), cwd=ROOT)
+  try:
+    out, err = run.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    run.kill()
+    out, err = run.communicate()
+    raise subprocess.TimeoutExpired(run.args, timeout, out, err)
+  return subprocess.CompletedProcess(run.args, run.returncode, out, err)
+
+
+def start_script(script, args, env=None, fresh=False):
+  """Starts a top-level script as `run_script` runs it, for runs that
+  overlap or are killed; returns the subprocess.Popen, or an object with
+  its poll, wait, communicate, send_signal and kill."""
+  run = None if fresh else _server_start(script, args, env)
+  if run is not None:
+    return run
   return subprocess.Popen(
       [sys.executable, os.path.join(ROOT, script)] + list(args),
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -150,7 +150,8 @@ def trained(converted):
               "--data_dir=%s" % (tmp / "data"),
               "--vocab_file=%s" % (tmp / "vocab.txt"),
               "--max_seq_length=%d" % SEQ, "--doc_stride=%d" % STRIDE,
-              "--do_eval", "--do_predict"]),
+              "--do_eval", "--do_predict"],
+          fresh=True),  # Its own hash seed, not that of the run it matches.
       "mg": bert_testing.start_script("run_ner.py", model_flags(
           tmp, mg_out) + [
               "--input_meta_data_path=%s" % (tmp / "mg" / "meta_data"),
