@@ -7,8 +7,11 @@
 # an original-format checkpoint, then run_classifier.py fine-tunes it on
 # data/quickstart (1,500 movie-review sentences of our own, GLUE SST-2
 # layout; data/quickstart/make_data.py). On real reviews it has never seen
-# (SST-2's dev set, benchmarks/bench_quickstart.py) its model scores 0.810;
-# 0.807 for three epochs, 0.762 with --pooling=cls.
+# (SST-2's dev set, benchmarks/bench_quickstart.py) its model scores 0.811
+# (0.809 and 0.806 with --seed=2 and 3). --bucket_by_length batches the short
+# sentences by length instead of padding them all to 64 word pieces: 2.1x
+# faster on 2 cores (110 s against 235 s), and at --learning_rate=2e-5 as
+# accurate as the padded run at 1e-5 (0.810, 0.802, 0.806).
 #
 #   bash quickstart.sh [output_dir]      (default /tmp/bert_quickstart)
 #
@@ -34,8 +37,9 @@ python run_classifier.py --task_name=SST-2 --data_dir=data/quickstart \
   --vocab_file="$OUT/minilm/vocab.txt" \
   --bert_config_file="$OUT/minilm/bert_config.json" \
   --init_checkpoint="$OUT/minilm/bert_model.ckpt" \
-  --max_seq_length=64 --train_batch_size=16 --learning_rate=1e-5 \
+  --max_seq_length=64 --train_batch_size=16 --learning_rate=2e-5 \
   --num_train_epochs=2 --warmup_proportion=0.1 --seed=1 --pooling=mean \
+  --bucket_by_length \
   --output_dir="$OUT/sentiment" 2> "$OUT/run_classifier.log" \
   || { tail -n 30 "$OUT/run_classifier.log"; exit 1; }
 echo "Eval results ($OUT/sentiment/eval_results.txt), $(( $(date +%s) - start )) s:"
