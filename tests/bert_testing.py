@@ -156,8 +156,9 @@ def run_script(script, args, timeout=600, env=None, fresh=False):
   CompletedProcess (text).
 
   Unless `fresh`, in a fork of this worker's script server, which imported
-  TensorFlow once (tests/script_server.py; its environment must be the
-  run's, else a new process runs it). `fresh=True` starts a new process:
+  TensorFlow once (tests/script_server.py; the variables read at startup,
+  PYTHON*, TF_* and the like, must be the run's, else a new process runs
+  it). `fresh=True` starts a new process:
   for tests of what happens while TensorFlow is imported, and for runs
   compared with each other that must each get their own Python hash seed.
   BERT_TESTS_FRESH_PROCESSES=1 makes every run fresh.

@@ -5,27 +5,32 @@ A test that runs `python run_classifier.py ...` pays TensorFlow's import
 flag) before the script's first line; the suite runs scripts some hundreds
 of times. Here one server process per test worker imports TensorFlow (and the
 Estimator and TPU modules it loads lazily) once, then forks a child for each
-run: the child sets the script's argv, sys.path and working directory, sends
-descriptors 1 and 2 to files and runs the script as `__main__`, so its own
-modules, flags and main() run from scratch as in a new process, and it exits
-(through Python's normal exit) with the code a new process would.
+run: the child sets the script's argv, sys.path, environment and working
+directory, sends descriptors 1 and 2 to files and runs the script as
+`__main__`, so its own modules, flags and main() run from scratch as in a
+new process, and it exits with the code a new process would (`run_as_main`).
 
-What a fork cannot give is a TensorFlow import under another environment
-(TF_CPP_MIN_LOG_LEVEL, TF_ENABLE_ONEDNN_OPTS, ONEDNN_MAX_CPU_ISA are read
-while importing): `start` refuses (returns None) unless the run's environment
-is the server's, and the caller then starts a new process. Tests that check
+The child runs with the run's own environment, but what Python and
+TensorFlow read while starting (PYTHONHASHSEED, PYTHONPATH,
+TF_CPP_MIN_LOG_LEVEL, TF_ENABLE_ONEDNN_OPTS, ONEDNN_MAX_CPU_ISA, the thread
+libraries' settings) was read under the server's: `start` refuses (returns
+None) a run whose environment differs from the server's in a variable of
+that kind (STARTUP_PREFIXES), and the caller then starts a new process.
+Other variables (pytest's PYTEST_CURRENT_TEST, which changes with every
+test, CI) may differ. Tests that check
 the import itself (its messages, the oneDNN switch) or compare separate runs
 whose Python hash seed must differ start new processes too (bert_testing's
 `fresh=True`).
 
 Started as `python script_server.py REQUEST_FD REPLY_FD`, it serves: one JSON
-request a line (script, args, cwd, stdout and stderr paths), answered at
+request a line (script, args, cwd, environment, stdout and stderr paths), answered at
 once with the child's pid; children run side by side, and each one's exit
 code (negative for a signal, as subprocess reports it) is sent when it
 exits.
 """
 
 import atexit
+import gc
 import json
 import os
 import runpy
@@ -34,9 +39,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Environment variables read while Python, TensorFlow, oneDNN and the thread
+# libraries start (TF_CONFIG too, though scripts read it later: the prefix
+# errs on the side of a new process).
+STARTUP_PREFIXES = ("PYTHON", "TF_", "ONEDNN_", "DNNL_", "OMP_", "KMP_",
+                    "MKL_", "CUDA_", "LD_", "MALLOC")
+
+
+def _startup_part(env):
+  return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES)}
 
 
 class ScriptServer(object):
@@ -78,15 +93,15 @@ class ScriptServer(object):
   def start(self, script, args, env, cwd):
     """Starts `script args` in `cwd`; returns its pid and the paths of the
     files its stdout and stderr go to, or None if `env` is not the
-    server's (a new process must run it)."""
-    if env != self.env:
+    server's in a variable read at startup (a new process must run it)."""
+    if _startup_part(env) != _startup_part(self.env):
       return None
     output = [os.path.join(self.output_dir, "%d.%s" % (self._runs, name))
               for name in ("stdout", "stderr")]
     self._runs += 1
     for path in output:  # There even if the run is killed before it starts.
       open(path, "w").close()
-    request = dict(script=script, args=list(args), cwd=cwd,
+    request = dict(script=script, args=list(args), cwd=cwd, env=dict(env),
                    stdout=output[0], stderr=output[1])
     os.write(self._request_write, (json.dumps(request) + "\n").encode())
     return self._reply()["pid"], output
@@ -116,6 +131,8 @@ def _run_child(request):
     target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(target, fd)
     os.close(target)
+  os.environ.clear()  # Sets the C library's environment too.
+  os.environ.update(request["env"])
   os.chdir(request["cwd"])
   script = request["script"]
   sys.argv = [script] + request["args"]
@@ -182,9 +199,39 @@ def _send(fd, reply):
   os.write(fd, (json.dumps(reply) + "\n").encode())
 
 
+def _exit_code(code):
+  """The exit code of SystemExit(code), printing a message as Python does."""
+  if code is None:
+    return 0
+  if isinstance(code, int):
+    return code
+  print(code, file=sys.stderr)
+  return 1
+
+
+def run_as_main(script):
+  """Runs `script` as `python script` would and exits the process as it
+  would, except for the interpreter's final teardown: with TensorFlow
+  loaded that takes about a second and does nothing a test can see, once
+  the threads are joined, the atexit handlers run and the output is
+  flushed."""
+  try:
+    runpy.run_path(script, run_name="__main__")
+    code = 0
+  except SystemExit as e:
+    code = _exit_code(e.code)
+  except BaseException:  # pylint: disable=broad-except
+    sys.excepthook(*sys.exc_info())  # The traceback, as Python prints it.
+    code = 1
+  threading._shutdown()  # pylint: disable=protected-access
+  atexit._run_exitfuncs()  # pylint: disable=protected-access
+  gc.collect()  # Closes, and so flushes, files the script left open.
+  for stream in (sys.stdout, sys.stderr):
+    stream.flush()
+  os._exit(code)  # pylint: disable=protected-access
+
+
 if __name__ == "__main__":
   CHILD_REQUEST = serve(int(sys.argv[1]), int(sys.argv[2]))
   if CHILD_REQUEST is not None:
-    # As `python script`: an exception prints its traceback and exits 1,
-    # SystemExit its code, and Python's own exit runs the atexit handlers.
-    runpy.run_path(CHILD_REQUEST["script"], run_name="__main__")
+    run_as_main(CHILD_REQUEST["script"])
