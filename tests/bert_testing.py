@@ -460,6 +460,7 @@ def quickstart_shaped_model(out, max_seq_length=64, epochs=1):
       "--bert_config_file=%s" % os.path.join(minilm, "bert_config.json"),
       "--max_seq_length=%d" % max_seq_length, "--train_batch_size=16",
       "--learning_rate=1e-3", "--num_train_epochs=%d" % epochs, "--seed=1",
+      "--bucket_by_length",
       "--output_dir=%s" % os.path.join(out, "sentiment")], timeout=600)
 
 
