@@ -17,7 +17,7 @@ cpu_features.turn_onednn_on()
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 # The test files that take minutes on 2 cores, slowest first (measured on
-# an AVX2-only AMD EPYC: the quick start 340 s, the others 60-330 s).
+# an AVX2-only AMD EPYC: the quick start 210-280 s, the others 60-310 s).
 # `-n 2 --dist loadfile` runs each file whole on one worker, and xdist by
 # default hands out the files with the most tests first, so the one-test
 # quick start came last and ran alone while the other worker sat idle.
