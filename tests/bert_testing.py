@@ -158,17 +158,13 @@ def run_script(script, args, timeout=600, env=None, fresh=False):
   Unless `fresh`, in a fork of this worker's script server, which imported
   TensorFlow once (tests/script_server.py; the variables read at startup,
   PYTHON*, TF_* and the like, must be the run's, else a new process runs
-  it). `fresh=True` starts a new process:
-  for tests of what happens while TensorFlow is imported, and for runs
-  compared with each other that must each get their own Python hash seed.
-  BERT_TESTS_FRESH_PROCESSES=1 makes every run fresh.
+  it). `fresh=True` starts a new process: for tests of what happens while
+  TensorFlow is imported, and for runs compared with each other that must
+  each get their own Python hash seed. BERT_TESTS_FRESH_PROCESSES=1 makes
+  every run fresh. After `timeout` seconds the run is killed and
+  subprocess.TimeoutExpired raised, as subprocess.run does.
   """
-  run = None if fresh else _server_start(script, args, env)
-  if run is None:
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, script)] + list(args),
-        capture_output=True, text=True, timeout=timeout,
-        env=_script_env(env), cwd=ROOT)
+  run = start_script(script, args, env=env, fresh=fresh)
   try:
     out, err = run.communicate(timeout=timeout)
   except subprocess.TimeoutExpired:

@@ -17,16 +17,15 @@ libraries' settings) was read under the server's: `start` refuses (returns
 None) a run whose environment differs from the server's in a variable of
 that kind (STARTUP_PREFIXES), and the caller then starts a new process.
 Other variables (pytest's PYTEST_CURRENT_TEST, which changes with every
-test, CI) may differ. Tests that check
-the import itself (its messages, the oneDNN switch) or compare separate runs
-whose Python hash seed must differ start new processes too (bert_testing's
-`fresh=True`).
+test, CI) may differ. Tests that check the import itself (its messages, the
+oneDNN switch) or compare separate runs whose Python hash seed must differ
+start new processes too (bert_testing's `fresh=True`).
 
 Started as `python script_server.py REQUEST_FD REPLY_FD`, it serves: one JSON
-request a line (script, args, cwd, environment, stdout and stderr paths), answered at
-once with the child's pid; children run side by side, and each one's exit
-code (negative for a signal, as subprocess reports it) is sent when it
-exits.
+request a line (script, args, cwd, environment, stdout and stderr paths),
+answered at once with the child's pid; children run side by side, and each
+one's exit code (negative for a signal, as subprocess reports it) is sent
+when it exits.
 """
 
 import atexit
@@ -159,8 +158,9 @@ def serve(request_fd, reply_fd):
       if pid == 0:
         os.close(request_fd)
         os.close(reply_fd)
-        _run_child(json.loads(line))
-        return json.loads(line)
+        request = json.loads(line)
+        _run_child(request)
+        return request
       running.add(pid)
       _send(reply_fd, {"pid": pid})
     for pid in list(running):
