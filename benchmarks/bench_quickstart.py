@@ -9,9 +9,9 @@ copied into the project) with the fine-tuned checkpoint of the quick start,
 through `run_classifier.py --do_predict` as a user would (the sentences are
 written to a temporary SST-2-layout `test.tsv`; `--bucket_by_length`, whose
 predictions are the padded run's, in 30 s instead of 50), and prints the
-accuracy, the number of sentences and the time. The quick start trains on sentences
-of our own (`data/quickstart`), so this is its accuracy on text it was not
-written for.
+accuracy, the number of sentences and the time. The quick start trains on
+sentences of our own (`data/quickstart`), so this is its accuracy on text it
+was not written for.
 """
 
 from __future__ import absolute_import
