@@ -442,7 +442,12 @@ def test_real_model_embeddings_survive_int8(tmp_path):
   # here: min 0.9892, mean 0.9923 on an AVX2 CPU; above 0.99 with VNNI).
   assert cosines.min() > (
       0.985 if cpu_features.int8_support() == "none" else 0.99)
-  assert np.abs(pairs_full - pairs_int8).max() < 0.03
+  # The largest of the 28 pair differences moves with the CPU's float
+  # rounding (which values land on which side of a quantisation step):
+  # 0.0326-0.0328 on an AMX Xeon with its AMX or VNNI kernels, 0.0264 there
+  # with 7-bit weights, under 0.03 on a VNNI EPYC; weights of 5 bits give
+  # 0.080 and of 4 bits 0.112 (and cosines down to 0.960 and 0.877).
+  assert np.abs(pairs_full - pairs_int8).max() < 0.04
   # Every sentence's nearest other sentence is the same.
   np.fill_diagonal(pairs_full, -1)
   np.fill_diagonal(pairs_int8, -1)
