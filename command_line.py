@@ -11,6 +11,8 @@
   file or line, and what was expected); `run` ends such a run with one line,
   `<script>: error: <message>`, and exit status 1. Any other exception keeps
   its traceback: it is a bug, and the traceback is what finds it.
+- What TensorFlow reads once per process before `main()` runs: TF_XLA_FLAGS,
+  set for `--use_xla` on CPU (`cpu_features.set_xla_cpu_flags`).
 - Optional packages (Horovod, TensorFlow Hub), imported only when a flag asks
   for them, with an error that says what to install.
 """
@@ -24,6 +26,8 @@ import functools
 import os
 import sys
 import warnings
+
+import cpu_features
 
 # TensorFlow is imported where it is used, through quiet_tensorflow: modules
 # that only need UserError (task_description) must not pay for it.
@@ -152,6 +156,10 @@ def run(main):
   """`absl.app.run(main)` with the logging and the error path above."""
   from absl import app  # pylint: disable=g-import-not-at-top
   print_grouped_help_if_asked(sys.argv)
+  # Before app.run: TensorFlow reads TF_XLA_FLAGS between parsing the flags
+  # and main() (its after-init callback lists the devices). Inert unless
+  # --use_xla turns the session's JIT on.
+  cpu_features.set_xla_cpu_flags()
 
   @functools.wraps(main)
   def main_with_logging(argv):

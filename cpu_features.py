@@ -33,6 +33,38 @@ def turn_onednn_on():
   os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+# XLA's auto-clustering on CPU (--use_xla: session-level JIT): without
+# --tf_xla_cpu_global_jit it compiles nothing; with that alone it takes the
+# matmuls from oneDNN too and trains slower (fp32 0.81-0.91x, README).
+# Limited to element-wise ops and reductions (FUSIBLE), it fuses the casts,
+# GELU, dropout and optimizer arithmetic between oneDNN's matmuls: bf16
+# training 1.07-1.18x on an AMX Xeon, fp32 unchanged (README, Benchmarks,
+# twelfth round). A session without JIT compiles nothing either way.
+XLA_FLAGS_ENV = "TF_XLA_FLAGS"
+XLA_CPU_FLAGS = "--tf_xla_cpu_global_jit --tf_xla_ops_to_cluster=FUSIBLE"
+
+
+def set_xla_cpu_flags():
+  """Sets TF_XLA_FLAGS to XLA_CPU_FLAGS unless the user set it or an NVIDIA
+  GPU is present (there XLA keeps its own defaults); returns whether it did.
+
+  TensorFlow reads the variable once, when it first lists its devices;
+  under absl.app.run that is before main(), in a callback TensorFlow
+  registers, so the scripts call this in command_line.run, before app.run.
+  """
+  if XLA_FLAGS_ENV in os.environ or _nvidia_gpu_present():
+    return False
+  os.environ[XLA_FLAGS_ENV] = XLA_CPU_FLAGS
+  return True
+
+
+def _nvidia_gpu_present():
+  if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+    return False
+  gpus = "/proc/driver/nvidia/gpus"
+  return os.path.isdir(gpus) and bool(os.listdir(gpus))
+
+
 def cpu_info_field(name):
   """The first value of `name` in /proc/cpuinfo, or "" where there is none."""
   try:

@@ -525,6 +525,11 @@ def session_config(settings):
   if settings.use_xla:
     config.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
+    # On CPU what XLA compiles is TF_XLA_FLAGS' say: the scripts set
+    # cpu_features.XLA_CPU_FLAGS before TensorFlow reads it.
+    tf.logging.info("--use_xla: session-level XLA JIT, %s=%s",
+                    cpu_features.XLA_FLAGS_ENV,
+                    os.environ.get(cpu_features.XLA_FLAGS_ENV, "(unset)"))
   if settings.use_horovod:
     config.gpu_options.visible_device_list = str(
         command_line.horovod().local_rank())

@@ -413,9 +413,12 @@ def define_performance_flags():
           "(BertModel(compute_type=tf.bfloat16)); use it on GPU/TPU.",
           enum_values=["grappler", "cast"])
   _define("bool", "use_xla", False,
-          "Compile the graph with XLA (session-level global JIT). On CPU it "
-          "also needs TF_XLA_FLAGS=--tf_xla_cpu_global_jit; see the README "
-          "for when it helps.")
+          "Compile the graph with XLA (session-level global JIT). On CPU "
+          "only the element-wise work is compiled, around oneDNN's matmuls "
+          "(TF_XLA_FLAGS='--tf_xla_cpu_global_jit "
+          "--tf_xla_ops_to_cluster=FUSIBLE' unless TF_XLA_FLAGS is set): "
+          "use it with --precision=bf16 (1.07-1.18x training on an AMX "
+          "Xeon); fp32 gains nothing. See the README.")
   _define("enum", "distribution_strategy", "none",
           "tf.distribute engine for CPU/GPU training. mirrored: all local "
           "GPUs (--num_gpus), or the CPU; multi_worker_mirrored: several "

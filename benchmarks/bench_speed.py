@@ -27,9 +27,11 @@ configuration in its own subprocess so that peak memory is its own:
                  (int8 weights, activations quantised at run time), run
                  by tf.lite.Interpreter (XNNPACK) on every core: the other
                  TensorFlow int8 candidate;
-  fp32-xla       fp32 with session-level XLA JIT (and, on CPU,
-                 TF_XLA_FLAGS=--tf_xla_cpu_global_jit, without which XLA
-                 compiles nothing);
+  fp32-xla, bf16-grappler-xla
+                 fp32 and bf16-grappler with --use_xla as the scripts set
+                 it up (runtime.session_config): session-level XLA JIT,
+                 and on CPU TF_XLA_FLAGS clustering only the element-wise
+                 work, matmuls left to oneDNN (cpu_features.XLA_CPU_FLAGS);
   hf-fp32        the peer users would pick instead: Hugging Face
                  `transformers` BertForSequenceClassification on PyTorch, same
                  shape, same random inputs, AdamW with clipping; run only when
@@ -77,23 +79,23 @@ import bench_onnx
 import cpu_features  # (bench_common puts the project on sys.path)
 
 CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "int8", "tflite-int8",
-           "fp32-xla",
+           "fp32-xla", "bf16-grappler-xla",
            "hf-fp32", "hf-bf16") + bench_onnx.ORT_CONFIGS
 HF_CONFIGS = ("hf-fp32", "hf-bf16")
-GRAPH_CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler")
+GRAPH_CONFIGS = ("plain", "fp32", "bf16", "bf16-grappler", "fp32-xla",
+                 "bf16-grappler-xla")
 
 
 def session_config(config_name):
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  """The session config of a graph configuration, made by the scripts' own
+  runtime.session_config from the flags it stands for."""
   import runtime  # pylint: disable=g-import-not-at-top
-  config = tf.ConfigProto()
-  if config_name == "bf16-grappler":
-    # The rewrite exactly as `--precision=bf16` sets it up.
-    runtime.enable_onednn_bf16_rewrite(config)
-  if config_name.endswith("-xla"):
-    config.graph_options.optimizer_options.global_jit_level = (
-        tf.OptimizerOptions.ON_1)
-  return config
+  import script_flags  # pylint: disable=g-import-not-at-top
+  xla = config_name.endswith("-xla")
+  base = config_name[:-len("-xla")] if xla else config_name
+  return runtime.session_config(script_flags.Settings(
+      precision="bf16" if base == "bf16-grappler" else "fp32",
+      bf16_implementation="grappler", use_xla=xla))
 
 
 def hf_available():
@@ -384,6 +386,11 @@ def run_tflite(args):
 
 def run_one(args):
   """Times one configuration in this process; prints a JSON line."""
+  if any(name.endswith("-xla")
+         for name in [args.one] + list(args.paired or ())):
+    # As the scripts do at their start (command_line.run), before
+    # TensorFlow reads it.
+    cpu_features.set_xla_cpu_flags()
   if args.one == "int8":
     run_int8(args)
     return
@@ -462,12 +469,12 @@ def graph_step(name, mode, args):
 
 def run_paired(args):
   """Times two graph configurations step for step, in turn, in one process:
-  prints the median over the pairs of first's speed / second's, per mode.
+  prints the median over the pairs of second's speed / first's (first's
+  step time / second's), per mode.
 
   On a shared machine a step's time can double from one minute to the next;
   a ratio of two steps taken seconds apart is far steadier than a ratio of
   two processes' best figures."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   first, second = args.paired
   results = {"config": "paired"}
   for mode in ("train", "predict"):
@@ -485,11 +492,20 @@ def run_paired(args):
           start = time.time()
           steps[name]()
           seconds[name].append(time.time() - start)
-    ratios = np.array(seconds[second]) / np.array(seconds[first])
-    results[mode] = float(np.median(ratios))
-    results[mode + "_spread"] = [float(np.percentile(ratios, 25)),
-                                 float(np.percentile(ratios, 75))]
+    results[mode], results[mode + "_spread"] = speed_ratio(
+        seconds[first], seconds[second])
   bench_common.print_result(results)
+
+
+def speed_ratio(first_seconds, second_seconds):
+  """Second's speed over first's from their step times, pair by pair: the
+  median and the middle half [25th, 75th percentile] of first's time /
+  second's (speed is the inverse of time; before the twelfth round this
+  was the other way up, and --paired printed each ratio inverted)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  ratios = np.array(first_seconds) / np.array(second_seconds)
+  return float(np.median(ratios)), [float(np.percentile(ratios, 25)),
+                                    float(np.percentile(ratios, 75))]
 
 
 def config_pair(text):
@@ -584,16 +600,12 @@ def main():
     for name in names:
       if name in skipped or name in ort_skipped:
         continue
-      env = dict(os.environ)
-      if name.endswith("-xla"):
-        env["TF_XLA_FLAGS"] = "--tf_xla_cpu_global_jit"
       one_args = ["--one", name, "--onnx_dir", onnx_dir] + [
           "--%s=%s" % (k, getattr(args, k))
           for k in ("batch_size", "seq_length", "layers", "hidden", "steps")]
       if args.seed is not None:
         one_args.append("--seed=%d" % args.seed)
-      row = bench_common.run_in_own_process(__file__, one_args, name,
-                                            env=env)
+      row = bench_common.run_in_own_process(__file__, one_args, name)
       if row is not None:
         best[name] = faster_of(best.get(name), row)
   rows = [best[name] for name in names if name in best]

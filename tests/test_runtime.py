@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 
 import bert_testing
 from command_line import UserError
+import cpu_features
 import input_pipeline
 import optimization
 import runtime
@@ -497,3 +498,107 @@ def test_progress_intervals_follow_the_run_length_unless_given(steps, given,
   settings = runtime.with_progress_intervals(
       script_flags.Settings(**given), steps)
   assert (settings.log_every_n_steps, settings.save_summary_steps) == expected
+
+
+# --- --use_xla on CPU ---------------------------------------------------------
+
+
+def test_use_xla_sets_the_session_jit_and_the_cpu_flags(monkeypatch):
+  monkeypatch.delenv(cpu_features.XLA_FLAGS_ENV, raising=False)
+  monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+  config = runtime.session_config(script_flags.Settings())
+  assert (config.graph_options.optimizer_options.global_jit_level ==
+          tf.OptimizerOptions.DEFAULT)
+  config = runtime.session_config(script_flags.Settings(use_xla=True))
+  assert (config.graph_options.optimizer_options.global_jit_level ==
+          tf.OptimizerOptions.ON_1)
+  # The flags come from the scripts' start (command_line.run), not from
+  # here: by now TensorFlow has read them.
+  assert cpu_features.XLA_FLAGS_ENV not in os.environ
+  assert cpu_features.set_xla_cpu_flags()
+  assert os.environ[cpu_features.XLA_FLAGS_ENV] == (
+      "--tf_xla_cpu_global_jit --tf_xla_ops_to_cluster=FUSIBLE")
+  # What the user set is theirs.
+  monkeypatch.setenv(cpu_features.XLA_FLAGS_ENV, "--tf_xla_auto_jit=2")
+  assert not cpu_features.set_xla_cpu_flags()
+  assert os.environ[cpu_features.XLA_FLAGS_ENV] == "--tf_xla_auto_jit=2"
+
+
+# Run in a process of its own: TensorFlow reads TF_XLA_FLAGS once, at the
+# first session of a process.
+_XLA_CHILD = r"""
+import json, sys
+import numpy as np
+import cpu_features
+cpu_features.set_xla_cpu_flags()
+import runtime, script_flags
+import tensorflow.compat.v1 as tf
+tf.disable_v2_behavior()
+xla = runtime.session_config(script_flags.Settings(use_xla=True))
+plain = runtime.session_config(script_flags.Settings())
+x = tf.placeholder(tf.float32, [64, 48])
+w = tf.placeholder(tf.float32, [48, 96])
+feed = {x: np.random.RandomState(1).randn(64, 48),
+        w: np.random.RandomState(2).randn(48, 96)}
+h = tf.matmul(x, w)
+y = tf.reduce_sum(0.5 * h * (1.0 + tf.tanh(0.79788456 * (h + 0.044715 * h * h * h))) * 0.25 + 1.0, axis=1)
+out = {}
+for name, config in (("xla", xla), ("plain", plain)):
+  md = tf.RunMetadata()
+  with tf.Session(config=config) as sess:
+    value = sess.run(y, feed, options=tf.RunOptions(output_partition_graphs=True), run_metadata=md)
+  ops = [n.op for g in md.partition_graphs for n in g.node]
+  out[name] = {"value": value.tolist(), "ops": ops}
+print("CHILD " + json.dumps(out))
+"""
+
+
+def test_use_xla_on_cpu_fuses_elementwise_work_around_onednn_matmuls():
+  env = {k: v for k, v in os.environ.items()
+         if k != cpu_features.XLA_FLAGS_ENV}
+  proc = subprocess.run([sys.executable, "-c", _XLA_CHILD], cwd=bert_testing.ROOT,
+                        env=env, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout.split("CHILD ", 1)[1])
+  xla_ops, plain_ops = out["xla"]["ops"], out["plain"]["ops"]
+  # The element-wise chain went into an XLA cluster; the matmul did not.
+  assert "_XlaRun" in xla_ops and "Tanh" not in xla_ops
+  assert any("MatMul" in op for op in xla_ops), xla_ops
+  assert "_XlaRun" not in plain_ops and "Tanh" in plain_ops
+  np.testing.assert_allclose(out["xla"]["value"], out["plain"]["value"],
+                             rtol=1e-5)
+
+
+_SCRIPT_WITH_XLA_DUMPS = r"""
+import runpy, sys
+import cpu_features
+# TensorFlow then writes each graph it clusters to TF_DUMP_GRAPH_PREFIX.
+cpu_features.XLA_CPU_FLAGS += " --tf_xla_clustering_debug"
+sys.argv = ["run_classifier.py"] + sys.argv[1:]
+runpy.run_path("run_classifier.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("use_xla", [True, False])
+def test_run_classifier_use_xla_clusters_on_cpu(tmp_path, use_xla):
+  """The flags reach TensorFlow before it reads them (it does so before
+  main(), see command_line.run): XLA clusters the training graph."""
+  (tmp_path / "task").mkdir()
+  task = bert_testing.write_toy_mrpc_task(tmp_path / "task")
+  dumps = tmp_path / "dumps"
+  dumps.mkdir()
+  env = {k: v for k, v in os.environ.items()
+         if k != cpu_features.XLA_FLAGS_ENV}
+  env.update(TF_DUMP_GRAPH_PREFIX=str(dumps), TF_CPP_MIN_LOG_LEVEL="2")
+  args = bert_testing.mrpc_train_args(task, tmp_path / "out", 32,
+                                      "--precision=bf16")
+  proc = subprocess.run(
+      [sys.executable, "-c", _SCRIPT_WITH_XLA_DUMPS] + args +
+      (["--use_xla"] if use_xla else []), cwd=bert_testing.ROOT, env=env,
+      capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "TRAINING_SUMMARY" in proc.stderr
+  # The pass's output names each node's cluster in an `_XlaCluster` attr.
+  clustered = [p.name for p in dumps.glob("mark_for_compilation*.pbtxt")
+               if "_XlaCluster" in p.read_text()]
+  assert bool(clustered) == use_xla, sorted(p.name for p in dumps.iterdir())
