@@ -25,6 +25,13 @@ sentences (MRPC's), in one run, it times
                    predictor: single-request latency and batch-32
                    throughput, and its ids-in graph against (c)'s in turn
                    (--int8=0 to skip).
+  (g) int8, one thread
+                   the int8 predictor's single-request latency in a
+                   process whose TensorFlow runs on one thread
+                   (TF_NUM_INTRAOP_THREADS=1, TF_NUM_INTEROP_THREADS=1:
+                   a per-process setting, so timed in a process of its
+                   own, after the others), as the README's int8 serving
+                   advises for single requests.
 
   (e) ONNX Runtime, the serving peer: a Hugging Face BERT classifier of the
                    same shape exported to ONNX, as is (fp32), with
@@ -227,6 +234,31 @@ def measure(saved_model, texts, args, saved_model_int8=None):
   return results
 
 
+def one_thread_latency(saved_model, requests):
+  """(g): the median seconds of a single request to `saved_model` through
+  the predictor, in a process of its own with TensorFlow on one thread;
+  None (said) if that process fails."""
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
+             TF_NUM_INTEROP_THREADS="1")
+  row = bench_common.run_in_own_process(
+      __file__, ["--one_thread_model", saved_model,
+                 "--requests=%d" % requests], "(g) one-thread requests",
+      env=env)
+  return row and row["median"]
+
+
+def print_one_thread_latency(saved_model, requests):
+  """The child of `one_thread_latency`: times the requests, prints them."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import predictor  # pylint: disable=g-import-not-at-top
+  texts = sentences()
+  model = predictor.Predictor(saved_model, batch_size=32)
+  model.predict(texts[:32])  # Warm-up, as in measure().
+  seconds = request_latencies(
+      {"one": lambda i: model.predict([texts[i]])}, requests)["one"]
+  bench_common.print_result({"median": float(np.median(seconds))})
+
+
 def request_latencies(runs, count, rounds=2):
   """{name: seconds of run(i) for each request i < count, in each round}:
   each run answers the requests in a row (as a server of one system does:
@@ -320,15 +352,23 @@ def main():
                       help="timed passes per throughput figure (best kept)")
   parser.add_argument("--int8", type=int, default=1,
                       help="1: also time the --export_precision=int8 export")
+  parser.add_argument("--one_thread_model", help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.one_thread_model:
+    sys.path.insert(0, ROOT)
+    print_one_thread_latency(args.one_thread_model, args.requests)
+    return
   args.onnx = bench_onnx.available("hf")
   sys.path.insert(0, ROOT)
   texts = sentences()
   with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
     write_model(tmp, args.layers, vocab_of(texts, os.path.join(tmp, "v.txt")))
     saved_model = export(tmp)
-    results = measure(saved_model, texts, args,
-                      export(tmp, "int8") if args.int8 else None)
+    saved_model_int8 = export(tmp, "int8") if args.int8 else None
+    results = measure(saved_model, texts, args, saved_model_int8)
+    if saved_model_int8:
+      results["int8_one_thread_latency_median"] = one_thread_latency(
+          saved_model_int8, args.requests)
     seconds = time_estimator_requests(tmp, texts[:args.estimator_requests])
   results["estimator_request"] = min(seconds)
   print_table(results, args)
@@ -361,6 +401,9 @@ def print_table(r, args):
         ("(f) int8 ids-in graph, batch 32 (against (c))",
          "%.1f examples/s" % r["int8_ids_b32"]),
     ]
+  if r.get("int8_one_thread_latency_median"):
+    rows.append(("(g) int8 predictor on one thread, single request: median",
+                 "%.1f ms" % (1000 * r["int8_one_thread_latency_median"])))
   if args.onnx:
     for name in bench_onnx.ORT_CONFIGS:
       rows.append(("(e) ONNX Runtime %s, single request: median" % name,
@@ -407,6 +450,11 @@ def print_table(r, args):
         ("int8 predictor batch 32 vs ONNX Runtime int8",
          r["int8_predictor_b32"] / r["ort-int8_b32"], 1.1),
     ]
+  if args.onnx and r.get("int8_one_thread_latency_median"):
+    targets.append(
+        ("int8 predictor on one thread, single request vs ONNX Runtime "
+         "int8 (latency)", r["ort-int8_latency_median"] /
+         r["int8_one_thread_latency_median"], 1.0))
   print("\n| target | ratio | needed | met |\n| --- | --- | --- | --- |")
   for name, ratio, needed in targets:
     print("| %s | %.2fx | >= %.2gx | %s |" % (name, ratio, needed,
