@@ -738,7 +738,7 @@ def print_targets(by_name, bf16_peak, train_flops, ratio, support):
   for name in ("fp32", "bf16", "bf16-grappler"):
     check("%s prediction vs plain tf.compat.v1" % name, name, "plain",
           "predict", 1.0)
-  for name in ("bf16", "bf16-grappler"):
+  for name in ("bf16", "bf16-grappler", "bf16-grappler-xla"):
     check("%s training vs fp32" % name, name, "fp32", "train", 2.2)
     check("%s prediction vs fp32" % name, name, "fp32", "predict", 2.5)
     if name in by_name:
