@@ -6,7 +6,10 @@ machine lines, with oneDNN's own cap on it: ONEDNN_MAX_CPU_ISA makes
 oneDNN (every TensorFlow matmul, layer norm, softmax, int8 and bf16 kernel)
 run as on a CPU with only that ISA, which is how a machine without AMX,
 AVX512_BF16 or VNNI is measured on one with them. TensorFlow's other
-kernels are built for AVX and run alike either way. No TensorFlow.
+kernels are built for AVX and run alike either way. Also the CPU settings
+TensorFlow reads once per process, set before it does: oneDNN on
+(`turn_onednn_on`) and XLA's clustering for `--use_xla`
+(`set_xla_cpu_flags`). No TensorFlow.
 """
 
 from __future__ import absolute_import
@@ -59,6 +62,8 @@ def set_xla_cpu_flags():
 
 
 def _nvidia_gpu_present():
+  """Whether the NVIDIA driver lists a GPU this process may use (asked of
+  /proc, not of TensorFlow, whose device listing would read TF_XLA_FLAGS)."""
   if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
     return False
   gpus = "/proc/driver/nvidia/gpus"
