@@ -354,12 +354,11 @@ def main():
                       help="1: also time the --export_precision=int8 export")
   parser.add_argument("--one_thread_model", help=argparse.SUPPRESS)
   args = parser.parse_args()
+  sys.path.insert(0, ROOT)
   if args.one_thread_model:
-    sys.path.insert(0, ROOT)
     print_one_thread_latency(args.one_thread_model, args.requests)
     return
   args.onnx = bench_onnx.available("hf")
-  sys.path.insert(0, ROOT)
   texts = sentences()
   with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
     write_model(tmp, args.layers, vocab_of(texts, os.path.join(tmp, "v.txt")))

@@ -524,8 +524,14 @@ def test_use_xla_sets_the_session_jit_and_the_cpu_flags(monkeypatch):
   assert os.environ[cpu_features.XLA_FLAGS_ENV] == "--tf_xla_auto_jit=2"
 
 
-# Run in a process of its own: TensorFlow reads TF_XLA_FLAGS once, at the
-# first session of a process.
+def _env_without_xla_flags():
+  """This environment without TF_XLA_FLAGS, for a child process in which
+  TensorFlow reads the flags the project sets (it reads them once a
+  process, when it first lists its devices)."""
+  return {k: v for k, v in os.environ.items()
+          if k != cpu_features.XLA_FLAGS_ENV}
+
+
 _XLA_CHILD = r"""
 import json, sys
 import numpy as np
@@ -554,10 +560,9 @@ print("CHILD " + json.dumps(out))
 
 
 def test_use_xla_on_cpu_fuses_elementwise_work_around_onednn_matmuls():
-  env = {k: v for k, v in os.environ.items()
-         if k != cpu_features.XLA_FLAGS_ENV}
-  proc = subprocess.run([sys.executable, "-c", _XLA_CHILD], cwd=bert_testing.ROOT,
-                        env=env, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run([sys.executable, "-c", _XLA_CHILD],
+                        cwd=bert_testing.ROOT, env=_env_without_xla_flags(),
+                        capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = json.loads(proc.stdout.split("CHILD ", 1)[1])
   xla_ops, plain_ops = out["xla"]["ops"], out["plain"]["ops"]
@@ -587,9 +592,8 @@ def test_run_classifier_use_xla_clusters_on_cpu(tmp_path, use_xla):
   task = bert_testing.write_toy_mrpc_task(tmp_path / "task")
   dumps = tmp_path / "dumps"
   dumps.mkdir()
-  env = {k: v for k, v in os.environ.items()
-         if k != cpu_features.XLA_FLAGS_ENV}
-  env.update(TF_DUMP_GRAPH_PREFIX=str(dumps), TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(_env_without_xla_flags(), TF_DUMP_GRAPH_PREFIX=str(dumps),
+             TF_CPP_MIN_LOG_LEVEL="2")
   args = bert_testing.mrpc_train_args(task, tmp_path / "out", 32,
                                       "--precision=bf16")
   proc = subprocess.run(
