@@ -1,6 +1,7 @@
 """The arithmetic of the benchmarks' reports (not their timings)."""
 
 import os
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,3 +19,21 @@ def test_paired_ratio_is_second_speed_over_first():
   median, spread = bench_speed.speed_ratio([1, 1, 1, 1], [1, 0.8, 0.5, 0.25])
   assert median == 1.625
   assert spread == [1.1875, 2.5]
+
+
+def test_int8_kernels_bench_checks_every_candidate_against_exact_product():
+  # A few rows, one call each: the table's error column, not its timings.
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "benchmarks",
+                                    "bench_int8_kernels.py"),
+       "--rows=5", "--repeats=1"], capture_output=True, text=True, check=True)
+  rows = [line.strip("|").split("|") for line in proc.stdout.splitlines()
+          if line.startswith("| ") and "---" not in line and
+          "candidate" not in line]
+  errors = {cells[0].strip(): float(cells[-1]) for cells in rows}
+  assert sorted(errors) == sorted(["onednn-int8", "int8-matmul", "uq-dot",
+                                   "uq-hybrid", "cast-fp32", "fp32"])
+  # Integers whose products and sums are exact in every output type; the
+  # hybrid op quantises its float32 input itself, so it alone is off.
+  assert all(errors[name] == 0 for name in errors if name != "uq-hybrid")
+  assert errors["uq-hybrid"] > 0
