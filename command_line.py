@@ -13,6 +13,9 @@
   its traceback: it is a bug, and the traceback is what finds it.
 - What TensorFlow reads once per process before `main()` runs: TF_XLA_FLAGS,
   set for `--use_xla` on CPU (`cpu_features.set_xla_cpu_flags`).
+- `--help`: the text the script passes to `run` (its flags by group,
+  `script_flags.grouped_help`), so that this module need not import
+  script_flags, which imports it for `UserError`.
 - Optional packages (Horovod, TensorFlow Hub), imported only when a flag asks
   for them, with an error that says what to install.
 """
@@ -140,22 +143,29 @@ def exit_on_user_error(main):
 _HELP_ARGS = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
 
 
-def print_grouped_help_if_asked(argv):
-  """For `--help`: the script's flags by group (`script_flags.grouped_help`),
-  instead of absl's one alphabetical block; exits. `--helpfull` is absl's."""
+def print_help_if_asked(argv, help_text):
+  """For `--help`: `help_text(script, usage)` instead of absl's one
+  alphabetical block; exits. `--helpfull` is absl's."""
   if not any(arg in _HELP_ARGS for arg in argv[1:]):
     return
-  import script_flags  # pylint: disable=g-import-not-at-top
   main_module = sys.modules.get("__main__")
-  sys.stdout.write(script_flags.grouped_help(
-      argv[0], getattr(main_module, "__doc__", None) or ""))
+  sys.stdout.write(help_text(argv[0],
+                             getattr(main_module, "__doc__", None) or ""))
   sys.exit(0)
 
 
-def run(main):
-  """`absl.app.run(main)` with the logging and the error path above."""
+def run(main, help_text=None):
+  """`absl.app.run(main)` with the logging and the error path above.
+
+  Args:
+    main: the script's main(argv).
+    help_text: what `--help` prints, a function of the script's path and its
+      usage (module docstring); the scripts pass `script_flags.grouped_help`,
+      their flags by group. None: absl's own.
+  """
   from absl import app  # pylint: disable=g-import-not-at-top
-  print_grouped_help_if_asked(sys.argv)
+  if help_text:
+    print_help_if_asked(sys.argv, help_text)
   # Before app.run: TensorFlow reads TF_XLA_FLAGS between parsing the flags
   # and main() (its after-init callback lists the devices). Inert unless
   # --use_xla turns the session's JIT on.

@@ -1058,4 +1058,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("direction")
   flags.mark_flag_as_required("input_dir")
   flags.mark_flag_as_required("output_dir")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

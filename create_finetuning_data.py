@@ -344,4 +344,4 @@ def main(_):
 if __name__ == "__main__":
   flags.mark_flag_as_required("vocab_file")
   flags.mark_flag_as_required("meta_data_file_path")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

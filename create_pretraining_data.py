@@ -1063,4 +1063,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
   flags.mark_flag_as_required("vocab_file")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

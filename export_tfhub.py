@@ -232,4 +232,4 @@ if __name__ == "__main__":
   for required in ("bert_config_file", "init_checkpoint", "vocab_file",
                    "export_dir"):
     flags.mark_flag_as_required(required)
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

@@ -317,4 +317,4 @@ def main(_):
 if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("output_file")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

@@ -205,4 +205,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

@@ -1083,4 +1083,4 @@ if __name__ == "__main__":
   # --vocab_file and --bert_config_file may come from --hub_module_url;
   # without either, the run stops with an error naming them.
   flags.mark_flag_as_required("output_dir")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

@@ -263,4 +263,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("task_name")
   flags.mark_flag_as_required("bert_hub_module_handle")
   flags.mark_flag_as_required("output_dir")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

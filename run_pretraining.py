@@ -553,4 +553,4 @@ if __name__ == "__main__":
   flags.mark_flag_as_required("input_file")
   flags.mark_flag_as_required("bert_config_file")
   flags.mark_flag_as_required("output_dir")
-  command_line.run(main)
+  command_line.run(main, script_flags.grouped_help)

@@ -34,6 +34,7 @@ from absl import logging
 
 import optimization
 import tokenization
+from command_line import UserError
 
 FLAGS = flags.FLAGS
 
@@ -919,7 +920,6 @@ def resolve_model_garden_spellings(flag_values):
       against a --do_* flag, or a Model Garden flag at a value that would
       change results here.
   """
-  import command_line  # pylint: disable=g-import-not-at-top
   values = flag_values.flag_values_dict()
   given = {name for name in values if name in _ALL_SPELLINGS and
            _given(flag_values[name])}
@@ -927,14 +927,14 @@ def resolve_model_garden_spellings(flag_values):
   for name in sorted(given & set(_ALL_ONLY)):
     _, _, harmless, instead = _ALL_ONLY[name]
     if values[name] not in harmless:
-      raise command_line.UserError(
+      raise UserError(
           "--%s=%s: Model Garden's flag has no counterpart here: %s." %
           (name, values[name], instead))
   for alias in sorted(given & set(_ALL_ALIASES)):
     target = _ALL_ALIASES[alias]
     if (_given(flag_values[target]) and
         flag_values[target].value != values[alias]):
-      raise command_line.UserError(
+      raise UserError(
           "--%s=%s and --%s=%s disagree: --%s is Model Garden's name for "
           "--%s; give one of them." % (
               alias, values[alias], target, flag_values[target].value, alias,
@@ -954,7 +954,6 @@ def _resolve_epoch_steps(values, flag_values):
   """--num_steps_per_epoch x --num_train_epochs as --num_train_steps, in a
   script whose --num_train_epochs is Model Garden's (no --warmup_proportion:
   run_pretraining)."""
-  import command_line  # pylint: disable=g-import-not-at-top
   if "num_steps_per_epoch" not in values or "warmup_proportion" in values:
     return []
   given = [n for n in MODEL_GARDEN_EPOCH_STEPS if _given(flag_values[n])]
@@ -969,7 +968,7 @@ def _resolve_epoch_steps(values, flag_values):
        else epochs))
   if (_given(flag_values["num_train_steps"]) and
       values["num_train_steps"] != steps):
-    raise command_line.UserError(
+    raise UserError(
         "--%s and --num_train_steps=%d disagree: Model Garden's "
         "--num_steps_per_epoch x --num_train_epochs is %d training steps; "
         "give one of them." % (
@@ -982,16 +981,15 @@ def _resolve_epoch_steps(values, flag_values):
 
 def _resolve_strategy(values, flag_values):
   """--distribution_strategy=tpu|off|one_device|collective, --num_gpus=-1."""
-  import command_line  # pylint: disable=g-import-not-at-top
   said = []
   strategy = values.get("distribution_strategy")
   if strategy in MODEL_GARDEN_STRATEGIES:
     if strategy == "tpu":
       if "use_tpu" not in values:
-        raise command_line.UserError(
+        raise UserError(
             "--distribution_strategy=tpu: this script does not run on TPUs.")
       if flag_values["use_tpu"].present and not values["use_tpu"]:
-        raise command_line.UserError(
+        raise UserError(
             "--distribution_strategy=tpu and --nouse_tpu disagree; give one "
             "of them.")
       values["use_tpu"] = True
@@ -1003,7 +1001,7 @@ def _resolve_strategy(values, flag_values):
           strategy, values["distribution_strategy"]))
   if values.get("num_gpus", 0) < 0:
     if values["num_gpus"] != -1:
-      raise command_line.UserError(
+      raise UserError(
           "--num_gpus=%d: give a number of GPUs, 0 for the CPU, or -1 for "
           "all of them." % values["num_gpus"])
     import quiet_tensorflow  # pylint: disable=g-import-not-at-top,unused-import
@@ -1015,7 +1013,6 @@ def _resolve_strategy(values, flag_values):
 
 def _resolve_mode(values, flag_values):
   """--mode as --do_train / --do_eval / --do_predict (and export only)."""
-  import command_line  # pylint: disable=g-import-not-at-top
   do_flags = [n for n in ("do_train", "do_eval", "do_predict") if n in values]
   mode = values.get("mode")
   model_garden_command = any(
@@ -1038,18 +1035,18 @@ def _resolve_mode(values, flag_values):
     if name not in values and action == "eval":
       name = "do_predict"  # run_squad evaluates its predictions.
     if name not in values:
-      raise command_line.UserError(
+      raise UserError(
           "--mode=%s: this script cannot %s; its --mode values are %s." % (
               mode, action, ", ".join(_modes_of(values))))
     wanted[name] = True
   if mode == "export_only" and not values.get("export_dir"):
-    raise command_line.UserError(
+    raise UserError(
         "--mode=export_only needs --export_dir (or --model_export_path): the "
         "directory to write the SavedModel to." if "export_dir" in values
         else "--mode=export_only: this script exports no SavedModel.")
   for name in do_flags:
     if _given(flag_values[name]) and values[name] != wanted[name]:
-      raise command_line.UserError(
+      raise UserError(
           "--mode=%s and --%s=%s disagree: --mode=%s means %s; give one of "
           "them." % (mode, name, str(values[name]).lower(), mode,
                      " ".join("--" + n for n in do_flags if wanted[n]) or
