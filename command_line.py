@@ -154,18 +154,17 @@ def print_help_if_asked(argv, help_text):
   sys.exit(0)
 
 
-def run(main, help_text=None):
+def run(main, help_text):
   """`absl.app.run(main)` with the logging and the error path above.
 
   Args:
     main: the script's main(argv).
     help_text: what `--help` prints, a function of the script's path and its
       usage (module docstring); the scripts pass `script_flags.grouped_help`,
-      their flags by group. None: absl's own.
+      their flags by group.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
-  if help_text:
-    print_help_if_asked(sys.argv, help_text)
+  print_help_if_asked(sys.argv, help_text)
   # Before app.run: TensorFlow reads TF_XLA_FLAGS between parsing the flags
   # and main() (its after-init callback lists the devices). Inert unless
   # --use_xla turns the session's JIT on.
